@@ -1,0 +1,180 @@
+// Command lab runs Grappe's lab: a real Kubernetes control plane (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler) on loopback, KWOK's fake nodes, and the CNI footprint
+// controller, with failure injection.
+//
+//	lab up [flags]          start (idempotent) and print the kubeconfig path
+//	lab down                stop everything and remove the lab's state
+//	lab status              report each process and the cluster
+//	lab break KIND [NODE]   inject a failure (see `lab break --help`)
+//	lab heal                undo every injected failure
+//	lab cni apply|delete FILE   server-side apply / delete a CNI manifest
+//	lab kubeconfig          print the kubeconfig path
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"grappe.dev/lab/internal/lab"
+)
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: lab COMMAND [flags]
+
+commands:
+  up          start the lab (idempotent); prints the kubeconfig path
+  down        stop every process and remove the lab directory
+  status      show each process and the cluster's state
+  break KIND [NODE [OTHER]]
+              inject a failure; KIND is one of:
+                duplicate-ip       NODE claims OTHER's IPv4Address; calico-node crash-loops
+                wrong-ip           NODE's IPv4Address is not its InternalIP (10.0.2.15)
+                pool-overlap       an IPPool covering the node addresses
+                calico-not-ready   calico-node on NODE fails its readiness probe (BIRD)
+                network-unavailable-stale
+                                   NetworkUnavailable=True/CalicoIsDown, 2 h old, on NODE
+                apiserver          kube-apiserver stops (the static pod lost after a CNI change)
+                node-notready      NODE's kubelet stops posting status (Ready=Unknown)
+  heal        undo every injected failure
+  cni apply FILE | cni delete FILE
+              server-side apply or delete a manifest (like kubectl apply --server-side / delete -f)
+  kubeconfig  print the admin kubeconfig path
+
+common flags:
+  --dir DIR   the lab's state directory (default $GRAPPE_LAB_DIR or ~/.cache/grappe/lab/run/default)
+`)
+}
+
+func defaultDir() string {
+	if d := os.Getenv("GRAPPE_LAB_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = os.TempDir()
+	}
+	return filepath.Join(home, ".cache", "grappe", "lab", "run", "default")
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, cmd, args)
+	if err != nil {
+		var usageErr *lab.UsageError
+		if errors.As(err, &usageErr) {
+			fmt.Fprintf(os.Stderr, "lab %s: %v\n", cmd, err)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "lab %s: error: %v\n", cmd, err)
+		os.Exit(1)
+	}
+}
+
+// flagsFirst moves flags (and their values) before positional arguments, so that
+// `lab break duplicate-ip --dir X` works like `lab break --dir X duplicate-ip`.
+// Every lab flag takes a value.
+func flagsFirst(args []string) []string {
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			positional = append(positional, args[i+1:]...)
+			i = len(args)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+		default:
+			positional = append(positional, a)
+		}
+	}
+	return append(flags, positional...)
+}
+
+func run(ctx context.Context, cmd string, args []string) error {
+	args = flagsFirst(args)
+	fs := flag.NewFlagSet("lab "+cmd, flag.ContinueOnError)
+	dir := fs.String("dir", defaultDir(), "lab state directory")
+	switch cmd {
+	case "up":
+		opts := lab.DefaultUpOptions()
+		fs.IntVar(&opts.PortBase, "port-base", opts.PortBase, "ports: apiserver BASE+443, etcd BASE+379/380, kcm BASE+257, scheduler BASE+259, kwok BASE+247")
+		fs.IntVar(&opts.Nodes, "nodes", opts.Nodes, "number of nodes, the control plane included")
+		fs.IntVar(&opts.PodsPerNode, "pods-per-node", opts.PodsPerNode, "extra pause pods per worker (scale runs)")
+		fs.StringVar(&opts.NodeCIDR, "node-cidr", opts.NodeCIDR, "where node InternalIPs come from (inside 192.168.0.0/16 to make the default pool overlap them)")
+		fs.StringVar(&opts.PodSubnet, "pod-subnet", opts.PodSubnet, "kubeadm podSubnet (default 192.168.0.0/16; 100.64.0.0/10 above 250 nodes)")
+		fs.StringVar(&opts.CNI, "cni", opts.CNI, "CNI to install after start: none, calico (v3.25.1) or flannel")
+		fs.StringVar(&opts.BinDir, "bin-dir", os.Getenv("GRAPPE_LAB_BIN"), "directory with kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok")
+		fs.StringVar(&opts.ManifestsDir, "manifests", os.Getenv("GRAPPE_MANIFESTS"), "directory with the upstream CNI manifests")
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		opts.Dir = *dir
+		return lab.Up(ctx, opts, os.Stdout)
+	case "down":
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		return lab.Down(*dir, os.Stdout)
+	case "status":
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		return lab.Status(ctx, *dir, os.Stdout)
+	case "break":
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		if fs.NArg() < 1 {
+			return &lab.UsageError{Err: errors.New("which failure? see `lab help`")}
+		}
+		return lab.Break(ctx, *dir, fs.Arg(0), fs.Args()[1:], os.Stdout)
+	case "heal":
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		return lab.Heal(ctx, *dir, os.Stdout)
+	case "cni":
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		if fs.NArg() != 2 || (fs.Arg(0) != "apply" && fs.Arg(0) != "delete") {
+			return &lab.UsageError{Err: errors.New("usage: lab cni apply|delete FILE")}
+		}
+		return lab.CNI(ctx, *dir, fs.Arg(0), fs.Arg(1), os.Stdout)
+	case "kubeconfig":
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		fmt.Println(filepath.Join(*dir, "kubeconfig"))
+		return nil
+	case "footprint":
+		// Internal: the CNI footprint controller, started by `lab up`.
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		return lab.RunFootprint(ctx, *dir)
+	case "help", "-h", "--help":
+		usage()
+		return nil
+	default:
+		usage()
+		return &lab.UsageError{Err: fmt.Errorf("unknown command %q", cmd)}
+	}
+}

@@ -1,0 +1,745 @@
+package footprint
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	"grappe.dev/lab/internal/stages"
+)
+
+func gvr(resource string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: resource}
+}
+
+var (
+	ippools            = gvr("ippools")
+	ipamblocks         = gvr("ipamblocks")
+	blockaffinities    = gvr("blockaffinities")
+	ipamhandles        = gvr("ipamhandles")
+	clusterinformation = gvr("clusterinformations")
+	felixconfiguration = gvr("felixconfigurations")
+)
+
+// CalicoVersion is what ClusterInformation reports (the seed's version).
+const calicoFieldManager = "calico-node"
+
+type pool struct {
+	name      string
+	cidr      netip.Prefix
+	blockSize int
+	ipipMode  string
+	disabled  bool
+}
+
+type attribute struct {
+	HandleID  string            `json:"handle_id"`
+	Secondary map[string]string `json:"secondary"`
+}
+
+type block struct {
+	name  string
+	cidr  netip.Prefix
+	node  string
+	alloc []int // per ordinal: -1 when free, else index into attrs
+	attrs []attribute
+}
+
+func blockName(p netip.Prefix) string {
+	return strings.NewReplacer(".", "-", "/", "-").Replace(p.String())
+}
+
+func (b *block) free() int {
+	n := 0
+	for _, a := range b.alloc {
+		if a < 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (b *block) allocate(attr attribute) (netip.Addr, bool) {
+	for ord, a := range b.alloc {
+		if a >= 0 {
+			continue
+		}
+		b.attrs = append(b.attrs, attr)
+		b.alloc[ord] = len(b.attrs) - 1
+		addr := b.cidr.Addr()
+		for i := 0; i < ord; i++ {
+			addr = addr.Next()
+		}
+		return addr, true
+	}
+	return netip.Addr{}, false
+}
+
+func (b *block) ordinal(addr netip.Addr) int {
+	if !b.cidr.Contains(addr) {
+		return -1
+	}
+	cur := b.cidr.Addr()
+	for ord := range b.alloc {
+		if cur == addr {
+			return ord
+		}
+		cur = cur.Next()
+	}
+	return -1
+}
+
+// releaseOrdinal frees an address and drops its attribute (re-indexing the others, as Calico
+// keeps attributes compact).
+func (b *block) releaseOrdinal(ord int) (attribute, bool) {
+	if ord < 0 || ord >= len(b.alloc) || b.alloc[ord] < 0 {
+		return attribute{}, false
+	}
+	idx := b.alloc[ord]
+	attr := b.attrs[idx]
+	b.alloc[ord] = -1
+	b.attrs = append(b.attrs[:idx], b.attrs[idx+1:]...)
+	for i, a := range b.alloc {
+		if a > idx {
+			b.alloc[i] = a - 1
+		}
+	}
+	return attr, true
+}
+
+func (b *block) object() *unstructured.Unstructured {
+	allocations := make([]any, len(b.alloc))
+	var unallocated []int
+	for i, a := range b.alloc {
+		if a < 0 {
+			allocations[i] = nil
+			unallocated = append(unallocated, i)
+		} else {
+			allocations[i] = a
+		}
+	}
+	attrs := make([]any, len(b.attrs))
+	for i, a := range b.attrs {
+		sec := map[string]any{}
+		for k, v := range a.Secondary {
+			sec[k] = v
+		}
+		attrs[i] = map[string]any{"handle_id": a.HandleID, "secondary": sec}
+	}
+	if unallocated == nil {
+		unallocated = []int{}
+	}
+	unalloc := make([]any, len(unallocated))
+	for i, u := range unallocated {
+		unalloc[i] = int64(u)
+	}
+	for i, a := range allocations {
+		if n, ok := a.(int); ok {
+			allocations[i] = int64(n)
+		}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "crd.projectcalico.org/v1",
+		"kind":       "IPAMBlock",
+		"metadata": map[string]any{
+			"name":        b.name,
+			"annotations": map[string]any{"projectcalico.org/metadata": "{}"},
+		},
+		"spec": map[string]any{
+			"cidr":           b.cidr.String(),
+			"affinity":       "host:" + b.node,
+			"allocations":    allocations,
+			"unallocated":    unalloc,
+			"attributes":     attrs,
+			"strictAffinity": false,
+			"deleted":        false,
+			"sequenceNumber": time.Now().UnixNano(),
+		},
+	}}
+}
+
+type calico struct {
+	c *Controller
+
+	mu      sync.Mutex
+	present bool
+	loaded  bool
+	pools   []pool
+	blocks  map[string]*block
+	byNode  map[string][]*block
+	dirty   map[string]bool
+	handles []string // IPAMHandles to delete
+}
+
+func newCalico(c *Controller) *calico {
+	return &calico{c: c, blocks: map[string]*block{}, byNode: map[string][]*block{}, dirty: map[string]bool{}}
+}
+
+func (k *calico) calicoPods() []*corev1.Pod {
+	pods, err := k.c.factory.Core().V1().Pods().Lister().Pods("kube-system").List(labels.SelectorFromSet(labels.Set{"k8s-app": "calico-node"}))
+	if err != nil {
+		return nil
+	}
+	var running []*corev1.Pod
+	for _, p := range pods {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			running = append(running, p)
+		}
+	}
+	return running
+}
+
+func isMissing(err error) bool {
+	return apierrors.IsNotFound(err) || meta.IsNoMatchError(err)
+}
+
+// reconcileGlobal creates what calico-node creates at startup (default pool, cluster
+// information, felix configuration) once Calico's CRDs exist and a calico-node runs, and flushes
+// IPAM blocks changed by releases.
+func (k *calico) reconcileGlobal(ctx context.Context) error {
+	dyn := k.c.dyn
+	list, err := dyn.Resource(ippools).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		if isMissing(err) {
+			k.mu.Lock()
+			if k.present {
+				log.Printf("footprint: Calico CRDs gone: forgetting IPAM state")
+			}
+			k.present, k.loaded, k.pools = false, false, nil
+			k.blocks, k.byNode, k.dirty, k.handles = map[string]*block{}, map[string][]*block{}, map[string]bool{}, nil
+			k.mu.Unlock()
+			return nil
+		}
+		return err
+	}
+	k.mu.Lock()
+	k.present = true
+	k.mu.Unlock()
+	if len(k.calicoPods()) == 0 {
+		return k.flush(ctx)
+	}
+	if len(list.Items) == 0 {
+		if err := k.createDefaultPool(ctx); err != nil {
+			return err
+		}
+		if list, err = dyn.Resource(ippools).List(ctx, metav1.ListOptions{}); err != nil {
+			return err
+		}
+	}
+	var pools []pool
+	for _, item := range list.Items {
+		cidr, _, _ := unstructured.NestedString(item.Object, "spec", "cidr")
+		prefix, err := netip.ParsePrefix(cidr)
+		if err != nil || !prefix.Addr().Is4() {
+			continue
+		}
+		bs, found, _ := unstructured.NestedInt64(item.Object, "spec", "blockSize")
+		if !found {
+			bs = 26
+		}
+		ipip, _, _ := unstructured.NestedString(item.Object, "spec", "ipipMode")
+		disabled, _, _ := unstructured.NestedBool(item.Object, "spec", "disabled")
+		pools = append(pools, pool{name: item.GetName(), cidr: prefix.Masked(), blockSize: int(bs), ipipMode: ipip, disabled: disabled})
+	}
+	sort.Slice(pools, func(i, j int) bool { return pools[i].name < pools[j].name })
+	k.mu.Lock()
+	k.pools = pools
+	loaded := k.loaded
+	k.mu.Unlock()
+	if err := k.ensureSingleton(ctx, clusterinformation, "ClusterInformation", map[string]any{
+		"calicoVersion":  calicoVersion(k.calicoPods()),
+		"clusterGUID":    randomHex(16),
+		"clusterType":    "k8s,bgp,kubeadm,kdd",
+		"datastoreReady": true,
+	}); err != nil {
+		return err
+	}
+	if err := k.ensureSingleton(ctx, felixconfiguration, "FelixConfiguration", map[string]any{
+		"bpfLogLevel":       "",
+		"floatingIPs":       "Disabled",
+		"logSeverityScreen": "Info",
+		"reportingInterval": "0s",
+	}); err != nil {
+		return err
+	}
+	if !loaded {
+		if err := k.load(ctx); err != nil {
+			return err
+		}
+	}
+	return k.flush(ctx)
+}
+
+func calicoVersion(pods []*corev1.Pod) string {
+	for _, p := range pods {
+		for _, ctr := range p.Spec.Containers {
+			if i := strings.LastIndex(ctr.Image, ":"); i > 0 {
+				return ctr.Image[i+1:]
+			}
+		}
+	}
+	return "unknown"
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (k *calico) ensureSingleton(ctx context.Context, res schema.GroupVersionResource, kind string, spec map[string]any) error {
+	_, err := k.c.dyn.Resource(res).Get(ctx, "default", metav1.GetOptions{})
+	if err == nil || !apierrors.IsNotFound(err) {
+		return err
+	}
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "crd.projectcalico.org/v1",
+		"kind":       kind,
+		"metadata":   map[string]any{"name": "default"},
+		"spec":       spec,
+	}}
+	_, err = k.c.dyn.Resource(res).Create(ctx, obj, metav1.CreateOptions{FieldManager: calicoFieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// createDefaultPool does what calico-node does when no pool exists: CALICO_IPV4POOL_CIDR from its
+// environment, else kubeadm-config's podSubnet, else 192.168.0.0/16.
+func (k *calico) createDefaultPool(ctx context.Context) error {
+	env := map[string]string{}
+	ds, err := k.c.client.AppsV1().DaemonSets("kube-system").Get(ctx, "calico-node", metav1.GetOptions{})
+	if err == nil {
+		for _, ctr := range ds.Spec.Template.Spec.Containers {
+			if ctr.Name != "calico-node" {
+				continue
+			}
+			for _, e := range ctr.Env {
+				env[e.Name] = e.Value
+			}
+		}
+	}
+	cidr := env["CALICO_IPV4POOL_CIDR"]
+	if cidr == "" {
+		cidr = kubeadmPodSubnet(ctx, k)
+	}
+	if cidr == "" {
+		cidr = "192.168.0.0/16"
+	}
+	ipip := env["CALICO_IPV4POOL_IPIP"]
+	if ipip == "" {
+		ipip = "Always"
+	}
+	vxlan := env["CALICO_IPV4POOL_VXLAN"]
+	if vxlan == "" {
+		vxlan = "Never"
+	}
+	blockSize := int64(26)
+	if bs, err := strconv.Atoi(env["CALICO_IPV4POOL_BLOCK_SIZE"]); err == nil {
+		blockSize = int64(bs)
+	}
+	log.Printf("footprint: Selected default IP pool is '%s'", cidr)
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "crd.projectcalico.org/v1",
+		"kind":       "IPPool",
+		"metadata":   map[string]any{"name": "default-ipv4-ippool"},
+		"spec": map[string]any{
+			"allowedUses":  []any{"Workload", "Tunnel"},
+			"blockSize":    blockSize,
+			"cidr":         cidr,
+			"ipipMode":     ipip,
+			"natOutgoing":  true,
+			"nodeSelector": "all()",
+			"vxlanMode":    vxlan,
+		},
+	}}
+	_, err = k.c.dyn.Resource(ippools).Create(ctx, obj, metav1.CreateOptions{FieldManager: calicoFieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+func kubeadmPodSubnet(ctx context.Context, k *calico) string {
+	cm, err := k.c.client.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	var cc struct {
+		Networking struct {
+			PodSubnet string `json:"podSubnet"`
+		} `json:"networking"`
+	}
+	if err := yaml.Unmarshal([]byte(cm.Data["ClusterConfiguration"]), &cc); err != nil {
+		return ""
+	}
+	return strings.Split(cc.Networking.PodSubnet, ",")[0]
+}
+
+// load reads the IPAM blocks that exist (after a restart of this controller).
+func (k *calico) load(ctx context.Context) error {
+	list, err := k.c.dyn.Resource(ipamblocks).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, item := range list.Items {
+		cidrText, _, _ := unstructured.NestedString(item.Object, "spec", "cidr")
+		cidr, err := netip.ParsePrefix(cidrText)
+		if err != nil {
+			continue
+		}
+		affinity, _, _ := unstructured.NestedString(item.Object, "spec", "affinity")
+		b := &block{name: item.GetName(), cidr: cidr, node: strings.TrimPrefix(affinity, "host:")}
+		allocs, _, _ := unstructured.NestedSlice(item.Object, "spec", "allocations")
+		for _, a := range allocs {
+			switch v := a.(type) {
+			case int64:
+				b.alloc = append(b.alloc, int(v))
+			case float64:
+				b.alloc = append(b.alloc, int(v))
+			default:
+				b.alloc = append(b.alloc, -1)
+			}
+		}
+		attrs, _, _ := unstructured.NestedSlice(item.Object, "spec", "attributes")
+		for _, a := range attrs {
+			m, _ := a.(map[string]any)
+			attr := attribute{Secondary: map[string]string{}}
+			attr.HandleID, _ = m["handle_id"].(string)
+			if sec, ok := m["secondary"].(map[string]any); ok {
+				for kk, vv := range sec {
+					attr.Secondary[kk] = fmt.Sprint(vv)
+				}
+			}
+			b.attrs = append(b.attrs, attr)
+		}
+		k.blocks[b.name] = b
+		k.byNode[b.node] = append(k.byNode[b.node], b)
+	}
+	k.loaded = true
+	return nil
+}
+
+// flush writes blocks changed by releases and deletes released handles.
+func (k *calico) flush(ctx context.Context) error {
+	k.mu.Lock()
+	var objs []*unstructured.Unstructured
+	for name := range k.dirty {
+		if b, ok := k.blocks[name]; ok {
+			objs = append(objs, b.object())
+		}
+	}
+	k.dirty = map[string]bool{}
+	handles := k.handles
+	k.handles = nil
+	k.mu.Unlock()
+	for _, obj := range objs {
+		if err := k.applyObject(ctx, ipamblocks, obj); err != nil {
+			return err
+		}
+	}
+	for _, h := range handles {
+		err := k.c.dyn.Resource(ipamhandles).Delete(ctx, h, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			log.Printf("footprint: delete handle %s: %v", h, err)
+		}
+	}
+	return nil
+}
+
+func (k *calico) applyObject(ctx context.Context, res schema.GroupVersionResource, obj *unstructured.Unstructured) error {
+	data, err := obj.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	force := true
+	_, err = k.c.dyn.Resource(res).Patch(ctx, obj.GetName(), types.ApplyPatchType, data,
+		metav1.PatchOptions{FieldManager: calicoFieldManager, Force: &force})
+	return err
+}
+
+// poolFor picks the enabled pool a node's blocks come from.
+func (k *calico) poolFor() (pool, bool) {
+	for _, p := range k.pools {
+		if !p.disabled && p.name == "default-ipv4-ippool" {
+			return p, true
+		}
+	}
+	for _, p := range k.pools {
+		if !p.disabled {
+			return p, true
+		}
+	}
+	return pool{}, false
+}
+
+// blockWithRoom returns a block affine to node with a free address, claiming a new one if
+// needed (BlockAffinity, then IPAMBlock, as Calico's IPAM does). Caller holds k.mu.
+func (k *calico) blockWithRoom(ctx context.Context, node string) (*block, error) {
+	for _, b := range k.byNode[node] {
+		if b.free() > 0 {
+			return b, nil
+		}
+	}
+	p, ok := k.poolFor()
+	if !ok {
+		return nil, fmt.Errorf("no enabled IP pool")
+	}
+	size := 1 << (32 - p.blockSize)
+	candidate := netip.PrefixFrom(p.cidr.Addr(), p.blockSize)
+	for p.cidr.Contains(candidate.Addr()) {
+		if _, taken := k.blocks[blockName(candidate)]; !taken {
+			b := &block{name: blockName(candidate), cidr: candidate, node: node, alloc: make([]int, size)}
+			for i := range b.alloc {
+				b.alloc[i] = -1
+			}
+			affinity := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "crd.projectcalico.org/v1",
+				"kind":       "BlockAffinity",
+				"metadata":   map[string]any{"name": node + "-" + b.name},
+				"spec": map[string]any{
+					"cidr":    candidate.String(),
+					"deleted": "false",
+					"node":    node,
+					"state":   "confirmed",
+				},
+			}}
+			if err := k.applyObject(ctx, blockaffinities, affinity); err != nil {
+				return nil, err
+			}
+			if err := k.applyObject(ctx, ipamblocks, b.object()); err != nil {
+				return nil, err
+			}
+			k.blocks[b.name] = b
+			k.byNode[node] = append(k.byNode[node], b)
+			return b, nil
+		}
+		next := candidate.Addr()
+		for i := 0; i < size; i++ {
+			next = next.Next()
+		}
+		candidate = netip.PrefixFrom(next, p.blockSize)
+	}
+	return nil, fmt.Errorf("IP pool %s is full", p.cidr)
+}
+
+// tunnelAddress returns (allocating once) the node's IPIP tunnel address.
+func (k *calico) tunnelAddress(ctx context.Context, node string) (string, error) {
+	handle := "ipip-tunnel-addr-" + node
+	for _, b := range k.byNode[node] {
+		for ord, a := range b.alloc {
+			if a >= 0 && b.attrs[a].HandleID == handle {
+				addr := b.cidr.Addr()
+				for i := 0; i < ord; i++ {
+					addr = addr.Next()
+				}
+				return addr.String(), nil
+			}
+		}
+	}
+	b, err := k.blockWithRoom(ctx, node)
+	if err != nil {
+		return "", err
+	}
+	addr, _ := b.allocate(attribute{HandleID: handle, Secondary: map[string]string{"node": node, "type": "ipipTunnelAddress"}})
+	if err := k.applyObject(ctx, ipamblocks, b.object()); err != nil {
+		return "", err
+	}
+	if err := k.createHandle(ctx, handle, b.cidr); err != nil {
+		return "", err
+	}
+	return addr.String(), nil
+}
+
+func (k *calico) createHandle(ctx context.Context, handle string, cidr netip.Prefix) error {
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "crd.projectcalico.org/v1",
+		"kind":       "IPAMHandle",
+		"metadata":   map[string]any{"name": strings.ToLower(handle)},
+		"spec": map[string]any{
+			"handleID": handle,
+			"block":    map[string]any{cidr.String(): int64(1)},
+			"deleted":  false,
+		},
+	}}
+	return k.applyObject(ctx, ipamhandles, obj)
+}
+
+// nodeState returns the annotations and NetworkUnavailable condition calico-node keeps on a
+// node, taking injected failures into account.
+func (k *calico) nodeState(node *corev1.Node, pod *corev1.Pod, breaks map[string]bool) (map[string]*string, *corev1.NodeCondition) {
+	k.mu.Lock()
+	present := k.present && len(k.pools) > 0
+	k.mu.Unlock()
+	ann := map[string]*string{}
+	if pod == nil || !present {
+		cur := findNodeCondition(node, corev1.NodeNetworkUnavailable)
+		if cur != nil && cur.Reason == "CalicoIsUp" {
+			// calico-node's shutdown hook: the condition stays, now True.
+			return ann, &corev1.NodeCondition{
+				Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue,
+				Reason: "CalicoIsDown", Message: "Calico is shutting down on this node",
+			}
+		}
+		return ann, nil
+	}
+	ctx := context.Background()
+	ip := nodeInternalIP(node)
+	address := fmt.Sprintf("%s/%d", ip, k.c.cfg.NodePrefixLen())
+	switch {
+	case breaks["duplicate-ip"]:
+		if other, err := k.c.nodes.Get(node.Annotations[DuplicateOfAnnotation]); err == nil {
+			address = fmt.Sprintf("%s/%d", nodeInternalIP(other), k.c.cfg.NodePrefixLen())
+		}
+	case breaks["wrong-ip"]:
+		address = "10.0.2.15/24"
+	}
+	ann[calicoIPv4Annotation] = &address
+	k.mu.Lock()
+	p, ok := k.poolFor()
+	var tunnel string
+	var err error
+	if ok && (p.ipipMode == "Always" || p.ipipMode == "CrossSubnet") {
+		tunnel, err = k.tunnelAddress(ctx, node.Name)
+	}
+	k.mu.Unlock()
+	if err != nil {
+		log.Printf("footprint: tunnel address for %s: %v", node.Name, err)
+	} else if tunnel != "" {
+		ann[calicoTunnelAnnotation] = &tunnel
+	}
+	cond := &corev1.NodeCondition{
+		Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionFalse,
+		Reason: "CalicoIsUp", Message: "Calico is running on this node",
+	}
+	if breaks["network-unavailable-stale"] {
+		cond = &corev1.NodeCondition{
+			Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue,
+			Reason: "CalicoIsDown", Message: "Calico is shutting down on this node",
+			LastTransitionTime: metav1.NewTime(time.Now().Add(-2 * time.Hour).Truncate(time.Hour)),
+		}
+	}
+	return ann, cond
+}
+
+// assign gives each waiting pod an address from the node's block(s), writes the blocks and
+// handles, then annotates the pods as Calico's CNI plugin does.
+func (k *calico) assign(ctx context.Context, node *corev1.Node, pods []*corev1.Pod) error {
+	type assignment struct {
+		pod  *corev1.Pod
+		addr netip.Addr
+		cid  string
+		cidr netip.Prefix
+	}
+	k.mu.Lock()
+	if !k.present || !k.loaded || len(k.pools) == 0 {
+		k.mu.Unlock()
+		return nil
+	}
+	var done []assignment
+	touched := map[string]*block{}
+	for _, p := range pods {
+		b, err := k.blockWithRoom(ctx, node.Name)
+		if err != nil {
+			k.mu.Unlock()
+			return err
+		}
+		cid := randomHex(32)
+		addr, _ := b.allocate(attribute{HandleID: "k8s-pod-network." + cid, Secondary: map[string]string{
+			"namespace": p.Namespace, "node": node.Name, "pod": p.Name, "timestamp": time.Now().UTC().Format("2006-01-02 15:04:05.999999999 -0700 MST"),
+		}})
+		touched[b.name] = b
+		done = append(done, assignment{pod: p, addr: addr, cid: cid, cidr: b.cidr})
+	}
+	var objs []*unstructured.Unstructured
+	for _, b := range touched {
+		objs = append(objs, b.object())
+	}
+	k.mu.Unlock()
+	for _, obj := range objs {
+		if err := k.applyObject(ctx, ipamblocks, obj); err != nil {
+			return err
+		}
+	}
+	for _, a := range done {
+		if err := k.createHandle(ctx, "k8s-pod-network."+a.cid, a.cidr); err != nil {
+			return err
+		}
+		ip := a.addr.String()
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
+			"cni.projectcalico.org/containerID": a.cid,
+			"cni.projectcalico.org/podIP":       ip + "/32",
+			"cni.projectcalico.org/podIPs":      ip + "/32",
+			stages.PodIPAnnotation:              ip,
+		}}})
+		_, err := k.c.client.CoreV1().Pods(a.pod.Namespace).Patch(ctx, a.pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "calico"})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		if apierrors.IsNotFound(err) {
+			k.release(a.pod, ip)
+		}
+	}
+	return nil
+}
+
+// release frees a deleted pod's address (Calico's CNI DEL).
+func (k *calico) release(pod *corev1.Pod, ip string) {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, b := range k.byNode[pod.Spec.NodeName] {
+		if ord := b.ordinal(addr); ord >= 0 {
+			if attr, ok := b.releaseOrdinal(ord); ok {
+				k.dirty[b.name] = true
+				k.handles = append(k.handles, strings.ToLower(attr.HandleID))
+			}
+			return
+		}
+	}
+}
+
+// releaseNode drops the IPAM of a deleted node (calico-kube-controllers' node controller).
+func (k *calico) releaseNode(ctx context.Context, node string) {
+	k.mu.Lock()
+	blocks := k.byNode[node]
+	delete(k.byNode, node)
+	for _, b := range blocks {
+		delete(k.blocks, b.name)
+		delete(k.dirty, b.name)
+	}
+	present := k.present
+	k.mu.Unlock()
+	if !present {
+		return
+	}
+	for _, b := range blocks {
+		_ = k.c.dyn.Resource(blockaffinities).Delete(ctx, node+"-"+b.name, metav1.DeleteOptions{})
+		_ = k.c.dyn.Resource(ipamblocks).Delete(ctx, b.name, metav1.DeleteOptions{})
+	}
+}

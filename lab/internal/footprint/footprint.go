@@ -1,0 +1,469 @@
+// Package footprint is the lab-only stand-in for what the real calico-node, Calico's CNI plugin,
+// calico-kube-controllers and flanneld write to the API. KWOK runs no containers, so when the
+// Calico manifest is applied the DaemonSet's pods become Running but nothing would create the
+// IP pool, the node annotations, the IPAM blocks or give pods their addresses. This controller
+// does, through the API, with the same object shapes Calico uses; it also plays the failures
+// that `lab break` injects (see breaks.go).
+//
+// What it models, per node:
+//   - the CNI configuration on the host (annotation lab.grappe.dev/cni-config): written when a
+//     CNI's node agent first runs there and left behind when the CNI is deleted, as on a real
+//     host (kubeadm reset does not remove it either);
+//   - Calico's per-node state while calico-node runs there: projectcalico.org/IPv4Address and
+//     IPv4IPIPTunnelAddr annotations, NetworkUnavailable=False/CalicoIsUp, a /26 IPAM block and
+//     its BlockAffinity; NetworkUnavailable=True/CalicoIsDown when calico-node stops;
+//   - Flannel's node annotations and NetworkUnavailable=False/FlannelIsUp;
+//   - pod addresses from the first working CNI in conflist order (10-calico before 10-flannel).
+package footprint
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	listerscorev1 "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"grappe.dev/lab/internal/config"
+	"grappe.dev/lab/internal/stages"
+)
+
+const (
+	// BreakAnnotation lists the failures injected on a node (comma-separated kinds).
+	BreakAnnotation = "lab.grappe.dev/break"
+	// DuplicateOfAnnotation names the node whose address a duplicate-ip node claims.
+	DuplicateOfAnnotation = "lab.grappe.dev/duplicate-of"
+
+	calicoIPv4Annotation   = "projectcalico.org/IPv4Address"
+	calicoTunnelAnnotation = "projectcalico.org/IPv4IPIPTunnelAddr"
+
+	nodeIndex = "node"
+)
+
+// Controller reconciles the CNI footprint of every node.
+type Controller struct {
+	cfg    *config.Config
+	client kubernetes.Interface
+	dyn    dynamic.Interface
+
+	nodes    listerscorev1.NodeLister
+	podIndex cache.Indexer
+	synced   []cache.InformerSynced
+	factory  informers.SharedInformerFactory
+	queue    workqueue.TypedRateLimitingInterface[string]
+
+	calico  *calico
+	flannel *flannel
+
+	mu sync.Mutex
+	// lastCrash remembers when a crash-looping calico-node was last "restarted".
+	lastCrash map[string]time.Time
+}
+
+// New builds the controller.
+func New(cfg *config.Config, rc *rest.Config) (*Controller, error) {
+	rc = rest.CopyConfig(rc)
+	rc.QPS = 1000
+	rc.Burst = 2000
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	factory := informers.NewSharedInformerFactory(client, 0)
+	podInformer := factory.Core().V1().Pods().Informer()
+	if err := podInformer.SetTransform(trimPod); err != nil {
+		return nil, err
+	}
+	if err := podInformer.AddIndexers(cache.Indexers{nodeIndex: func(obj any) ([]string, error) {
+		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+			return []string{p.Spec.NodeName}, nil
+		}
+		return nil, nil
+	}}); err != nil {
+		return nil, err
+	}
+	nodeInformer := factory.Core().V1().Nodes().Informer()
+	c := &Controller{
+		cfg:       cfg,
+		client:    client,
+		dyn:       dyn,
+		nodes:     factory.Core().V1().Nodes().Lister(),
+		podIndex:  podInformer.GetIndexer(),
+		synced:    []cache.InformerSynced{podInformer.HasSynced, nodeInformer.HasSynced},
+		factory:   factory,
+		queue:     workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
+		lastCrash: map[string]time.Time{},
+	}
+	c.calico = newCalico(c)
+	c.flannel = newFlannel(c)
+
+	_, _ = nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.enqueueNode(obj) },
+		UpdateFunc: func(_, obj any) { c.enqueueNode(obj) },
+		DeleteFunc: func(obj any) { c.nodeDeleted(obj) },
+	})
+	_, _ = podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.enqueuePod(obj) },
+		UpdateFunc: func(_, obj any) { c.enqueuePod(obj) },
+		DeleteFunc: func(obj any) { c.podDeleted(obj) },
+	})
+	return c, nil
+}
+
+// trimPod keeps what the controller reads, so that 150,000 pods fit in memory.
+func trimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	p.ManagedFields = nil
+	for i := range p.Spec.Containers {
+		p.Spec.Containers[i].Env = nil
+		p.Spec.Containers[i].VolumeMounts = nil
+		p.Spec.Containers[i].LivenessProbe = nil
+		p.Spec.Containers[i].ReadinessProbe = nil
+	}
+	p.Spec.Volumes = nil
+	p.Spec.InitContainers = nil
+	p.Spec.Affinity = nil
+	return p, nil
+}
+
+func (c *Controller) enqueueNode(obj any) {
+	if n, ok := obj.(*corev1.Node); ok {
+		c.queue.Add(n.Name)
+	}
+}
+
+func (c *Controller) enqueuePod(obj any) {
+	if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+		c.queue.Add(p.Spec.NodeName)
+	}
+}
+
+func (c *Controller) podDeleted(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	if ip := p.Annotations[stages.PodIPAnnotation]; ip != "" {
+		c.calico.release(p, ip)
+		c.flannel.release(p.Spec.NodeName, ip)
+	}
+	if p.Spec.NodeName != "" {
+		c.queue.Add(p.Spec.NodeName)
+	}
+}
+
+func (c *Controller) nodeDeleted(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if n, ok := obj.(*corev1.Node); ok {
+		// calico-kube-controllers releases the IPAM of deleted nodes.
+		c.calico.releaseNode(context.Background(), n.Name)
+		c.flannel.forget(n.Name)
+	}
+}
+
+// Run works until ctx ends.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer c.queue.ShutDown()
+	c.factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return fmt.Errorf("caches did not sync")
+	}
+	log.Printf("footprint: caches synced")
+	go wait.UntilWithContext(ctx, c.global, 2*time.Second)
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, c.worker, time.Second)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for {
+		name, quit := c.queue.Get()
+		if quit {
+			return
+		}
+		err := c.reconcileNode(ctx, name)
+		if err != nil {
+			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				log.Printf("footprint: node %s: %v", name, err)
+			}
+			c.queue.AddRateLimited(name)
+		} else {
+			c.queue.Forget(name)
+		}
+		c.queue.Done(name)
+	}
+}
+
+// global reconciles cluster-wide Calico state, then revisits every node (cheap when nothing
+// changed: decisions are made from the informer caches).
+func (c *Controller) global(ctx context.Context) {
+	if err := c.calico.reconcileGlobal(ctx); err != nil {
+		log.Printf("footprint: calico: %v", err)
+	}
+	nodes, err := c.nodes.List(everything())
+	if err != nil {
+		return
+	}
+	for _, n := range nodes {
+		c.queue.Add(n.Name)
+	}
+}
+
+// podsOn returns the pods bound to a node.
+func (c *Controller) podsOn(node string) []*corev1.Pod {
+	objs, err := c.podIndex.ByIndex(nodeIndex, node)
+	if err != nil {
+		return nil
+	}
+	pods := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok {
+			pods = append(pods, p)
+		}
+	}
+	sort.Slice(pods, func(i, j int) bool { return pods[i].CreationTimestamp.Before(&pods[j].CreationTimestamp) })
+	return pods
+}
+
+// agentPod returns the running (not terminating) pod of a CNI agent on a node.
+func (c *Controller) agentPod(node, namespace, labelKey, labelValue string) *corev1.Pod {
+	for _, p := range c.podsOn(node) {
+		if p.Namespace == namespace && p.Labels[labelKey] == labelValue && p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			return p
+		}
+	}
+	return nil
+}
+
+func (c *Controller) reconcileNode(ctx context.Context, name string) error {
+	node, err := c.nodes.Get(name)
+	if err != nil {
+		return err
+	}
+	breaks := Breaks(node)
+	calicoPod := c.agentPod(name, "kube-system", "k8s-app", "calico-node")
+	flannelPod := c.agentPod(name, "kube-flannel", "app", "flannel")
+
+	// The CNI configuration a node agent leaves on the host.
+	cniConfig := CNIConfig(node)
+	if calicoPod != nil {
+		cniConfig = addToSet(cniConfig, "calico")
+	}
+	if flannelPod != nil {
+		cniConfig = addToSet(cniConfig, "flannel")
+	}
+	annotations := map[string]*string{}
+	if joined := strings.Join(cniConfig, ","); joined != node.Annotations[stages.CNIConfigAnnotation] && len(cniConfig) > 0 {
+		annotations[stages.CNIConfigAnnotation] = &joined
+	}
+
+	var conditions []corev1.NodeCondition
+	calicoAnn, calicoCond := c.calico.nodeState(node, calicoPod, breaks)
+	for k, v := range calicoAnn {
+		annotations[k] = v
+	}
+	if calicoCond != nil {
+		conditions = append(conditions, *calicoCond)
+	}
+	flannelAnn, flannelCond := c.flannel.nodeState(node, flannelPod)
+	for k, v := range flannelAnn {
+		annotations[k] = v
+	}
+	if flannelCond != nil && calicoCond == nil {
+		conditions = append(conditions, *flannelCond)
+	}
+	if err := c.patchNodeAnnotations(ctx, node, annotations); err != nil {
+		return err
+	}
+	if err := c.patchNodeConditions(ctx, node, conditions); err != nil {
+		return err
+	}
+	if calicoPod != nil {
+		if err := c.playAgentHealth(ctx, node, calicoPod, breaks); err != nil {
+			return err
+		}
+	}
+	return c.assignPodIPs(ctx, node, cniConfig, calicoPod, flannelPod)
+}
+
+// assignPodIPs gives waiting pods an address from the first working CNI in conflist order.
+func (c *Controller) assignPodIPs(ctx context.Context, node *corev1.Node, cniConfig []string, calicoPod, flannelPod *corev1.Pod) error {
+	if len(cniConfig) == 0 {
+		return nil
+	}
+	primary := cniConfig[0]
+	var waiting []*corev1.Pod
+	for _, p := range c.podsOn(node.Name) {
+		if p.Spec.HostNetwork || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodPending {
+			continue
+		}
+		if p.Annotations[stages.PodIPAnnotation] != "" {
+			continue
+		}
+		waiting = append(waiting, p)
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	switch primary {
+	case "calico":
+		if calicoPod == nil {
+			return nil // the plugin cannot reach calico-node's datastore: sandboxes fail
+		}
+		return c.calico.assign(ctx, node, waiting)
+	case "flannel":
+		if flannelPod == nil {
+			return nil
+		}
+		return c.flannel.assign(ctx, node, waiting)
+	}
+	return nil
+}
+
+func (c *Controller) patchNodeAnnotations(ctx context.Context, node *corev1.Node, annotations map[string]*string) error {
+	changed := map[string]*string{}
+	for k, v := range annotations {
+		cur, has := node.Annotations[k]
+		if (v == nil && has) || (v != nil && (!has || cur != *v)) {
+			changed[k] = v
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	patch, err := jsonMarshal(map[string]any{"metadata": map[string]any{"annotations": changed}})
+	if err != nil {
+		return err
+	}
+	_, err = c.client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "calico-node"})
+	return err
+}
+
+func (c *Controller) patchNodeConditions(ctx context.Context, node *corev1.Node, conditions []corev1.NodeCondition) error {
+	var changed []corev1.NodeCondition
+	for _, want := range conditions {
+		cur := findNodeCondition(node, want.Type)
+		if cur != nil && cur.Status == want.Status && cur.Reason == want.Reason && cur.Message == want.Message &&
+			(want.LastTransitionTime.IsZero() || cur.LastTransitionTime.Equal(&want.LastTransitionTime)) {
+			continue
+		}
+		if want.LastTransitionTime.IsZero() {
+			want.LastTransitionTime = metav1.Now()
+		}
+		want.LastHeartbeatTime = want.LastTransitionTime
+		changed = append(changed, want)
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	patch, err := jsonMarshal(map[string]any{"status": map[string]any{"conditions": changed}})
+	if err != nil {
+		return err
+	}
+	_, err = c.client.CoreV1().Nodes().PatchStatus(ctx, node.Name, patch)
+	return err
+}
+
+func findNodeCondition(node *corev1.Node, t corev1.NodeConditionType) *corev1.NodeCondition {
+	for i := range node.Status.Conditions {
+		if node.Status.Conditions[i].Type == t {
+			return &node.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// nodeInternalIP is the node's InternalIP (from status, else from the lab annotation).
+func nodeInternalIP(node *corev1.Node) string {
+	for _, a := range node.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return node.Annotations[stages.InternalIPAnnotation]
+}
+
+// CNIConfig returns the CNI configurations present on a node's host, in conflist order.
+func CNIConfig(node *corev1.Node) []string {
+	v := node.Annotations[stages.CNIConfigAnnotation]
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// Breaks returns the failure kinds injected on a node.
+func Breaks(node *corev1.Node) map[string]bool {
+	out := map[string]bool{}
+	for _, k := range strings.Split(node.Annotations[BreakAnnotation], ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+func addToSet(set []string, v string) []string {
+	for _, s := range set {
+		if s == v {
+			return set
+		}
+	}
+	out := append(append([]string{}, set...), v)
+	// conflist order: 10-calico.conflist sorts before 10-flannel.conflist
+	sort.Strings(out)
+	return out
+}
+
+// event records a Kubernetes Event about a pod, as the kubelet would.
+func (c *Controller) event(ctx context.Context, pod *corev1.Pod, eventType, reason, message string) {
+	now := metav1.Now()
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      fmt.Sprintf("%s.%x", pod.Name, now.UnixNano()),
+			Namespace: pod.Namespace,
+		},
+		InvolvedObject: corev1.ObjectReference{
+			Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, APIVersion: "v1",
+			FieldPath: "spec.containers{calico-node}",
+		},
+		Reason:         reason,
+		Message:        message,
+		Type:           eventType,
+		Source:         corev1.EventSource{Component: "kubelet", Host: pod.Spec.NodeName},
+		FirstTimestamp: now,
+		LastTimestamp:  now,
+		Count:          1,
+	}
+	if _, err := c.client.CoreV1().Events(pod.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		log.Printf("footprint: event %s on %s: %v", reason, pod.Name, err)
+	}
+}

@@ -1,0 +1,150 @@
+package footprint
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// crashInterval is how often a crash-looping calico-node "restarts".
+const crashInterval = 20 * time.Second
+
+func everything() labels.Selector { return labels.Everything() }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// playAgentHealth makes calico-node's pod status show what an injected failure does to the real
+// one (CrashLoopBackOff with its last log line, or a failing readiness probe), and restores it
+// when the failure is healed.
+func (c *Controller) playAgentHealth(ctx context.Context, node *corev1.Node, pod *corev1.Pod, breaks map[string]bool) error {
+	idx := -1
+	for i, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == "calico-node" {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return nil
+	}
+	statuses := append([]corev1.ContainerStatus{}, pod.Status.ContainerStatuses...)
+	cs := statuses[idx]
+	now := metav1.Now()
+	switch {
+	case breaks["duplicate-ip"]:
+		c.mu.Lock()
+		last := c.lastCrash[pod.Name]
+		due := time.Since(last) >= crashInterval
+		if due {
+			c.lastCrash[pod.Name] = time.Now()
+		}
+		c.mu.Unlock()
+		if cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff" && !due {
+			return nil
+		}
+		ip := ""
+		if other, err := c.nodes.Get(node.Annotations[DuplicateOfAnnotation]); err == nil {
+			ip = nodeInternalIP(other)
+		}
+		logLine := fmt.Sprintf("%s [WARNING][9] startup/startup.go 1173: Calico node '%s' is already using the IPv4 address %s.",
+			now.UTC().Format("2006-01-02 15:04:05.000"), node.Annotations[DuplicateOfAnnotation], ip)
+		cs.Ready = false
+		started := false
+		cs.Started = &started
+		cs.RestartCount++
+		cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+			ExitCode: 1, Reason: "Error", Message: logLine + "\nTerminating",
+			StartedAt: metav1.NewTime(now.Add(-2 * time.Second)), FinishedAt: now,
+		}}
+		cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+			Reason:  "CrashLoopBackOff",
+			Message: fmt.Sprintf("back-off 5m0s restarting failed container=calico-node pod=%s_%s(%s)", pod.Name, pod.Namespace, pod.UID),
+		}}
+		statuses[idx] = cs
+		if err := c.patchPodStatus(ctx, pod, statuses, false, "containers with unready status: [calico-node]"); err != nil {
+			return err
+		}
+		c.event(ctx, pod, corev1.EventTypeWarning, "BackOff",
+			fmt.Sprintf("Back-off restarting failed container calico-node in pod %s_%s(%s)", pod.Name, pod.Namespace, pod.UID))
+	case breaks["calico-not-ready"]:
+		if !cs.Ready && cs.State.Running != nil {
+			return nil
+		}
+		cs.Ready = false
+		started := true
+		cs.Started = &started
+		if cs.State.Running == nil {
+			cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
+		}
+		statuses[idx] = cs
+		if err := c.patchPodStatus(ctx, pod, statuses, false, "containers with unready status: [calico-node]"); err != nil {
+			return err
+		}
+		c.event(ctx, pod, corev1.EventTypeWarning, "Unhealthy",
+			"Readiness probe failed: calico/node is not ready: BIRD is not ready: BGP not established with "+strings.Join(c.peerIPs(node.Name), ","))
+	default:
+		if cs.Ready && cs.State.Running != nil {
+			return nil
+		}
+		c.mu.Lock()
+		delete(c.lastCrash, pod.Name)
+		c.mu.Unlock()
+		cs.Ready = true
+		started := true
+		cs.Started = &started
+		if cs.State.Running == nil {
+			cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
+		}
+		statuses[idx] = cs
+		return c.patchPodStatus(ctx, pod, statuses, true, "")
+	}
+	return nil
+}
+
+// peerIPs lists the other nodes' addresses (BGP peers in a full mesh), at most five.
+func (c *Controller) peerIPs(self string) []string {
+	nodes, err := c.nodes.List(everything())
+	if err != nil {
+		return nil
+	}
+	var ips []string
+	for _, n := range nodes {
+		if n.Name != self && len(ips) < 5 {
+			ips = append(ips, nodeInternalIP(n))
+		}
+	}
+	return ips
+}
+
+func (c *Controller) patchPodStatus(ctx context.Context, pod *corev1.Pod, statuses []corev1.ContainerStatus, ready bool, message string) error {
+	status := corev1.ConditionFalse
+	reason := "ContainersNotReady"
+	if ready {
+		status, reason, message = corev1.ConditionTrue, "", ""
+	}
+	conditions := make([]corev1.PodCondition, 0, len(pod.Status.Conditions))
+	for _, cond := range pod.Status.Conditions {
+		if cond.Type == corev1.PodReady || cond.Type == corev1.ContainersReady {
+			if cond.Status != status {
+				cond.LastTransitionTime = metav1.Now()
+			}
+			cond.Status, cond.Reason, cond.Message = status, reason, message
+		}
+		conditions = append(conditions, cond)
+	}
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{
+		"conditions":        conditions,
+		"containerStatuses": statuses,
+	}})
+	if err != nil {
+		return err
+	}
+	_, err = c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	return err
+}

@@ -1,0 +1,342 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"grappe.dev/lab/internal/apply"
+	"grappe.dev/lab/internal/config"
+	"grappe.dev/lab/internal/footprint"
+	"grappe.dev/lab/internal/proc"
+	"grappe.dev/lab/internal/stages"
+)
+
+// OverlapPool is the IPPool `lab break pool-overlap` creates.
+const OverlapPool = "lab-overlap-pool"
+
+var ippoolsGVR = schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "ippools"}
+
+// nodeBreaks are the failures played by annotating a node.
+var nodeBreaks = map[string]bool{
+	"duplicate-ip": true, "wrong-ip": true, "calico-not-ready": true,
+	"network-unavailable-stale": true, "node-notready": true,
+}
+
+// Break injects one failure and waits until its signal is visible.
+func Break(ctx context.Context, dir, kind string, args []string, out io.Writer) error {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return err
+	}
+	m := proc.Manager{Dir: dir}
+	if kind == "apiserver" {
+		if err := m.Kill("kube-apiserver"); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "kube-apiserver stopped (killed); %s now refuses connections. `lab heal` restarts it.\n", cfg.APIServerURL())
+		return nil
+	}
+	client, rc, err := Clients(&cfg)
+	if err != nil {
+		return err
+	}
+	if kind == "pool-overlap" {
+		return breakPoolOverlap(ctx, &cfg, rc, out)
+	}
+	if !nodeBreaks[kind] {
+		return &UsageError{Err: fmt.Errorf("unknown failure %q (see `lab help`)", kind)}
+	}
+	nodes, err := cfg.Nodes()
+	if err != nil {
+		return err
+	}
+	target := config.WorkerName(0)
+	if kind == "duplicate-ip" && cfg.Workers > 1 {
+		target = config.WorkerName(1)
+	}
+	if cfg.Workers == 0 {
+		target = config.ControlPlaneName
+	}
+	if len(args) > 0 {
+		target = args[0]
+	}
+	node, err := client.CoreV1().Nodes().Get(ctx, target, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("node %s: %w", target, err)
+	}
+	breaks := footprint.Breaks(node)
+	breaks[kind] = true
+	annotations := map[string]any{footprint.BreakAnnotation: joinSet(breaks)}
+	if kind == "duplicate-ip" {
+		other := nodes[0].Name
+		if other == target && len(nodes) > 1 {
+			other = nodes[1].Name
+		}
+		if target != config.WorkerName(0) && cfg.Workers > 0 && len(args) < 2 {
+			other = config.WorkerName(0)
+		}
+		if len(args) > 1 {
+			other = args[1]
+		}
+		if other == target {
+			return &UsageError{Err: errors.New("a node cannot duplicate its own address")}
+		}
+		annotations[footprint.DuplicateOfAnnotation] = other
+	}
+	if kind == "node-notready" {
+		annotations[stages.ManagedAnnotation] = nil // KWOK stops posting status and renewing the lease
+	}
+	if err := patchNodeAnnotations(ctx, client, target, annotations); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "injected %s on %s; waiting for its signal...\n", kind, target)
+	signal, err := waitSignal(ctx, client, kind, target)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s\n", signal)
+	return nil
+}
+
+func joinSet(set map[string]bool) string {
+	var keys []string
+	for k, v := range set {
+		if v {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func patchNodeAnnotations(ctx context.Context, c kubernetes.Interface, node string, annotations map[string]any) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
+	if err != nil {
+		return err
+	}
+	_, err = c.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "lab"})
+	return err
+}
+
+func calicoNodePod(ctx context.Context, c kubernetes.Interface, node string) (*corev1.Pod, error) {
+	pods, err := c.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{
+		LabelSelector: "k8s-app=calico-node", FieldSelector: "spec.nodeName=" + node,
+	})
+	if err != nil || len(pods.Items) == 0 {
+		return nil, err
+	}
+	return &pods.Items[0], nil
+}
+
+// waitSignal waits (up to 90 s) for what a failure makes visible, and describes it.
+func waitSignal(ctx context.Context, c kubernetes.Interface, kind, target string) (string, error) {
+	var signal string
+	err := poll(ctx, 90*time.Second, func() (bool, string, error) {
+		node, err := c.CoreV1().Nodes().Get(ctx, target, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		switch kind {
+		case "duplicate-ip", "calico-not-ready":
+			pod, err := calicoNodePod(ctx, c, target)
+			if err != nil || pod == nil {
+				return false, "no calico-node pod on " + target + " (is Calico installed?)", nil
+			}
+			for _, cs := range pod.Status.ContainerStatuses {
+				if cs.Name != "calico-node" || cs.Ready {
+					continue
+				}
+				if kind == "duplicate-ip" && cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff" {
+					signal = fmt.Sprintf("%s: calico-node CrashLoopBackOff; IPv4Address %s; last termination: %s",
+						pod.Name, node.Annotations["projectcalico.org/IPv4Address"], cs.LastTerminationState.Terminated.Message)
+					return true, "", nil
+				}
+				if kind == "calico-not-ready" && cs.State.Running != nil {
+					signal = pod.Name + ": running, not ready (readiness probe failing: BIRD is not ready)"
+					return true, "", nil
+				}
+			}
+			return false, "calico-node still healthy", nil
+		case "wrong-ip":
+			got := node.Annotations["projectcalico.org/IPv4Address"]
+			if strings.HasPrefix(got, "10.0.2.15/") {
+				signal = fmt.Sprintf("%s: projectcalico.org/IPv4Address=%s while InternalIP is %s", target, got, node.Annotations[stages.InternalIPAnnotation])
+				return true, "", nil
+			}
+			return false, "annotation not changed yet (is Calico installed?)", nil
+		case "network-unavailable-stale":
+			for _, cond := range node.Status.Conditions {
+				if cond.Type == corev1.NodeNetworkUnavailable && cond.Status == corev1.ConditionTrue {
+					signal = fmt.Sprintf("%s: NetworkUnavailable=True reason %s since %s", target, cond.Reason, cond.LastTransitionTime.UTC().Format(time.RFC3339))
+					return true, "", nil
+				}
+			}
+			return false, "NetworkUnavailable not True yet (is Calico installed?)", nil
+		case "node-notready":
+			if rc := readyCondition(node); rc != nil && rc.Status == corev1.ConditionUnknown {
+				signal = fmt.Sprintf("%s: Ready=Unknown (%s)", target, rc.Message)
+				return true, "", nil
+			}
+			return false, "waiting for the node lease to expire (node-monitor-grace-period 20s)", nil
+		}
+		return true, "", nil
+	})
+	return signal, err
+}
+
+func breakPoolOverlap(ctx context.Context, cfg *config.Config, rc *rest.Config, out io.Writer) error {
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	pool := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "crd.projectcalico.org/v1",
+		"kind":       "IPPool",
+		"metadata":   map[string]any{"name": OverlapPool},
+		"spec": map[string]any{
+			"cidr": cfg.NodeCIDR, "blockSize": int64(26), "ipipMode": "Always", "vxlanMode": "Never",
+			"natOutgoing": true, "nodeSelector": "all()",
+		},
+	}}
+	_, err = dyn.Resource(ippoolsGVR).Create(ctx, pool, metav1.CreateOptions{FieldManager: "lab"})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create IPPool %s (is Calico installed?): %w", OverlapPool, err)
+	}
+	fmt.Fprintf(out, "IPPool %s (cidr %s) now overlaps the node addresses\n", OverlapPool, cfg.NodeCIDR)
+	return nil
+}
+
+// Heal undoes every injected failure and waits until the cluster is back.
+func Heal(ctx context.Context, dir string, out io.Writer) error {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return err
+	}
+	m := proc.Manager{Dir: dir}
+	if m.Pid("kube-apiserver") == 0 {
+		if err := startAPIServer(ctx, &cfg, m); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "kube-apiserver restarted and ready")
+	}
+	client, rc, err := Clients(&cfg)
+	if err != nil {
+		return err
+	}
+	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	var healed []string
+	for _, node := range nodes.Items {
+		if node.Annotations[footprint.BreakAnnotation] == "" && node.Annotations[stages.ManagedAnnotation] != "" {
+			continue
+		}
+		annotations := map[string]any{
+			footprint.BreakAnnotation:       nil,
+			footprint.DuplicateOfAnnotation: nil,
+			stages.ManagedAnnotation:        "fake",
+		}
+		if err := patchNodeAnnotations(ctx, client, node.Name, annotations); err != nil {
+			return err
+		}
+		healed = append(healed, node.Name)
+	}
+	if dyn, err := dynamic.NewForConfig(rc); err == nil {
+		err := dyn.Resource(ippoolsGVR).Delete(ctx, OverlapPool, metav1.DeleteOptions{})
+		if err == nil {
+			fmt.Fprintf(out, "IPPool %s deleted\n", OverlapPool)
+		}
+	}
+	if len(healed) > 0 {
+		fmt.Fprintf(out, "cleared failures on %s; waiting for calico-node and the nodes to recover...\n", strings.Join(healed, ", "))
+		if err := waitHealed(ctx, client, healed); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(out, "healed")
+	return nil
+}
+
+func waitHealed(ctx context.Context, c kubernetes.Interface, names []string) error {
+	return poll(ctx, 90*time.Second, func() (bool, string, error) {
+		for _, name := range names {
+			node, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			if len(footprint.CNIConfig(node)) > 0 {
+				if rc := readyCondition(node); rc == nil || rc.Status != corev1.ConditionTrue {
+					return false, name + " not Ready yet", nil
+				}
+			}
+			for _, cond := range node.Status.Conditions {
+				if cond.Type == corev1.NodeNetworkUnavailable && cond.Status == corev1.ConditionTrue && cond.Reason == "CalicoIsDown" {
+					if pod, _ := calicoNodePod(ctx, c, name); pod != nil {
+						return false, name + " NetworkUnavailable still True", nil
+					}
+				}
+			}
+			if pod, _ := calicoNodePod(ctx, c, name); pod != nil {
+				for _, cs := range pod.Status.ContainerStatuses {
+					if cs.Name == "calico-node" && !cs.Ready {
+						return false, pod.Name + " not ready yet", nil
+					}
+				}
+			}
+		}
+		return true, "", nil
+	})
+}
+
+// CNI applies or deletes a manifest.
+func CNI(ctx context.Context, dir, verb, file string, out io.Writer) error {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return err
+	}
+	_, rc, err := Clients(&cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(file); err != nil {
+		return err
+	}
+	if err := applyManifest(ctx, rc, file, verb); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %s done\n", file, verb)
+	return nil
+}
+
+func applyManifest(ctx context.Context, rc *rest.Config, file, verb string) error {
+	objs, err := apply.Read(file)
+	if err != nil {
+		return err
+	}
+	client, err := apply.New(rc)
+	if err != nil {
+		return err
+	}
+	if verb == "delete" {
+		return client.Delete(ctx, objs)
+	}
+	return client.Apply(ctx, objs)
+}

@@ -1,0 +1,553 @@
+// Package lab implements the lab's commands: up, down, status, break, heal, cni.
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"grappe.dev/lab/internal/config"
+	"grappe.dev/lab/internal/footprint"
+	"grappe.dev/lab/internal/pki"
+	"grappe.dev/lab/internal/proc"
+	"grappe.dev/lab/internal/seed"
+	"grappe.dev/lab/internal/stages"
+)
+
+// UsageError is a mistake on the command line (exit status 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+
+// UpOptions are `lab up`'s flags.
+type UpOptions struct {
+	Dir          string
+	PortBase     int
+	Nodes        int
+	PodsPerNode  int
+	NodeCIDR     string
+	PodSubnet    string
+	CNI          string
+	BinDir       string
+	ManifestsDir string
+}
+
+// DefaultUpOptions is a 4-node lab (betelgeuse + 3 workers), no CNI.
+func DefaultUpOptions() UpOptions {
+	d := config.Defaults("")
+	return UpOptions{PortBase: d.PortBase, Nodes: 4, NodeCIDR: d.NodeCIDR, CNI: "none"}
+}
+
+// components in start order.
+var components = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "footprint"}
+
+func step(out io.Writer, start time.Time, format string, args ...any) {
+	fmt.Fprintf(out, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// Up starts the lab, or completes a partly running one.
+func Up(ctx context.Context, o UpOptions, out io.Writer) error {
+	start := time.Now()
+	if o.Nodes < 1 {
+		return &UsageError{Err: errors.New("--nodes must be at least 1 (the control plane)")}
+	}
+	switch o.CNI {
+	case "none", "calico", "flannel":
+	default:
+		return &UsageError{Err: fmt.Errorf("--cni %q: use none, calico or flannel", o.CNI)}
+	}
+	if o.BinDir == "" {
+		return &UsageError{Err: errors.New("--bin-dir (or GRAPPE_LAB_BIN) must name the built binaries; use lab/lab, which builds them")}
+	}
+	for _, bin := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
+		if _, err := os.Stat(filepath.Join(o.BinDir, bin)); err != nil {
+			return fmt.Errorf("binary %s missing in %s (run lab/lab, which builds it): %w", bin, o.BinDir, err)
+		}
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return err
+	}
+	cfg := config.Defaults(dir)
+	cfg.PortBase = o.PortBase
+	cfg.Workers = o.Nodes - 1
+	cfg.PodsPerNode = o.PodsPerNode
+	cfg.NodeCIDR = o.NodeCIDR
+	cfg.PodSubnet = o.PodSubnet
+	if cfg.PodSubnet == "" {
+		cfg.PodSubnet = "192.168.0.0/16"
+		if o.Nodes > 250 {
+			cfg.PodSubnet = "100.64.0.0/10"
+		}
+	}
+	cfg.BinDir, _ = filepath.Abs(o.BinDir)
+	if o.ManifestsDir != "" {
+		cfg.ManifestsDir, _ = filepath.Abs(o.ManifestsDir)
+	}
+	if existing, err := config.Load(dir); err == nil {
+		if existing.PortBase != cfg.PortBase || existing.Workers != cfg.Workers || existing.NodeCIDR != cfg.NodeCIDR || existing.PodSubnet != cfg.PodSubnet {
+			return fmt.Errorf("a lab with other settings exists in %s (%d nodes, port base %d): run `lab down` first",
+				dir, existing.Workers+1, existing.PortBase)
+		}
+	}
+	nodes, err := cfg.Nodes()
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := cfg.Save(); err != nil {
+		return err
+	}
+	paths, err := pki.Ensure(cfg.File("pki"), []net.IP{nodes[0].IP})
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	if err := writeKubeconfig(&cfg, paths); err != nil {
+		return err
+	}
+	if err := os.WriteFile(cfg.File("kwok-stages.yaml"), stages.YAML, 0o644); err != nil {
+		return err
+	}
+	step(out, start, "lab %s: %d nodes, API server %s", dir, o.Nodes, cfg.APIServerURL())
+
+	m := proc.Manager{Dir: dir}
+	if _, err := m.Start(etcdSpec(&cfg)); err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/health", cfg.EtcdClientPort()), nil, 60*time.Second); err != nil {
+		return fmt.Errorf("etcd did not become healthy: %w\n%s", err, m.TailLog("etcd", 20))
+	}
+	step(out, start, "etcd healthy")
+	if err := startAPIServer(ctx, &cfg, m); err != nil {
+		return err
+	}
+	step(out, start, "kube-apiserver ready")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	for _, s := range []proc.Spec{kcmSpec(&cfg), schedulerSpec(&cfg), kwokSpec(&cfg), {
+		Name: "footprint", Path: self, Args: []string{"footprint", "--dir", dir},
+	}} {
+		if _, err := m.Start(s); err != nil {
+			return err
+		}
+	}
+	step(out, start, "controller-manager, scheduler, kwok and the CNI footprint started")
+
+	client, restCfg, err := Clients(&cfg)
+	if err != nil {
+		return err
+	}
+	if err := seed.Seed(ctx, client, &cfg); err != nil {
+		return fmt.Errorf("seeding the cluster: %w", err)
+	}
+	step(out, start, "seeded: kubeadm-config, mirror pods, kube-proxy, CoreDNS, demo workloads")
+	if err := waitNodesInitialized(ctx, client, len(nodes), 10*time.Minute); err != nil {
+		return fmt.Errorf("%w\nkwok log:\n%s", err, m.TailLog("kwok", 20))
+	}
+	step(out, start, "%d nodes registered with pod CIDRs (NotReady until a CNI is installed)", len(nodes))
+
+	if o.CNI != "none" {
+		manifest, err := cniManifest(&cfg, o.CNI)
+		if err != nil {
+			return err
+		}
+		if err := applyManifest(ctx, restCfg, manifest, "apply"); err != nil {
+			return err
+		}
+		step(out, start, "applied %s", filepath.Base(manifest))
+		if err := waitNodesReady(ctx, client, len(nodes), 15*time.Minute); err != nil {
+			return err
+		}
+		step(out, start, "%s running: all %d nodes Ready", o.CNI, len(nodes))
+	}
+	if o.PodsPerNode > 0 && o.CNI != "none" {
+		want := o.PodsPerNode * cfg.Workers
+		if err := waitPodsRunning(ctx, client, seed.DemoNamespace, "app=load", want, 60*time.Minute, out, start); err != nil {
+			return err
+		}
+		step(out, start, "%d load pods Running", want)
+	}
+	fmt.Fprintf(out, "\nLab up in %.1fs.\nkubeconfig: %s\n  export KUBECONFIG=%s\n", time.Since(start).Seconds(), cfg.Kubeconfig(), cfg.Kubeconfig())
+	return nil
+}
+
+func cniManifest(cfg *config.Config, cni string) (string, error) {
+	if cfg.ManifestsDir == "" {
+		return "", errors.New("--manifests (or GRAPPE_MANIFESTS) must name the directory with the CNI manifests")
+	}
+	name := map[string]string{"calico": "calico-v3.25.1.yaml", "flannel": "kube-flannel-v0.28.9.yml"}[cni]
+	path := filepath.Join(cfg.ManifestsDir, name)
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("manifest for %s: %w", cni, err)
+	}
+	return path, nil
+}
+
+func writeKubeconfig(cfg *config.Config, p pki.Paths) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["kubernetes"] = &clientcmdapi.Cluster{Server: cfg.APIServerURL(), CertificateAuthority: p.CACert}
+	kc.AuthInfos["kubernetes-admin"] = &clientcmdapi.AuthInfo{ClientCertificate: p.AdminCert, ClientKey: p.AdminKey}
+	kc.Contexts["kubernetes-admin@kubernetes"] = &clientcmdapi.Context{Cluster: "kubernetes", AuthInfo: "kubernetes-admin"}
+	kc.CurrentContext = "kubernetes-admin@kubernetes"
+	return clientcmd.WriteToFile(*kc, cfg.Kubeconfig())
+}
+
+// Clients returns a typed client and rest config for the lab (admin).
+func Clients(cfg *config.Config) (kubernetes.Interface, *rest.Config, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig())
+	if err != nil {
+		return nil, nil, err
+	}
+	rc.QPS = 500
+	rc.Burst = 1000
+	rc.Timeout = 60 * time.Second
+	c, err := kubernetes.NewForConfig(rc)
+	return c, rc, err
+}
+
+func etcdSpec(cfg *config.Config) proc.Spec {
+	peer := fmt.Sprintf("http://127.0.0.1:%d", cfg.EtcdPeerPort())
+	client := fmt.Sprintf("http://127.0.0.1:%d", cfg.EtcdClientPort())
+	return proc.Spec{Name: "etcd", Path: filepath.Join(cfg.BinDir, "etcd"), Args: []string{
+		"--name=" + config.ControlPlaneName,
+		"--data-dir=" + cfg.File("etcd"),
+		"--listen-client-urls=" + client, "--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=" + config.ControlPlaneName + "=" + peer,
+		"--unsafe-no-fsync", // lab only: speed over durability
+		"--quota-backend-bytes=8589934592",
+		"--snapshot-count=10000",
+		"--log-level=warn",
+	}}
+}
+
+func apiServerSpec(cfg *config.Config) proc.Spec {
+	p := pki.PathsIn(cfg.File("pki"))
+	nodes, _ := cfg.Nodes()
+	return proc.Spec{Name: "kube-apiserver", Path: filepath.Join(cfg.BinDir, "kube-apiserver"), Args: []string{
+		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", cfg.EtcdClientPort()),
+		fmt.Sprintf("--secure-port=%d", cfg.APIServerPort()),
+		"--bind-address=127.0.0.1",
+		"--advertise-address=" + nodes[0].IP.String(),
+		"--tls-cert-file=" + p.ServerCert, "--tls-private-key-file=" + p.ServerKey,
+		"--client-ca-file=" + p.CACert,
+		"--service-account-key-file=" + p.SAPublicKey,
+		"--service-account-signing-key-file=" + p.SAPrivateKey,
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-cluster-ip-range=" + cfg.ServiceCIDR,
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction",
+		"--allow-privileged=true",
+		"--max-requests-inflight=2000",
+		"--max-mutating-requests-inflight=1000",
+		"--event-ttl=2h",
+		"--profiling=false",
+		"--v=1",
+	}}
+}
+
+func startAPIServer(ctx context.Context, cfg *config.Config, m proc.Manager) error {
+	if _, err := m.Start(apiServerSpec(cfg)); err != nil {
+		return err
+	}
+	tlsCfg, err := adminTLS(cfg)
+	if err != nil {
+		return err
+	}
+	if err := waitHTTP(ctx, cfg.APIServerURL()+"/readyz", tlsCfg, 120*time.Second); err != nil {
+		return fmt.Errorf("kube-apiserver did not become ready: %w\n%s", err, m.TailLog("kube-apiserver", 30))
+	}
+	return nil
+}
+
+func kcmSpec(cfg *config.Config) proc.Spec {
+	p := pki.PathsIn(cfg.File("pki"))
+	kc := cfg.Kubeconfig()
+	return proc.Spec{Name: "kube-controller-manager", Path: filepath.Join(cfg.BinDir, "kube-controller-manager"), Args: []string{
+		"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
+		"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", cfg.KCMPort()),
+		"--allocate-node-cidrs=true", "--cluster-cidr=" + cfg.PodSubnet,
+		fmt.Sprintf("--node-cidr-mask-size=%d", cfg.NodeCIDRMaskSize),
+		"--service-cluster-ip-range=" + cfg.ServiceCIDR,
+		"--service-account-private-key-file=" + p.SAPrivateKey,
+		"--root-ca-file=" + p.CACert,
+		"--use-service-account-credentials=true",
+		"--controllers=*,bootstrapsigner,tokencleaner",
+		"--leader-elect=false",
+		"--node-monitor-grace-period=20s",
+		"--kube-api-qps=300", "--kube-api-burst=600",
+		"--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+		"--v=1",
+	}}
+}
+
+func schedulerSpec(cfg *config.Config) proc.Spec {
+	kc := cfg.Kubeconfig()
+	return proc.Spec{Name: "kube-scheduler", Path: filepath.Join(cfg.BinDir, "kube-scheduler"), Args: []string{
+		"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
+		"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", cfg.SchedulerPort()),
+		"--leader-elect=false",
+		"--kube-api-qps=300", "--kube-api-burst=600",
+		"--v=1",
+	}}
+}
+
+func kwokSpec(cfg *config.Config) proc.Spec {
+	return proc.Spec{Name: "kwok", Path: filepath.Join(cfg.BinDir, "kwok"), Args: []string{
+		"--kubeconfig=" + cfg.Kubeconfig(),
+		"--config=" + cfg.File("kwok-stages.yaml"),
+		"--manage-nodes-with-annotation-selector=" + stages.ManagedAnnotation + "=fake",
+		"--node-lease-duration-seconds=40",
+		fmt.Sprintf("--server-address=127.0.0.1:%d", cfg.KwokPort()),
+	}}
+}
+
+func adminTLS(cfg *config.Config) (*tls.Config, error) {
+	p := pki.PathsIn(cfg.File("pki"))
+	cert, err := tls.LoadX509KeyPair(p.AdminCert, p.AdminKey)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(p.CACert)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+func waitHTTP(ctx context.Context, url string, tlsCfg *tls.Config, timeout time.Duration) error {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+		} else {
+			last = err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("timed out after %s: %v", timeout, last)
+}
+
+func waitNodesInitialized(ctx context.Context, c kubernetes.Interface, want int, timeout time.Duration) error {
+	return poll(ctx, timeout, func() (bool, string, error) {
+		list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		n := 0
+		for _, node := range list.Items {
+			if readyCondition(&node) != nil && node.Spec.PodCIDR != "" {
+				n++
+			}
+		}
+		return n >= want, fmt.Sprintf("%d/%d nodes initialized", n, want), nil
+	})
+}
+
+func waitNodesReady(ctx context.Context, c kubernetes.Interface, want int, timeout time.Duration) error {
+	return poll(ctx, timeout, func() (bool, string, error) {
+		list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		n := 0
+		for _, node := range list.Items {
+			if rc := readyCondition(&node); rc != nil && rc.Status == corev1.ConditionTrue {
+				n++
+			}
+		}
+		return n >= want, fmt.Sprintf("%d/%d nodes Ready", n, want), nil
+	})
+}
+
+func waitPodsRunning(ctx context.Context, c kubernetes.Interface, ns, selector string, want int, timeout time.Duration, out io.Writer, start time.Time) error {
+	lastReport := time.Now()
+	return poll(ctx, timeout, func() (bool, string, error) {
+		list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: "0"})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		n := 0
+		for _, p := range list.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				n++
+			}
+		}
+		if time.Since(lastReport) > 30*time.Second {
+			step(out, start, "%d/%d load pods Running", n, want)
+			lastReport = time.Now()
+		}
+		return n >= want, fmt.Sprintf("%d/%d pods Running", n, want), nil
+	})
+}
+
+func readyCondition(n *corev1.Node) *corev1.NodeCondition {
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == corev1.NodeReady {
+			return &n.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// poll calls f every 500 ms until it says done, ctx ends or timeout passes.
+func poll(ctx context.Context, timeout time.Duration, f func() (bool, string, error)) error {
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		done, state, err := f()
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		last = state
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s (%s)", timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// Down stops every process and removes the lab directory.
+func Down(dir string, out io.Writer) error {
+	m := proc.Manager{Dir: dir}
+	for i := len(components) - 1; i >= 0; i-- {
+		if err := m.Stop(components[i], 10*time.Second); err != nil {
+			return fmt.Errorf("stop %s: %w", components[i], err)
+		}
+	}
+	if _, err := os.Stat(dir); err == nil {
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "lab in %s stopped and removed\n", dir)
+	} else {
+		fmt.Fprintf(out, "no lab in %s\n", dir)
+	}
+	return nil
+}
+
+// Status reports each process and a summary of the cluster.
+func Status(ctx context.Context, dir string, out io.Writer) error {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return err
+	}
+	m := proc.Manager{Dir: dir}
+	fmt.Fprintf(out, "lab %s (API server %s)\n", dir, cfg.APIServerURL())
+	allUp := true
+	for _, name := range components {
+		pid := m.Pid(name)
+		state := "stopped"
+		if pid != 0 {
+			state = fmt.Sprintf("running  pid %-7d rss %d MiB", pid, proc.RSSKiB(pid)/1024)
+		} else {
+			allUp = false
+		}
+		fmt.Fprintf(out, "  %-24s %s\n", name, state)
+	}
+	client, _, err := Clients(&cfg)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	nodes, err := client.CoreV1().Nodes().List(cctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		fmt.Fprintf(out, "  cluster: API server unreachable: %v\n", err)
+		return errors.New("the lab is not fully up")
+	}
+	ready, notReady, unknown := 0, 0, 0
+	for i := range nodes.Items {
+		rc := readyCondition(&nodes.Items[i])
+		switch {
+		case rc == nil || rc.Status == corev1.ConditionUnknown:
+			unknown++
+		case rc.Status == corev1.ConditionTrue:
+			ready++
+		default:
+			notReady++
+		}
+	}
+	var cni []string
+	for i := range nodes.Items {
+		if v := footprint.CNIConfig(&nodes.Items[i]); len(v) > 0 {
+			cni = v
+			break
+		}
+	}
+	cniText := "none"
+	if len(cni) > 0 {
+		cniText = strings.Join(cni, ",")
+	}
+	fmt.Fprintf(out, "  nodes: %d (%d Ready, %d NotReady, %d Unknown); CNI config on nodes: %s\n",
+		len(nodes.Items), ready, notReady, unknown, cniText)
+	if !allUp {
+		return errors.New("some lab processes are stopped (lab heal restarts a stopped API server; lab up restarts the rest)")
+	}
+	return nil
+}
+
+// RunFootprint runs the CNI footprint controller until ctx ends.
+func RunFootprint(ctx context.Context, dir string) error {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return err
+	}
+	var ctrl *footprint.Controller
+	// The API server may be down (failure injection): keep trying.
+	for {
+		_, rc, err := Clients(&cfg)
+		if err == nil {
+			ctrl, err = footprint.New(&cfg, rc)
+		}
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return ctrl.Run(ctx, 4)
+}
