@@ -1,0 +1,51 @@
+//! Who is logged in, and their language preference.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::RoleView;
+use crate::error::AppError;
+use crate::i18n::Lang;
+
+/// The logged-in user, as the layout shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub name: String,
+    pub role: RoleView,
+    pub lang: Lang,
+}
+
+#[server(endpoint = "whoami")]
+pub async fn whoami() -> Result<Me, AppError> {
+    let (_, p) = guard::require(Role::Viewer).await?;
+    Ok(Me {
+        name: p.user.name.to_string(),
+        role: p.user.role.into(),
+        lang: match p.user.language {
+            Language::En => Lang::En,
+            Language::Fr => Lang::Fr,
+        },
+    })
+}
+
+/// Stores the caller's UI language.
+#[server(endpoint = "set_language")]
+pub async fn set_language(lang: String) -> Result<(), AppError> {
+    let (engine, p) = guard::require(Role::Viewer).await?;
+    let language = match Lang::from_code(&lang) {
+        Some(Lang::En) => Language::En,
+        Some(Lang::Fr) => Language::Fr,
+        None => return Err(AppError::Invalid(format!("unknown language {lang:?}"))),
+    };
+    engine
+        .users
+        .set_language(p.user.id, language)
+        .await
+        .map_err(|e| AppError::internal(&e))
+}
+
+#[cfg(feature = "ssr")]
+use {
+    super::guard,
+    grappe_engine::users::{Language, Role},
+};

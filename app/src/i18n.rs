@@ -1,0 +1,165 @@
+//! The translation layer: every piece of UI text is a [`Msg`], rendered in the reader's
+//! [`Lang`]. The table is written with one macro so that a message cannot exist in one language
+//! and not the other (the `match` would not compile).
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A UI language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    En,
+    Fr,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Fr];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::Fr => "fr",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "en" => Some(Self::En),
+            "fr" => Some(Self::Fr),
+            _ => None,
+        }
+    }
+
+    /// The language's own name, shown in the switcher.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Self::En => "English",
+            Self::Fr => "Français",
+        }
+    }
+}
+
+macro_rules! messages {
+    ($($key:ident => $en:literal, $fr:literal;)*) => {
+        /// A UI message.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Msg { $($key),* }
+
+        impl Msg {
+            /// The message in `lang`.
+            pub fn text(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $( (Msg::$key, Lang::En) => $en, (Msg::$key, Lang::Fr) => $fr, )*
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    AppTagline => "Kubernetes cluster networking control room", "Salle de contrôle du réseau des grappes Kubernetes";
+    NavOverview => "Overview", "Vue d'ensemble";
+    NavNodes => "Nodes", "Nœuds";
+    NavCni => "CNI", "CNI";
+    NavHistory => "History", "Historique";
+    NavSettings => "Settings", "Réglages";
+    Cluster => "Cluster", "Grappe";
+    Clusters => "Clusters", "Grappes";
+    NoClusters => "No cluster is configured. Add one under [[clusters]] in grappe.toml or with GRAPPE_CLUSTERS.", "Aucune grappe n'est configurée. Ajoutez-en une sous [[clusters]] dans grappe.toml ou avec GRAPPE_CLUSTERS.";
+    Reachable => "reachable", "joignable";
+    Unreachable => "unreachable", "injoignable";
+    ApiServer => "API server", "Serveur d'API";
+    KubernetesVersion => "Kubernetes version", "Version de Kubernetes";
+    Latency => "Latency", "Latence";
+    CheckedAt => "Checked at", "Vérifié à";
+    Error => "Error", "Erreur";
+    UnknownCluster => "This cluster is not configured.", "Cette grappe n'est pas configurée.";
+    NodesComing => "The nodes view reads the cluster's live state; it is not available in this version yet.", "La vue des nœuds lit l'état en direct de la grappe ; elle n'est pas encore disponible dans cette version.";
+    CniComing => "The CNI view (plugin, health, IP pools, install history) is not available in this version yet.", "La vue CNI (plugin, santé, pools d'adresses, historique d'installation) n'est pas encore disponible dans cette version.";
+    SignedInAs => "Signed in as", "Connecté en tant que";
+    Role => "Role", "Rôle";
+    RoleViewer => "viewer", "lecteur";
+    RoleOperator => "operator", "opérateur";
+    RoleAdmin => "admin", "administrateur";
+    LogOut => "Log out", "Se déconnecter";
+    LogIn => "Log in", "Se connecter";
+    Username => "Username", "Nom d'utilisateur";
+    Password => "Password", "Mot de passe";
+    InvalidCredentials => "Invalid username or password.", "Nom d'utilisateur ou mot de passe invalide.";
+    Throttled => "Too many failed attempts. Wait before trying again.", "Trop d'échecs. Attendez avant de réessayer.";
+    RetryIn => "Try again in (seconds):", "Réessayez dans (secondes) :";
+    SessionEnded => "Your session ended. Log in again.", "Votre session a pris fin. Reconnectez-vous.";
+    LoggedOut => "You are logged out.", "Vous êtes déconnecté.";
+    LoginUnavailable => "Login is unavailable right now (the audit log cannot be written). Try again later.", "La connexion est indisponible (le journal d'audit ne peut pas être écrit). Réessayez plus tard.";
+    HistoryTitle => "History", "Historique";
+    HistoryIntro => "Every change and login, append-only and hash-chained.", "Chaque changement et chaque connexion, en ajout seul et chaîné par empreintes.";
+    When => "When (UTC)", "Quand (UTC)";
+    Actor => "Actor", "Acteur";
+    Action => "Action", "Action";
+    Target => "Target", "Cible";
+    Outcome => "Outcome", "Résultat";
+    Source => "Source", "Source";
+    Details => "Details", "Détails";
+    Any => "any", "tous";
+    From => "From", "Du";
+    To => "To", "Au";
+    Filter => "Filter", "Filtrer";
+    Reset => "Reset", "Réinitialiser";
+    ExportCsv => "Export CSV", "Exporter en CSV";
+    ExportJson => "Export JSON", "Exporter en JSON";
+    Previous => "Previous", "Précédent";
+    Next => "Next", "Suivant";
+    Page => "Page", "Page";
+    Of => "of", "sur";
+    Records => "records", "enregistrements";
+    NoRecords => "No record matches these filters.", "Aucun enregistrement ne correspond à ces filtres.";
+    OutcomeAttempted => "attempted", "tenté";
+    OutcomeSuccess => "success", "succès";
+    OutcomeFailure => "failure", "échec";
+    OutcomeDenied => "denied", "refusé";
+    SettingsTitle => "Settings", "Réglages";
+    Language => "Language", "Langue";
+    Save => "Save", "Enregistrer";
+    Users => "Users", "Utilisateurs";
+    Status => "Status", "État";
+    Enabled => "enabled", "actif";
+    Disabled => "disabled", "désactivé";
+    Disable => "Disable", "Désactiver";
+    Enable => "Enable", "Activer";
+    ChangeRole => "Change role", "Changer le rôle";
+    Created => "Created", "Créé";
+    AddUser => "Add a user", "Ajouter un utilisateur";
+    Add => "Add", "Ajouter";
+    GeneratedPassword => "Password for the new user (shown once, give it to them securely):", "Mot de passe du nouvel utilisateur (affiché une seule fois, transmettez-le de façon sûre) :";
+    Done => "Done.", "Fait.";
+    Forbidden => "You do not have the role this needs.", "Vous n'avez pas le rôle requis.";
+    NotFound => "Page not found.", "Page introuvable.";
+    Loading => "Loading…", "Chargement…";
+    InternalError => "Something went wrong on the server. The error was logged with this reference:", "Une erreur s'est produite sur le serveur. Elle a été journalisée avec cette référence :";
+}
+
+/// The reader's language, from context (set by the layout once the user is known; English
+/// before login).
+pub fn use_lang() -> Lang {
+    use_context::<Lang>().unwrap_or_default()
+}
+
+/// Shorthand: the text of `msg` in the reader's language.
+pub fn t(msg: Msg) -> &'static str {
+    msg.text(use_lang())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn french_differs_from_english_where_it_should() {
+        assert_eq!(Msg::NavHistory.text(Lang::En), "History");
+        assert_eq!(Msg::NavHistory.text(Lang::Fr), "Historique");
+        assert_eq!(Lang::from_code("fr"), Some(Lang::Fr));
+        assert_eq!(Lang::from_code("de"), None);
+    }
+}

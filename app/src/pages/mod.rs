@@ -1,0 +1,11 @@
+//! The pages, one module each; shared pieces live in `layout`.
+
+pub mod cni;
+pub mod history;
+pub mod home;
+pub mod layout;
+pub mod login;
+pub mod nodes;
+pub mod not_found;
+pub mod overview;
+pub mod settings;

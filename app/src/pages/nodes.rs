@@ -1,0 +1,18 @@
+//! A cluster's nodes. The live nodes table comes with the cluster-state work; this page says so
+//! instead of showing nothing.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::PageHeader;
+use crate::i18n::{Msg, t};
+
+#[component]
+pub fn NodesPage() -> impl IntoView {
+    let params = use_params_map();
+    let title = move || format!("{} · {}", params.read().get("cluster").unwrap_or_default(), t(Msg::NavNodes));
+    view! {
+        <PageHeader title=title()/>
+        <p class="alert alert-info">{t(Msg::NodesComing)}</p>
+    }
+}

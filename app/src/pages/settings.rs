@@ -1,0 +1,166 @@
+//! Settings: the reader's language, and user administration for admins.
+
+use leptos::prelude::*;
+
+use crate::api::RoleView;
+use crate::api::session::{Me, SetLanguage};
+use crate::api::users::{AddUser, SetUserDisabled, SetUserRole, UserRow, list_users};
+use crate::i18n::{Lang, Msg, t, use_lang};
+use crate::{ErrorBox, PageHeader};
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let me = use_context::<Me>();
+    let is_admin = me.as_ref().is_some_and(|m| m.role == RoleView::Admin);
+    view! {
+        <PageHeader title=t(Msg::SettingsTitle).to_owned()/>
+        <LanguageForm/>
+        {is_admin.then(|| view! { <UsersAdmin/> })}
+    }
+}
+
+#[component]
+fn LanguageForm() -> impl IntoView {
+    let action = ServerAction::<SetLanguage>::new();
+    let current = use_lang();
+    // With JavaScript, reload so every page picks the new language up; without it, the server
+    // function's form post redirects back here.
+    Effect::new(move |_| {
+        if let Some(Ok(())) = action.value().get() {
+            let _ = window().location().reload();
+        }
+    });
+    view! {
+        <section class="card">
+            <h2>{t(Msg::Language)}</h2>
+            <ActionForm action=action attr:data-testid="language-form">
+                <select name="lang" data-testid="language-select">
+                    {Lang::ALL
+                        .into_iter()
+                        .map(|l| view! { <option value=l.code() selected=l == current>{l.native_name()}</option> })
+                        .collect_view()}
+                </select>
+                " "
+                <button type="submit" class="btn btn-primary" data-testid="language-save">{t(Msg::Save)}</button>
+            </ActionForm>
+            {move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+        </section>
+    }
+}
+
+#[component]
+fn UsersAdmin() -> impl IntoView {
+    let set_role = ServerAction::<SetUserRole>::new();
+    let set_disabled = ServerAction::<SetUserDisabled>::new();
+    let add = ServerAction::<AddUser>::new();
+    let users = Resource::new(
+        move || (set_role.version().get(), set_disabled.version().get(), add.version().get()),
+        |_| list_users(),
+    );
+    let lang = use_lang();
+    let last_error = move || {
+        [set_role.value().get(), set_disabled.value().get()]
+            .into_iter()
+            .flatten()
+            .find_map(|r| r.err())
+            .or_else(|| add.value().get().and_then(|r| r.err()))
+    };
+    view! {
+        <section class="card">
+            <h2>{t(Msg::Users)}</h2>
+            {move || last_error().map(|e| view! { <ErrorBox error=e/> })}
+            <Transition fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                        Ok(list) => view! {
+                            <table class="table dense" data-testid="users-table">
+                                <thead>
+                                    <tr>
+                                        <th>{Msg::Username.text(lang)}</th>
+                                        <th>{Msg::Role.text(lang)}</th>
+                                        <th>{Msg::Status.text(lang)}</th>
+                                        <th>{Msg::Created.text(lang)}</th>
+                                        <th></th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {list
+                                        .into_iter()
+                                        .map(|u| view! { <UserLine user=u set_role=set_role set_disabled=set_disabled/> })
+                                        .collect_view()}
+                                </tbody>
+                            </table>
+                        }
+                            .into_any(),
+                    }
+                })}
+            </Transition>
+            <h3>{t(Msg::AddUser)}</h3>
+            <ActionForm action=add attr:class="inline-form">
+                <input type="text" name="name" required placeholder=t(Msg::Username) autocapitalize="none"/>
+                <RoleSelect selected=RoleView::Viewer/>
+                <button type="submit" class="btn">{t(Msg::Add)}</button>
+            </ActionForm>
+            {move || {
+                add.value()
+                    .get()
+                    .and_then(|r| r.ok())
+                    .map(|password| view! {
+                        <div class="alert alert-info">
+                            {t(Msg::GeneratedPassword)} " " <code data-testid="generated-password">{password}</code>
+                        </div>
+                    })
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn UserLine(
+    user: UserRow,
+    set_role: ServerAction<SetUserRole>,
+    set_disabled: ServerAction<SetUserDisabled>,
+) -> impl IntoView {
+    let lang = use_lang();
+    let status = if user.disabled { Msg::Disabled } else { Msg::Enabled };
+    let toggle_label = if user.disabled { Msg::Enable } else { Msg::Disable };
+    let name = user.name.clone();
+    let name_for_role = user.name.clone();
+    let name_for_toggle = user.name.clone();
+    let disable_value = (!user.disabled).to_string();
+    view! {
+        <tr data-user=user.name.clone()>
+            <td>{name}</td>
+            <td>
+                <ActionForm action=set_role attr:class="inline-form">
+                    <input type="hidden" name="name" value=name_for_role/>
+                    <RoleSelect selected=user.role/>
+                    <button type="submit" class="btn btn-small">{Msg::ChangeRole.text(lang)}</button>
+                </ActionForm>
+            </td>
+            <td>{status.text(lang)}</td>
+            <td class="mono small">{user.created_at.clone()}</td>
+            <td>
+                <ActionForm action=set_disabled attr:class="inline-form">
+                    <input type="hidden" name="name" value=name_for_toggle/>
+                    <input type="hidden" name="disabled" value=disable_value/>
+                    <button type="submit" class="btn btn-small">{toggle_label.text(lang)}</button>
+                </ActionForm>
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn RoleSelect(selected: RoleView) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <select name="role">
+            {RoleView::ALL
+                .into_iter()
+                .map(|r| view! { <option value=r.code() selected=r == selected>{r.label(lang)}</option> })
+                .collect_view()}
+        </select>
+    }
+}

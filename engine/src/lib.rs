@@ -1,0 +1,73 @@
+//! Grappe's engine: everything that touches the database, Kubernetes and (later) SSH.
+//!
+//! No Leptos and no HTML here. The UI's server functions are thin adapters that check the
+//! session and role, call into this crate, and map the result to a view type.
+//!
+//! - [`store`]: the SQLite database and all SQL.
+//! - [`audit`]: the append-only, hash-chained audit log and the audit-first guard.
+//! - [`auth`]: passwords, login throttling, login/logout records.
+//! - [`users`]: accounts and roles.
+//! - [`clusters`]: configured clusters, kube clients and reachability.
+
+pub mod audit;
+pub mod auth;
+pub mod clusters;
+pub mod names;
+pub mod store;
+pub mod time;
+pub mod users;
+
+use std::path::PathBuf;
+
+pub use audit::{AuditLog, Caller};
+pub use auth::Authenticator;
+pub use clusters::Clusters;
+pub use store::Store;
+pub use users::Users;
+
+/// What the engine needs to start.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub database: PathBuf,
+    pub clusters: Vec<clusters::ClusterSpec>,
+    pub throttle: auth::ThrottlePolicy,
+}
+
+/// Errors while starting the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("cannot prepare authentication")]
+    Auth(#[from] auth::AuthError),
+}
+
+/// The engine's services, shared by every request. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    pub store: Store,
+    pub audit: AuditLog,
+    pub auth: Authenticator,
+    pub users: Users,
+    pub clusters: Clusters,
+}
+
+impl Engine {
+    /// Opens the database (running migrations) and prepares the services.
+    ///
+    /// # Errors
+    /// [`EngineError`] when the database cannot be opened or migrated.
+    pub async fn start(config: EngineConfig) -> Result<Self, EngineError> {
+        let store = Store::open(&config.database).await?;
+        let audit = AuditLog::new(store.clone());
+        let auth = Authenticator::new(store.clone(), audit.clone(), config.throttle).await?;
+        let users = Users::new(store.clone(), audit.clone());
+        Ok(Self {
+            clusters: Clusters::new(config.clusters),
+            store,
+            audit,
+            auth,
+            users,
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! Validated names that cross module boundaries: parsed once at the edge, trusted afterwards.
+//!
+//! Each type keeps its field private, so a value can only exist after `parse` accepted it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a name was refused. The message is safe to show to the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind} {shown:?}: {reason}")]
+pub struct NameError {
+    kind: &'static str,
+    /// The offending input, truncated and stripped of control characters.
+    shown: String,
+    reason: &'static str,
+}
+
+impl NameError {
+    fn new(kind: &'static str, input: &str, reason: &'static str) -> Self {
+        Self {
+            kind,
+            shown: sanitize_for_display(input, 64),
+            reason,
+        }
+    }
+}
+
+/// Truncates `input` to `max` characters and replaces control characters, so that user input can
+/// be echoed in messages and logs without log injection.
+pub fn sanitize_for_display(input: &str, max: usize) -> String {
+    input
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// A Grappe account name: 1 to 64 characters, lowercase ASCII letters, digits, `.`, `_`, `-`,
+/// starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct UserName(String);
+
+impl UserName {
+    /// # Errors
+    /// [`NameError`] when `input` is empty, too long, or has a character outside the set.
+    pub fn parse(input: &str) -> Result<Self, NameError> {
+        const KIND: &str = "user name";
+        if input.is_empty() {
+            return Err(NameError::new(KIND, input, "must not be empty"));
+        }
+        if input.len() > 64 {
+            return Err(NameError::new(KIND, input, "must be at most 64 characters"));
+        }
+        let first_ok = input
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok = input.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+        });
+        if !first_ok || !rest_ok {
+            return Err(NameError::new(
+                KIND,
+                input,
+                "use lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
+            ));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for UserName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for UserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name of a configured cluster, as used in URLs and the audit log: a DNS-1123 label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ClusterName(String);
+
+impl ClusterName {
+    /// # Errors
+    /// [`NameError`] unless `input` is a DNS-1123 label (lowercase alphanumerics and '-', at
+    /// most 63 characters, starting and ending with an alphanumeric).
+    pub fn parse(input: &str) -> Result<Self, NameError> {
+        if is_dns_label(input) {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err(NameError::new(
+                "cluster name",
+                input,
+                "must be a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ClusterName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for ClusterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_accept_the_documented_set_only() {
+        for ok in ["admin", "jean.dupont", "ops-1", "a_b", "0day"] {
+            assert!(UserName::parse(ok).is_ok(), "{ok} should be accepted");
+        }
+        for bad in ["", "Admin", "-x", "a b", "a;rm -rf", "é", &"x".repeat(65)] {
+            assert!(UserName::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn cluster_names_are_dns_labels() {
+        assert!(ClusterName::parse("lab").is_ok());
+        assert!(ClusterName::parse("prod-eu-1").is_ok());
+        for bad in ["", "Lab", "a.b", "-a", "a-", "a/b", &"a".repeat(64)] {
+            assert!(ClusterName::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn messages_do_not_carry_control_characters() {
+        let err = UserName::parse("bad\nname\x1b[31m").unwrap_err().to_string();
+        assert!(!err.chars().any(char::is_control), "{err:?}");
+    }
+}

@@ -1,0 +1,429 @@
+//! Configuration: built-in defaults, then an optional `grappe.toml`, then `GRAPPE_*` environment
+//! variables. Every setting has a working default, so Grappe starts with no file at all.
+//!
+//! The configuration holds paths (database, kubeconfigs), never secrets; what it prints in logs
+//! is those paths.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use grappe_engine::clusters::ClusterSpec;
+use grappe_engine::names::ClusterName;
+use serde::{Deserialize, Deserializer};
+
+/// Errors while loading the configuration. Each names the file or variable at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid value for {var}: {reason}")]
+    Env { var: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Session lifetimes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// A session unused for this long ends (e.g. "30m").
+    #[serde(deserialize_with = "de_duration")]
+    pub idle_timeout: Duration,
+    /// A session ends this long after login, used or not (e.g. "12h").
+    #[serde(deserialize_with = "de_duration")]
+    pub absolute_lifetime: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_lifetime: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// One cluster Grappe looks after.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    pub name: ClusterName,
+    pub kubeconfig: PathBuf,
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+/// All settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The SQLite database file (created if missing).
+    pub database: PathBuf,
+    /// Where the compiled site (wasm, JS, CSS) is served from.
+    pub site_root: PathBuf,
+    /// Set when Grappe is served over TLS (directly or behind a TLS proxy): cookies get `Secure`
+    /// and the `__Host-` prefix.
+    pub secure_cookies: bool,
+    /// Origins allowed to send state-changing requests besides the request's own host, e.g.
+    /// `https://grappe.example.org` behind a reverse proxy.
+    pub allowed_origins: Vec<String>,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    pub log_format: LogFormat,
+    pub session: SessionSettings,
+    pub clusters: Vec<ClusterSettings>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: PathBuf::from("data/grappe.db"),
+            site_root: PathBuf::from("target/site"),
+            secure_cookies: false,
+            allowed_origins: Vec::new(),
+            trust_forwarded_for: false,
+            log_format: LogFormat::default(),
+            session: SessionSettings::default(),
+            clusters: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the file (if any) then applies the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file or variable that is wrong.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("GRAPPE_"))
+            .collect();
+        Self::load_with_env(file, &env)
+    }
+
+    /// Like [`Settings::load`], with the environment given (for tests).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file or variable that is wrong.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut settings = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        settings.apply_env(env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut settings: Self = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+        // Relative kubeconfig paths are relative to the configuration file.
+        if let Some(dir) = path.parent() {
+            for c in &mut settings.clusters {
+                if c.kubeconfig.is_relative() {
+                    c.kubeconfig = dir.join(&c.kubeconfig);
+                }
+            }
+        }
+        Ok(settings)
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        let bad = |var: &str, reason: String| ConfigError::Env {
+            var: var.to_owned(),
+            reason,
+        };
+        for (var, value) in env {
+            match var.as_str() {
+                "GRAPPE_LISTEN" => {
+                    self.listen = value
+                        .parse()
+                        .map_err(|e| bad(var, format!("{e} (expected e.g. 127.0.0.1:8080)")))?;
+                }
+                "GRAPPE_DATABASE" => self.database = PathBuf::from(value),
+                "GRAPPE_SITE_ROOT" => self.site_root = PathBuf::from(value),
+                "GRAPPE_SECURE_COOKIES" => self.secure_cookies = parse_bool(value).map_err(|r| bad(var, r))?,
+                "GRAPPE_TRUST_FORWARDED_FOR" => {
+                    self.trust_forwarded_for = parse_bool(value).map_err(|r| bad(var, r))?;
+                }
+                "GRAPPE_ALLOWED_ORIGINS" => {
+                    self.allowed_origins = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                }
+                "GRAPPE_LOG_FORMAT" => {
+                    self.log_format = match value.as_str() {
+                        "pretty" => LogFormat::Pretty,
+                        "json" => LogFormat::Json,
+                        other => return Err(bad(var, format!("{other:?} is not pretty or json"))),
+                    };
+                }
+                "GRAPPE_SESSION_IDLE_TIMEOUT" => {
+                    self.session.idle_timeout = parse_duration(value).map_err(|r| bad(var, r))?;
+                }
+                "GRAPPE_SESSION_ABSOLUTE_LIFETIME" => {
+                    self.session.absolute_lifetime =
+                        parse_duration(value).map_err(|r| bad(var, r))?;
+                }
+                "GRAPPE_CLUSTERS" => {
+                    self.clusters = parse_clusters(value).map_err(|r| bad(var, r))?;
+                }
+                // Read elsewhere (log filter, config file path) or by tests.
+                "GRAPPE_LOG" | "GRAPPE_CONFIG" => {}
+                other if other.starts_with("GRAPPE_TEST_") => {}
+                other => {
+                    return Err(bad(
+                        other,
+                        "unknown setting (see the README's configuration reference)".to_owned(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.session.idle_timeout.is_zero() || self.session.absolute_lifetime.is_zero() {
+            return Err(ConfigError::Invalid(
+                "session timeouts must be greater than zero".to_owned(),
+            ));
+        }
+        if self.session.idle_timeout > self.session.absolute_lifetime {
+            return Err(ConfigError::Invalid(
+                "session.idle_timeout is longer than session.absolute_lifetime".to_owned(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.clusters {
+            if !seen.insert(&c.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "cluster {} is configured twice",
+                    c.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The clusters as the engine wants them.
+    pub fn cluster_specs(&self) -> Vec<ClusterSpec> {
+        self.clusters
+            .iter()
+            .map(|c| ClusterSpec {
+                name: c.name.clone(),
+                kubeconfig: c.kubeconfig.clone(),
+                context: c.context.clone(),
+            })
+            .collect()
+    }
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(format!("{other:?} is not a boolean (true/false)")),
+    }
+}
+
+/// Parses `90s`, `30m`, `12h`, `1d` or a bare number of seconds.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a duration (e.g. 90s, 30m, 12h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{value:?}: unit must be s, m, h or d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// Parses `name=path[#context],name2=path2`.
+fn parse_clusters(value: &str) -> Result<Vec<ClusterSettings>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (name, rest) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?} is not name=kubeconfig[#context]"))?;
+            let name = ClusterName::parse(name.trim()).map_err(|e| e.to_string())?;
+            let (path, context) = match rest.split_once('#') {
+                Some((p, c)) => (p, Some(c.to_owned())),
+                None => (rest, None),
+            };
+            if path.is_empty() {
+                return Err(format!("{item:?}: the kubeconfig path is empty"));
+            }
+            Ok(ClusterSettings {
+                name,
+                kubeconfig: PathBuf::from(path),
+                context,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_work_without_a_file() {
+        let s = Settings::load_with_env(None, &HashMap::new()).expect("defaults");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database, PathBuf::from("data/grappe.db"));
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(1800));
+        assert_eq!(s.session.absolute_lifetime, Duration::from_secs(43_200));
+        assert!(s.clusters.is_empty());
+    }
+
+    #[test]
+    fn file_values_are_read_and_env_overrides_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("grappe.toml");
+        std::fs::write(
+            &path,
+            r#"
+listen = "0.0.0.0:9000"
+database = "/var/lib/grappe/grappe.db"
+secure_cookies = true
+
+[session]
+idle_timeout = "15m"
+absolute_lifetime = "8h"
+
+[[clusters]]
+name = "lab"
+kubeconfig = "lab.kubeconfig"
+context = "lab-admin"
+"#,
+        )
+        .expect("write");
+        let s = Settings::load_with_env(
+            Some(&path),
+            &env(&[("GRAPPE_LISTEN", "127.0.0.1:9100"), ("GRAPPE_SESSION_IDLE_TIMEOUT", "5m")]),
+        )
+        .expect("load");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(s.database, PathBuf::from("/var/lib/grappe/grappe.db"));
+        assert!(s.secure_cookies);
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(300));
+        assert_eq!(s.session.absolute_lifetime, Duration::from_secs(8 * 3600));
+        assert_eq!(s.clusters.len(), 1);
+        assert_eq!(s.clusters[0].name.as_str(), "lab");
+        assert_eq!(s.clusters[0].kubeconfig, dir.path().join("lab.kubeconfig"));
+        assert_eq!(s.clusters[0].context.as_deref(), Some("lab-admin"));
+    }
+
+    #[test]
+    fn clusters_come_from_the_environment_too() {
+        let s = Settings::load_with_env(
+            None,
+            &env(&[("GRAPPE_CLUSTERS", "lab=/tmp/k#ctx, prod=/etc/prod.conf")]),
+        )
+        .expect("load");
+        assert_eq!(s.clusters.len(), 2);
+        assert_eq!(s.clusters[0].context.as_deref(), Some("ctx"));
+        assert_eq!(s.clusters[1].name.as_str(), "prod");
+        assert_eq!(s.clusters[1].context, None);
+    }
+
+    #[test]
+    fn bad_input_names_what_is_wrong() {
+        let err = Settings::load_with_env(None, &env(&[("GRAPPE_LISTEN", "nope")]))
+            .expect_err("bad listen");
+        assert!(err.to_string().contains("GRAPPE_LISTEN"), "{err}");
+
+        let err = Settings::load_with_env(None, &env(&[("GRAPPE_LISTN", "x")]))
+            .expect_err("typo");
+        assert!(err.to_string().contains("GRAPPE_LISTN"), "{err}");
+
+        let err = Settings::load_with_env(None, &env(&[("GRAPPE_CLUSTERS", "Bad_Name=/x")]))
+            .expect_err("bad cluster");
+        assert!(err.to_string().contains("cluster name"), "{err}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("grappe.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nunknown_key = 1\n").expect("write");
+        let err = Settings::load_with_env(Some(&path), &HashMap::new()).expect_err("unknown key");
+        let chain = format!("{err}: {}", std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default());
+        assert!(chain.contains("unknown_key"), "{chain}");
+
+        let err = Settings::load_with_env(
+            None,
+            &env(&[("GRAPPE_SESSION_IDLE_TIMEOUT", "13h")]),
+        )
+        .expect_err("idle longer than absolute");
+        assert!(err.to_string().contains("idle_timeout"), "{err}");
+    }
+
+    #[test]
+    fn durations_accept_units() {
+        assert_eq!(parse_duration("90").expect("s"), Duration::from_secs(90));
+        assert_eq!(parse_duration("2m").expect("m"), Duration::from_secs(120));
+        assert_eq!(parse_duration("1d").expect("d"), Duration::from_secs(86_400));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5w").is_err());
+    }
+}

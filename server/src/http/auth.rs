@@ -1,0 +1,98 @@
+//! `POST /auth/login` and `POST /auth/logout`: plain form posts that answer with redirects, so
+//! they work without JavaScript. The engine decides and audits; this module handles the session
+//! (new id at login, flushed at logout) and the redirects.
+
+use axum::Form;
+use axum::extract::{FromRequest, Request, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use grappe_engine::auth::{LoginOutcome, Password, Principal};
+use grappe_engine::time::now;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{caller_from_request, keys, safe_next};
+use crate::startup::AppState;
+use app::api::history::encode_component;
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+fn login_page(error: &str, form_next: Option<&str>, lang: Option<&str>, extra: &str) -> Redirect {
+    let mut url = format!("/login?error={error}{extra}");
+    if let Some(next) = form_next.filter(|n| !n.is_empty()) {
+        url.push_str(&format!("&next={}", encode_component(next)));
+    }
+    if let Some(lang) = lang.filter(|l| matches!(*l, "en" | "fr")) {
+        url.push_str(&format!("&lang={lang}"));
+    }
+    Redirect::to(&url)
+}
+
+#[tracing::instrument(name = "POST /auth/login", skip_all)]
+pub async fn login(State(state): State<AppState>, session: Session, req: Request) -> Response {
+    let caller = caller_from_request(&req, "anonymous", state.settings.trust_forwarded_for);
+    let Ok(Form(form)) = Form::<LoginForm>::from_request(req, &()).await else {
+        return login_page("invalid", None, None, "").into_response();
+    };
+    let password = Password::new(form.password);
+    let lang = form.lang.as_deref();
+    let outcome = state.engine.auth.login(&caller, &form.username, &password).await;
+    match outcome {
+        Ok(LoginOutcome::Success(user)) => {
+            // A new session id at login: a planted id never becomes an authenticated one.
+            let started = async {
+                session.cycle_id().await?;
+                session.insert(keys::USER_ID, user.id.0).await?;
+                session.insert(keys::LOGIN_AT, now().to_string()).await?;
+                session.save().await?;
+                Ok::<_, tower_sessions::session::Error>(session.id())
+            };
+            match started.await {
+                Ok(Some(id)) => {
+                    if let Err(e) = state.engine.auth.link_session(&id.to_string(), &user).await {
+                        tracing::error!(error = %grappe_engine::audit::error_chain(&e), "cannot link session to user");
+                        let _ = session.flush().await;
+                        return login_page("unavailable", form.next.as_deref(), lang, "").into_response();
+                    }
+                    Redirect::to(&safe_next(form.next.as_deref())).into_response()
+                }
+                Ok(None) | Err(_) => {
+                    tracing::error!("cannot start a session");
+                    login_page("unavailable", form.next.as_deref(), lang, "").into_response()
+                }
+            }
+        }
+        Ok(LoginOutcome::Invalid) => login_page("invalid", form.next.as_deref(), lang, "").into_response(),
+        Ok(LoginOutcome::Throttled { retry_after }) => login_page(
+            "throttled",
+            form.next.as_deref(),
+            lang,
+            &format!("&retry={}", retry_after.as_secs().max(1)),
+        )
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %grappe_engine::audit::error_chain(&e), "login failed");
+            login_page("unavailable", form.next.as_deref(), lang, "").into_response()
+        }
+    }
+}
+
+#[tracing::instrument(name = "POST /auth/logout", skip_all)]
+pub async fn logout(State(state): State<AppState>, session: Session, req: Request) -> Response {
+    if let Some(principal) = req.extensions().get::<Principal>() {
+        let id = session.id().map(|i| i.to_string());
+        if let Err(e) = state.engine.auth.logout(&principal.caller, id.as_deref()).await {
+            // Ending the session matters more than recording it; say so in the log.
+            tracing::error!(error = %grappe_engine::audit::error_chain(&e), "logout not recorded");
+        }
+    }
+    if let Err(e) = session.flush().await {
+        tracing::error!(error = %e, "cannot end the session");
+    }
+    Redirect::to("/login?error=loggedout").into_response()
+}

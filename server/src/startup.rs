@@ -1,0 +1,215 @@
+//! Startup: [`Application::build`] opens the engine, assembles the router and binds the
+//! listener. `main` and the integration tests both use it (tests bind port 0).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use grappe_engine::auth::ThrottlePolicy;
+use grappe_engine::{Engine, EngineConfig};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::config::Settings;
+use crate::http;
+
+/// Errors that stop the server from starting. Each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database {path}")]
+    Engine {
+        path: std::path::PathBuf,
+        #[source]
+        source: grappe_engine::EngineError,
+    },
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid session table name")]
+    SessionStore(String),
+}
+
+/// State shared by the axum handlers and middleware.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub settings: Arc<Settings>,
+    pub leptos_options: LeptosOptions,
+}
+
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The routes Grappe serves besides Leptos pages and server functions (method, path).
+pub const EXTRA_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("POST", "/auth/login"),
+    ("POST", "/auth/logout"),
+    ("GET", "/history/export"),
+];
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    engine: Engine,
+    page_paths: Vec<String>,
+}
+
+impl Application {
+    /// Opens the database (migrating it), builds the router and binds the listen address.
+    ///
+    /// # Errors
+    /// [`StartupError`] when the database cannot be opened or migrated, or the address is taken.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let engine = Engine::start(EngineConfig {
+            database: settings.database.clone(),
+            clusters: settings.cluster_specs(),
+            throttle: ThrottlePolicy::default(),
+        })
+        .await
+        .map_err(|source| StartupError::Engine {
+            path: settings.database.clone(),
+            source,
+        })?;
+
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: settings.listen,
+                source,
+            })?;
+
+        let leptos_options = LeptosOptions::builder()
+            .output_name("grappe")
+            .site_root(settings.site_root.display().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(settings.listen)
+            .build();
+
+        let routes = generate_route_list(app::App);
+        let page_paths = routes.iter().map(|r| r.path().to_owned()).collect();
+
+        let session_store = SqliteStore::new(engine.store.pool().clone())
+            .with_table_name("sessions")
+            .map_err(StartupError::SessionStore)?;
+        let idle = time::Duration::try_from(settings.session.idle_timeout)
+            .unwrap_or(time::Duration::minutes(30));
+        let cookie_name = if settings.secure_cookies {
+            "__Host-grappe"
+        } else {
+            "grappe_session"
+        };
+        let sessions = SessionManagerLayer::new(session_store)
+            .with_name(cookie_name)
+            .with_secure(settings.secure_cookies)
+            .with_http_only(true)
+            .with_same_site(SameSite::Strict)
+            .with_path("/")
+            .with_expiry(Expiry::OnInactivity(idle));
+
+        let state = AppState {
+            engine: engine.clone(),
+            settings: Arc::new(settings),
+            leptos_options: leptos_options.clone(),
+        };
+        let context_engine = engine.clone();
+        let router = Router::new()
+            .route("/healthz", get(http::health::healthz))
+            .route("/auth/login", post(http::auth::login))
+            .route("/auth/logout", post(http::auth::logout))
+            .route("/history/export", get(http::export::export))
+            .leptos_routes_with_context(
+                &state,
+                routes,
+                move || provide_context(context_engine.clone()),
+                {
+                    let options = leptos_options.clone();
+                    move || app::shell(options.clone())
+                },
+            )
+            .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                http::session::require_session,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                http::csrf::refuse_cross_site,
+            ))
+            .layer(sessions)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                http::security::headers,
+            ))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                    tracing::info_span!("http", method = %req.method(), path = req.uri().path())
+                }),
+            )
+            .with_state(state);
+
+        Ok(Self {
+            listener,
+            router,
+            engine,
+            page_paths,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The Leptos page paths (with `{param}` placeholders).
+    pub fn page_paths(&self) -> &[String] {
+        &self.page_paths
+    }
+
+    /// Serves until `shutdown` completes, then drains connections.
+    ///
+    /// # Errors
+    /// The server's I/O error.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let engine = self.engine.clone();
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                engine.auth.prune().await;
+            }
+        });
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        housekeeping.abort();
+        self.engine.store.close().await;
+        result
+    }
+}
