@@ -120,7 +120,9 @@ impl Application {
             .with_http_only(true)
             .with_same_site(SameSite::Strict)
             .with_path("/")
-            .with_expiry(Expiry::OnInactivity(idle));
+            .with_expiry(Expiry::OnInactivity(idle))
+            // Every request moves the idle deadline (the store row is rewritten).
+            .with_always_save(true);
 
         let state = AppState {
             engine: engine.clone(),

@@ -84,7 +84,7 @@ pub struct HistoryPage {
 }
 
 #[server(endpoint = "audit_history")]
-pub async fn audit_history(query: HistoryQuery) -> Result<HistoryPage, AppError> {
+pub async fn audit_history(#[server(default)] query: HistoryQuery) -> Result<HistoryPage, AppError> {
     let (engine, _) = guard::require(Role::Viewer).await?;
     let filter = to_filter(&query)?;
     let page = engine

@@ -1,0 +1,190 @@
+//! Login, logout, session lifetime and throttling.
+
+use std::time::Duration;
+
+use grappe_engine::audit::AuditFilter;
+use grappe_engine::names::UserName;
+use grappe_engine::users::Role;
+use grappe_engine::Caller;
+use reqwest::StatusCode;
+
+use crate::helpers::{location, session_cookie, set_cookie_header, settings_for, spawn_app, spawn_with};
+
+#[tokio::test]
+async fn login_succeeds_with_a_hardened_session_cookie() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Admin).await;
+
+    let res = app.post_login("alice", &password, None).await;
+
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/history");
+    let cookie = set_cookie_header(res.headers()).expect("Set-Cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    let session = session_cookie(res.headers()).expect("value");
+    assert!(session.len() >= 22, "session ids carry at least 128 bits: {session}");
+    assert_eq!(app.get("/history", Some(&session)).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_session_id_changes_at_login() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Viewer).await;
+    let first = app.login("alice", &password).await;
+
+    // Logging in again while presenting the old id yields a new id, and the old one dies.
+    let res = app.post_login("alice", &password, Some(&first)).await;
+    let second = session_cookie(res.headers()).expect("new cookie");
+    assert_ne!(first, second);
+    assert_eq!(app.get("/history", Some(&second)).await.status(), StatusCode::OK);
+    let old = app.get("/history", Some(&first)).await;
+    assert_eq!(old.status(), StatusCode::SEE_OTHER);
+
+    // A planted id never becomes authenticated either.
+    let planted = "AAAAAAAAAAAAAAAAAAAAAA";
+    let res = app.post_login("alice", &password, Some(planted)).await;
+    assert_ne!(session_cookie(res.headers()).as_deref(), Some(planted));
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_get_the_same_answer() {
+    let app = spawn_app().await;
+    app.add_user("alice", Role::Viewer).await;
+
+    let wrong = app.post_login("alice", "not-the-password", None).await;
+    let unknown = app.post_login("nobody", "not-the-password", None).await;
+
+    for res in [&wrong, &unknown] {
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert!(location(res).starts_with("/login?error=invalid"), "{}", location(res));
+        assert!(session_cookie(res.headers()).is_none(), "no session on failure");
+    }
+    let records = app
+        .engine
+        .audit
+        .export(&AuditFilter { action: Some("auth.login".into()), ..AuditFilter::default() }, 10)
+        .await
+        .expect("audit");
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.outcome.as_str() == "failure"));
+    assert!(records.iter().any(|r| r.details.contains("unknown_user")));
+    assert!(records.iter().any(|r| r.details.contains("wrong_password")));
+}
+
+#[tokio::test]
+async fn repeated_failures_throttle_the_account_even_across_a_restart() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Viewer).await;
+    for _ in 0..5 {
+        let res = app.post_login("alice", "guess", None).await;
+        assert!(location(&res).starts_with("/login?error=invalid"));
+    }
+
+    // The right password is refused while throttled.
+    let res = app.post_login("alice", &password, None).await;
+    assert!(location(&res).starts_with("/login?error=throttled&retry="), "{}", location(&res));
+    assert!(session_cookie(res.headers()).is_none());
+
+    // Throttling is persisted: a restarted server still refuses.
+    let app = app.restart().await;
+    let res = app.post_login("alice", &password, None).await;
+    assert!(location(&res).starts_with("/login?error=throttled"), "{}", location(&res));
+
+    // The source address is throttled too: bob, from the same address, waits as well. A forged
+    // X-Forwarded-For does not help (it is only trusted behind a configured proxy).
+    let bob = app.add_user("bob", Role::Viewer).await;
+    let res = app
+        .client
+        .post(format!("{}/auth/login", app.base))
+        .header("origin", app.origin())
+        .header("x-forwarded-for", "192.0.2.50")
+        .form(&[("username", "bob"), ("password", bob.as_str())])
+        .send()
+        .await
+        .expect("login");
+    assert!(location(&res).starts_with("/login?error=throttled"), "{}", location(&res));
+}
+
+#[tokio::test]
+async fn a_disabled_users_session_is_refused() {
+    let app = spawn_app().await;
+    let password = app.add_user("bob", Role::Operator).await;
+    let cookie = app.login("bob", &password).await;
+    assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::OK);
+
+    app.engine
+        .users
+        .disable(&Caller::cli("test"), &UserName::parse("bob").expect("name"))
+        .await
+        .expect("disable");
+
+    let res = app.get("/history", Some(&cookie)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(location(&res).starts_with("/login"));
+    // And bob cannot log in again.
+    let res = app.post_login("bob", &password, None).await;
+    assert!(location(&res).starts_with("/login?error=invalid"));
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_is_audited() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Viewer).await;
+    let cookie = app.login("alice", &password).await;
+
+    let res = app
+        .client
+        .post(format!("{}/auth/logout", app.base))
+        .header("origin", app.origin())
+        .header("cookie", format!("grappe_session={cookie}"))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/login?error=loggedout");
+    assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::SEE_OTHER);
+    let logouts = app
+        .engine
+        .audit
+        .export(&AuditFilter { action: Some("auth.logout".into()), ..AuditFilter::default() }, 10)
+        .await
+        .expect("audit");
+    assert_eq!(logouts.len(), 1);
+    assert_eq!(logouts[0].actor, "alice");
+}
+
+#[tokio::test]
+async fn sessions_end_after_the_absolute_lifetime() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings_for(dir.path().join("grappe.db"));
+    settings.session.absolute_lifetime = Duration::from_secs(2);
+    settings.session.idle_timeout = Duration::from_secs(2);
+    let app = spawn_with(settings).await;
+    let password = app.add_user("alice", Role::Viewer).await;
+    let cookie = app.login("alice", &password).await;
+    assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::SEE_OTHER);
+    drop(dir);
+}
+
+#[tokio::test]
+async fn sessions_end_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings_for(dir.path().join("grappe.db"));
+    settings.session.idle_timeout = Duration::from_secs(2);
+    let app = spawn_with(settings).await;
+    let password = app.add_user("alice", Role::Viewer).await;
+    let cookie = app.login("alice", &password).await;
+    // Activity keeps it alive...
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::OK);
+    }
+    // ...idleness ends it.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::SEE_OTHER);
+    drop(dir);
+}

@@ -1,0 +1,222 @@
+//! What every request goes through: the session guard (enumerated over every route and server
+//! function), roles, cross-site refusal and security headers.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{location, spawn_app};
+use grappe_engine::users::Role;
+use grappe_server::startup::EXTRA_ROUTES;
+
+/// The only paths reachable without a session.
+const PUBLIC: &[&str] = &["/login", "/auth/login", "/auth/logout", "/healthz"];
+
+fn concrete(path: &str) -> String {
+    path.replace("{cluster}", "lab").replace(":cluster", "lab")
+}
+
+#[tokio::test]
+async fn every_page_and_route_needs_a_session() {
+    let app = spawn_app().await;
+    assert!(app.page_paths.len() >= 7, "routes: {:?}", app.page_paths);
+    let mut checked = 0;
+    for path in &app.page_paths {
+        let path = concrete(path);
+        if PUBLIC.contains(&path.as_str()) {
+            continue;
+        }
+        let res = app.get(&path, None).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "GET {path} without a session");
+        assert!(location(&res).starts_with("/login?next="), "GET {path} → {}", location(&res));
+        checked += 1;
+    }
+    for (method, path) in EXTRA_ROUTES {
+        if PUBLIC.contains(path) {
+            continue;
+        }
+        let res = if *method == "GET" {
+            app.get(path, None).await
+        } else {
+            app.call(path, None, &[]).await
+        };
+        assert!(
+            matches!(res.status(), StatusCode::SEE_OTHER | StatusCode::UNAUTHORIZED),
+            "{method} {path} without a session answered {}",
+            res.status()
+        );
+        checked += 1;
+    }
+    // Unknown paths do not reveal anything either.
+    let res = app.get("/no/such/page", None).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(checked >= 7);
+}
+
+#[tokio::test]
+async fn every_server_function_needs_a_session() {
+    let app = spawn_app().await;
+    let fns: Vec<_> = server_fn::axum::server_fn_paths().collect();
+    assert!(fns.len() >= 8, "server functions: {fns:?}");
+    for (path, method) in fns {
+        assert_eq!(method, http::Method::POST, "{path}: state must not change through GET");
+        let res = app.call(path, None, &[]).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "POST {path} without a session");
+        let body = res.text().await.expect("body");
+        assert_eq!(body, "\"Unauthenticated\"", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_viewer_cannot_call_admin_server_functions() {
+    let app = spawn_app().await;
+    let viewer = app.add_user("vera", Role::Viewer).await;
+    let admin = app.add_user("ada", Role::Admin).await;
+    let viewer_cookie = app.login("vera", &viewer).await;
+    let admin_cookie = app.login("ada", &admin).await;
+
+    for (path, form) in [
+        ("/api/list_users", vec![]),
+        ("/api/add_user", vec![("name", "eve"), ("role", "admin")]),
+        ("/api/set_user_role", vec![("name", "vera"), ("role", "admin")]),
+        ("/api/set_user_disabled", vec![("name", "ada"), ("disabled", "true")]),
+    ] {
+        let res = app.call(path, Some(&viewer_cookie), &form).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "viewer calling {path}");
+    }
+    // Nothing changed: vera is still a viewer, eve does not exist, ada is enabled.
+    let users = app.engine.users.list().await.expect("users");
+    assert_eq!(users.len(), 2);
+    assert!(users.iter().all(|u| !u.disabled));
+    assert!(users.iter().any(|u| u.name.as_str() == "vera" && u.role == Role::Viewer));
+
+    // An admin can.
+    let res = app.call("/api/list_users", Some(&admin_cookie), &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.text().await.expect("body");
+    assert!(body.contains("\"vera\""), "{body}");
+    let res = app
+        .call("/api/set_user_role", Some(&admin_cookie), &[("name", "vera"), ("role", "operator")])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let vera = app
+        .engine
+        .users
+        .by_name(&grappe_engine::names::UserName::parse("vera").expect("name"))
+        .await
+        .expect("get")
+        .expect("vera");
+    assert_eq!(vera.role, Role::Operator);
+}
+
+#[tokio::test]
+async fn cross_site_requests_are_refused() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Admin).await;
+    let cookie = app.login("alice", &password).await;
+
+    // A form posted from another site (Origin), even with a valid session cookie.
+    let res = app
+        .client
+        .post(format!("{}/api/set_user_disabled", app.base))
+        .header("origin", "https://evil.example")
+        .header("cookie", format!("grappe_session={cookie}"))
+        .form(&[("name", "alice"), ("disabled", "true")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // Fetch metadata says cross-site.
+    let res = app
+        .client
+        .post(format!("{}/auth/login", app.base))
+        .header("origin", app.origin())
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("username", "alice"), ("password", password.as_str())])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // Neither header: refused as well.
+    let res = app
+        .client
+        .post(format!("{}/auth/login", app.base))
+        .form(&[("username", "alice"), ("password", password.as_str())])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // Nothing happened.
+    assert!(app.engine.users.list().await.expect("users").iter().all(|u| !u.disabled));
+}
+
+#[tokio::test]
+async fn security_headers_are_on_every_response() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Viewer).await;
+    let cookie = app.login("alice", &password).await;
+    for (path, cookie) in [
+        ("/login", None),
+        ("/healthz", None),
+        ("/history", Some(cookie.as_str())),
+        ("/no/such/page", Some(cookie.as_str())),
+        ("/history", None),
+    ] {
+        let res = app.get(path, cookie).await;
+        let h = res.headers();
+        let csp = h
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{path}: no CSP"));
+        for directive in ["object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "script-src 'self' 'nonce-"] {
+            assert!(csp.contains(directive), "{path}: CSP {csp} lacks {directive}");
+        }
+        assert_eq!(h.get("x-content-type-options").map(|v| v.as_bytes()), Some(&b"nosniff"[..]), "{path}");
+        assert!(h.get("referrer-policy").is_some(), "{path}: Referrer-Policy");
+    }
+}
+
+#[tokio::test]
+async fn pages_carry_their_nonce_on_every_inline_script() {
+    let app = spawn_app().await;
+    let res = app.get("/login", None).await;
+    let csp = res.headers()["content-security-policy"].to_str().expect("csp").to_owned();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("nonce")
+        .to_owned();
+    let html = res.text().await.expect("html");
+    let scripts = html.matches("<script").count();
+    assert!(scripts >= 1, "the hydration script is there");
+    assert_eq!(
+        html.matches(&format!("nonce=\"{nonce}\"")).count(),
+        scripts,
+        "every <script> carries this response's nonce"
+    );
+}
+
+#[tokio::test]
+async fn the_health_endpoint_answers_without_a_session() {
+    let app = spawn_app().await;
+    let res = app.get("/healthz", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["database"], "ok");
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_be_migrated_stops_startup_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("grappe.db");
+    std::fs::write(&path, b"this is not a SQLite database, it is a text file").expect("write");
+    let result = grappe_server::startup::Application::build(crate::helpers::settings_for(path.clone())).await;
+    let err = match result {
+        Ok(_) => panic!("startup must fail"),
+        Err(e) => grappe_engine::audit::error_chain(&e),
+    };
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains("database"), "{err}");
+}

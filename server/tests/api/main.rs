@@ -1,0 +1,7 @@
+//! Integration tests: Grappe on port 0 with a temporary database, over real HTTP.
+
+mod auth;
+mod cli;
+mod guards;
+mod helpers;
+mod history;
