@@ -101,7 +101,7 @@ func Break(ctx context.Context, dir, kind string, args []string, out io.Writer) 
 		annotations[footprint.DuplicateOfAnnotation] = other
 	}
 	if kind == "node-notready" {
-		annotations[stages.ManagedAnnotation] = nil // KWOK stops posting status and renewing the lease
+		annotations[stages.KubeletAnnotation] = "stopped"
 	}
 	if err := patchNodeAnnotations(ctx, client, target, annotations); err != nil {
 		return err
@@ -194,7 +194,7 @@ func waitSignal(ctx context.Context, c kubernetes.Interface, kind, target string
 				signal = fmt.Sprintf("%s: Ready=Unknown (%s)", target, rc.Message)
 				return true, "", nil
 			}
-			return false, "waiting for the node lease to expire (node-monitor-grace-period 20s)", nil
+			return false, "waiting for the node to turn Unknown", nil
 		}
 		return true, "", nil
 	})
@@ -246,13 +246,13 @@ func Heal(ctx context.Context, dir string, out io.Writer) error {
 	}
 	var healed []string
 	for _, node := range nodes.Items {
-		if node.Annotations[footprint.BreakAnnotation] == "" && node.Annotations[stages.ManagedAnnotation] != "" {
+		if node.Annotations[footprint.BreakAnnotation] == "" && node.Annotations[stages.KubeletAnnotation] == "" {
 			continue
 		}
 		annotations := map[string]any{
 			footprint.BreakAnnotation:       nil,
 			footprint.DuplicateOfAnnotation: nil,
-			stages.ManagedAnnotation:        "fake",
+			stages.KubeletAnnotation:        nil,
 		}
 		if err := patchNodeAnnotations(ctx, client, node.Name, annotations); err != nil {
 			return err

@@ -129,6 +129,9 @@ func Up(ctx context.Context, o UpOptions, out io.Writer) error {
 	step(out, start, "lab %s: %d nodes, API server %s", dir, o.Nodes, cfg.APIServerURL())
 
 	m := proc.Manager{Dir: dir}
+	if err := checkPorts(&cfg, m); err != nil {
+		return err
+	}
 	if _, err := m.Start(etcdSpec(&cfg)); err != nil {
 		return err
 	}
@@ -188,6 +191,26 @@ func Up(ctx context.Context, o UpOptions, out io.Writer) error {
 		step(out, start, "%d load pods Running", want)
 	}
 	fmt.Fprintf(out, "\nLab up in %.1fs.\nkubeconfig: %s\n  export KUBECONFIG=%s\n", time.Since(start).Seconds(), cfg.Kubeconfig(), cfg.Kubeconfig())
+	return nil
+}
+
+// checkPorts refuses to start when a port this lab needs is taken by something else (another
+// lab, most likely), instead of failing later with a component's bind error.
+func checkPorts(cfg *config.Config, m proc.Manager) error {
+	ports := map[string]int{
+		"etcd": cfg.EtcdClientPort(), "kube-apiserver": cfg.APIServerPort(),
+		"kube-controller-manager": cfg.KCMPort(), "kube-scheduler": cfg.SchedulerPort(), "kwok": cfg.KwokPort(),
+	}
+	for name, port := range ports {
+		if m.Pid(name) != 0 {
+			continue // ours, already running
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return fmt.Errorf("port %d (for %s) is in use, by another lab perhaps: choose another --port-base or stop it", port, name)
+		}
+		l.Close()
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -219,7 +220,7 @@ mode: ""
 	ds := &appsv1.DaemonSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "kube-proxy", Namespace: "kube-system", Labels: labels},
 		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Selector:       &metav1.LabelSelector{MatchLabels: labels},
 			UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
@@ -361,6 +362,17 @@ func demoWorkloads(ctx context.Context, c kubernetes.Interface, cfg *config.Conf
 	if _, err := c.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); ignoreExists(err) != nil {
 		return err
 	}
+	// Pods are refused until the service-account controller has created "default".
+	for i := 0; ; i++ {
+		_, err := c.CoreV1().ServiceAccounts(DemoNamespace).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			break
+		}
+		if i > 300 {
+			return fmt.Errorf("service account demo/default never appeared: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	replicas := int32(3)
 	webLabels := map[string]string{"app": "web"}
 	web := &appsv1.Deployment{
@@ -370,7 +382,7 @@ func demoWorkloads(ctx context.Context, c kubernetes.Interface, cfg *config.Conf
 			Selector: &metav1.LabelSelector{MatchLabels: webLabels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: webLabels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Image: "docker.io/library/nginx:1.27"}}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "nginx", Image: "docker.io/library/nginx:1.27"}}},
 			},
 		},
 	}
@@ -409,7 +421,7 @@ func demoWorkloads(ctx context.Context, c kubernetes.Interface, cfg *config.Conf
 	}
 	debug := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "debug-shell", Namespace: DemoNamespace, Labels: map[string]string{"app": "debug"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "shell", Image: "docker.io/library/busybox:1.37", Command: []string{"sleep", "infinity"}}}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "shell", Image: "docker.io/library/busybox:1.37", Command: []string{"sleep", "infinity"}}}},
 	}
 	if _, err := c.CoreV1().Pods(DemoNamespace).Create(ctx, debug, metav1.CreateOptions{}); ignoreExists(err) != nil {
 		return err
@@ -443,7 +455,7 @@ func loadWorkload(ctx context.Context, c kubernetes.Interface, cfg *config.Confi
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10"}}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10"}}},
 			},
 		},
 	}

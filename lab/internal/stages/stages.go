@@ -24,4 +24,6 @@ const (
 	PodIPAnnotation      = "lab.grappe.dev/pod-ip"
 	InternalIPAnnotation = "lab.grappe.dev/internal-ip"
 	ManagedAnnotation    = "kwok.x-k8s.io/node"
+	// KubeletAnnotation set to "stopped" plays a dead kubelet (lab break node-notready).
+	KubeletAnnotation = "lab.grappe.dev/kubelet"
 )
