@@ -207,9 +207,11 @@ impl Settings {
                 "GRAPPE_CLUSTERS" => {
                     self.clusters = parse_clusters(value).map_err(|r| bad(var, r))?;
                 }
-                // Read elsewhere (log filter, config file path) or by tests.
-                "GRAPPE_LOG" | "GRAPPE_CONFIG" => {}
-                other if other.starts_with("GRAPPE_TEST_") => {}
+                // Read elsewhere: the log filter, the config file path, and the variables of the
+                // project's scripts, lab and tests.
+                "GRAPPE_LOG" | "GRAPPE_CONFIG" | "GRAPPE_CACHE" | "GRAPPE_LAB_DIR"
+                | "GRAPPE_LAB_BIN" | "GRAPPE_MANIFESTS" | "GRAPPE_DATA" => {}
+                other if other.starts_with("GRAPPE_TEST_") || other.starts_with("GRAPPE_E2E_") => {}
                 other => {
                     return Err(bad(
                         other,
