@@ -38,9 +38,9 @@ test("log in, switch to French, find the login in the history, log out", async (
   await expect(page).toHaveURL(/\/history/);
   const table = page.getByTestId("history-table");
   await expect(table).toBeVisible();
-  const login = table.locator('tr[data-action="auth.login"]').first();
-  await expect(login).toContainText(user);
-  await expect(login).toContainText("succès");
+  const loginRow = table.locator('tr[data-action="auth.login"]').first();
+  await expect(loginRow).toContainText(user);
+  await expect(loginRow).toContainText("succès");
   await shot(page, "04-history-fr");
 
   // Filter through the form (client-side navigation keeps the filter in the URL).

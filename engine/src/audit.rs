@@ -402,7 +402,10 @@ impl AuditLog {
         let mut prev_hash = GENESIS_HASH.to_owned();
         let mut count = 0;
         loop {
-            let batch = self.store.audit_records_after(expected_id - 1, BATCH).await?;
+            let batch = self
+                .store
+                .audit_records_after(expected_id - 1, BATCH)
+                .await?;
             if batch.is_empty() {
                 break;
             }

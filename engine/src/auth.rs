@@ -138,7 +138,9 @@ impl ThrottlePolicy {
         if failures < self.threshold {
             return None;
         }
-        let doublings = u32::try_from(failures - self.threshold).unwrap_or(u32::MAX).min(20);
+        let doublings = u32::try_from(failures - self.threshold)
+            .unwrap_or(u32::MAX)
+            .min(20);
         Some(
             self.base_delay
                 .saturating_mul(2u32.saturating_pow(doublings))
@@ -154,7 +156,9 @@ pub enum LoginOutcome {
     /// Unknown user, wrong password or disabled account: one answer for all.
     Invalid,
     /// Too many recent failures for this account or address.
-    Throttled { retry_after: Duration },
+    Throttled {
+        retry_after: Duration,
+    },
 }
 
 /// Authentication errors (infrastructure only; a wrong password is not an error).
@@ -208,7 +212,10 @@ impl Authenticator {
         password: &Password,
     ) -> Result<LoginOutcome, AuthError> {
         let account_key = sanitize_for_display(&name.to_lowercase(), 64);
-        let address_key = caller.source.clone().unwrap_or_else(|| "unknown".to_owned());
+        let address_key = caller
+            .source
+            .clone()
+            .unwrap_or_else(|| "unknown".to_owned());
         let mut who = caller.clone();
         who.actor = if account_key.is_empty() {
             "anonymous".to_owned()
@@ -272,7 +279,8 @@ impl Authenticator {
             (FailureScope::Address, address),
         ] {
             let failures = self.store.count_login_failures(scope, key, since).await?;
-            let (Some(delay), Some(last_us)) = (self.policy.delay_for(failures.count), failures.last_us)
+            let (Some(delay), Some(last_us)) =
+                (self.policy.delay_for(failures.count), failures.last_us)
             else {
                 continue;
             };

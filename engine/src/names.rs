@@ -67,9 +67,9 @@ impl UserName {
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let rest_ok = input.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
-        });
+        let rest_ok = input
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
         if !first_ok || !rest_ok {
             return Err(NameError::new(
                 KIND,
@@ -156,13 +156,18 @@ mod tests {
         assert!(ClusterName::parse("lab").is_ok());
         assert!(ClusterName::parse("prod-eu-1").is_ok());
         for bad in ["", "Lab", "a.b", "-a", "a-", "a/b", &"a".repeat(64)] {
-            assert!(ClusterName::parse(bad).is_err(), "{bad:?} should be refused");
+            assert!(
+                ClusterName::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 
     #[test]
     fn messages_do_not_carry_control_characters() {
-        let err = UserName::parse("bad\nname\x1b[31m").unwrap_err().to_string();
+        let err = UserName::parse("bad\nname\x1b[31m")
+            .unwrap_err()
+            .to_string();
         assert!(!err.chars().any(char::is_control), "{err:?}");
     }
 }

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use grappe_engine::audit::{
-    Action, AuditEntry, AuditLog, Caller, ChainProblem, GuardedError, Outcome, Target,
-    VerifyReport,
+    Action, AuditEntry, AuditLog, Caller, ChainProblem, GuardedError, Outcome, Target, VerifyReport,
 };
 use grappe_engine::store::Store;
 
 async fn store() -> (tempfile::TempDir, Store, AuditLog) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&dir.path().join("grappe.db")).await.expect("open");
+    let store = Store::open(&dir.path().join("grappe.db"))
+        .await
+        .expect("open");
     let audit = AuditLog::new(store.clone());
     (dir, store, audit)
 }
@@ -29,8 +30,13 @@ async fn append_n(audit: &AuditLog, n: usize) {
     for i in 0..n {
         audit
             .append(
-                AuditEntry::new(&caller(), Action::Login, Target::default(), Outcome::Success)
-                    .detail("n", i),
+                AuditEntry::new(
+                    &caller(),
+                    Action::Login,
+                    Target::default(),
+                    Outcome::Success,
+                )
+                .detail("n", i),
             )
             .await
             .expect("append");
@@ -203,7 +209,12 @@ async fn a_guarded_action_does_not_run_when_its_record_cannot_be_written() {
     let flag = ran.clone();
     let result: Result<(), GuardedError<std::io::Error>> = audit
         .guarded(
-            AuditEntry::new(&caller(), Action::UserDisable, Target::object("user/bob"), Outcome::Success),
+            AuditEntry::new(
+                &caller(),
+                Action::UserDisable,
+                Target::object("user/bob"),
+                Outcome::Success,
+            ),
             async move {
                 flag.store(true, Ordering::SeqCst);
                 Ok(())
@@ -211,7 +222,10 @@ async fn a_guarded_action_does_not_run_when_its_record_cannot_be_written() {
         )
         .await;
     assert!(matches!(result, Err(GuardedError::AuditUnavailable(_))));
-    assert!(!ran.load(Ordering::SeqCst), "the action ran without its audit record");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "the action ran without its audit record"
+    );
 }
 
 #[tokio::test]
@@ -219,15 +233,17 @@ async fn a_guarded_action_records_its_attempt_then_its_outcome() {
     let (_dir, _store, audit) = store().await;
     let result: Result<u32, GuardedError<std::io::Error>> = audit
         .guarded(
-            AuditEntry::new(&caller(), Action::UserDisable, Target::object("user/bob"), Outcome::Success),
+            AuditEntry::new(
+                &caller(),
+                Action::UserDisable,
+                Target::object("user/bob"),
+                Outcome::Success,
+            ),
             async { Err(std::io::Error::other("no such user")) },
         )
         .await;
     assert!(matches!(result, Err(GuardedError::Action(_))));
-    let page = audit
-        .page(&Default::default(), 1, 10)
-        .await
-        .expect("page");
+    let page = audit.page(&Default::default(), 1, 10).await.expect("page");
     let outcomes: Vec<_> = page.records.iter().rev().map(|r| r.outcome).collect();
     assert_eq!(outcomes, vec![Outcome::Attempted, Outcome::Failure]);
     assert!(page.records[0].details.contains("no such user"));

@@ -16,7 +16,11 @@ use crate::config::Settings;
 use crate::startup::Application;
 
 #[derive(Parser, Debug)]
-#[command(name = "grappe", version, about = "Grappe: a control room for Kubernetes cluster networking")]
+#[command(
+    name = "grappe",
+    version,
+    about = "Grappe: a control room for Kubernetes cluster networking"
+)]
 pub struct Cli {
     /// Configuration file (TOML). Without it, defaults and GRAPPE_* variables apply.
     #[arg(long, global = true, env = "GRAPPE_CONFIG")]
@@ -158,7 +162,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CliError> {
 async fn serve(settings: Settings) -> Result<ExitCode, CliError> {
     let listen = settings.listen;
     let database = settings.database.clone();
-    let clusters: Vec<String> = settings.clusters.iter().map(|c| c.name.to_string()).collect();
+    let clusters: Vec<String> = settings
+        .clusters
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
     let app = Application::build(settings).await?;
     tracing::info!(
         %listen,
@@ -170,7 +178,9 @@ async fn serve(settings: Settings) -> Result<ExitCode, CliError> {
     if app.engine().users.count().await? == 0 {
         tracing::warn!("no user exists yet: add one with `grappe user add NAME --role admin`");
     }
-    app.run_until(shutdown_signal()).await.map_err(CliError::Serve)?;
+    app.run_until(shutdown_signal())
+        .await
+        .map_err(CliError::Serve)?;
     tracing::info!("Grappe stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -208,8 +218,26 @@ async fn engine(settings: &Settings) -> Result<Engine, CliError> {
 fn cli_caller() -> Caller {
     let os_user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+        .ok()
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".to_owned());
     Caller::cli(&os_user)
+}
+
+/// The name of this process's real uid in /etc/passwd (when USER is not set, e.g. under cron).
+fn user_from_passwd() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let fields: Vec<&str> = l.split(':').collect();
+        (fields.len() > 2 && fields[2] == uid).then(|| fields[0].to_owned())
+    })
 }
 
 fn read_password(from_stdin: bool) -> Result<(Password, bool), CliError> {
@@ -243,9 +271,17 @@ async fn user(settings: Settings, cmd: UserCommand) -> Result<ExitCode, CliError
                 return Ok(ExitCode::SUCCESS);
             }
             let (password, generated) = read_password(password_stdin)?;
-            let user = engine.users.add(&caller, &name, &password, role.into()).await?;
-            writeln!(out, "added user {} with role {}", user.name, user.role.as_str())
-                .map_err(CliError::Output)?;
+            let user = engine
+                .users
+                .add(&caller, &name, &password, role.into())
+                .await?;
+            writeln!(
+                out,
+                "added user {} with role {}",
+                user.name,
+                user.role.as_str()
+            )
+            .map_err(CliError::Output)?;
             if generated {
                 writeln!(out, "password (shown once): {}", password.expose())
                     .map_err(CliError::Output)?;
@@ -254,7 +290,8 @@ async fn user(settings: Settings, cmd: UserCommand) -> Result<ExitCode, CliError
         UserCommand::Disable { name } => {
             let name = UserName::parse(&name)?;
             let ended = engine.users.disable(&caller, &name).await?;
-            writeln!(out, "disabled user {name}; ended {ended} session(s)").map_err(CliError::Output)?;
+            writeln!(out, "disabled user {name}; ended {ended} session(s)")
+                .map_err(CliError::Output)?;
         }
         UserCommand::Enable { name } => {
             let name = UserName::parse(&name)?;
@@ -265,7 +302,8 @@ async fn user(settings: Settings, cmd: UserCommand) -> Result<ExitCode, CliError
             let name = UserName::parse(&name)?;
             let role: Role = role.into();
             engine.users.set_role(&caller, &name, role).await?;
-            writeln!(out, "user {name} now has role {}", role.as_str()).map_err(CliError::Output)?;
+            writeln!(out, "user {name} now has role {}", role.as_str())
+                .map_err(CliError::Output)?;
         }
         UserCommand::Passwd {
             name,

@@ -178,7 +178,9 @@ impl Settings {
                 }
                 "GRAPPE_DATABASE" => self.database = PathBuf::from(value),
                 "GRAPPE_SITE_ROOT" => self.site_root = PathBuf::from(value),
-                "GRAPPE_SECURE_COOKIES" => self.secure_cookies = parse_bool(value).map_err(|r| bad(var, r))?,
+                "GRAPPE_SECURE_COOKIES" => {
+                    self.secure_cookies = parse_bool(value).map_err(|r| bad(var, r))?
+                }
                 "GRAPPE_TRUST_FORWARDED_FOR" => {
                     self.trust_forwarded_for = parse_bool(value).map_err(|r| bad(var, r))?;
                 }
@@ -364,7 +366,10 @@ context = "lab-admin"
         .expect("write");
         let s = Settings::load_with_env(
             Some(&path),
-            &env(&[("GRAPPE_LISTEN", "127.0.0.1:9100"), ("GRAPPE_SESSION_IDLE_TIMEOUT", "5m")]),
+            &env(&[
+                ("GRAPPE_LISTEN", "127.0.0.1:9100"),
+                ("GRAPPE_SESSION_IDLE_TIMEOUT", "5m"),
+            ]),
         )
         .expect("load");
         assert_eq!(s.listen.to_string(), "127.0.0.1:9100");
@@ -397,8 +402,7 @@ context = "lab-admin"
             .expect_err("bad listen");
         assert!(err.to_string().contains("GRAPPE_LISTEN"), "{err}");
 
-        let err = Settings::load_with_env(None, &env(&[("GRAPPE_LISTN", "x")]))
-            .expect_err("typo");
+        let err = Settings::load_with_env(None, &env(&[("GRAPPE_LISTN", "x")])).expect_err("typo");
         assert!(err.to_string().contains("GRAPPE_LISTN"), "{err}");
 
         let err = Settings::load_with_env(None, &env(&[("GRAPPE_CLUSTERS", "Bad_Name=/x")]))
@@ -409,14 +413,16 @@ context = "lab-admin"
         let path = dir.path().join("grappe.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:1\"\nunknown_key = 1\n").expect("write");
         let err = Settings::load_with_env(Some(&path), &HashMap::new()).expect_err("unknown key");
-        let chain = format!("{err}: {}", std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default());
+        let chain = format!(
+            "{err}: {}",
+            std::error::Error::source(&err)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
         assert!(chain.contains("unknown_key"), "{chain}");
 
-        let err = Settings::load_with_env(
-            None,
-            &env(&[("GRAPPE_SESSION_IDLE_TIMEOUT", "13h")]),
-        )
-        .expect_err("idle longer than absolute");
+        let err = Settings::load_with_env(None, &env(&[("GRAPPE_SESSION_IDLE_TIMEOUT", "13h")]))
+            .expect_err("idle longer than absolute");
         assert!(err.to_string().contains("idle_timeout"), "{err}");
     }
 
@@ -424,7 +430,10 @@ context = "lab-admin"
     fn durations_accept_units() {
         assert_eq!(parse_duration("90").expect("s"), Duration::from_secs(90));
         assert_eq!(parse_duration("2m").expect("m"), Duration::from_secs(120));
-        assert_eq!(parse_duration("1d").expect("d"), Duration::from_secs(86_400));
+        assert_eq!(
+            parse_duration("1d").expect("d"),
+            Duration::from_secs(86_400)
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5w").is_err());
     }

@@ -87,12 +87,13 @@ impl Application {
             source,
         })?;
 
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
 
         let leptos_options = LeptosOptions::builder()
             .output_name("grappe")

@@ -14,9 +14,8 @@ use crate::error::AppError;
 /// [`AppError::Unauthenticated`] without a session, [`AppError::Forbidden`] when the role is too
 /// low (the HTTP status is set to 401 / 403 accordingly).
 pub async fn require(needed: Role) -> Result<(Engine, Principal), AppError> {
-    let engine = use_context::<Engine>().ok_or_else(|| {
-        AppError::internal(&std::io::Error::other("engine missing from context"))
-    })?;
+    let engine = use_context::<Engine>()
+        .ok_or_else(|| AppError::internal(&std::io::Error::other("engine missing from context")))?;
     let principal = use_context::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<Principal>().cloned());
     let principal = match principal {

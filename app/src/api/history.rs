@@ -84,7 +84,9 @@ pub struct HistoryPage {
 }
 
 #[server(endpoint = "audit_history")]
-pub async fn audit_history(#[server(default)] query: HistoryQuery) -> Result<HistoryPage, AppError> {
+pub async fn audit_history(
+    #[server(default)] query: HistoryQuery,
+) -> Result<HistoryPage, AppError> {
     let (engine, _) = guard::require(Role::Viewer).await?;
     let filter = to_filter(&query)?;
     let page = engine
@@ -150,15 +152,11 @@ pub fn to_filter(q: &HistoryQuery) -> Result<grappe_engine::audit::AuditFilter, 
 
 #[cfg(feature = "ssr")]
 fn to_row(r: grappe_engine::audit::AuditRecord) -> AuditRow {
-    let target = [
-        r.cluster.as_deref(),
-        r.node.as_deref(),
-        r.object.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join(" / ");
+    let target = [r.cluster.as_deref(), r.node.as_deref(), r.object.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" / ");
     AuditRow {
         id: r.id.0,
         at: r.at.to_string(),

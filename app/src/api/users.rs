@@ -19,7 +19,11 @@ pub struct UserRow {
 #[server(endpoint = "list_users")]
 pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
     let (engine, _) = guard::require(Role::Admin).await?;
-    let users = engine.users.list().await.map_err(|e| AppError::internal(&e))?;
+    let users = engine
+        .users
+        .list()
+        .await
+        .map_err(|e| AppError::internal(&e))?;
     Ok(users
         .into_iter()
         .map(|u| UserRow {

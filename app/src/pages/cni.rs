@@ -10,7 +10,13 @@ use crate::i18n::{Msg, t};
 #[component]
 pub fn CniPage() -> impl IntoView {
     let params = use_params_map();
-    let title = move || format!("{} · {}", params.read().get("cluster").unwrap_or_default(), t(Msg::NavCni));
+    let title = move || {
+        format!(
+            "{} · {}",
+            params.read().get("cluster").unwrap_or_default(),
+            t(Msg::NavCni)
+        )
+    };
     view! {
         <PageHeader title=title()/>
         <p class="alert alert-info">{t(Msg::CniComing)}</p>

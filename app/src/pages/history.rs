@@ -60,7 +60,11 @@ fn History(query: HistoryQuery, page: Page) -> impl IntoView {
             ..query.clone()
         };
         let qs = q.to_query_string(true);
-        if qs.is_empty() { "/history".to_owned() } else { format!("/history?{qs}") }
+        if qs.is_empty() {
+            "/history".to_owned()
+        } else {
+            format!("/history?{qs}")
+        }
     };
     let prev_href = (page.page > 1).then(|| link_to(page.page - 1));
     let next_href = (page.page < pages).then(|| link_to(page.page + 1));
@@ -153,7 +157,11 @@ fn Row(row: AuditRow) -> impl IntoView {
         "denied" => Msg::OutcomeDenied.text(lang),
         _ => "?",
     };
-    let details = if row.details == "{}" { String::new() } else { row.details.clone() };
+    let details = if row.details == "{}" {
+        String::new()
+    } else {
+        row.details.clone()
+    };
     view! {
         <tr data-action=row.action.clone()>
             <td class="num">{row.id}</td>

@@ -53,7 +53,10 @@ pub fn current_cluster() -> Memo<Option<String>> {
 }
 
 #[component]
-fn TopBar(me: Me, clusters: Resource<Result<Vec<ClusterView>, crate::error::AppError>>) -> impl IntoView {
+fn TopBar(
+    me: Me,
+    clusters: Resource<Result<Vec<ClusterView>, crate::error::AppError>>,
+) -> impl IntoView {
     let current = current_cluster();
     let location = use_location();
     // Nav targets follow the selected cluster, else the first configured one.
@@ -116,7 +119,9 @@ fn TopBar(me: Me, clusters: Resource<Result<Vec<ClusterView>, crate::error::AppE
 }
 
 #[component]
-fn ClusterSwitcher(clusters: Resource<Result<Vec<ClusterView>, crate::error::AppError>>) -> impl IntoView {
+fn ClusterSwitcher(
+    clusters: Resource<Result<Vec<ClusterView>, crate::error::AppError>>,
+) -> impl IntoView {
     let current = current_cluster();
     view! {
         <Transition fallback=|| view! { <span class="switcher muted">{t(Msg::Loading)}</span> }>
@@ -176,5 +181,9 @@ fn ClusterEntry(cluster: ClusterView) -> impl IntoView {
 }
 
 pub fn dot_class(reachable: bool) -> &'static str {
-    if reachable { "dot dot-ok" } else { "dot dot-bad" }
+    if reachable {
+        "dot dot-ok"
+    } else {
+        "dot dot-bad"
+    }
 }

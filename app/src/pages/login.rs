@@ -20,16 +20,29 @@ pub fn LoginPage() -> impl IntoView {
         let q = query.read();
         let lang = lang();
         let (class, text) = match q.get("error").as_deref() {
-            Some("invalid") => ("alert alert-error", Msg::InvalidCredentials.text(lang).to_owned()),
+            Some("invalid") => (
+                "alert alert-error",
+                Msg::InvalidCredentials.text(lang).to_owned(),
+            ),
             Some("throttled") => {
-                let retry = q.get("retry").and_then(|r| r.parse::<u64>().ok()).unwrap_or(0);
+                let retry = q
+                    .get("retry")
+                    .and_then(|r| r.parse::<u64>().ok())
+                    .unwrap_or(0);
                 (
                     "alert alert-error",
-                    format!("{} {} {retry}", Msg::Throttled.text(lang), Msg::RetryIn.text(lang)),
+                    format!(
+                        "{} {} {retry}",
+                        Msg::Throttled.text(lang),
+                        Msg::RetryIn.text(lang)
+                    ),
                 )
             }
             Some("session") => ("alert alert-info", Msg::SessionEnded.text(lang).to_owned()),
-            Some("unavailable") => ("alert alert-error", Msg::LoginUnavailable.text(lang).to_owned()),
+            Some("unavailable") => (
+                "alert alert-error",
+                Msg::LoginUnavailable.text(lang).to_owned(),
+            ),
             Some("loggedout") => ("alert alert-info", Msg::LoggedOut.text(lang).to_owned()),
             _ => return None,
         };

@@ -10,7 +10,13 @@ use crate::i18n::{Msg, t};
 #[component]
 pub fn NodesPage() -> impl IntoView {
     let params = use_params_map();
-    let title = move || format!("{} · {}", params.read().get("cluster").unwrap_or_default(), t(Msg::NavNodes));
+    let title = move || {
+        format!(
+            "{} · {}",
+            params.read().get("cluster").unwrap_or_default(),
+            t(Msg::NavNodes)
+        )
+    };
     view! {
         <PageHeader title=title()/>
         <p class="alert alert-info">{t(Msg::NodesComing)}</p>

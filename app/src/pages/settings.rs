@@ -54,7 +54,13 @@ fn UsersAdmin() -> impl IntoView {
     let set_disabled = ServerAction::<SetUserDisabled>::new();
     let add = ServerAction::<AddUser>::new();
     let users = Resource::new(
-        move || (set_role.version().get(), set_disabled.version().get(), add.version().get()),
+        move || {
+            (
+                set_role.version().get(),
+                set_disabled.version().get(),
+                add.version().get(),
+            )
+        },
         |_| list_users(),
     );
     let lang = use_lang();
@@ -123,8 +129,16 @@ fn UserLine(
     set_disabled: ServerAction<SetUserDisabled>,
 ) -> impl IntoView {
     let lang = use_lang();
-    let status = if user.disabled { Msg::Disabled } else { Msg::Enabled };
-    let toggle_label = if user.disabled { Msg::Enable } else { Msg::Disable };
+    let status = if user.disabled {
+        Msg::Disabled
+    } else {
+        Msg::Enabled
+    };
+    let toggle_label = if user.disabled {
+        Msg::Enable
+    } else {
+        Msg::Disable
+    };
     let name = user.name.clone();
     let name_for_role = user.name.clone();
     let name_for_toggle = user.name.clone();

@@ -142,10 +142,7 @@ impl Store {
     ) -> Result<(Vec<AuditRecord>, i64), StoreError> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM audit_log");
         push_filter(&mut count, filter);
-        let total: i64 = count
-            .build_query_scalar()
-            .fetch_one(self.pool())
-            .await?;
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
 
         let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM audit_log"));
         push_filter(&mut select, filter);

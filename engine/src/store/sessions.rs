@@ -64,11 +64,9 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        sqlx::query(
-            "DELETE FROM user_sessions WHERE session_id NOT IN (SELECT id FROM sessions)",
-        )
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("DELETE FROM user_sessions WHERE session_id NOT IN (SELECT id FROM sessions)")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(removed)
     }

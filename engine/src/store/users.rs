@@ -122,14 +122,13 @@ impl Store {
     }
 
     pub(crate) async fn set_user_role(&self, id: UserId, role: Role) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1 AND role != ?2",
-        )
-        .bind(id.0)
-        .bind(role.as_str())
-        .bind(now().to_string())
-        .execute(self.pool())
-        .await?;
+        let result =
+            sqlx::query("UPDATE users SET role = ?2, updated_at = ?3 WHERE id = ?1 AND role != ?2")
+                .bind(id.0)
+                .bind(role.as_str())
+                .bind(now().to_string())
+                .execute(self.pool())
+                .await?;
         Ok(result.rows_affected() > 0)
     }
 

@@ -41,7 +41,11 @@ pub async fn login(State(state): State<AppState>, session: Session, req: Request
     };
     let password = Password::new(form.password);
     let lang = form.lang.as_deref();
-    let outcome = state.engine.auth.login(&caller, &form.username, &password).await;
+    let outcome = state
+        .engine
+        .auth
+        .login(&caller, &form.username, &password)
+        .await;
     match outcome {
         Ok(LoginOutcome::Success(user)) => {
             // A new session id at login: a planted id never becomes an authenticated one.
@@ -57,7 +61,8 @@ pub async fn login(State(state): State<AppState>, session: Session, req: Request
                     if let Err(e) = state.engine.auth.link_session(&id.to_string(), &user).await {
                         tracing::error!(error = %grappe_engine::audit::error_chain(&e), "cannot link session to user");
                         let _ = session.flush().await;
-                        return login_page("unavailable", form.next.as_deref(), lang, "").into_response();
+                        return login_page("unavailable", form.next.as_deref(), lang, "")
+                            .into_response();
                     }
                     Redirect::to(&safe_next(form.next.as_deref())).into_response()
                 }
@@ -67,7 +72,9 @@ pub async fn login(State(state): State<AppState>, session: Session, req: Request
                 }
             }
         }
-        Ok(LoginOutcome::Invalid) => login_page("invalid", form.next.as_deref(), lang, "").into_response(),
+        Ok(LoginOutcome::Invalid) => {
+            login_page("invalid", form.next.as_deref(), lang, "").into_response()
+        }
         Ok(LoginOutcome::Throttled { retry_after }) => login_page(
             "throttled",
             form.next.as_deref(),
@@ -86,7 +93,12 @@ pub async fn login(State(state): State<AppState>, session: Session, req: Request
 pub async fn logout(State(state): State<AppState>, session: Session, req: Request) -> Response {
     if let Some(principal) = req.extensions().get::<Principal>() {
         let id = session.id().map(|i| i.to_string());
-        if let Err(e) = state.engine.auth.logout(&principal.caller, id.as_deref()).await {
+        if let Err(e) = state
+            .engine
+            .auth
+            .logout(&principal.caller, id.as_deref())
+            .await
+        {
             // Ending the session matters more than recording it; say so in the log.
             tracing::error!(error = %grappe_engine::audit::error_chain(&e), "logout not recorded");
         }

@@ -45,7 +45,11 @@ pub fn check(headers: &HeaderMap, allowed_origins: &[String]) -> Result<(), Refu
     }
 }
 
-pub async fn refuse_cross_site(State(state): State<AppState>, req: Request, next: Next) -> Response<Body> {
+pub async fn refuse_cross_site(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response<Body> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -72,7 +76,11 @@ mod tests {
 
     #[test]
     fn same_origin_requests_pass() {
-        let h = headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080"), ("sec-fetch-site", "same-origin")]);
+        let h = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
         assert_eq!(check(&h, &[]), Ok(()));
         let h = headers(&[("host", "grappe:443"), ("sec-fetch-site", "same-origin")]);
         assert_eq!(check(&h, &[]), Ok(()));
@@ -80,9 +88,16 @@ mod tests {
 
     #[test]
     fn cross_site_or_unknown_provenance_is_refused() {
-        let h = headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")]);
+        let h = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://evil.example"),
+        ]);
         assert!(matches!(check(&h, &[]), Err(Refusal::ForeignOrigin(_))));
-        let h = headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080"), ("sec-fetch-site", "same-site")]);
+        let h = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080"),
+            ("sec-fetch-site", "same-site"),
+        ]);
         assert!(matches!(check(&h, &[]), Err(Refusal::CrossSiteFetch(_))));
         let h = headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]);
         assert!(check(&h, &[]).is_err());
@@ -92,7 +107,13 @@ mod tests {
 
     #[test]
     fn configured_origins_are_allowed() {
-        let h = headers(&[("host", "10.0.0.5:8080"), ("origin", "https://grappe.example.org")]);
-        assert_eq!(check(&h, &["https://grappe.example.org".to_owned()]), Ok(()));
+        let h = headers(&[
+            ("host", "10.0.0.5:8080"),
+            ("origin", "https://grappe.example.org"),
+        ]);
+        assert_eq!(
+            check(&h, &["https://grappe.example.org".to_owned()]),
+            Ok(())
+        );
     }
 }

@@ -49,13 +49,18 @@ pub async fn export(
         }
     };
     tracing::info!(user = %principal.user.name, records = records.len(), "audit export");
-    let stamp = grappe_engine::time::now().to_string().replace([':', '.'], "-");
+    let stamp = grappe_engine::time::now()
+        .to_string()
+        .replace([':', '.'], "-");
     match params.format.as_deref().unwrap_or("csv") {
         "json" => match serde_json::to_vec_pretty(&records) {
             Ok(body) => (
                 [
                     (CONTENT_TYPE, "application/json".to_owned()),
-                    (CONTENT_DISPOSITION, format!("attachment; filename=\"grappe-audit-{stamp}.json\"")),
+                    (
+                        CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"grappe-audit-{stamp}.json\""),
+                    ),
                 ],
                 body,
             )
@@ -71,7 +76,10 @@ pub async fn export(
                 Ok(()) => (
                     [
                         (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                        (CONTENT_DISPOSITION, format!("attachment; filename=\"grappe-audit-{stamp}.csv\"")),
+                        (
+                            CONTENT_DISPOSITION,
+                            format!("attachment; filename=\"grappe-audit-{stamp}.csv\""),
+                        ),
                     ],
                     body,
                 )
@@ -84,7 +92,10 @@ pub async fn export(
         }
         other => (
             StatusCode::BAD_REQUEST,
-            format!("unknown format {:?}: use csv or json", grappe_engine::names::sanitize_for_display(other, 16)),
+            format!(
+                "unknown format {:?}: use csv or json",
+                grappe_engine::names::sanitize_for_display(other, 16)
+            ),
         )
             .into_response(),
     }

@@ -10,7 +10,10 @@ use crate::startup::AppState;
 
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.engine.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok", "database": "ok"}))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "database": "ok"})),
+        ),
         Err(e) => {
             tracing::error!(error = %grappe_engine::audit::error_chain(&e), "health check: database down");
             (

@@ -27,7 +27,7 @@ pub mod keys {
 pub fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/login" | "/auth/login" | "/auth/logout" | "/healthz" | "/favicon.ico"
+        "/login" | "/auth/login" | "/auth/logout" | "/healthz" | "/favicon.svg"
     ) || path.starts_with("/pkg/")
 }
 
@@ -96,7 +96,14 @@ mod tests {
         for p in ["/login", "/auth/login", "/healthz", "/pkg/grappe.wasm"] {
             assert!(is_public(p), "{p}");
         }
-        for p in ["/", "/history", "/api/whoami", "/login/x", "/pkgx", "/c/lab/overview"] {
+        for p in [
+            "/",
+            "/history",
+            "/api/whoami",
+            "/login/x",
+            "/pkgx",
+            "/c/lab/overview",
+        ] {
             assert!(!is_public(p), "{p}");
         }
     }

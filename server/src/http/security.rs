@@ -31,7 +31,11 @@ pub fn content_security_policy(nonce: &str) -> String {
     )
 }
 
-pub async fn headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response<Body> {
+pub async fn headers(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response<Body> {
     let nonce = new_nonce();
     req.extensions_mut().insert(CspNonce(nonce.clone()));
     let is_static = req.uri().path().starts_with("/pkg/");
@@ -43,7 +47,10 @@ pub async fn headers(State(state): State<AppState>, mut req: Request, next: Next
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     if !is_static && !h.contains_key(CACHE_CONTROL) {
         // Pages and API answers carry cluster and audit data: never cache them.
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -61,7 +61,8 @@ async fn load_principal(
         return Ok(None);
     };
     let age = now().unix_micros() - login_at.unix_micros();
-    let max = i64::try_from(state.settings.session.absolute_lifetime.as_micros()).unwrap_or(i64::MAX);
+    let max =
+        i64::try_from(state.settings.session.absolute_lifetime.as_micros()).unwrap_or(i64::MAX);
     if age > max {
         tracing::info!(user_id = uid, "session reached its absolute lifetime");
         session.flush().await?;
@@ -69,7 +70,10 @@ async fn load_principal(
     }
     let user = state.engine.users.get(UserId(uid)).await?;
     let Some(user) = user.filter(|u| !u.disabled) else {
-        tracing::info!(user_id = uid, "session of a disabled or deleted user refused");
+        tracing::info!(
+            user_id = uid,
+            "session of a disabled or deleted user refused"
+        );
         session.flush().await?;
         return Ok(None);
     };

@@ -2,13 +2,15 @@
 
 use std::time::Duration;
 
+use grappe_engine::Caller;
 use grappe_engine::audit::AuditFilter;
 use grappe_engine::names::UserName;
 use grappe_engine::users::Role;
-use grappe_engine::Caller;
 use reqwest::StatusCode;
 
-use crate::helpers::{location, session_cookie, set_cookie_header, settings_for, spawn_app, spawn_with};
+use crate::helpers::{
+    location, session_cookie, set_cookie_header, settings_for, spawn_app, spawn_with,
+};
 
 #[tokio::test]
 async fn login_succeeds_with_a_hardened_session_cookie() {
@@ -24,8 +26,14 @@ async fn login_succeeds_with_a_hardened_session_cookie() {
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
     let session = session_cookie(res.headers()).expect("value");
-    assert!(session.len() >= 22, "session ids carry at least 128 bits: {session}");
-    assert_eq!(app.get("/history", Some(&session)).await.status(), StatusCode::OK);
+    assert!(
+        session.len() >= 22,
+        "session ids carry at least 128 bits: {session}"
+    );
+    assert_eq!(
+        app.get("/history", Some(&session)).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -38,7 +46,10 @@ async fn the_session_id_changes_at_login() {
     let res = app.post_login("alice", &password, Some(&first)).await;
     let second = session_cookie(res.headers()).expect("new cookie");
     assert_ne!(first, second);
-    assert_eq!(app.get("/history", Some(&second)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/history", Some(&second)).await.status(),
+        StatusCode::OK
+    );
     let old = app.get("/history", Some(&first)).await;
     assert_eq!(old.status(), StatusCode::SEE_OTHER);
 
@@ -58,13 +69,26 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() {
 
     for res in [&wrong, &unknown] {
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        assert!(location(res).starts_with("/login?error=invalid"), "{}", location(res));
-        assert!(session_cookie(res.headers()).is_none(), "no session on failure");
+        assert!(
+            location(res).starts_with("/login?error=invalid"),
+            "{}",
+            location(res)
+        );
+        assert!(
+            session_cookie(res.headers()).is_none(),
+            "no session on failure"
+        );
     }
     let records = app
         .engine
         .audit
-        .export(&AuditFilter { action: Some("auth.login".into()), ..AuditFilter::default() }, 10)
+        .export(
+            &AuditFilter {
+                action: Some("auth.login".into()),
+                ..AuditFilter::default()
+            },
+            10,
+        )
         .await
         .expect("audit");
     assert_eq!(records.len(), 2);
@@ -84,13 +108,21 @@ async fn repeated_failures_throttle_the_account_even_across_a_restart() {
 
     // The right password is refused while throttled.
     let res = app.post_login("alice", &password, None).await;
-    assert!(location(&res).starts_with("/login?error=throttled&retry="), "{}", location(&res));
+    assert!(
+        location(&res).starts_with("/login?error=throttled&retry="),
+        "{}",
+        location(&res)
+    );
     assert!(session_cookie(res.headers()).is_none());
 
     // Throttling is persisted: a restarted server still refuses.
     let app = app.restart().await;
     let res = app.post_login("alice", &password, None).await;
-    assert!(location(&res).starts_with("/login?error=throttled"), "{}", location(&res));
+    assert!(
+        location(&res).starts_with("/login?error=throttled"),
+        "{}",
+        location(&res)
+    );
 
     // The source address is throttled too: bob, from the same address, waits as well. A forged
     // X-Forwarded-For does not help (it is only trusted behind a configured proxy).
@@ -104,7 +136,11 @@ async fn repeated_failures_throttle_the_account_even_across_a_restart() {
         .send()
         .await
         .expect("login");
-    assert!(location(&res).starts_with("/login?error=throttled"), "{}", location(&res));
+    assert!(
+        location(&res).starts_with("/login?error=throttled"),
+        "{}",
+        location(&res)
+    );
 }
 
 #[tokio::test]
@@ -112,7 +148,10 @@ async fn a_disabled_users_session_is_refused() {
     let app = spawn_app().await;
     let password = app.add_user("bob", Role::Operator).await;
     let cookie = app.login("bob", &password).await;
-    assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/history", Some(&cookie)).await.status(),
+        StatusCode::OK
+    );
 
     app.engine
         .users
@@ -144,11 +183,20 @@ async fn logout_ends_the_session_and_is_audited() {
         .expect("logout");
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/login?error=loggedout");
-    assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/history", Some(&cookie)).await.status(),
+        StatusCode::SEE_OTHER
+    );
     let logouts = app
         .engine
         .audit
-        .export(&AuditFilter { action: Some("auth.logout".into()), ..AuditFilter::default() }, 10)
+        .export(
+            &AuditFilter {
+                action: Some("auth.logout".into()),
+                ..AuditFilter::default()
+            },
+            10,
+        )
         .await
         .expect("audit");
     assert_eq!(logouts.len(), 1);
@@ -164,9 +212,15 @@ async fn sessions_end_after_the_absolute_lifetime() {
     let app = spawn_with(settings).await;
     let password = app.add_user("alice", Role::Viewer).await;
     let cookie = app.login("alice", &password).await;
-    assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/history", Some(&cookie)).await.status(),
+        StatusCode::OK
+    );
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/history", Some(&cookie)).await.status(),
+        StatusCode::SEE_OTHER
+    );
     drop(dir);
 }
 
@@ -181,10 +235,16 @@ async fn sessions_end_after_the_idle_timeout() {
     // Activity keeps it alive...
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(1_000)).await;
-        assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::OK);
+        assert_eq!(
+            app.get("/history", Some(&cookie)).await.status(),
+            StatusCode::OK
+        );
     }
     // ...idleness ends it.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    assert_eq!(app.get("/history", Some(&cookie)).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/history", Some(&cookie)).await.status(),
+        StatusCode::SEE_OTHER
+    );
     drop(dir);
 }

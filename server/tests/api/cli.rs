@@ -15,7 +15,12 @@ fn grappe(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, Str
         .spawn()
         .expect("spawn grappe");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().expect("wait");
@@ -37,12 +42,23 @@ fn users_are_managed_and_audited_from_the_command_line() {
 
     let (code, _, err) = grappe(
         &db,
-        &["user", "add", "alice", "--role", "operator", "--password-stdin"],
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "operator",
+            "--password-stdin",
+        ],
         Some("correct horse battery staple\n"),
     );
     assert_eq!(code, 0, "{err}");
 
-    let (code, _, err) = grappe(&db, &["user", "add", "bob", "--password-stdin"], Some("short\n"));
+    let (code, _, err) = grappe(
+        &db,
+        &["user", "add", "bob", "--password-stdin"],
+        Some("short\n"),
+    );
     assert_ne!(code, 0);
     assert!(err.contains("at least 12 characters"), "{err}");
 
@@ -56,7 +72,11 @@ fn users_are_managed_and_audited_from_the_command_line() {
     let (code, out, _) = grappe(&db, &["user", "disable", "alice"], None);
     assert_eq!(code, 0, "{out}");
     let (_, out, _) = grappe(&db, &["user", "list"], None);
-    assert!(out.lines().any(|l| l.starts_with("alice") && l.contains("disabled")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("alice") && l.contains("disabled")),
+        "{out}"
+    );
 
     let (code, out, _) = grappe(&db, &["audit", "export", "--format", "csv"], None);
     assert_eq!(code, 0);
@@ -64,7 +84,10 @@ fn users_are_managed_and_audited_from_the_command_line() {
         assert!(out.contains(action), "{action} missing from:\n{out}");
     }
     assert!(out.contains("cli:ops"), "the CLI acts as cli:<os user>");
-    assert!(!out.contains("correct horse"), "no password in the audit log");
+    assert!(
+        !out.contains("correct horse"),
+        "no password in the audit log"
+    );
 
     let (code, out, _) = grappe(&db, &["audit", "verify"], None);
     assert_eq!(code, 0, "{out}");
@@ -82,7 +105,9 @@ fn audit_verify_names_the_altered_record() {
     // Edit the file behind Grappe's back (a second SQLite connection, triggers dropped).
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let store = grappe_engine::store::Store::connect(&db).await.expect("open");
+        let store = grappe_engine::store::Store::connect(&db)
+            .await
+            .expect("open");
         for sql in [
             "DROP TRIGGER audit_log_no_update",
             "UPDATE audit_log SET actor = 'someone-else' WHERE id = 4",

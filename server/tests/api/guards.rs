@@ -25,8 +25,16 @@ async fn every_page_and_route_needs_a_session() {
             continue;
         }
         let res = app.get(&path, None).await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER, "GET {path} without a session");
-        assert!(location(&res).starts_with("/login?next="), "GET {path} → {}", location(&res));
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "GET {path} without a session"
+        );
+        assert!(
+            location(&res).starts_with("/login?next="),
+            "GET {path} → {}",
+            location(&res)
+        );
         checked += 1;
     }
     for (method, path) in EXTRA_ROUTES {
@@ -39,7 +47,10 @@ async fn every_page_and_route_needs_a_session() {
             app.call(path, None, &[]).await
         };
         assert!(
-            matches!(res.status(), StatusCode::SEE_OTHER | StatusCode::UNAUTHORIZED),
+            matches!(
+                res.status(),
+                StatusCode::SEE_OTHER | StatusCode::UNAUTHORIZED
+            ),
             "{method} {path} without a session answered {}",
             res.status()
         );
@@ -57,9 +68,17 @@ async fn every_server_function_needs_a_session() {
     let fns: Vec<_> = server_fn::axum::server_fn_paths().collect();
     assert!(fns.len() >= 8, "server functions: {fns:?}");
     for (path, method) in fns {
-        assert_eq!(method, http::Method::POST, "{path}: state must not change through GET");
+        assert_eq!(
+            method,
+            http::Method::POST,
+            "{path}: state must not change through GET"
+        );
         let res = app.call(path, None, &[]).await;
-        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "POST {path} without a session");
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "POST {path} without a session"
+        );
         let body = res.text().await.expect("body");
         assert_eq!(body, "\"Unauthenticated\"", "{path}");
     }
@@ -76,8 +95,14 @@ async fn a_viewer_cannot_call_admin_server_functions() {
     for (path, form) in [
         ("/api/list_users", vec![]),
         ("/api/add_user", vec![("name", "eve"), ("role", "admin")]),
-        ("/api/set_user_role", vec![("name", "vera"), ("role", "admin")]),
-        ("/api/set_user_disabled", vec![("name", "ada"), ("disabled", "true")]),
+        (
+            "/api/set_user_role",
+            vec![("name", "vera"), ("role", "admin")],
+        ),
+        (
+            "/api/set_user_disabled",
+            vec![("name", "ada"), ("disabled", "true")],
+        ),
     ] {
         let res = app.call(path, Some(&viewer_cookie), &form).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "viewer calling {path}");
@@ -86,7 +111,11 @@ async fn a_viewer_cannot_call_admin_server_functions() {
     let users = app.engine.users.list().await.expect("users");
     assert_eq!(users.len(), 2);
     assert!(users.iter().all(|u| !u.disabled));
-    assert!(users.iter().any(|u| u.name.as_str() == "vera" && u.role == Role::Viewer));
+    assert!(
+        users
+            .iter()
+            .any(|u| u.name.as_str() == "vera" && u.role == Role::Viewer)
+    );
 
     // An admin can.
     let res = app.call("/api/list_users", Some(&admin_cookie), &[]).await;
@@ -94,7 +123,11 @@ async fn a_viewer_cannot_call_admin_server_functions() {
     let body = res.text().await.expect("body");
     assert!(body.contains("\"vera\""), "{body}");
     let res = app
-        .call("/api/set_user_role", Some(&admin_cookie), &[("name", "vera"), ("role", "operator")])
+        .call(
+            "/api/set_user_role",
+            Some(&admin_cookie),
+            &[("name", "vera"), ("role", "operator")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let vera = app
@@ -148,7 +181,15 @@ async fn cross_site_requests_are_refused() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 
     // Nothing happened.
-    assert!(app.engine.users.list().await.expect("users").iter().all(|u| !u.disabled));
+    assert!(
+        app.engine
+            .users
+            .list()
+            .await
+            .expect("users")
+            .iter()
+            .all(|u| !u.disabled)
+    );
 }
 
 #[tokio::test]
@@ -169,11 +210,26 @@ async fn security_headers_are_on_every_response() {
             .get("content-security-policy")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_else(|| panic!("{path}: no CSP"));
-        for directive in ["object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "script-src 'self' 'nonce-"] {
-            assert!(csp.contains(directive), "{path}: CSP {csp} lacks {directive}");
+        for directive in [
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "script-src 'self' 'nonce-",
+        ] {
+            assert!(
+                csp.contains(directive),
+                "{path}: CSP {csp} lacks {directive}"
+            );
         }
-        assert_eq!(h.get("x-content-type-options").map(|v| v.as_bytes()), Some(&b"nosniff"[..]), "{path}");
-        assert!(h.get("referrer-policy").is_some(), "{path}: Referrer-Policy");
+        assert_eq!(
+            h.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{path}"
+        );
+        assert!(
+            h.get("referrer-policy").is_some(),
+            "{path}: Referrer-Policy"
+        );
     }
 }
 
@@ -181,7 +237,10 @@ async fn security_headers_are_on_every_response() {
 async fn pages_carry_their_nonce_on_every_inline_script() {
     let app = spawn_app().await;
     let res = app.get("/login", None).await;
-    let csp = res.headers()["content-security-policy"].to_str().expect("csp").to_owned();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_owned();
     let nonce = csp
         .split("'nonce-")
         .nth(1)
@@ -212,7 +271,9 @@ async fn a_database_that_cannot_be_migrated_stops_startup_with_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("grappe.db");
     std::fs::write(&path, b"this is not a SQLite database, it is a text file").expect("write");
-    let result = grappe_server::startup::Application::build(crate::helpers::settings_for(path.clone())).await;
+    let result =
+        grappe_server::startup::Application::build(crate::helpers::settings_for(path.clone()))
+            .await;
     let err = match result {
         Ok(_) => panic!("startup must fail"),
         Err(e) => grappe_engine::audit::error_chain(&e),

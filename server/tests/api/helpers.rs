@@ -5,20 +5,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use grappe_engine::Caller;
+use grappe_engine::Engine;
 use grappe_engine::auth::Password;
 use grappe_engine::names::UserName;
 use grappe_engine::users::Role;
-use grappe_engine::Engine;
 use grappe_server::config::Settings;
 use grappe_server::startup::Application;
-use reqwest::header::{HeaderMap, HeaderValue, COOKIE, SET_COOKIE};
+use reqwest::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use tokio::sync::oneshot;
 
 pub const SESSION_COOKIE: &str = "grappe_session";
 
 pub struct TestApp {
-    pub port: u16,
     pub base: String,
     pub engine: Engine,
     pub database: PathBuf,
@@ -30,10 +29,11 @@ pub struct TestApp {
 }
 
 pub fn settings_for(database: PathBuf) -> Settings {
-    let mut settings = Settings::default();
-    settings.listen = "127.0.0.1:0".parse().expect("addr");
-    settings.database = database;
-    settings
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database,
+        ..Settings::default()
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -64,7 +64,6 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
         .build()
         .expect("client");
     TestApp {
-        port,
         base: format!("http://127.0.0.1:{port}"),
         engine,
         database,
@@ -116,13 +115,22 @@ impl TestApp {
         password.expose().to_owned()
     }
 
-    pub async fn post_login(&self, username: &str, password: &str, cookie: Option<&str>) -> Response {
+    pub async fn post_login(
+        &self,
+        username: &str,
+        password: &str,
+        cookie: Option<&str>,
+    ) -> Response {
         let mut req = self
             .client
             .post(format!("{}/auth/login", self.base))
             .header("origin", self.origin())
             .header("sec-fetch-site", "same-origin")
-            .form(&[("username", username), ("password", password), ("next", "/history")]);
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("next", "/history"),
+            ]);
         if let Some(c) = cookie {
             req = req.header(COOKIE, format!("{SESSION_COOKIE}={c}"));
         }

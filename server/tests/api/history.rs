@@ -23,7 +23,13 @@ async fn history_lists_logins_and_filters_by_actor_and_action() {
     assert_eq!(rows[0]["outcome"], "success");
     assert_eq!(rows[0]["actor"], "alice");
     assert_eq!(rows[0]["source"], "127.0.0.1");
-    assert!(page["actions"].as_array().expect("actions").iter().any(|a| a == "user.add"));
+    assert!(
+        page["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .any(|a| a == "user.add")
+    );
 
     let res = app
         .call(
@@ -36,7 +42,11 @@ async fn history_lists_logins_and_filters_by_actor_and_action() {
     assert_eq!(page["total"], 2, "{page}");
 
     let res = app
-        .call("/api/audit_history", Some(&cookie), &[("query[from]", "not-a-date")])
+        .call(
+            "/api/audit_history",
+            Some(&cookie),
+            &[("query[from]", "not-a-date")],
+        )
         .await;
     assert_ne!(res.status(), StatusCode::OK);
     let body = res.text().await.expect("body");
@@ -49,13 +59,33 @@ async fn history_exports_as_csv_and_json() {
     let alice = app.add_user("alice", Role::Viewer).await;
     let cookie = app.login("alice", &alice).await;
 
-    let res = app.get("/history/export?format=csv&action=auth.login", Some(&cookie)).await;
+    let res = app
+        .get(
+            "/history/export?format=csv&action=auth.login",
+            Some(&cookie),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-type"].to_str().expect("ct").starts_with("text/csv"));
-    assert!(res.headers()["content-disposition"].to_str().expect("cd").contains("attachment"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/csv")
+    );
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .expect("cd")
+            .contains("attachment")
+    );
     let csv = res.text().await.expect("body");
     let mut lines = csv.lines();
-    assert!(lines.next().expect("header").starts_with("id,at,actor,source"));
+    assert!(
+        lines
+            .next()
+            .expect("header")
+            .starts_with("id,at,actor,source")
+    );
     let row = lines.next().expect("one login");
     assert!(row.contains(",alice,127.0.0.1,"), "{row}");
     assert!(lines.next().is_none());
@@ -77,6 +107,9 @@ async fn history_renders_server_side_without_javascript() {
     let res = app.get("/history?action=auth.login", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.expect("html");
-    assert!(html.contains("data-testid=\"history-table\""), "the table is in the HTML");
+    assert!(
+        html.contains("data-testid=\"history-table\""),
+        "the table is in the HTML"
+    );
     assert!(html.contains("auth.login"));
 }
