@@ -75,3 +75,21 @@ test("a wrong password is refused with the uniform message", async ({ page }) =>
   await expect(page).toHaveURL(/error=invalid/);
   await expect(page.getByTestId("login-message")).toHaveText("Invalid username or password.");
 });
+
+test.describe("without JavaScript", () => {
+  test.use({ javaScriptEnabled: false });
+
+  test("reading pages work: log in with the form, read the history", async ({ page }) => {
+    const { user, password } = credentials();
+    await page.goto("/login");
+    await page.getByLabel("Username").fill(user);
+    await page.getByLabel("Password").fill(password);
+    await page.getByTestId("login-submit").click();
+    await page.goto("/history?action=auth.login");
+    const table = page.getByTestId("history-table");
+    await expect(table).toBeVisible();
+    await expect(table.locator('tr[data-action="auth.login"]').first()).toContainText(user);
+    await expect(page.locator("body")).not.toHaveAttribute("data-hydrated", "true");
+    await shot(page, "06-history-no-js");
+  });
+});

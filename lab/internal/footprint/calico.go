@@ -62,6 +62,10 @@ type block struct {
 	node  string
 	alloc []int // per ordinal: -1 when free, else index into attrs
 	attrs []attribute
+	// written is set once the block (and its affinity) exist in the API.
+	written bool
+	// writeMu orders this block's writes: each write snapshots after the previous one.
+	writeMu sync.Mutex
 }
 
 func blockName(p netip.Prefix) string {
@@ -411,7 +415,7 @@ func (k *calico) load(ctx context.Context) error {
 			continue
 		}
 		affinity, _, _ := unstructured.NestedString(item.Object, "spec", "affinity")
-		b := &block{name: item.GetName(), cidr: cidr, node: strings.TrimPrefix(affinity, "host:")}
+		b := &block{name: item.GetName(), cidr: cidr, node: strings.TrimPrefix(affinity, "host:"), written: true}
 		allocs, _, _ := unstructured.NestedSlice(item.Object, "spec", "allocations")
 		for _, a := range allocs {
 			switch v := a.(type) {
@@ -445,18 +449,18 @@ func (k *calico) load(ctx context.Context) error {
 // flush writes blocks changed by releases and deletes released handles.
 func (k *calico) flush(ctx context.Context) error {
 	k.mu.Lock()
-	var objs []*unstructured.Unstructured
+	var blocks []*block
 	for name := range k.dirty {
 		if b, ok := k.blocks[name]; ok {
-			objs = append(objs, b.object())
+			blocks = append(blocks, b)
 		}
 	}
 	k.dirty = map[string]bool{}
 	handles := k.handles
 	k.handles = nil
 	k.mu.Unlock()
-	for _, obj := range objs {
-		if err := k.applyObject(ctx, ipamblocks, obj); err != nil {
+	for _, b := range blocks {
+		if err := k.writeBlock(ctx, b); err != nil {
 			return err
 		}
 	}
@@ -466,6 +470,42 @@ func (k *calico) flush(ctx context.Context) error {
 			log.Printf("footprint: delete handle %s: %v", h, err)
 		}
 	}
+	return nil
+}
+
+// writeBlock writes a block as it is in memory now (its BlockAffinity first when the block is
+// new, as Calico's IPAM claims the affinity before the block). No lock is held during the API
+// calls; writes of one block are serialized.
+func (k *calico) writeBlock(ctx context.Context, b *block) error {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	k.mu.Lock()
+	obj := b.object()
+	isNew := !b.written
+	node, cidr, name := b.node, b.cidr, b.name
+	k.mu.Unlock()
+	if isNew {
+		affinity := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "crd.projectcalico.org/v1",
+			"kind":       "BlockAffinity",
+			"metadata":   map[string]any{"name": node + "-" + name},
+			"spec": map[string]any{
+				"cidr":    cidr.String(),
+				"deleted": "false",
+				"node":    node,
+				"state":   "confirmed",
+			},
+		}}
+		if err := k.applyObject(ctx, blockaffinities, affinity); err != nil {
+			return err
+		}
+	}
+	if err := k.applyObject(ctx, ipamblocks, obj); err != nil {
+		return err
+	}
+	k.mu.Lock()
+	b.written = true
+	k.mu.Unlock()
 	return nil
 }
 
@@ -495,9 +535,9 @@ func (k *calico) poolFor() (pool, bool) {
 	return pool{}, false
 }
 
-// blockWithRoom returns a block affine to node with a free address, claiming a new one if
-// needed (BlockAffinity, then IPAMBlock, as Calico's IPAM does). Caller holds k.mu.
-func (k *calico) blockWithRoom(ctx context.Context, node string) (*block, error) {
+// claim returns a block affine to node with a free address, claiming the next free block of the
+// pool in memory when needed (writeBlock puts it in the API). Caller holds k.mu.
+func (k *calico) claim(node string) (*block, error) {
 	for _, b := range k.byNode[node] {
 		if b.free() > 0 {
 			return b, nil
@@ -515,23 +555,6 @@ func (k *calico) blockWithRoom(ctx context.Context, node string) (*block, error)
 			for i := range b.alloc {
 				b.alloc[i] = -1
 			}
-			affinity := &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": "crd.projectcalico.org/v1",
-				"kind":       "BlockAffinity",
-				"metadata":   map[string]any{"name": node + "-" + b.name},
-				"spec": map[string]any{
-					"cidr":    candidate.String(),
-					"deleted": "false",
-					"node":    node,
-					"state":   "confirmed",
-				},
-			}}
-			if err := k.applyObject(ctx, blockaffinities, affinity); err != nil {
-				return nil, err
-			}
-			if err := k.applyObject(ctx, ipamblocks, b.object()); err != nil {
-				return nil, err
-			}
 			k.blocks[b.name] = b
 			k.byNode[node] = append(k.byNode[node], b)
 			return b, nil
@@ -548,6 +571,7 @@ func (k *calico) blockWithRoom(ctx context.Context, node string) (*block, error)
 // tunnelAddress returns (allocating once) the node's IPIP tunnel address.
 func (k *calico) tunnelAddress(ctx context.Context, node string) (string, error) {
 	handle := "ipip-tunnel-addr-" + node
+	k.mu.Lock()
 	for _, b := range k.byNode[node] {
 		for ord, a := range b.alloc {
 			if a >= 0 && b.attrs[a].HandleID == handle {
@@ -555,16 +579,26 @@ func (k *calico) tunnelAddress(ctx context.Context, node string) (string, error)
 				for i := 0; i < ord; i++ {
 					addr = addr.Next()
 				}
+				written := b.written
+				k.mu.Unlock()
+				if !written {
+					// A previous write failed: retry it.
+					if err := k.writeBlock(ctx, b); err != nil {
+						return "", err
+					}
+				}
 				return addr.String(), nil
 			}
 		}
 	}
-	b, err := k.blockWithRoom(ctx, node)
+	b, err := k.claim(node)
 	if err != nil {
+		k.mu.Unlock()
 		return "", err
 	}
 	addr, _ := b.allocate(attribute{HandleID: handle, Secondary: map[string]string{"node": node, "type": "ipipTunnelAddress"}})
-	if err := k.applyObject(ctx, ipamblocks, b.object()); err != nil {
+	k.mu.Unlock()
+	if err := k.writeBlock(ctx, b); err != nil {
 		return "", err
 	}
 	if err := k.createHandle(ctx, handle, b.cidr); err != nil {
@@ -574,6 +608,7 @@ func (k *calico) tunnelAddress(ctx context.Context, node string) (string, error)
 }
 
 func (k *calico) createHandle(ctx context.Context, handle string, cidr netip.Prefix) error {
+	// A plain create (cheaper for the API server than an apply); a leftover is replaced.
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "crd.projectcalico.org/v1",
 		"kind":       "IPAMHandle",
@@ -584,7 +619,11 @@ func (k *calico) createHandle(ctx context.Context, handle string, cidr netip.Pre
 			"deleted":  false,
 		},
 	}}
-	return k.applyObject(ctx, ipamhandles, obj)
+	_, err := k.c.dyn.Resource(ipamhandles).Create(ctx, obj, metav1.CreateOptions{FieldManager: calicoFieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		return k.applyObject(ctx, ipamhandles, obj)
+	}
+	return err
 }
 
 // nodeState returns the annotations and NetworkUnavailable condition calico-node keeps on a
@@ -619,12 +658,12 @@ func (k *calico) nodeState(node *corev1.Node, pod *corev1.Pod, breaks map[string
 	ann[calicoIPv4Annotation] = &address
 	k.mu.Lock()
 	p, ok := k.poolFor()
+	k.mu.Unlock()
 	var tunnel string
 	var err error
 	if ok && (p.ipipMode == "Always" || p.ipipMode == "CrossSubnet") {
 		tunnel, err = k.tunnelAddress(ctx, node.Name)
 	}
-	k.mu.Unlock()
 	if err != nil {
 		log.Printf("footprint: tunnel address for %s: %v", node.Name, err)
 	} else if tunnel != "" {
@@ -644,8 +683,8 @@ func (k *calico) nodeState(node *corev1.Node, pod *corev1.Pod, breaks map[string
 	return ann, cond
 }
 
-// assign gives each waiting pod an address from the node's block(s), writes the blocks and
-// handles, then annotates the pods as Calico's CNI plugin does.
+// assign gives each waiting pod an address from the node's block(s), writes the blocks, then
+// creates the handles and annotates the pods as Calico's CNI plugin does.
 func (k *calico) assign(ctx context.Context, node *corev1.Node, pods []*corev1.Pod) error {
 	type assignment struct {
 		pod  *corev1.Pod
@@ -661,7 +700,7 @@ func (k *calico) assign(ctx context.Context, node *corev1.Node, pods []*corev1.P
 	var done []assignment
 	touched := map[string]*block{}
 	for _, p := range pods {
-		b, err := k.blockWithRoom(ctx, node.Name)
+		b, err := k.claim(node.Name)
 		if err != nil {
 			k.mu.Unlock()
 			return err
@@ -673,36 +712,45 @@ func (k *calico) assign(ctx context.Context, node *corev1.Node, pods []*corev1.P
 		touched[b.name] = b
 		done = append(done, assignment{pod: p, addr: addr, cid: cid, cidr: b.cidr})
 	}
-	var objs []*unstructured.Unstructured
-	for _, b := range touched {
-		objs = append(objs, b.object())
-	}
 	k.mu.Unlock()
-	for _, obj := range objs {
-		if err := k.applyObject(ctx, ipamblocks, obj); err != nil {
+	for _, b := range touched {
+		if err := k.writeBlock(ctx, b); err != nil {
 			return err
 		}
 	}
+	errs := make(chan error, len(done))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
 	for _, a := range done {
-		if err := k.createHandle(ctx, "k8s-pod-network."+a.cid, a.cidr); err != nil {
-			return err
-		}
-		ip := a.addr.String()
-		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
-			"cni.projectcalico.org/containerID": a.cid,
-			"cni.projectcalico.org/podIP":       ip + "/32",
-			"cni.projectcalico.org/podIPs":      ip + "/32",
-			stages.PodIPAnnotation:              ip,
-		}}})
-		_, err := k.c.client.CoreV1().Pods(a.pod.Namespace).Patch(ctx, a.pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "calico"})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return err
-		}
-		if apierrors.IsNotFound(err) {
-			k.release(a.pod, ip)
-		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(a assignment) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := k.createHandle(ctx, "k8s-pod-network."+a.cid, a.cidr); err != nil {
+				errs <- err
+				return
+			}
+			ip := a.addr.String()
+			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
+				"cni.projectcalico.org/containerID": a.cid,
+				"cni.projectcalico.org/podIP":       ip + "/32",
+				"cni.projectcalico.org/podIPs":      ip + "/32",
+				stages.PodIPAnnotation:              ip,
+			}}})
+			_, err := k.c.client.CoreV1().Pods(a.pod.Namespace).Patch(ctx, a.pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "calico"})
+			if apierrors.IsNotFound(err) {
+				k.release(a.pod, ip)
+				return
+			}
+			if err != nil {
+				errs <- err
+			}
+		}(a)
 	}
-	return nil
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // release frees a deleted pod's address (Calico's CNI DEL).

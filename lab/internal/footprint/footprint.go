@@ -79,7 +79,10 @@ func New(cfg *config.Config, rc *rest.Config) (*Controller, error) {
 	rc = rest.CopyConfig(rc)
 	rc.QPS = 1000
 	rc.Burst = 2000
-	client, err := kubernetes.NewForConfig(rc)
+	typed := rest.CopyConfig(rc)
+	typed.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	typed.ContentType = "application/vnd.kubernetes.protobuf"
+	client, err := kubernetes.NewForConfig(typed)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +198,13 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		return fmt.Errorf("caches did not sync")
 	}
 	log.Printf("footprint: caches synced")
-	go wait.UntilWithContext(ctx, c.global, 2*time.Second)
+	// The periodic pass revisits every node; on large labs, less often (events still drive
+	// each node's reconcile at once).
+	period := 2 * time.Second
+	if n, _ := c.nodes.List(everything()); len(n) > 200 {
+		period = 15 * time.Second
+	}
+	go wait.UntilWithContext(ctx, c.global, period)
 	for i := 0; i < workers; i++ {
 		go wait.UntilWithContext(ctx, c.worker, time.Second)
 	}

@@ -72,6 +72,9 @@ func Up(ctx context.Context, o UpOptions, out io.Writer) error {
 	default:
 		return &UsageError{Err: fmt.Errorf("--cni %q: use none, calico or flannel", o.CNI)}
 	}
+	if o.PodsPerNode > 0 && o.CNI == "none" {
+		return &UsageError{Err: errors.New("--pods-per-node needs --cni: without a network the pods would stay Pending")}
+	}
 	if o.BinDir == "" {
 		return &UsageError{Err: errors.New("--bin-dir (or GRAPPE_LAB_BIN) must name the built binaries; use lab/lab, which builds them")}
 	}
@@ -184,11 +187,14 @@ func Up(ctx context.Context, o UpOptions, out io.Writer) error {
 		step(out, start, "%s running: all %d nodes Ready", o.CNI, len(nodes))
 	}
 	if o.PodsPerNode > 0 && o.CNI != "none" {
-		want := o.PodsPerNode * cfg.Workers
-		if err := waitPodsRunning(ctx, client, seed.DemoNamespace, "app=load", want, 60*time.Minute, out, start); err != nil {
+		if err := seed.LoadWorkload(ctx, client, &cfg); err != nil {
 			return err
 		}
-		step(out, start, "%d load pods Running", want)
+		want := o.PodsPerNode * cfg.Workers
+		if err := waitDeploymentReady(ctx, client, seed.DemoNamespace, "load", want, 120*time.Minute, out, start); err != nil {
+			return err
+		}
+		step(out, start, "%d load pods Ready", want)
 	}
 	fmt.Fprintf(out, "\nLab up in %.1fs.\nkubeconfig: %s\n  export KUBECONFIG=%s\n", time.Since(start).Seconds(), cfg.Kubeconfig(), cfg.Kubeconfig())
 	return nil
@@ -244,7 +250,11 @@ func Clients(cfg *config.Config) (kubernetes.Interface, *rest.Config, error) {
 	rc.QPS = 500
 	rc.Burst = 1000
 	rc.Timeout = 60 * time.Second
-	c, err := kubernetes.NewForConfig(rc)
+	// Protobuf for built-in types: much cheaper for the API server to encode than JSON.
+	typed := rest.CopyConfig(rc)
+	typed.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	typed.ContentType = "application/vnd.kubernetes.protobuf"
+	c, err := kubernetes.NewForConfig(typed)
 	return c, rc, err
 }
 
@@ -317,7 +327,7 @@ func kcmSpec(cfg *config.Config) proc.Spec {
 		"--use-service-account-credentials=true",
 		"--controllers=*,bootstrapsigner,tokencleaner",
 		"--leader-elect=false",
-		"--node-monitor-grace-period=20s",
+		"--node-monitor-grace-period=" + nodeMonitorGrace(cfg),
 		"--kube-api-qps=300", "--kube-api-burst=600",
 		"--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
 		"--v=1",
@@ -340,9 +350,26 @@ func kwokSpec(cfg *config.Config) proc.Spec {
 		"--kubeconfig=" + cfg.Kubeconfig(),
 		"--config=" + cfg.File("kwok-stages.yaml"),
 		"--manage-nodes-with-annotation-selector=" + stages.ManagedAnnotation + "=fake",
-		"--node-lease-duration-seconds=40",
+		fmt.Sprintf("--node-lease-duration-seconds=%d", leaseSeconds(cfg)),
 		fmt.Sprintf("--server-address=127.0.0.1:%d", cfg.KwokPort()),
 	}}
+}
+
+// Large labs renew node leases less often (every lease/4 seconds), so that 5,000 fake kubelets
+// do not saturate a 2-core API server; the controller-manager's grace period follows, or nodes
+// would flap to Unknown.
+func leaseSeconds(cfg *config.Config) int {
+	if cfg.Workers+1 > 500 {
+		return 240
+	}
+	return 40
+}
+
+func nodeMonitorGrace(cfg *config.Config) string {
+	if cfg.Workers+1 > 500 {
+		return "180s"
+	}
+	return "20s"
 }
 
 func adminTLS(cfg *config.Config) (*tls.Config, error) {
@@ -385,7 +412,7 @@ func waitHTTP(ctx context.Context, url string, tlsCfg *tls.Config, timeout time.
 }
 
 func waitNodesInitialized(ctx context.Context, c kubernetes.Interface, want int, timeout time.Duration) error {
-	return poll(ctx, timeout, func() (bool, string, error) {
+	return pollEvery(ctx, timeout, 2*time.Second, func() (bool, string, error) {
 		list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
 			return false, err.Error(), nil
@@ -401,7 +428,7 @@ func waitNodesInitialized(ctx context.Context, c kubernetes.Interface, want int,
 }
 
 func waitNodesReady(ctx context.Context, c kubernetes.Interface, want int, timeout time.Duration) error {
-	return poll(ctx, timeout, func() (bool, string, error) {
+	return pollEvery(ctx, timeout, 2*time.Second, func() (bool, string, error) {
 		list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
 			return false, err.Error(), nil
@@ -416,24 +443,21 @@ func waitNodesReady(ctx context.Context, c kubernetes.Interface, want int, timeo
 	})
 }
 
-func waitPodsRunning(ctx context.Context, c kubernetes.Interface, ns, selector string, want int, timeout time.Duration, out io.Writer, start time.Time) error {
+// waitDeploymentReady follows the Deployment's status (one small object), not its pods: listing
+// 150,000 pods every few seconds would cost the API server more than running them.
+func waitDeploymentReady(ctx context.Context, c kubernetes.Interface, ns, name string, want int, timeout time.Duration, out io.Writer, start time.Time) error {
 	lastReport := time.Now()
-	return poll(ctx, timeout, func() (bool, string, error) {
-		list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: "0"})
+	return pollEvery(ctx, timeout, 2*time.Second, func() (bool, string, error) {
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error(), nil
 		}
-		n := 0
-		for _, p := range list.Items {
-			if p.Status.Phase == corev1.PodRunning {
-				n++
-			}
-		}
+		n := int(d.Status.ReadyReplicas)
 		if time.Since(lastReport) > 30*time.Second {
-			step(out, start, "%d/%d load pods Running", n, want)
+			step(out, start, "%d/%d load pods Ready", n, want)
 			lastReport = time.Now()
 		}
-		return n >= want, fmt.Sprintf("%d/%d pods Running", n, want), nil
+		return n >= want, fmt.Sprintf("%d/%d pods Ready", n, want), nil
 	})
 }
 
@@ -448,6 +472,10 @@ func readyCondition(n *corev1.Node) *corev1.NodeCondition {
 
 // poll calls f every 500 ms until it says done, ctx ends or timeout passes.
 func poll(ctx context.Context, timeout time.Duration, f func() (bool, string, error)) error {
+	return pollEvery(ctx, timeout, 500*time.Millisecond, f)
+}
+
+func pollEvery(ctx context.Context, timeout, every time.Duration, f func() (bool, string, error)) error {
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for {
@@ -465,7 +493,7 @@ func poll(ctx context.Context, timeout time.Duration, f func() (bool, string, er
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 }
@@ -572,5 +600,5 @@ func RunFootprint(ctx context.Context, dir string) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
-	return ctrl.Run(ctx, 4)
+	return ctrl.Run(ctx, 16)
 }

@@ -40,7 +40,7 @@ func Seed(ctx context.Context, c kubernetes.Interface, cfg *config.Config) error
 		return err
 	}
 	steps := []func(context.Context, kubernetes.Interface, *config.Config) error{
-		kubeadmConfig, mirrorPods, kubeProxy, coreDNS, demoWorkloads, loadWorkload,
+		kubeadmConfig, mirrorPods, kubeProxy, coreDNS, demoWorkloads,
 	}
 	for _, step := range steps {
 		if err := step(ctx, c, cfg); err != nil {
@@ -441,8 +441,9 @@ func demoWorkloads(ctx context.Context, c kubernetes.Interface, cfg *config.Conf
 	return ignoreExists(err)
 }
 
-// loadWorkload runs PodsPerNode pause pods per worker (for scale runs).
-func loadWorkload(ctx context.Context, c kubernetes.Interface, cfg *config.Config) error {
+// LoadWorkload runs PodsPerNode pause pods per worker (for scale runs). Created once the network
+// is up: thousands of unschedulable pods would keep the scheduler busy for nothing.
+func LoadWorkload(ctx context.Context, c kubernetes.Interface, cfg *config.Config) error {
 	if cfg.PodsPerNode <= 0 {
 		return nil
 	}
