@@ -53,6 +53,22 @@ async fn drop_triggers(store: &Store) {
     }
 }
 
+/// Appends `records` records, edits the file with `statements` (triggers dropped first, as by
+/// someone with write access to the database file), and verifies.
+async fn verify_after_tampering(records: usize, statements: &[&str]) -> VerifyReport {
+    let (_dir, store, audit) = store().await;
+    append_n(&audit, records).await;
+    drop_triggers(&store).await;
+    for sql in statements {
+        sqlx::query(sql).execute(store.pool()).await.expect(sql);
+    }
+    audit.verify().await.expect("verify")
+}
+
+fn broken(id: i64, problem: ChainProblem) -> VerifyReport {
+    VerifyReport::Broken { id, problem }
+}
+
 #[tokio::test]
 async fn an_untouched_chain_verifies() {
     let (_dir, _store, audit) = store().await;
@@ -88,20 +104,9 @@ async fn the_database_refuses_update_and_delete() {
 
 #[tokio::test]
 async fn altering_one_record_is_detected_and_named() {
-    let (_dir, store, audit) = store().await;
-    append_n(&audit, 5).await;
-    drop_triggers(&store).await;
-    sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE id = 3")
-        .execute(store.pool())
-        .await
-        .expect("tamper");
-    assert_eq!(
-        audit.verify().await.expect("verify"),
-        VerifyReport::Broken {
-            id: 3,
-            problem: ChainProblem::Altered
-        }
-    );
+    let report =
+        verify_after_tampering(5, &["UPDATE audit_log SET actor = 'mallory' WHERE id = 3"]).await;
+    assert_eq!(report, broken(3, ChainProblem::Altered));
 }
 
 #[tokio::test]
@@ -128,71 +133,35 @@ async fn rewriting_a_record_with_a_fresh_hash_breaks_the_link_to_the_next() {
         .expect("tamper");
     assert_eq!(
         audit.verify().await.expect("verify"),
-        VerifyReport::Broken {
-            id: 3,
-            problem: ChainProblem::Unlinked
-        }
+        broken(3, ChainProblem::Unlinked)
     );
 }
 
 #[tokio::test]
 async fn deleting_a_record_is_detected_and_named() {
-    let (_dir, store, audit) = store().await;
-    append_n(&audit, 5).await;
-    drop_triggers(&store).await;
-    sqlx::query("DELETE FROM audit_log WHERE id = 2")
-        .execute(store.pool())
-        .await
-        .expect("tamper");
-    assert_eq!(
-        audit.verify().await.expect("verify"),
-        VerifyReport::Broken {
-            id: 2,
-            problem: ChainProblem::Missing
-        }
-    );
+    let report = verify_after_tampering(5, &["DELETE FROM audit_log WHERE id = 2"]).await;
+    assert_eq!(report, broken(2, ChainProblem::Missing));
 }
 
 #[tokio::test]
 async fn deleting_the_newest_record_is_detected() {
-    let (_dir, store, audit) = store().await;
-    append_n(&audit, 3).await;
-    drop_triggers(&store).await;
-    sqlx::query("DELETE FROM audit_log WHERE id = 3")
-        .execute(store.pool())
-        .await
-        .expect("tamper");
-    assert_eq!(
-        audit.verify().await.expect("verify"),
-        VerifyReport::Broken {
-            id: 3,
-            problem: ChainProblem::Missing
-        }
-    );
+    let report = verify_after_tampering(3, &["DELETE FROM audit_log WHERE id = 3"]).await;
+    assert_eq!(report, broken(3, ChainProblem::Missing));
 }
 
 #[tokio::test]
 async fn reordering_records_is_detected() {
-    let (_dir, store, audit) = store().await;
-    append_n(&audit, 4).await;
-    drop_triggers(&store).await;
     // Swap the positions of records 2 and 3.
-    for (from, to) in [(3, 1000), (2, 3), (1000, 2)] {
-        sqlx::query("UPDATE audit_log SET id = ?2 WHERE id = ?1")
-            .bind(from)
-            .bind(to)
-            .execute(store.pool())
-            .await
-            .expect("swap");
-    }
-    let report = audit.verify().await.expect("verify");
-    assert_eq!(
-        report,
-        VerifyReport::Broken {
-            id: 2,
-            problem: ChainProblem::Altered
-        }
-    );
+    let report = verify_after_tampering(
+        4,
+        &[
+            "UPDATE audit_log SET id = 1000 WHERE id = 3",
+            "UPDATE audit_log SET id = 3 WHERE id = 2",
+            "UPDATE audit_log SET id = 2 WHERE id = 1000",
+        ],
+    )
+    .await;
+    assert_eq!(report, broken(2, ChainProblem::Altered));
 }
 
 #[tokio::test]

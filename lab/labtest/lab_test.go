@@ -351,7 +351,7 @@ func TestLab(t *testing.T) {
 			for _, p := range pods.Items {
 				if p.Status.Phase != corev1.PodRunning || !strings.HasPrefix(p.Status.PodIP, "192.168.") ||
 					p.Annotations["cni.projectcalico.org/podIP"] != p.Status.PodIP+"/32" {
-					return fmt.Errorf("%s: %s %s", p.Name, p.Status.Phase, p.Status.PodIP)
+					return fmt.Errorf("%s: %s %s (annotation %s)", p.Name, p.Status.Phase, p.Status.PodIP, p.Annotations["cni.projectcalico.org/podIP"])
 				}
 			}
 			return nil

@@ -739,6 +739,9 @@ func (k *calico) assign(ctx context.Context, node *corev1.Node, pods []*corev1.P
 				stages.PodIPAnnotation:              ip,
 			}}})
 			_, err := k.c.client.CoreV1().Pods(a.pod.Namespace).Patch(ctx, a.pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "calico"})
+			if err == nil {
+				k.c.addressed.Store(a.pod.UID, struct{}{})
+			}
 			if apierrors.IsNotFound(err) {
 				k.release(a.pod, ip)
 				return

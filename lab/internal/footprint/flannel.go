@@ -84,6 +84,9 @@ func (f *flannel) assign(ctx context.Context, node *corev1.Node, pods []*corev1.
 	for _, pk := range picks {
 		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{stages.PodIPAnnotation: pk.ip}}})
 		_, err := f.c.client.CoreV1().Pods(pk.pod.Namespace).Patch(ctx, pk.pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "flannel"})
+		if err == nil {
+			f.c.addressed.Store(pk.pod.UID, struct{}{})
+		}
 		if apierrors.IsNotFound(err) {
 			f.release(node.Name, pk.ip)
 			continue

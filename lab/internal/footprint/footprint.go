@@ -72,6 +72,9 @@ type Controller struct {
 	mu sync.Mutex
 	// lastCrash remembers when a crash-looping calico-node was last "restarted".
 	lastCrash map[string]time.Time
+	// addressed holds the pods given an address whose annotation the informer may not show
+	// yet, so that a reconcile racing the watch does not address them twice.
+	addressed sync.Map // types.UID -> struct{}
 }
 
 // New builds the controller.
@@ -170,6 +173,7 @@ func (c *Controller) podDeleted(obj any) {
 	if !ok {
 		return
 	}
+	c.addressed.Delete(p.UID)
 	if ip := p.Annotations[stages.PodIPAnnotation]; ip != "" {
 		c.calico.release(p, ip)
 		c.flannel.release(p.Spec.NodeName, ip)
@@ -335,6 +339,10 @@ func (c *Controller) assignPodIPs(ctx context.Context, node *corev1.Node, cniCon
 			continue
 		}
 		if p.Annotations[stages.PodIPAnnotation] != "" {
+			c.addressed.Delete(p.UID) // the informer caught up
+			continue
+		}
+		if _, done := c.addressed.Load(p.UID); done {
 			continue
 		}
 		waiting = append(waiting, p)

@@ -352,6 +352,8 @@ func kwokSpec(cfg *config.Config) proc.Spec {
 		"--manage-nodes-with-annotation-selector=" + stages.ManagedAnnotation + "=fake",
 		fmt.Sprintf("--node-lease-duration-seconds=%d", leaseSeconds(cfg)),
 		fmt.Sprintf("--server-address=127.0.0.1:%d", cfg.KwokPort()),
+		// KWOK logs every patch and lease renewal at INFO: at scale that is most of its CPU.
+		"--v=WARN",
 	}}
 }
 
@@ -412,34 +414,32 @@ func waitHTTP(ctx context.Context, url string, tlsCfg *tls.Config, timeout time.
 }
 
 func waitNodesInitialized(ctx context.Context, c kubernetes.Interface, want int, timeout time.Duration) error {
-	return pollEvery(ctx, timeout, 2*time.Second, func() (bool, string, error) {
-		list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		n := 0
-		for _, node := range list.Items {
-			if readyCondition(&node) != nil && node.Spec.PodCIDR != "" {
-				n++
-			}
-		}
-		return n >= want, fmt.Sprintf("%d/%d nodes initialized", n, want), nil
+	return waitNodes(ctx, c, want, timeout, "initialized", func(n *corev1.Node) bool {
+		return readyCondition(n) != nil && n.Spec.PodCIDR != ""
 	})
 }
 
 func waitNodesReady(ctx context.Context, c kubernetes.Interface, want int, timeout time.Duration) error {
+	return waitNodes(ctx, c, want, timeout, "Ready", func(n *corev1.Node) bool {
+		rc := readyCondition(n)
+		return rc != nil && rc.Status == corev1.ConditionTrue
+	})
+}
+
+// waitNodes waits until want nodes satisfy ok (listed every 2 s from the API server's cache).
+func waitNodes(ctx context.Context, c kubernetes.Interface, want int, timeout time.Duration, what string, ok func(*corev1.Node) bool) error {
 	return pollEvery(ctx, timeout, 2*time.Second, func() (bool, string, error) {
 		list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
 			return false, err.Error(), nil
 		}
 		n := 0
-		for _, node := range list.Items {
-			if rc := readyCondition(&node); rc != nil && rc.Status == corev1.ConditionTrue {
+		for i := range list.Items {
+			if ok(&list.Items[i]) {
 				n++
 			}
 		}
-		return n >= want, fmt.Sprintf("%d/%d nodes Ready", n, want), nil
+		return n >= want, fmt.Sprintf("%d/%d nodes %s", n, want, what), nil
 	})
 }
 

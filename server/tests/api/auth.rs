@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use grappe_engine::Caller;
-use grappe_engine::audit::AuditFilter;
 use grappe_engine::names::UserName;
 use grappe_engine::users::Role;
 use reqwest::StatusCode;
@@ -79,18 +78,7 @@ async fn wrong_password_and_unknown_user_get_the_same_answer() {
             "no session on failure"
         );
     }
-    let records = app
-        .engine
-        .audit
-        .export(
-            &AuditFilter {
-                action: Some("auth.login".into()),
-                ..AuditFilter::default()
-            },
-            10,
-        )
-        .await
-        .expect("audit");
+    let records = app.audit_records("auth.login").await;
     assert_eq!(records.len(), 2);
     assert!(records.iter().all(|r| r.outcome.as_str() == "failure"));
     assert!(records.iter().any(|r| r.details.contains("unknown_user")));
@@ -187,18 +175,7 @@ async fn logout_ends_the_session_and_is_audited() {
         app.get("/history", Some(&cookie)).await.status(),
         StatusCode::SEE_OTHER
     );
-    let logouts = app
-        .engine
-        .audit
-        .export(
-            &AuditFilter {
-                action: Some("auth.logout".into()),
-                ..AuditFilter::default()
-            },
-            10,
-        )
-        .await
-        .expect("audit");
+    let logouts = app.audit_records("auth.logout").await;
     assert_eq!(logouts.len(), 1);
     assert_eq!(logouts[0].actor, "alice");
 }

@@ -115,6 +115,15 @@ impl TestApp {
         password.expose().to_owned()
     }
 
+    /// The audit records of one action, newest first.
+    pub async fn audit_records(&self, action: &str) -> Vec<grappe_engine::audit::AuditRecord> {
+        let filter = grappe_engine::audit::AuditFilter {
+            action: Some(action.to_owned()),
+            ..Default::default()
+        };
+        self.engine.audit.export(&filter, 100).await.expect("audit")
+    }
+
     pub async fn post_login(
         &self,
         username: &str,
