@@ -13,9 +13,6 @@ BINARYEN_VERSION=132.0.0
 
 export PATH="$TOOLS/cargo-leptos-$CARGO_LEPTOS_VERSION/bin:$TOOLS/wasm-bindgen-cli-$WASM_BINDGEN_VERSION/bin:$TOOLS/binaryen-$BINARYEN_VERSION/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export GRAPPE_MANIFESTS="${GRAPPE_MANIFESTS:-$(cd "$REPO/.." && pwd)/shared/manifests}"
-# cargo-leptos never downloads (it is built with no_downloads); these say what we installed.
-export LEPTOS_WASM_BINDGEN_VERSION="$WASM_BINDGEN_VERSION"
-export LEPTOS_WASM_OPT_VERSION="version_${BINARYEN_VERSION%%.*}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
