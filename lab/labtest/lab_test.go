@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -568,5 +570,47 @@ func TestFlannelFootprint(t *testing.T) {
 			}
 		}
 		return nil
+	})
+
+	// After a reboot the state directory survives and every process is gone: `lab up` with the
+	// same flags brings the same cluster back (a seeded Service with a fixed ClusterIP once made
+	// this fail).
+	t.Run("lab up after every process was killed brings the same cluster back", func(t *testing.T) {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "before-reboot", Namespace: "default"}}
+		if _, err := l.client.CoreV1().ConfigMaps("default").Create(ctx(), cm, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pids, err := filepath.Glob(filepath.Join(l.dir, "pids", "*.pid"))
+		if err != nil || len(pids) != 6 {
+			t.Fatalf("pid files: %v %v", pids, err)
+		}
+		for _, f := range pids {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		eventually(t, 10*time.Second, "every process gone", func() error {
+			status, _ := runLab(t, "status", "--dir", l.dir)
+			if strings.Contains(status, "running") {
+				return fmt.Errorf("%s", status)
+			}
+			return nil
+		})
+		if out, err := runLab(t, "up", "--dir", l.dir, "--port-base", "18100", "--nodes", "2", "--cni", "flannel"); err != nil {
+			t.Fatalf("lab up again: %v\n%s", err, out)
+		}
+		if _, err := l.client.CoreV1().ConfigMaps("default").Get(ctx(), "before-reboot", metav1.GetOptions{}); err != nil {
+			t.Fatalf("the cluster's data is gone: %v", err)
+		}
+		nodes, err := l.client.CoreV1().Nodes().List(ctx(), metav1.ListOptions{})
+		if err != nil || len(nodes.Items) != 2 {
+			t.Fatalf("nodes after restart: %v %d", err, len(nodes.Items))
+		}
 	})
 }

@@ -332,7 +332,13 @@ func coreDNS(ctx context.Context, c kubernetes.Interface, cfg *config.Config) er
 			},
 		},
 	}
-	if _, err := c.CoreV1().Services("kube-system").Create(ctx, svc, metav1.CreateOptions{}); ignoreExists(err) != nil {
+	// Looked up first: the API server checks the fixed ClusterIP before the name, so creating
+	// it again fails with "provided IP is already allocated" instead of AlreadyExists.
+	if _, err := c.CoreV1().Services("kube-system").Get(ctx, svc.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := c.CoreV1().Services("kube-system").Create(ctx, svc, metav1.CreateOptions{}); ignoreExists(err) != nil {
+			return err
+		}
+	} else if err != nil {
 		return err
 	}
 	maxUnavailable := intstr.FromInt32(1)
