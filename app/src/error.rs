@@ -43,7 +43,8 @@ impl AppError {
         match self {
             Self::Unauthenticated => Msg::SessionEnded.text(lang).to_owned(),
             Self::Forbidden => Msg::Forbidden.text(lang).to_owned(),
-            Self::NotFound(_) => Msg::NotFound.text(lang).to_owned(),
+            Self::NotFound(what) if what.is_empty() => Msg::NotFound.text(lang).to_owned(),
+            Self::NotFound(what) => format!("{} {what}", Msg::NoSuch.text(lang)),
             Self::Invalid(m) | Self::Transport(m) => m.clone(),
             Self::Internal { reference } => {
                 format!("{} {reference}", Msg::InternalError.text(lang))

@@ -7,7 +7,9 @@
 
 pub mod api;
 pub mod error;
+pub mod findings;
 pub mod i18n;
+mod live;
 mod pages;
 
 use leptos::prelude::*;
@@ -73,6 +75,11 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("/c/:cluster/nodes")
                         view=pages::nodes::NodesPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/c/:cluster/nodes/:node")
+                        view=pages::node::NodePage
                         ssr=SsrMode::Async
                     />
                     <Route

@@ -70,6 +70,7 @@ const PROBE_FRESH_FOR: Duration = Duration::from_secs(5);
 struct Entry {
     spec: ClusterSpec,
     client: Mutex<Option<Client>>,
+    watch_client: Mutex<Option<Client>>,
     last: Mutex<Option<(Instant, ClusterStatus)>>,
 }
 
@@ -97,6 +98,7 @@ impl Clusters {
                     Entry {
                         spec,
                         client: Mutex::new(None),
+                        watch_client: Mutex::new(None),
                         last: Mutex::new(None),
                     },
                 )
@@ -130,7 +132,26 @@ impl Clusters {
         if let Some(client) = cached.as_ref() {
             return Ok(client.clone());
         }
-        let client = build_client(&entry.spec).await?;
+        let client = build_client(&entry.spec, REQUEST_READ_TIMEOUT).await?;
+        *cached = Some(client.clone());
+        Ok(client)
+    }
+
+    /// A client for long-lived watches of `name`: its read timeout outlasts the server-side
+    /// watch timeout (290 s), so a quiet watch is not mistaken for a dead server.
+    ///
+    /// # Errors
+    /// As [`Clusters::client`].
+    pub async fn watch_client(&self, name: &ClusterName) -> Result<Client, ClusterError> {
+        let entry = self
+            .entries
+            .get(name)
+            .ok_or_else(|| ClusterError::Unknown(name.to_string()))?;
+        let mut cached = entry.watch_client.lock().await;
+        if let Some(client) = cached.as_ref() {
+            return Ok(client.clone());
+        }
+        let client = build_client(&entry.spec, WATCH_READ_TIMEOUT).await?;
         *cached = Some(client.clone());
         Ok(client)
     }
@@ -196,7 +217,12 @@ impl Clusters {
     }
 }
 
-async fn build_client(spec: &ClusterSpec) -> Result<Client, ClusterError> {
+/// How long a request may wait for bytes from the API server.
+const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The same for watches, which stay quiet while nothing changes.
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(300);
+
+async fn build_client(spec: &ClusterSpec, read_timeout: Duration) -> Result<Client, ClusterError> {
     let kubeconfig_err = |source| ClusterError::Kubeconfig {
         path: spec.kubeconfig.clone(),
         source,
@@ -210,6 +236,6 @@ async fn build_client(spec: &ClusterSpec) -> Result<Client, ClusterError> {
         .await
         .map_err(kubeconfig_err)?;
     config.connect_timeout = Some(Duration::from_secs(2));
-    config.read_timeout = Some(Duration::from_secs(30));
+    config.read_timeout = Some(read_timeout);
     Client::try_from(config).map_err(ClusterError::Client)
 }

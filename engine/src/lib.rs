@@ -8,11 +8,17 @@
 //! - [`auth`]: passwords, login throttling, login/logout records.
 //! - [`users`]: accounts and roles.
 //! - [`clusters`]: configured clusters, kube clients and reachability.
+//! - [`state`]: live cluster state from shared watches, and its views.
+//! - [`diagnostics`]: rules that name known networking failures in that state.
+//! - [`net`]: IP prefixes.
 
 pub mod audit;
 pub mod auth;
 pub mod clusters;
+pub mod diagnostics;
 pub mod names;
+pub mod net;
+pub mod state;
 pub mod store;
 pub mod time;
 pub mod users;
@@ -50,6 +56,8 @@ pub struct Engine {
     pub auth: Authenticator,
     pub users: Users,
     pub clusters: Clusters,
+    /// Live state of every cluster (watches started with the engine).
+    pub states: state::ClusterStates,
 }
 
 impl Engine {
@@ -62,8 +70,10 @@ impl Engine {
         let audit = AuditLog::new(store.clone());
         let auth = Authenticator::new(store.clone(), audit.clone(), config.throttle).await?;
         let users = Users::new(store.clone(), audit.clone());
+        let clusters = Clusters::new(config.clusters);
         Ok(Self {
-            clusters: Clusters::new(config.clusters),
+            states: state::ClusterStates::start(&clusters),
+            clusters,
             store,
             audit,
             auth,

@@ -60,6 +60,7 @@ pub const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("POST", "/auth/login"),
     ("POST", "/auth/logout"),
     ("GET", "/history/export"),
+    ("GET", "/live/{cluster}"),
 ];
 
 /// A built, bound, not yet running server.
@@ -136,6 +137,7 @@ impl Application {
             .route("/auth/login", post(http::auth::login))
             .route("/auth/logout", post(http::auth::logout))
             .route("/history/export", get(http::export::export))
+            .route("/live/{cluster}", get(http::live::live))
             .leptos_routes_with_context(
                 &state,
                 routes,

@@ -1,10 +1,11 @@
 //! Server functions and the view types they return. Each server function is thin: it checks the
 //! session and role ([`guard`]), calls the engine, and maps the result to a view type defined
-//! here (the browser never sees engine types).
+//! here or in `grappe_views` (the browser never sees engine types).
 
 pub mod clusters;
 pub mod history;
 pub mod session;
+pub mod state;
 pub mod users;
 
 #[cfg(feature = "ssr")]

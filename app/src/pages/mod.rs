@@ -5,6 +5,7 @@ pub mod history;
 pub mod home;
 pub mod layout;
 pub mod login;
+pub mod node;
 pub mod nodes;
 pub mod not_found;
 pub mod overview;

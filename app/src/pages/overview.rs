@@ -1,47 +1,189 @@
-//! A cluster's overview. For now: whether its API server answers, its version and latency.
+//! A cluster's overview: API server, nodes, the CNI and its health, Calico's IP pools, kubeadm's
+//! subnets and the open diagnostics. Live: it reloads when the cluster changes.
 
+use grappe_views::{LinkView, OverviewView, WorkloadView};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::layout::dot_class;
 use crate::api::clusters::cluster_status;
-use crate::i18n::{Msg, t};
+use crate::api::state::cluster_overview;
+use crate::findings::Findings;
+use crate::i18n::{Lang, Msg, t, use_lang};
+use crate::live::{LiveStatus, use_live};
 use crate::{ErrorBox, PageHeader};
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let params = use_params_map();
-    let name = move || params.read().get("cluster").unwrap_or_default();
-    let status = Resource::new(name, cluster_status);
+    let name = Signal::derive(move || params.read().get("cluster").unwrap_or_default());
+    let (tick, live) = use_live(name);
+    let overview = Resource::new(
+        move || (name.get(), tick.get()),
+        |(n, _)| cluster_overview(n),
+    );
+    let probe = Resource::new(move || (name.get(), tick.get()), |(n, _)| cluster_status(n));
     view! {
-        <Suspense fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
+        <PageHeader title=format!("{} · {}", name.get_untracked(), t(Msg::NavOverview))/>
+        <LiveBadge status=live/>
+        <Transition fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
             {move || Suspend::new(async move {
-                match status.await {
-                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                    Ok(c) => view! {
-                        <PageHeader title=format!("{} · {}", c.name, t(Msg::NavOverview))/>
-                        <section class="cards">
-                            <div class="card" data-testid="apiserver-card">
-                                <h2>{t(Msg::ApiServer)}</h2>
-                                <p>
-                                    <span class=dot_class(c.reachable)></span>
-                                    {if c.reachable { t(Msg::Reachable) } else { t(Msg::Unreachable) }}
-                                </p>
-                                {c.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> })}
-                                <dl>
-                                    <dt>{t(Msg::KubernetesVersion)}</dt>
-                                    <dd>{c.version.clone().unwrap_or_else(|| "—".to_owned())}</dd>
-                                    <dt>{t(Msg::Latency)}</dt>
-                                    <dd>{c.latency_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "—".to_owned())}</dd>
-                                    <dt>{t(Msg::CheckedAt)}</dt>
-                                    <dd>{c.checked_at.clone()}</dd>
-                                </dl>
-                            </div>
-                        </section>
-                    }
-                        .into_any(),
+                match (overview.await, probe.await) {
+                    (Err(e), _) | (_, Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+                    (Ok(o), Ok(p)) => view! { <Overview o=o probe=p/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
+    }
+}
+
+/// "live" / "reconnecting" next to a page title.
+#[component]
+pub fn LiveBadge(status: ReadSignal<LiveStatus>) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <p class="live-badge" data-testid="live-badge" data-status=move || format!("{:?}", status.get()).to_lowercase()>
+            {move || match status.get() {
+                LiveStatus::Live => Msg::Live.text(lang),
+                LiveStatus::Connecting => Msg::LiveConnecting.text(lang),
+                LiveStatus::Reconnecting => Msg::LiveReconnecting.text(lang),
+            }}
+        </p>
+    }
+}
+
+/// The banner shown while the API server cannot be watched (the data below is stale).
+#[component]
+pub fn StaleBanner(link: LinkView) -> impl IntoView {
+    let lang = use_lang();
+    let since = link.unreachable_since.clone()?;
+    Some(view! {
+        <div class="alert alert-error" role="alert" data-testid="stale-banner">
+            <strong>{Msg::ApiUnreachableSince.text(lang)} " " {since} ". "</strong>
+            {Msg::StaleState.text(lang)}
+            {link.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> })}
+        </div>
+    })
+}
+
+fn workload_line(w: &WorkloadView, lang: Lang) -> String {
+    format!(
+        "{}/{} {} · {} {} · {} {}",
+        w.ready,
+        w.desired,
+        Msg::ReadyWord.text(lang),
+        w.unavailable,
+        Msg::UnavailableWord.text(lang),
+        w.updated,
+        Msg::UpdatedWord.text(lang)
+    )
+}
+
+#[component]
+fn Overview(o: OverviewView, probe: crate::api::clusters::ClusterView) -> impl IntoView {
+    let lang = use_lang();
+    let cluster = o.cluster.clone();
+    let nodes_href = format!("/c/{cluster}/nodes");
+    let n = o.nodes.clone();
+    let cni_text = if o.cnis.is_empty() {
+        Msg::NoCni.text(lang).to_owned()
+    } else {
+        o.cnis
+            .iter()
+            .map(|c| format!("{} {}", c.kind, c.version.clone().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    view! {
+        <StaleBanner link=o.link.clone()/>
+        <section class="cards">
+            <div class="card" data-testid="apiserver-card">
+                <h2>{Msg::ApiServer.text(lang)}</h2>
+                <p>
+                    <span class=dot_class(probe.reachable)></span>
+                    {if probe.reachable { Msg::Reachable.text(lang) } else { Msg::Unreachable.text(lang) }}
+                </p>
+                {probe.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> })}
+                <dl>
+                    <dt>{Msg::KubernetesVersion.text(lang)}</dt>
+                    <dd>{probe.version.clone().or(o.kubernetes_version.clone()).unwrap_or_else(|| "—".to_owned())}</dd>
+                    <dt>{Msg::Latency.text(lang)}</dt>
+                    <dd>{probe.latency_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "—".to_owned())}</dd>
+                    <dt>{Msg::CheckedAt.text(lang)}</dt>
+                    <dd>{probe.checked_at.clone()}</dd>
+                </dl>
+            </div>
+            <div class="card" data-testid="nodes-card">
+                <h2><a href=nodes_href>{Msg::NavNodes.text(lang)}</a></h2>
+                <p class="big">{n.total}</p>
+                <dl>
+                    <dt>"Ready"</dt><dd data-testid="count-ready">{n.ready}</dd>
+                    <dt>"NotReady"</dt><dd data-testid="count-notready">{n.not_ready}</dd>
+                    <dt>"Unknown"</dt><dd>{n.unknown}</dd>
+                    <dt>"SchedulingDisabled"</dt><dd data-testid="count-cordoned">{n.scheduling_disabled}</dd>
+                    <dt>{Msg::Pods.text(lang)}</dt><dd>{o.pods}</dd>
+                </dl>
+            </div>
+            <div class="card" data-testid="cni-card">
+                <h2>{Msg::CniPlugin.text(lang)}</h2>
+                <p class="big" data-testid="cni-detected">{cni_text}</p>
+                <dl>
+                    {o.calico_node.clone().map(|w| view! {
+                        <dt>"calico-node"</dt>
+                        <dd data-testid="calico-node-health">{workload_line(&w, lang)}</dd>
+                    })}
+                    {o.kube_controllers.clone().map(|w| view! {
+                        <dt>"calico-kube-controllers"</dt>
+                        <dd>{format!("{}/{} {}", w.available, w.desired, Msg::AvailableWord.text(lang))}</dd>
+                    })}
+                    {o.calico_version.clone().map(|v| view! { <dt>"ClusterInformation"</dt><dd>{v}</dd> })}
+                </dl>
+                {(o.calico_node_unready_total > 0).then(|| view! {
+                    <p class="small">
+                        {Msg::CalicoNotReadyOn.text(lang)} " (" {o.calico_node_unready_total} "): "
+                        {o.calico_node_unready.iter().map(|n| {
+                            let href = format!("/c/{cluster}/nodes/{n}");
+                            view! { <a href=href>{n.clone()}</a> " " }
+                        }).collect_view()}
+                    </p>
+                })}
+            </div>
+            <div class="card" data-testid="subnets-card">
+                <h2>{Msg::Subnets.text(lang)}</h2>
+                <dl>
+                    <dt>"podSubnet"</dt><dd>{o.pod_subnet.clone().unwrap_or_else(|| "—".to_owned())}</dd>
+                    <dt>"serviceSubnet"</dt><dd>{o.service_subnet.clone().unwrap_or_else(|| "—".to_owned())}</dd>
+                    <dt>{Msg::IpamBlocks.text(lang)}</dt><dd>{o.blocks} " (" {o.block_addresses_in_use} " " {Msg::AddressesInUse.text(lang)} ")"</dd>
+                </dl>
+            </div>
+        </section>
+        <section>
+            <h2>{Msg::IpPools.text(lang)}</h2>
+            {if o.pools.is_empty() {
+                view! { <p class="muted">{Msg::NoPools.text(lang)}</p> }.into_any()
+            } else {
+                view! {
+                    <table class="table dense" data-testid="pools">
+                        <thead><tr>
+                            <th>{Msg::Name.text(lang)}</th><th>"CIDR"</th><th>"blockSize"</th>
+                            <th>"ipipMode"</th><th>"vxlanMode"</th><th>"natOutgoing"</th><th>"disabled"</th>
+                        </tr></thead>
+                        <tbody>
+                            {o.pools.iter().map(|p| view! {
+                                <tr>
+                                    <td>{p.name.clone()}</td><td>{p.cidr.clone()}</td><td>{p.block_size}</td>
+                                    <td>{p.ipip_mode.clone()}</td><td>{p.vxlan_mode.clone()}</td>
+                                    <td>{p.nat_outgoing.to_string()}</td><td>{p.disabled.to_string()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+        <section>
+            <h2>{Msg::Diagnostics.text(lang)} " (" {o.findings.len()} ")"</h2>
+            <Findings findings=o.findings.clone() cluster=cluster.clone()/>
+        </section>
     }
 }

@@ -1,11 +1,12 @@
 //! The HTTP layer: the middleware every request passes through (security headers, cross-site
 //! refusal, session guard) and the few routes that are not Leptos pages (login, logout, export,
-//! health).
+//! health, live updates).
 
 pub mod auth;
 pub mod csrf;
 pub mod export;
 pub mod health;
+pub mod live;
 pub mod security;
 pub mod session;
 

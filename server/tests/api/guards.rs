@@ -11,7 +11,9 @@ use grappe_server::startup::EXTRA_ROUTES;
 const PUBLIC: &[&str] = &["/login", "/auth/login", "/auth/logout", "/healthz"];
 
 fn concrete(path: &str) -> String {
-    path.replace("{cluster}", "lab").replace(":cluster", "lab")
+    path.replace("{cluster}", "lab")
+        .replace(":cluster", "lab")
+        .replace(":node", "rigel")
 }
 
 #[tokio::test]

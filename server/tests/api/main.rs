@@ -5,3 +5,4 @@ mod cli;
 mod guards;
 mod helpers;
 mod history;
+mod live;

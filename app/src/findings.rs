@@ -1,0 +1,281 @@
+//! The words of each diagnostic rule, in English and French: a title, what it means and the
+//! fix. `{name}` placeholders are filled from the finding's parameters. The engine owns the
+//! rules and their ids; a rule without text here shows its id (and a unit test fails).
+
+use grappe_views::{Finding, Severity};
+use leptos::prelude::*;
+
+use crate::i18n::{Lang, Msg, use_lang};
+
+/// (title, explanation, fix) of a rule in `lang`, with placeholders.
+fn texts(rule: &str, lang: Lang) -> Option<(&'static str, &'static str, &'static str)> {
+    use Lang::{En, Fr};
+    Some(match (rule, lang) {
+        ("apiserver.unreachable", En) => (
+            "API server unreachable since {since}",
+            "Grappe cannot watch this cluster's API server. What this page shows is the last known state, and it is stale. After a CNI change this is often the static-pod kube-apiserver that did not come back.",
+            "On the control-plane host: touch /etc/kubernetes/manifests/kube-apiserver.yaml, systemctl restart kubelet, wait for /readyz, then remove the faulty CNI (kubectl delete -f <manifest>).",
+        ),
+        ("apiserver.unreachable", Fr) => (
+            "API server injoignable depuis {since}",
+            "Grappe ne peut plus suivre l'API server de cette grappe. Ce qui est affiché est le dernier état connu, périmé. Après un changement de CNI, c'est souvent le kube-apiserver (pod statique) qui n'est pas revenu.",
+            "Sur l'hôte du control plane : touch /etc/kubernetes/manifests/kube-apiserver.yaml, systemctl restart kubelet, attendre /readyz, puis retirer le CNI fautif (kubectl delete -f <manifeste>).",
+        ),
+        ("cni.none", En) => (
+            "No CNI plugin installed: {count} node(s) NotReady",
+            "The kubelets report \"cni plugin not initialized\": without a network plugin, nodes stay NotReady and pods stay Pending or ContainerCreating.",
+            "Install a CNI plugin, e.g. Calico v3.25.1 with CALICO_IPV4POOL_CIDR set to the cluster's podSubnet.",
+        ),
+        ("cni.none", Fr) => (
+            "Aucun plugin CNI installé : {count} nœud(s) NotReady",
+            "Les kubelets signalent « cni plugin not initialized » : sans plugin réseau, les nœuds restent NotReady et les pods Pending ou ContainerCreating.",
+            "Installer un plugin CNI, par exemple Calico v3.25.1 avec CALICO_IPV4POOL_CIDR égal au podSubnet de la grappe.",
+        ),
+        ("cni.several", En) => (
+            "Several CNI plugins installed: {cnis}",
+            "Each node runs the first configuration in /etc/cni/net.d; two plugins fight over pod addresses and routes.",
+            "Keep one plugin: delete the other's manifest, then remove its file from /etc/cni/net.d on every node and restart the kubelet.",
+        ),
+        ("cni.several", Fr) => (
+            "Plusieurs plugins CNI installés : {cnis}",
+            "Chaque nœud utilise la première configuration de /etc/cni/net.d ; deux plugins se disputent les adresses et les routes des pods.",
+            "Garder un seul plugin : supprimer le manifeste de l'autre, puis retirer son fichier de /etc/cni/net.d sur chaque nœud et redémarrer le kubelet.",
+        ),
+        ("calico.pool-overlaps-nodes", En) => (
+            "IP pool {pool} overlaps the node addresses ({count} node(s))",
+            "Calico took this pool when CALICO_IPV4POOL_CIDR was left commented out. Pod routes then shadow the hosts' own network: nodes and the API server become unreachable from pods.",
+            "Create a pool in the cluster's podSubnet ({pod_subnet}), disable this one, and recreate the pods; next time set CALICO_IPV4POOL_CIDR before installing.",
+        ),
+        ("calico.pool-overlaps-nodes", Fr) => (
+            "Le pool d'adresses {pool} recouvre les adresses des nœuds ({count} nœud(s))",
+            "Calico a pris ce pool car CALICO_IPV4POOL_CIDR était resté commenté. Les routes des pods masquent alors le réseau des hôtes : nœuds et API server deviennent injoignables depuis les pods.",
+            "Créer un pool dans le podSubnet de la grappe ({pod_subnet}), désactiver celui-ci et recréer les pods ; la prochaine fois, fixer CALICO_IPV4POOL_CIDR avant l'installation.",
+        ),
+        ("calico.pool-outside-pod-subnet", En) => (
+            "IP pool {pool} is outside kubeadm's podSubnet {pod_subnet}",
+            "The pool Calico allocates pod addresses from disagrees with the cluster's declared pod network; kube-proxy and network policies assume the podSubnet.",
+            "Create a pool inside {pod_subnet} and disable this one, or set CALICO_IPV4POOL_CIDR to {pod_subnet} when installing.",
+        ),
+        ("calico.pool-outside-pod-subnet", Fr) => (
+            "Le pool {pool} est hors du podSubnet de kubeadm {pod_subnet}",
+            "Le pool où Calico prend les adresses des pods ne correspond pas au réseau de pods déclaré ; kube-proxy et les politiques réseau supposent le podSubnet.",
+            "Créer un pool dans {pod_subnet} et désactiver celui-ci, ou fixer CALICO_IPV4POOL_CIDR à {pod_subnet} à l'installation.",
+        ),
+        ("calico.duplicate-ipv4", En) => (
+            "Nodes {nodes} share the Calico address {ip}",
+            "Two nodes detected the same IPv4 address (or a stale node object remains after a rename or rejoin). calico-node on one of them fails with \"Calico node '…' is already using the IPv4 address\".",
+            "Fix IP autodetection on the wrong node (IP_AUTODETECTION_METHOD=kubernetes-internal-ip or can-reach=<node IP>), or delete the stale node object.",
+        ),
+        ("calico.duplicate-ipv4", Fr) => (
+            "Les nœuds {nodes} partagent l'adresse Calico {ip}",
+            "Deux nœuds ont détecté la même adresse IPv4 (ou un objet nœud périmé subsiste après un renommage). calico-node échoue sur l'un d'eux avec « Calico node '…' is already using the IPv4 address ».",
+            "Corriger l'autodétection sur le mauvais nœud (IP_AUTODETECTION_METHOD=kubernetes-internal-ip ou can-reach=<IP du nœud>), ou supprimer l'objet nœud périmé.",
+        ),
+        ("calico.ipv4-not-internal-ip", En) => (
+            "{node}: Calico uses {ipv4}, not its InternalIP {internal_ip}",
+            "Calico's first-found autodetection picked another interface (a NAT NIC such as 10.0.2.15, a VIP, a bond member). BGP peers and tunnels then use the wrong address.",
+            "Set IP_AUTODETECTION_METHOD=kubernetes-internal-ip (or can-reach=<node IP>) in the calico-node DaemonSet.",
+        ),
+        ("calico.ipv4-not-internal-ip", Fr) => (
+            "{node} : Calico utilise {ipv4} et non son InternalIP {internal_ip}",
+            "L'autodétection « first-found » de Calico a choisi une autre interface (NIC NAT comme 10.0.2.15, VIP, membre de bond). Pairs BGP et tunnels utilisent alors la mauvaise adresse.",
+            "Fixer IP_AUTODETECTION_METHOD=kubernetes-internal-ip (ou can-reach=<IP du nœud>) dans le DaemonSet calico-node.",
+        ),
+        ("calico.node-not-ready", En) => (
+            "{node}: calico-node is not ready ({state})",
+            "The node's network agent fails its readiness check or keeps restarting: {detail}",
+            "Read the message: BGP not established means TCP 179 or IP-in-IP blocked or a wrong address; \"already using the IPv4 address\" means a duplicate address; an Init: state means install-cni cannot reach the API server.",
+        ),
+        ("calico.node-not-ready", Fr) => (
+            "{node} : calico-node n'est pas prêt ({state})",
+            "L'agent réseau du nœud échoue à sa sonde de disponibilité ou redémarre en boucle : {detail}",
+            "Lire le message : « BGP not established » signale TCP 179 ou IP-in-IP bloqué ou une mauvaise adresse ; « already using the IPv4 address » une adresse en double ; un état Init: un install-cni qui n'atteint pas l'API server.",
+        ),
+        ("node.network-unavailable", En) => (
+            "{node}: network unavailable ({reason})",
+            "The node's NetworkUnavailable condition is True since {since}: its network is not set up, and the node is tainted so that new pods avoid it.",
+            "Check the CNI agent on this node (calico-node): its state and last messages are on the node's page.",
+        ),
+        ("node.network-unavailable", Fr) => (
+            "{node} : réseau indisponible ({reason})",
+            "La condition NetworkUnavailable du nœud est True depuis {since} : son réseau n'est pas en place, et le nœud est marqué pour que les nouveaux pods l'évitent.",
+            "Vérifier l'agent CNI de ce nœud (calico-node) : son état et ses derniers messages sont sur la page du nœud.",
+        ),
+        ("node.network-unavailable-stale", En) => (
+            "{node}: NetworkUnavailable is stale ({reason} since {since})",
+            "calico-node runs and is ready on this node, but the condition it sets at shutdown was never cleared (a crash before its start hook).",
+            "Restart the calico-node pod on this node: at start it sets NetworkUnavailable=False (CalicoIsUp).",
+        ),
+        ("node.network-unavailable-stale", Fr) => (
+            "{node} : NetworkUnavailable est périmé ({reason} depuis {since})",
+            "calico-node tourne et est prêt sur ce nœud, mais la condition posée à son arrêt n'a jamais été levée (plantage avant son démarrage).",
+            "Redémarrer le pod calico-node de ce nœud : au démarrage il pose NetworkUnavailable=False (CalicoIsUp).",
+        ),
+        ("calico.kube-controllers-unavailable", En) => (
+            "calico-kube-controllers is unavailable",
+            "Without it, IPAM blocks of deleted nodes and stale node objects are not garbage-collected.",
+            "Look at the calico-kube-controllers pod (kube-system): Pending usually means no Ready node can run it yet.",
+        ),
+        ("calico.kube-controllers-unavailable", Fr) => (
+            "calico-kube-controllers est indisponible",
+            "Sans lui, les blocs IPAM des nœuds supprimés et les objets nœuds périmés ne sont pas nettoyés.",
+            "Examiner le pod calico-kube-controllers (kube-system) : Pending signifie souvent qu'aucun nœud Ready ne peut encore l'accueillir.",
+        ),
+        _ => return None,
+    })
+}
+
+fn fill(template: &str, finding: &Finding) -> String {
+    let mut out = template.to_owned();
+    for (k, v) in &finding.params {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+/// The finding's title, explanation and fix in `lang`.
+pub fn describe(finding: &Finding, lang: Lang) -> (String, String, String) {
+    match texts(&finding.rule, lang) {
+        Some((title, explanation, fix)) => (
+            fill(title, finding),
+            fill(explanation, finding),
+            fill(fix, finding),
+        ),
+        None => (finding.rule.clone(), String::new(), String::new()),
+    }
+}
+
+fn severity_class(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "finding finding-critical",
+        Severity::Warning => "finding finding-warning",
+        Severity::Info => "finding finding-info",
+    }
+}
+
+fn severity_label(s: Severity, lang: Lang) -> &'static str {
+    match s {
+        Severity::Critical => Msg::SeverityCritical.text(lang),
+        Severity::Warning => Msg::SeverityWarning.text(lang),
+        Severity::Info => Msg::SeverityInfo.text(lang),
+    }
+}
+
+/// A list of findings with evidence, explanation and fix.
+#[component]
+pub fn Findings(findings: Vec<Finding>, #[prop(optional)] cluster: String) -> impl IntoView {
+    let lang = use_lang();
+    if findings.is_empty() {
+        return view! { <p class="muted" data-testid="no-findings">{Msg::NoFindings.text(lang)}</p> }
+            .into_any();
+    }
+    view! {
+        <ul class="findings" data-testid="findings">
+            {findings
+                .into_iter()
+                .map(|f| {
+                    let (title, explanation, fix) = describe(&f, lang);
+                    let nodes = f.nodes.clone();
+                    let cluster = cluster.clone();
+                    view! {
+                        <li class=severity_class(f.severity) data-rule=f.rule.clone()>
+                            <div class="finding-head">
+                                <span class="badge">{severity_label(f.severity, lang)}</span>
+                                <strong>{title}</strong>
+                                <code class="muted small">{f.rule.clone()}</code>
+                            </div>
+                            <p>{explanation}</p>
+                            <p><strong>{Msg::Fix.text(lang)} ": "</strong>{fix}</p>
+                            <details>
+                                <summary>{Msg::Evidence.text(lang)}</summary>
+                                <table class="table small">
+                                    <tbody>
+                                        {f.evidence
+                                            .iter()
+                                            .map(|e| view! {
+                                                <tr>
+                                                    <td><code>{e.object.clone()}</code></td>
+                                                    <td><code>{e.field.clone()}</code></td>
+                                                    <td>{e.value.clone()}</td>
+                                                </tr>
+                                            })
+                                            .collect_view()}
+                                    </tbody>
+                                </table>
+                            </details>
+                            {(!nodes.is_empty() && !cluster.is_empty()).then(|| view! {
+                                <p class="small">
+                                    {nodes.iter().take(10).map(|n| {
+                                        let href = format!("/c/{cluster}/nodes/{n}");
+                                        view! { <a href=href>{n.clone()}</a> " " }
+                                    }).collect_view()}
+                                    {(nodes.len() > 10).then(|| format!("… (+{})", nodes.len() - 10))}
+                                </p>
+                            })}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every rule the engine can raise has words in both languages, with the same placeholders.
+    #[test]
+    fn every_rule_has_english_and_french_text() {
+        let rules = [
+            "apiserver.unreachable",
+            "cni.none",
+            "cni.several",
+            "calico.pool-overlaps-nodes",
+            "calico.pool-outside-pod-subnet",
+            "calico.duplicate-ipv4",
+            "calico.ipv4-not-internal-ip",
+            "calico.node-not-ready",
+            "node.network-unavailable",
+            "node.network-unavailable-stale",
+            "calico.kube-controllers-unavailable",
+        ];
+        let placeholders = |s: &str| {
+            let mut v: Vec<String> = s
+                .split('{')
+                .skip(1)
+                .filter_map(|x| x.split_once('}').map(|(p, _)| p.to_owned()))
+                .collect();
+            v.sort();
+            v
+        };
+        for rule in rules {
+            let en = texts(rule, Lang::En).unwrap_or_else(|| panic!("{rule}: no English"));
+            let fr = texts(rule, Lang::Fr).unwrap_or_else(|| panic!("{rule}: no French"));
+            assert_ne!(en.0, fr.0, "{rule}: not translated");
+            for (e, f) in [(en.0, fr.0), (en.1, fr.1), (en.2, fr.2)] {
+                assert_eq!(placeholders(e), placeholders(f), "{rule}");
+            }
+        }
+    }
+
+    #[test]
+    fn placeholders_are_filled() {
+        let f = Finding {
+            rule: "calico.duplicate-ipv4".into(),
+            severity: Severity::Critical,
+            nodes: vec!["rigel".into(), "saiph".into()],
+            evidence: vec![],
+            params: vec![
+                ("ip".into(), "10.13.0.2".into()),
+                ("nodes".into(), "rigel, saiph".into()),
+            ],
+        };
+        let (title, _, _) = describe(&f, Lang::Fr);
+        assert_eq!(
+            title,
+            "Les nœuds rigel, saiph partagent l'adresse Calico 10.13.0.2"
+        );
+    }
+}

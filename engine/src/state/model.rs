@@ -1,0 +1,603 @@
+//! The slim records kept per watched object: only the fields the views and the diagnostics
+//! read, so that 5,000 nodes and 150,000 pods fit in a small fraction of what full objects
+//! would take. Conversions from the Kubernetes types live here too.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::DynamicObject;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Seconds since the Unix epoch (0 when Kubernetes gave no time).
+pub type UnixSeconds = i64;
+
+fn secs(t: Option<&Time>) -> UnixSeconds {
+    t.map_or(0, |t| t.0.as_second())
+}
+
+/// One node condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Condition {
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition: UnixSeconds,
+    pub last_heartbeat: UnixSeconds,
+}
+
+/// One taint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+    pub effect: String,
+}
+
+/// What Grappe keeps of a Node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    pub name: String,
+    pub created: UnixSeconds,
+    /// From the `node-role.kubernetes.io/<role>` labels, sorted.
+    pub roles: Vec<String>,
+    pub unschedulable: bool,
+    pub taints: Vec<Taint>,
+    pub conditions: Vec<Condition>,
+    /// `(type, address)` pairs in the order the kubelet reported them.
+    pub addresses: Vec<(String, String)>,
+    pub pod_cidrs: Vec<String>,
+    pub kubelet_version: String,
+    pub os_image: String,
+    pub kernel_version: String,
+    pub container_runtime: String,
+    /// `projectcalico.org/IPv4Address` (with its prefix length, as Calico writes it).
+    pub calico_ipv4: Option<String>,
+    /// `projectcalico.org/IPv4IPIPTunnelAddr` or `IPv4VXLANTunnelAddr`.
+    pub calico_tunnel: Option<String>,
+}
+
+impl NodeInfo {
+    pub fn from_node(node: Node) -> Option<Self> {
+        let meta = node.metadata;
+        let name = meta.name?;
+        let labels = meta.labels.unwrap_or_default();
+        let annotations = meta.annotations.unwrap_or_default();
+        let mut roles: Vec<String> = labels
+            .keys()
+            .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect();
+        roles.sort();
+        let spec = node.spec.unwrap_or_default();
+        let status = node.status.unwrap_or_default();
+        let info = status.node_info.unwrap_or_default();
+        let mut pod_cidrs = spec.pod_cidrs.unwrap_or_default();
+        if pod_cidrs.is_empty()
+            && let Some(c) = spec.pod_cidr
+        {
+            pod_cidrs.push(c);
+        }
+        Some(Self {
+            name,
+            created: secs(meta.creation_timestamp.as_ref()),
+            roles,
+            unschedulable: spec.unschedulable.unwrap_or(false),
+            taints: spec
+                .taints
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| Taint {
+                    key: t.key,
+                    value: t.value.unwrap_or_default(),
+                    effect: t.effect,
+                })
+                .collect(),
+            conditions: status
+                .conditions
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| Condition {
+                    kind: c.type_,
+                    status: c.status,
+                    reason: c.reason.unwrap_or_default(),
+                    message: c.message.unwrap_or_default(),
+                    last_transition: secs(c.last_transition_time.as_ref()),
+                    last_heartbeat: secs(c.last_heartbeat_time.as_ref()),
+                })
+                .collect(),
+            addresses: status
+                .addresses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| (a.type_, a.address))
+                .collect(),
+            pod_cidrs,
+            kubelet_version: info.kubelet_version,
+            os_image: info.os_image,
+            kernel_version: info.kernel_version,
+            container_runtime: info.container_runtime_version,
+            calico_ipv4: annotations.get("projectcalico.org/IPv4Address").cloned(),
+            calico_tunnel: annotations
+                .get("projectcalico.org/IPv4IPIPTunnelAddr")
+                .or_else(|| annotations.get("projectcalico.org/IPv4VXLANTunnelAddr"))
+                .cloned(),
+        })
+    }
+
+    pub fn condition(&self, kind: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    /// `Ready` is `True`.
+    pub fn is_ready(&self) -> bool {
+        self.condition("Ready").is_some_and(|c| c.status == "True")
+    }
+
+    pub fn internal_ip(&self) -> Option<&str> {
+        self.addresses
+            .iter()
+            .find(|(kind, _)| kind == "InternalIP")
+            .map(|(_, a)| a.as_str())
+    }
+
+    /// What `kubectl get nodes` prints in STATUS: `Ready`, `NotReady` or `Unknown`, with
+    /// `,SchedulingDisabled` when cordoned.
+    pub fn status_text(&self) -> String {
+        let base = match self.condition("Ready").map(|c| c.status.as_str()) {
+            Some("True") => "Ready",
+            Some("False") => "NotReady",
+            _ => "Unknown",
+        };
+        if self.unschedulable {
+            format!("{base},SchedulingDisabled")
+        } else {
+            base.to_owned()
+        }
+    }
+}
+
+/// Who owns a pod (its first owner reference).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    pub kind: String,
+    pub name: String,
+}
+
+/// What Grappe keeps of a Pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+    pub node: Option<String>,
+    pub ip: Option<String>,
+    pub phase: String,
+    pub ready: bool,
+    pub restarts: i32,
+    pub owner: Option<Owner>,
+    pub created: UnixSeconds,
+    pub deleting: bool,
+    /// The `k8s-app` label (how Calico's and CoreDNS's pods are recognised).
+    pub app: Option<String>,
+    /// A waiting container's reason (`CrashLoopBackOff`, `ContainerCreating`, ...), init
+    /// containers first.
+    pub waiting_reason: Option<String>,
+    /// The last termination of a container: reason and message.
+    pub last_termination: Option<(String, String)>,
+    /// Images of the containers (for CNI version detection).
+    pub images: Vec<String>,
+}
+
+impl PodInfo {
+    pub fn from_pod(pod: Pod) -> Option<Self> {
+        let meta = pod.metadata;
+        let name = meta.name?;
+        let namespace = meta.namespace.unwrap_or_default();
+        let spec = pod.spec.unwrap_or_default();
+        let status = pod.status.unwrap_or_default();
+        let containers = status.container_statuses.unwrap_or_default();
+        let inits = status.init_container_statuses.unwrap_or_default();
+        let ready = status
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        let waiting_reason = inits
+            .iter()
+            .chain(containers.iter())
+            .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
+            .map(|r| {
+                if inits.iter().any(|c| {
+                    c.state
+                        .as_ref()
+                        .and_then(|s| s.waiting.as_ref())
+                        .and_then(|w| w.reason.as_ref())
+                        == Some(&r)
+                }) {
+                    format!("Init:{r}")
+                } else {
+                    r
+                }
+            });
+        let last_termination = containers
+            .iter()
+            .chain(inits.iter())
+            .find_map(|c| c.last_state.as_ref()?.terminated.as_ref())
+            .map(|t| {
+                (
+                    t.reason.clone().unwrap_or_default(),
+                    t.message.clone().unwrap_or_default(),
+                )
+            });
+        Some(Self {
+            owner: meta
+                .owner_references
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+                .map(|o| Owner {
+                    kind: o.kind,
+                    name: o.name,
+                }),
+            app: meta.labels.unwrap_or_default().remove("k8s-app"),
+            created: secs(meta.creation_timestamp.as_ref()),
+            deleting: meta.deletion_timestamp.is_some(),
+            namespace,
+            name,
+            node: spec.node_name,
+            ip: status.pod_ip,
+            phase: status.phase.unwrap_or_else(|| "Pending".to_owned()),
+            ready,
+            restarts: containers.iter().map(|c| c.restart_count).sum(),
+            waiting_reason,
+            last_termination,
+            images: spec
+                .containers
+                .into_iter()
+                .filter_map(|c| c.image)
+                .collect(),
+        })
+    }
+
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A DaemonSet or a Deployment: its rollout counters and images.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkloadInfo {
+    pub namespace: String,
+    pub name: String,
+    pub desired: i32,
+    pub ready: i32,
+    pub available: i32,
+    pub unavailable: i32,
+    pub updated: i32,
+    pub images: Vec<String>,
+}
+
+impl WorkloadInfo {
+    pub fn from_daemonset(ds: DaemonSet) -> Option<Self> {
+        let status = ds.status.unwrap_or_default();
+        Some(Self {
+            namespace: ds.metadata.namespace.unwrap_or_default(),
+            name: ds.metadata.name?,
+            desired: status.desired_number_scheduled,
+            ready: status.number_ready,
+            available: status.number_available.unwrap_or(0),
+            unavailable: status.number_unavailable.unwrap_or(0),
+            updated: status.updated_number_scheduled.unwrap_or(0),
+            images: images(ds.spec.and_then(|s| s.template.spec)),
+        })
+    }
+
+    pub fn from_deployment(d: Deployment) -> Option<Self> {
+        let status = d.status.unwrap_or_default();
+        let spec = d.spec.unwrap_or_default();
+        Some(Self {
+            namespace: d.metadata.namespace.unwrap_or_default(),
+            name: d.metadata.name?,
+            desired: spec.replicas.unwrap_or(1),
+            ready: status.ready_replicas.unwrap_or(0),
+            available: status.available_replicas.unwrap_or(0),
+            unavailable: status.unavailable_replicas.unwrap_or(0),
+            updated: status.updated_replicas.unwrap_or(0),
+            images: images(spec.template.spec),
+        })
+    }
+
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+fn images(spec: Option<k8s_openapi::api::core::v1::PodSpec>) -> Vec<String> {
+    spec.map(|s| s.containers.into_iter().filter_map(|c| c.image).collect())
+        .unwrap_or_default()
+}
+
+/// A PodDisruptionBudget's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PdbInfo {
+    pub namespace: String,
+    pub name: String,
+    pub disruptions_allowed: i32,
+    pub current_healthy: i32,
+    pub desired_healthy: i32,
+    pub expected_pods: i32,
+    pub selector: BTreeMap<String, String>,
+}
+
+impl PdbInfo {
+    pub fn from_pdb(p: PodDisruptionBudget) -> Option<Self> {
+        let status = p.status.unwrap_or_default();
+        Some(Self {
+            namespace: p.metadata.namespace.unwrap_or_default(),
+            name: p.metadata.name?,
+            disruptions_allowed: status.disruptions_allowed,
+            current_healthy: status.current_healthy,
+            desired_healthy: status.desired_healthy,
+            expected_pods: status.expected_pods,
+            selector: p
+                .spec
+                .and_then(|s| s.selector)
+                .and_then(|s| s.match_labels)
+                .unwrap_or_default(),
+        })
+    }
+
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A Warning event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventInfo {
+    pub uid: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub reason: String,
+    pub message: String,
+    pub count: i32,
+    pub last_seen: UnixSeconds,
+}
+
+impl EventInfo {
+    pub fn from_event(e: Event) -> Option<Self> {
+        let last_seen = secs(e.last_timestamp.as_ref())
+            .max(e.event_time.as_ref().map_or(0, |t| t.0.as_second()))
+            .max(secs(e.metadata.creation_timestamp.as_ref()));
+        Some(Self {
+            uid: e.metadata.uid?,
+            kind: e.involved_object.kind.unwrap_or_default(),
+            namespace: e.involved_object.namespace.unwrap_or_default(),
+            name: e.involved_object.name.unwrap_or_default(),
+            reason: e.reason.unwrap_or_default(),
+            message: e.message.unwrap_or_default(),
+            count: e.count.unwrap_or(1),
+            last_seen,
+        })
+    }
+}
+
+/// The networking part of kubeadm's ClusterConfiguration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KubeadmNetworking {
+    pub pod_subnet: Option<String>,
+    pub service_subnet: Option<String>,
+    pub kubernetes_version: Option<String>,
+}
+
+impl KubeadmNetworking {
+    /// Reads `kube-system/kubeadm-config`'s `ClusterConfiguration`.
+    pub fn from_configmap(cm: ConfigMap) -> Self {
+        cm.data
+            .unwrap_or_default()
+            .get("ClusterConfiguration")
+            .map(|text| Self::parse(text))
+            .unwrap_or_default()
+    }
+
+    /// kubeadm writes this document itself, in block style: `networking:` with indented
+    /// `podSubnet:` / `serviceSubnet:` keys, and a top-level `kubernetesVersion:`. Read those
+    /// keys without a full YAML parser (quotes removed).
+    pub fn parse(text: &str) -> Self {
+        let mut out = Self::default();
+        let mut in_networking = false;
+        for line in text.lines() {
+            let indented = line.starts_with(' ') || line.starts_with('\t');
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if !indented {
+                in_networking = trimmed == "networking:";
+            }
+            let Some((key, value)) = trimmed.split_once(':') else {
+                continue;
+            };
+            let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+            let value = (!value.is_empty()).then(|| value.to_owned());
+            match (indented, in_networking, key.trim()) {
+                (true, true, "podSubnet") => out.pod_subnet = value,
+                (true, true, "serviceSubnet") => out.service_subnet = value,
+                (false, _, "kubernetesVersion") => out.kubernetes_version = value,
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// A Calico IPPool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IpPoolInfo {
+    pub name: String,
+    pub cidr: String,
+    pub block_size: i64,
+    pub ipip_mode: String,
+    pub vxlan_mode: String,
+    pub nat_outgoing: bool,
+    pub disabled: bool,
+}
+
+/// A Calico IPAMBlock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IpamBlockInfo {
+    pub name: String,
+    pub cidr: String,
+    /// The node of `host:<node>` affinity.
+    pub node: Option<String>,
+    pub in_use: usize,
+    pub size: usize,
+}
+
+/// A Calico BlockAffinity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockAffinityInfo {
+    pub name: String,
+    pub node: String,
+    pub cidr: String,
+    pub state: String,
+}
+
+/// Calico's ClusterInformation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterInfo {
+    pub calico_version: String,
+    pub datastore_ready: bool,
+}
+
+fn spec(o: &DynamicObject) -> &Value {
+    &o.data["spec"]
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+impl IpPoolInfo {
+    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
+        let s = spec(o);
+        Some(Self {
+            name: o.metadata.name.clone()?,
+            cidr: text(&s["cidr"]),
+            block_size: s["blockSize"].as_i64().unwrap_or(26),
+            ipip_mode: s["ipipMode"].as_str().unwrap_or("Never").to_owned(),
+            vxlan_mode: s["vxlanMode"].as_str().unwrap_or("Never").to_owned(),
+            nat_outgoing: s["natOutgoing"].as_bool().unwrap_or(false),
+            disabled: s["disabled"].as_bool().unwrap_or(false),
+        })
+    }
+}
+
+impl IpamBlockInfo {
+    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
+        let s = spec(o);
+        let allocations = s["allocations"].as_array();
+        Some(Self {
+            name: o.metadata.name.clone()?,
+            cidr: text(&s["cidr"]),
+            node: s["affinity"]
+                .as_str()
+                .and_then(|a| a.strip_prefix("host:"))
+                .map(str::to_owned),
+            in_use: allocations.map_or(0, |a| a.iter().filter(|v| !v.is_null()).count()),
+            size: allocations.map_or(0, Vec::len),
+        })
+    }
+}
+
+impl BlockAffinityInfo {
+    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
+        let s = spec(o);
+        Some(Self {
+            name: o.metadata.name.clone()?,
+            node: text(&s["node"]),
+            cidr: text(&s["cidr"]),
+            state: text(&s["state"]),
+        })
+    }
+}
+
+impl ClusterInfo {
+    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
+        let s = spec(o);
+        Some(Self {
+            calico_version: text(&s["calicoVersion"]),
+            datastore_ready: s["datastoreReady"].as_bool().unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeadm_cluster_configuration_networking() {
+        let text = "apiServer: {}\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
+                    kubernetesVersion: v1.35.8\nnetworking:\n  dnsDomain: cluster.local\n  \
+                    podSubnet: \"192.168.0.0/16\"\n  serviceSubnet: 10.96.0.0/12\nscheduler: {}\n";
+        let n = KubeadmNetworking::parse(text);
+        assert_eq!(n.pod_subnet.as_deref(), Some("192.168.0.0/16"));
+        assert_eq!(n.service_subnet.as_deref(), Some("10.96.0.0/12"));
+        assert_eq!(n.kubernetes_version.as_deref(), Some("v1.35.8"));
+        // A podSubnet outside `networking:` is not the cluster's.
+        let other = KubeadmNetworking::parse("etcd:\n  podSubnet: 1.2.3.0/24\n");
+        assert_eq!(other.pod_subnet, None);
+    }
+
+    #[test]
+    fn node_status_text_matches_kubectl() {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "rigel", "labels": {"node-role.kubernetes.io/control-plane": ""}},
+            "spec": {"unschedulable": true, "podCIDR": "192.168.1.0/24"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                       "addresses": [{"type": "InternalIP", "address": "10.13.0.2"}]}
+        }))
+        .expect("node");
+        let n = NodeInfo::from_node(node).expect("named");
+        assert_eq!(n.status_text(), "Ready,SchedulingDisabled");
+        assert_eq!(n.roles, vec!["control-plane"]);
+        assert_eq!(n.pod_cidrs, vec!["192.168.1.0/24"]);
+        assert_eq!(n.internal_ip(), Some("10.13.0.2"));
+    }
+
+    #[test]
+    fn pod_crashloop_and_last_termination() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "calico-node-x", "namespace": "kube-system",
+                         "labels": {"k8s-app": "calico-node"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet",
+                                              "name": "calico-node", "uid": "u"}]},
+            "spec": {"nodeName": "rigel", "containers": [{"name": "calico-node", "image": "docker.io/calico/node:v3.25.1"}]},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "calico-node", "image": "i", "imageID": "", "ready": false, "restartCount": 4,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                                             "message": "Calico node 'rigel' is already using the IPv4 address 10.13.0.3"}}}]}
+        }))
+        .expect("pod");
+        let p = PodInfo::from_pod(pod).expect("named");
+        assert_eq!(p.waiting_reason.as_deref(), Some("CrashLoopBackOff"));
+        assert_eq!(p.restarts, 4);
+        assert_eq!(p.app.as_deref(), Some("calico-node"));
+        assert_eq!(p.owner.as_ref().map(|o| o.kind.as_str()), Some("DaemonSet"));
+        assert!(
+            p.last_termination
+                .expect("terminated")
+                .1
+                .contains("already using")
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! The in-memory tables of one cluster, fed by the watches, with the indexes the views need
+//! (pods by node, the calico-node pod of each node). Reads never go to the API server.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::model::{
+    BlockAffinityInfo, ClusterInfo, EventInfo, IpPoolInfo, IpamBlockInfo, KubeadmNetworking,
+    NodeInfo, PdbInfo, PodInfo, WorkloadInfo,
+};
+
+/// How many Warning events are kept per cluster (the newest).
+pub const MAX_EVENTS: usize = 5_000;
+
+/// A change coming from a watch, already reduced to slim records.
+#[derive(Debug)]
+pub enum Change<T> {
+    /// The complete list after a (re)list: replaces the table.
+    Reset(Vec<T>),
+    Upsert(T),
+    Remove(T),
+}
+
+/// Every table of one cluster.
+#[derive(Debug, Default)]
+pub struct Stores {
+    pub nodes: BTreeMap<String, NodeInfo>,
+    pods: HashMap<String, PodInfo>,
+    pods_by_node: HashMap<String, BTreeSet<String>>,
+    calico_node_by_node: HashMap<String, String>,
+    pub daemonsets: BTreeMap<String, WorkloadInfo>,
+    pub deployments: BTreeMap<String, WorkloadInfo>,
+    pub pdbs: BTreeMap<String, PdbInfo>,
+    events: HashMap<String, EventInfo>,
+    pub kubeadm: Option<KubeadmNetworking>,
+    pub ippools: BTreeMap<String, IpPoolInfo>,
+    pub ipamblocks: BTreeMap<String, IpamBlockInfo>,
+    pub affinities: BTreeMap<String, BlockAffinityInfo>,
+    pub felixconfigs: BTreeSet<String>,
+    pub cluster_info: Option<ClusterInfo>,
+    /// Calico CRDs currently served (plural names).
+    pub calico_crds: BTreeSet<String>,
+}
+
+fn apply_map<T>(map: &mut BTreeMap<String, T>, change: Change<T>, key: impl Fn(&T) -> String) {
+    match change {
+        Change::Reset(items) => *map = items.into_iter().map(|i| (key(&i), i)).collect(),
+        Change::Upsert(item) => {
+            map.insert(key(&item), item);
+        }
+        Change::Remove(item) => {
+            map.remove(&key(&item));
+        }
+    }
+}
+
+impl Stores {
+    pub fn apply_nodes(&mut self, change: Change<NodeInfo>) {
+        apply_map(&mut self.nodes, change, |n| n.name.clone());
+    }
+
+    pub fn apply_daemonsets(&mut self, change: Change<WorkloadInfo>) {
+        apply_map(&mut self.daemonsets, change, WorkloadInfo::key);
+    }
+
+    pub fn apply_deployments(&mut self, change: Change<WorkloadInfo>) {
+        apply_map(&mut self.deployments, change, WorkloadInfo::key);
+    }
+
+    pub fn apply_pdbs(&mut self, change: Change<PdbInfo>) {
+        apply_map(&mut self.pdbs, change, PdbInfo::key);
+    }
+
+    pub fn apply_ippools(&mut self, change: Change<IpPoolInfo>) {
+        apply_map(&mut self.ippools, change, |p| p.name.clone());
+    }
+
+    pub fn apply_ipamblocks(&mut self, change: Change<IpamBlockInfo>) {
+        apply_map(&mut self.ipamblocks, change, |b| b.name.clone());
+    }
+
+    pub fn apply_affinities(&mut self, change: Change<BlockAffinityInfo>) {
+        apply_map(&mut self.affinities, change, |a| a.name.clone());
+    }
+
+    pub fn apply_felixconfigs(&mut self, change: Change<String>) {
+        match change {
+            Change::Reset(names) => self.felixconfigs = names.into_iter().collect(),
+            Change::Upsert(name) => {
+                self.felixconfigs.insert(name);
+            }
+            Change::Remove(name) => {
+                self.felixconfigs.remove(&name);
+            }
+        }
+    }
+
+    pub fn apply_cluster_info(&mut self, change: Change<ClusterInfo>) {
+        self.cluster_info = match change {
+            Change::Reset(mut items) => items.pop(),
+            Change::Upsert(item) => Some(item),
+            Change::Remove(_) => None,
+        };
+    }
+
+    pub fn apply_kubeadm(&mut self, change: Change<KubeadmNetworking>) {
+        self.kubeadm = match change {
+            Change::Reset(mut items) => items.pop(),
+            Change::Upsert(item) => Some(item),
+            Change::Remove(_) => None,
+        };
+    }
+
+    /// Forgets a Calico table whose CRD went away.
+    pub fn clear_calico(&mut self, plural: &str) {
+        match plural {
+            "ippools" => self.ippools.clear(),
+            "ipamblocks" => self.ipamblocks.clear(),
+            "blockaffinities" => self.affinities.clear(),
+            "felixconfigurations" => self.felixconfigs.clear(),
+            "clusterinformations" => self.cluster_info = None,
+            _ => {}
+        }
+    }
+
+    pub fn apply_pods(&mut self, change: Change<PodInfo>) {
+        match change {
+            Change::Reset(items) => {
+                self.pods.clear();
+                self.pods_by_node.clear();
+                self.calico_node_by_node.clear();
+                for pod in items {
+                    self.insert_pod(pod);
+                }
+            }
+            Change::Upsert(pod) => {
+                self.remove_pod(&pod.key());
+                self.insert_pod(pod);
+            }
+            Change::Remove(pod) => self.remove_pod(&pod.key()),
+        }
+    }
+
+    fn insert_pod(&mut self, pod: PodInfo) {
+        let key = pod.key();
+        if let Some(node) = &pod.node {
+            self.pods_by_node
+                .entry(node.clone())
+                .or_default()
+                .insert(key.clone());
+            if pod.app.as_deref() == Some("calico-node") {
+                self.calico_node_by_node.insert(node.clone(), key.clone());
+            }
+        }
+        self.pods.insert(key, pod);
+    }
+
+    fn remove_pod(&mut self, key: &str) {
+        let Some(old) = self.pods.remove(key) else {
+            return;
+        };
+        if let Some(node) = &old.node {
+            if let Some(set) = self.pods_by_node.get_mut(node) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.pods_by_node.remove(node);
+                }
+            }
+            if self.calico_node_by_node.get(node).map(String::as_str) == Some(key) {
+                self.calico_node_by_node.remove(node);
+            }
+        }
+    }
+
+    pub fn apply_events(&mut self, change: Change<EventInfo>) {
+        match change {
+            Change::Reset(items) => {
+                self.events = items.into_iter().map(|e| (e.uid.clone(), e)).collect();
+                self.trim_events();
+            }
+            Change::Upsert(e) => {
+                self.events.insert(e.uid.clone(), e);
+                self.trim_events();
+            }
+            Change::Remove(e) => {
+                self.events.remove(&e.uid);
+            }
+        }
+    }
+
+    fn trim_events(&mut self) {
+        if self.events.len() <= MAX_EVENTS {
+            return;
+        }
+        let mut by_age: Vec<(i64, String)> = self
+            .events
+            .values()
+            .map(|e| (e.last_seen, e.uid.clone()))
+            .collect();
+        by_age.sort();
+        // Drop a tenth at once so that trimming is rare.
+        let drop = self.events.len() - MAX_EVENTS + MAX_EVENTS / 10;
+        for (_, uid) in by_age.into_iter().take(drop) {
+            self.events.remove(&uid);
+        }
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+
+    pub fn pods(&self) -> impl Iterator<Item = &PodInfo> {
+        self.pods.values()
+    }
+
+    pub fn pod(&self, key: &str) -> Option<&PodInfo> {
+        self.pods.get(key)
+    }
+
+    /// Pods bound to `node`, in namespace/name order.
+    pub fn pods_on(&self, node: &str) -> impl Iterator<Item = &PodInfo> {
+        self.pods_by_node
+            .get(node)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.pods.get(k))
+    }
+
+    pub fn pods_on_count(&self, node: &str) -> usize {
+        self.pods_by_node.get(node).map_or(0, BTreeSet::len)
+    }
+
+    pub fn calico_node_pod(&self, node: &str) -> Option<&PodInfo> {
+        self.calico_node_by_node
+            .get(node)
+            .and_then(|k| self.pods.get(k))
+    }
+
+    /// Warning events about one object, newest first.
+    pub fn events_for(&self, kind: &str, namespace: &str, name: &str) -> Vec<&EventInfo> {
+        let mut out: Vec<&EventInfo> = self
+            .events
+            .values()
+            .filter(|e| e.kind == kind && e.name == name && e.namespace == namespace)
+            .collect();
+        out.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, node: &str, app: Option<&str>) -> PodInfo {
+        PodInfo {
+            namespace: "kube-system".into(),
+            name: name.into(),
+            node: Some(node.into()),
+            ip: None,
+            phase: "Running".into(),
+            ready: true,
+            restarts: 0,
+            owner: None,
+            created: 0,
+            deleting: false,
+            app: app.map(str::to_owned),
+            waiting_reason: None,
+            last_termination: None,
+            images: vec![],
+        }
+    }
+
+    #[test]
+    fn pod_indexes_follow_moves_and_deletes() {
+        let mut s = Stores::default();
+        s.apply_pods(Change::Reset(vec![
+            pod("a", "rigel", None),
+            pod("calico-node-1", "rigel", Some("calico-node")),
+        ]));
+        assert_eq!(s.pods_on_count("rigel"), 2);
+        assert_eq!(
+            s.calico_node_pod("rigel").map(|p| p.name.as_str()),
+            Some("calico-node-1")
+        );
+        // The same pod now bound elsewhere (a re-list would show it so).
+        s.apply_pods(Change::Upsert(pod("a", "saiph", None)));
+        assert_eq!(s.pods_on_count("rigel"), 1);
+        assert_eq!(s.pods_on_count("saiph"), 1);
+        s.apply_pods(Change::Remove(pod(
+            "calico-node-1",
+            "rigel",
+            Some("calico-node"),
+        )));
+        assert!(s.calico_node_pod("rigel").is_none());
+        assert_eq!(s.pods_on_count("rigel"), 0);
+        assert_eq!(s.pod_count(), 1);
+    }
+
+    #[test]
+    fn events_are_capped_keeping_the_newest() {
+        let mut s = Stores::default();
+        let events = (0..MAX_EVENTS + 1)
+            .map(|i| EventInfo {
+                uid: format!("u{i}"),
+                kind: "Pod".into(),
+                namespace: "ns".into(),
+                name: "p".into(),
+                reason: "BackOff".into(),
+                message: String::new(),
+                count: 1,
+                last_seen: i64::try_from(i).expect("small"),
+            })
+            .collect();
+        s.apply_events(Change::Reset(events));
+        assert!(s.events.len() <= MAX_EVENTS);
+        let newest = format!("u{MAX_EVENTS}");
+        assert!(s.events.contains_key(&newest));
+        assert!(!s.events.contains_key("u0"));
+    }
+}

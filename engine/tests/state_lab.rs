@@ -1,0 +1,337 @@
+//! The live cluster state against a lab of its own (started and stopped here, since these tests
+//! install Calico and inject failures): what Grappe shows matches what kubectl reports; Calico
+//! installed with kubectl shows up live, its CRDs picked up when they appear; every diagnostic
+//! with its matching `lab break`, cleared by `lab heal`; the API server lost and back.
+//!
+//! Needs Go, the machine's kubectl and the shared manifests (`GRAPPE_MANIFESTS`, set by
+//! scripts/lib.sh). Fails (never skips) when they are missing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use grappe_engine::clusters::{ClusterSpec, Clusters};
+use grappe_engine::diagnostics as rules;
+use grappe_engine::names::ClusterName;
+use grappe_engine::state::{ClusterState, ClusterStates};
+use grappe_views::NodesQuery;
+
+const PORT_BASE: &str = "17300";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository root")
+        .to_path_buf()
+}
+
+fn manifests() -> PathBuf {
+    let dir = std::env::var("GRAPPE_MANIFESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join("../shared/manifests"));
+    assert!(
+        dir.join("calico-v3.25.1.yaml").exists(),
+        "the CNI manifests are missing in {} (set GRAPPE_MANIFESTS)",
+        dir.display()
+    );
+    dir
+}
+
+/// A lab for this test binary; `lab down` when dropped.
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn up() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lab = Self { dir };
+        let out = lab.run(&["up", "--nodes", "4", "--port-base", PORT_BASE]);
+        assert!(out.contains("Lab up in"), "lab up:\n{out}");
+        lab
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new(repo().join("lab/lab"));
+        cmd.args(args).arg("--dir").arg(self.dir.path());
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run lab/lab: {e}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "lab {args:?} failed:\n{text}");
+        text
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("kubectl is required (the machine's kubectl): {e}"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("lab/lab"))
+            .args(["down", "--dir"])
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// Polls `check` until it returns `Ok`, or fails with its last complaint.
+async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(why) if start.elapsed() > timeout => {
+                panic!("{what}: still not true after {timeout:?}: {why}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+fn rules_of(state: &ClusterState) -> Vec<String> {
+    state.findings().into_iter().map(|f| f.rule).collect()
+}
+
+async fn expect_rule(state: &ClusterState, rule: &str, present: bool) {
+    eventually(
+        &format!(
+            "finding {rule} {}",
+            if present { "raised" } else { "cleared" }
+        ),
+        Duration::from_secs(90),
+        || {
+            let now = rules_of(state);
+            if now.iter().any(|r| r == rule) == present {
+                Ok(())
+            } else {
+                Err(format!("findings now: {now:?}"))
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_state_follows_the_lab() {
+    let lab = Lab::up();
+    let name = ClusterName::parse("lab").expect("name");
+    let clusters = Clusters::new(vec![ClusterSpec {
+        name: name.clone(),
+        kubeconfig: lab.kubeconfig(),
+        context: None,
+    }]);
+    let states = ClusterStates::start(&clusters);
+    let state: Arc<ClusterState> = states.get(&name).expect("state");
+
+    // Synced: the nodes table matches `kubectl get nodes`.
+    eventually("first node list", Duration::from_secs(30), || {
+        if state.link().synced {
+            Ok(())
+        } else {
+            Err("not synced".into())
+        }
+    })
+    .await;
+    let kubectl_nodes = lab.kubectl(&[
+        "get",
+        "nodes",
+        "--no-headers",
+        "-o",
+        "custom-columns=N:.metadata.name",
+    ]);
+    let mut expected: Vec<&str> = kubectl_nodes.lines().map(str::trim).collect();
+    expected.sort_unstable();
+    let page = state.nodes_page(&NodesQuery::default());
+    let names: Vec<&str> = page.rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, expected);
+    let wide = lab.kubectl(&["get", "nodes", "-o", "wide", "--no-headers"]);
+    for row in &page.rows {
+        let line = wide
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(row.name.as_str()))
+            .expect("kubectl row");
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[1], row.status, "{}: STATUS", row.name);
+        assert_eq!(cols[4], row.version, "{}: VERSION", row.name);
+        assert_eq!(
+            Some(cols[5]),
+            row.internal_ip.as_deref(),
+            "{}: INTERNAL-IP",
+            row.name
+        );
+    }
+
+    // Before a CNI: NotReady everywhere and the no-CNI diagnostic.
+    expect_rule(&state, rules::NO_CNI, true).await;
+    assert!(state.overview().cnis.is_empty());
+
+    // Calico installed with kubectl shows up live; its CRDs appear after Grappe started.
+    let calico = manifests().join("calico-v3.25.1.yaml");
+    lab.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        calico.to_str().expect("utf-8"),
+    ]);
+    let overview = eventually(
+        "Calico healthy in the overview",
+        Duration::from_secs(120),
+        || {
+            let o = state.overview();
+            let calico_ready = o
+                .calico_node
+                .as_ref()
+                .is_some_and(|w| w.ready == 4 && w.desired == 4);
+            if o.cnis.len() == 1
+                && calico_ready
+                && !o.pools.is_empty()
+                && o.blocks >= 4
+                && o.findings.is_empty()
+            {
+                Ok(o)
+            } else {
+                Err(format!(
+                    "{:?} calico-node {:?} pools {} blocks {} findings {:?}",
+                    o.cnis,
+                    o.calico_node,
+                    o.pools.len(),
+                    o.blocks,
+                    o.findings
+                ))
+            }
+        },
+    )
+    .await;
+    assert_eq!(overview.cnis[0].kind, "Calico");
+    assert_eq!(overview.cnis[0].version.as_deref(), Some("v3.25.1"));
+    assert_eq!(overview.pools[0].cidr, "192.168.0.0/16");
+    assert_eq!(overview.pod_subnet.as_deref(), Some("192.168.0.0/16"));
+    assert_eq!(overview.nodes.ready, 4);
+
+    // Node detail: its calico-node pod, its IPAM block, its pods.
+    let detail = state.node_detail("rigel").expect("rigel");
+    assert!(detail.calico_pod.as_ref().is_some_and(|p| p.ready));
+    assert!(!detail.blocks.is_empty(), "no IPAM block affine to rigel");
+    let kubectl_pods = lab.kubectl(&[
+        "get",
+        "pods",
+        "-A",
+        "--field-selector",
+        "spec.nodeName=rigel",
+        "--no-headers",
+    ]);
+    assert_eq!(detail.pods.len(), kubectl_pods.lines().count());
+
+    // A cordon shows as SchedulingDisabled.
+    lab.kubectl(&["cordon", "rigel"]);
+    eventually("rigel cordoned", Duration::from_secs(10), || {
+        let q = NodesQuery {
+            status: "cordoned".into(),
+            ..NodesQuery::default()
+        };
+        let p = state.nodes_page(&q);
+        match p.rows.as_slice() {
+            [r] if r.name == "rigel" && r.status == "Ready,SchedulingDisabled" => Ok(()),
+            rows => Err(format!("{rows:?}")),
+        }
+    })
+    .await;
+    lab.kubectl(&["uncordon", "rigel"]);
+
+    // Each failure the lab injects raises its diagnostic; heal clears it.
+    for (kind, rule) in [
+        ("wrong-ip", rules::IPV4_NOT_INTERNAL_IP),
+        ("duplicate-ip", rules::DUPLICATE_IPV4),
+        ("calico-not-ready", rules::CALICO_NODE_NOT_READY),
+        (
+            "network-unavailable-stale",
+            rules::NETWORK_UNAVAILABLE_STALE,
+        ),
+        ("pool-overlap", rules::POOL_OVERLAPS_NODES),
+    ] {
+        lab.run(&["break", kind]);
+        expect_rule(&state, rule, true).await;
+        let finding = state
+            .findings()
+            .into_iter()
+            .find(|f| f.rule == rule)
+            .expect("finding");
+        assert!(!finding.evidence.is_empty(), "{rule} without evidence");
+        lab.run(&["heal"]);
+        expect_rule(&state, rule, false).await;
+    }
+    // The crash loop of a duplicate address carries calico-node's own message.
+    lab.run(&["break", "duplicate-ip"]);
+    expect_rule(&state, rules::CALICO_NODE_NOT_READY, true).await;
+    let crash = state
+        .findings()
+        .into_iter()
+        .find(|f| f.rule == rules::CALICO_NODE_NOT_READY)
+        .expect("not ready");
+    assert!(
+        crash
+            .param("detail")
+            .contains("is already using the IPv4 address"),
+        "{crash:?}"
+    );
+    lab.run(&["heal"]);
+    expect_rule(&state, rules::CALICO_NODE_NOT_READY, false).await;
+
+    // The API server lost: unreachable since T, the last state kept; back after heal.
+    lab.run(&["break", "apiserver"]);
+    expect_rule(&state, rules::API_UNREACHABLE, true).await;
+    let stale = state.overview();
+    assert!(stale.link.unreachable_since.is_some());
+    assert_eq!(stale.nodes.total, 4, "the last known state is kept");
+    lab.run(&["heal"]);
+    expect_rule(&state, rules::API_UNREACHABLE, false).await;
+
+    // Calico removed: its CRDs go, and their objects with them, without a restart.
+    lab.kubectl(&[
+        "delete",
+        "-f",
+        calico.to_str().expect("utf-8"),
+        "--wait=false",
+    ]);
+    eventually("Calico gone", Duration::from_secs(120), || {
+        let o = state.overview();
+        if o.cnis.is_empty() && o.pools.is_empty() && o.blocks == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?} pools {} blocks {}",
+                o.cnis,
+                o.pools.len(),
+                o.blocks
+            ))
+        }
+    })
+    .await;
+}

@@ -1,0 +1,289 @@
+//! The shapes of Grappe's cluster views: what the engine computes from its live cluster state
+//! and what the pages show. Plain data with serde, compiled into the server and into the wasm.
+//! Times are preformatted on the server (`2026-11-28T09:30:00Z`, ages like `5d`) so that the
+//! server's HTML and the hydrated page agree.
+
+use serde::{Deserialize, Serialize};
+
+/// How fresh a cluster's state is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkView {
+    /// The first node list arrived.
+    pub synced: bool,
+    /// Set while the API server cannot be watched: the state shown is the last known, stale.
+    pub unreachable_since: Option<String>,
+    pub error: Option<String>,
+    /// Resources whose watch fails while the API server answers (e.g. RBAC): (resource, error).
+    pub resource_errors: Vec<(String, String)>,
+    pub last_change: Option<String>,
+}
+
+impl LinkView {
+    pub fn stale(&self) -> bool {
+        self.unreachable_since.is_some()
+    }
+}
+
+/// Node counts as `kubectl get nodes` would summarise them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCounts {
+    pub total: usize,
+    pub ready: usize,
+    pub not_ready: usize,
+    pub unknown: usize,
+    pub scheduling_disabled: usize,
+}
+
+/// A detected CNI plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CniView {
+    /// `Calico`, `Flannel`, `Cilium`, `Weave Net`, or the DaemonSet's name.
+    pub kind: String,
+    /// From the image tag.
+    pub version: Option<String>,
+    /// `namespace/name` of its DaemonSet.
+    pub daemonset: String,
+}
+
+/// A DaemonSet's or Deployment's rollout counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadView {
+    pub namespace: String,
+    pub name: String,
+    pub desired: i32,
+    pub ready: i32,
+    pub available: i32,
+    pub unavailable: i32,
+    pub updated: i32,
+}
+
+/// A Calico IPPool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolView {
+    pub name: String,
+    pub cidr: String,
+    pub block_size: i64,
+    pub ipip_mode: String,
+    pub vxlan_mode: String,
+    pub nat_outgoing: bool,
+    pub disabled: bool,
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+/// One observed fact behind a finding: an object, a field and its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// `Node/rigel`, `IPPool/default-ipv4-ippool`, `Pod/kube-system/calico-node-x`.
+    pub object: String,
+    /// `status.conditions[Ready].message`, `metadata.annotations[projectcalico.org/IPv4Address]`.
+    pub field: String,
+    pub value: String,
+}
+
+/// A diagnostic: a known failure recognised in the cluster's state. The UI turns `rule` and
+/// `params` into the title, explanation and fix in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable identifier, e.g. `calico.duplicate-ipv4`.
+    pub rule: String,
+    pub severity: Severity,
+    /// Nodes it concerns (empty when cluster-wide).
+    pub nodes: Vec<String>,
+    pub evidence: Vec<Evidence>,
+    /// Values for the texts' placeholders, e.g. `("pool", "192.168.0.0/16")`.
+    pub params: Vec<(String, String)>,
+}
+
+impl Finding {
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A cluster's overview.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverviewView {
+    pub cluster: String,
+    pub link: LinkView,
+    /// kube-apiserver's version according to kubeadm-config, or the kubelets'.
+    pub kubernetes_version: Option<String>,
+    pub nodes: NodeCounts,
+    pub pods: usize,
+    pub cnis: Vec<CniView>,
+    pub calico_node: Option<WorkloadView>,
+    /// Nodes whose calico-node pod is missing or not Ready (the first ones).
+    pub calico_node_unready: Vec<String>,
+    pub calico_node_unready_total: usize,
+    pub kube_controllers: Option<WorkloadView>,
+    pub calico_version: Option<String>,
+    pub pools: Vec<PoolView>,
+    pub blocks: usize,
+    pub block_addresses_in_use: usize,
+    pub pod_subnet: Option<String>,
+    pub service_subnet: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
+/// The nodes table's query: search, filters, sort and page. Every field has a default, so an
+/// empty query string is a valid query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodesQuery {
+    /// Substring of the name, an address, a pod CIDR or the version.
+    pub q: String,
+    /// `ready`, `notready`, `unknown`, `cordoned`, `issues` or empty for all.
+    pub status: String,
+    /// A role, `none` for nodes without one, or empty for all.
+    pub role: String,
+    /// `name`, `status`, `roles`, `age`, `version`, `ip`, `pods`.
+    pub sort: String,
+    pub desc: bool,
+    /// 1-based.
+    pub page: usize,
+    pub per_page: usize,
+}
+
+impl Default for NodesQuery {
+    fn default() -> Self {
+        Self {
+            q: String::new(),
+            status: String::new(),
+            role: String::new(),
+            sort: "name".to_owned(),
+            desc: false,
+            page: 1,
+            per_page: 50,
+        }
+    }
+}
+
+/// The largest page the nodes table serves.
+pub const MAX_PER_PAGE: usize = 500;
+
+/// One row of the nodes table: `kubectl get nodes -o wide` plus the networking columns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRow {
+    pub name: String,
+    /// `Ready`, `NotReady,SchedulingDisabled`, ...
+    pub status: String,
+    pub ready: bool,
+    pub roles: Vec<String>,
+    pub age: String,
+    pub version: String,
+    pub internal_ip: Option<String>,
+    pub os_image: String,
+    pub kernel: String,
+    pub runtime: String,
+    pub pod_cidrs: Vec<String>,
+    pub calico_ipv4: Option<String>,
+    pub calico_tunnel: Option<String>,
+    /// NetworkUnavailable: (status, reason) when the condition exists.
+    pub network_unavailable: Option<(String, String)>,
+    /// The calico-node pod on the node: `Running`, `Running (not ready)`, `CrashLoopBackOff`...
+    pub calico_node: Option<String>,
+    pub calico_node_ready: bool,
+    pub pods: usize,
+    /// How many findings concern this node.
+    pub findings: usize,
+}
+
+/// A page of the nodes table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodesPageView {
+    pub cluster: String,
+    pub link: LinkView,
+    pub rows: Vec<NodeRow>,
+    /// Nodes in the cluster.
+    pub total: usize,
+    /// Nodes matching the query.
+    pub matched: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub per_page: usize,
+    /// Every role present (for the filter).
+    pub roles: Vec<String>,
+}
+
+/// A node condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConditionView {
+    pub kind: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    pub last_transition: String,
+    pub last_heartbeat: String,
+}
+
+/// A pod on a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRow {
+    pub namespace: String,
+    pub name: String,
+    pub ip: Option<String>,
+    /// `DaemonSet/calico-node`, or empty without controller.
+    pub owner: String,
+    /// Phase, or the waiting reason when a container waits (`CrashLoopBackOff`).
+    pub phase: String,
+    pub ready: bool,
+    pub restarts: i32,
+    pub age: String,
+}
+
+/// An IPAM block affine to a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockView {
+    pub cidr: String,
+    pub in_use: usize,
+    pub size: usize,
+}
+
+/// The calico-node pod of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalicoPodView {
+    pub name: String,
+    pub ready: bool,
+    pub state: String,
+    pub restarts: i32,
+    /// `reason: message` of the last termination.
+    pub last_termination: Option<String>,
+}
+
+/// A Warning event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    /// `Node/rigel`, `Pod/kube-system/calico-node-x`.
+    pub object: String,
+    pub reason: String,
+    pub message: String,
+    pub count: i32,
+    pub last_seen: String,
+}
+
+/// Everything on a node's page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDetailView {
+    pub cluster: String,
+    pub link: LinkView,
+    pub row: NodeRow,
+    pub conditions: Vec<ConditionView>,
+    /// `key=value:Effect`.
+    pub taints: Vec<String>,
+    /// (type, address).
+    pub addresses: Vec<(String, String)>,
+    pub pods: Vec<PodRow>,
+    pub blocks: Vec<BlockView>,
+    pub calico_pod: Option<CalicoPodView>,
+    pub events: Vec<EventView>,
+    pub findings: Vec<Finding>,
+}
