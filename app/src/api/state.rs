@@ -15,7 +15,10 @@ pub async fn cluster_overview(cluster: String) -> Result<OverviewView, AppError>
 
 /// A page of the nodes table (viewer). Out-of-range pages are clamped.
 #[server(endpoint = "list_nodes")]
-pub async fn list_nodes(cluster: String, query: NodesQuery) -> Result<NodesPageView, AppError> {
+pub async fn list_nodes(
+    cluster: String,
+    #[server(default)] query: NodesQuery,
+) -> Result<NodesPageView, AppError> {
     let state = cluster_state(&cluster).await?;
     Ok(state.nodes_page(&query))
 }

@@ -9,6 +9,7 @@
 //	lab heal                undo every injected failure
 //	lab cni apply|delete FILE   server-side apply / delete a CNI manifest
 //	lab kubeconfig          print the kubeconfig path
+//	lab pods N              N bare pods per worker, bound directly (benchmark load)
 package main
 
 import (
@@ -46,6 +47,7 @@ commands:
   cni apply FILE | cni delete FILE
               server-side apply or delete a manifest (like kubectl apply --server-side / delete -f)
   kubeconfig  print the admin kubeconfig path
+  pods N      create N bare pods per worker in namespace bench, bound directly (benchmark load)
 
 common flags:
   --dir DIR   the lab's state directory (default $GRAPPE_LAB_DIR or ~/.cache/grappe/lab/run/default)
@@ -158,6 +160,18 @@ func run(ctx context.Context, cmd string, args []string) error {
 			return &lab.UsageError{Err: errors.New("usage: lab cni apply|delete FILE")}
 		}
 		return lab.CNI(ctx, *dir, fs.Arg(0), fs.Arg(1), os.Stdout)
+	case "pods":
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		var n int
+		if fs.NArg() != 1 {
+			return &lab.UsageError{Err: errors.New("usage: lab pods N (pods per worker)")}
+		}
+		if _, err := fmt.Sscan(fs.Arg(0), &n); err != nil {
+			return &lab.UsageError{Err: fmt.Errorf("pods per worker: %q is not a number", fs.Arg(0))}
+		}
+		return lab.Pods(ctx, *dir, n, os.Stdout)
 	case "kubeconfig":
 		if err := fs.Parse(args); err != nil {
 			return &lab.UsageError{Err: err}
