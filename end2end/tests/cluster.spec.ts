@@ -48,10 +48,11 @@ test("nodes page follows the cluster live; overview and node detail", async ({ p
   }
   await expect(row.getByTestId("node-status")).not.toContainText("SchedulingDisabled", { timeout: 5_000 });
 
-  // Filter through the form: only cordoned nodes (none now).
-  await page.locator('select[name="status"]').selectOption("ready");
-  await page.getByRole("button", { name: "Filter" }).click();
-  await expect(page).toHaveURL(/status=ready/);
+  // Filter through the form: the query goes to the URL and the table follows it.
+  await page.locator('select[name="status"]').selectOption("cordoned");
+  await page.getByTestId("nodes-filters").locator('button[type="submit"]').click();
+  await expect(page).toHaveURL(/status=cordoned/);
+  await expect(rows).toHaveCount(0);
 
   await page.goto(`/c/${cluster}/nodes/${node}`);
   await hydrated(page);
