@@ -218,7 +218,7 @@ def main():
     def on_event(total):
         counted["sse"] = total
         counted["reloads"] += 1
-        counted["reload_bytes"] += g.server_fn("list_nodes", {"cluster": a.cluster})
+        counted["reload_bytes"] += g.server_fn("list_nodes", {"cluster": a.cluster, "query[page]": "1"})
 
     t2 = threading.Thread(target=g.events, args=(a.cluster, on_event, stop2), daemon=True)
     t2.start()

@@ -124,7 +124,6 @@ messages! {
     Reason => "Reason", "Raison";
     Message => "Message", "Message";
     Since => "Since", "Depuis";
-    Heartbeat => "Heartbeat", "Dernier signal";
     Taints => "Taints", "Taints";
     Namespace => "Namespace", "Namespace";
     Owner => "Owner", "Propriétaire";

@@ -222,7 +222,6 @@ pub struct ConditionView {
     pub reason: String,
     pub message: String,
     pub last_transition: String,
-    pub last_heartbeat: String,
 }
 
 /// A pod on a node.

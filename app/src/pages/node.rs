@@ -95,13 +95,13 @@ fn Node(d: NodeDetailView) -> impl IntoView {
             <table class="table dense" data-testid="conditions">
                 <thead><tr>
                     <th>{Msg::Type.text(lang)}</th><th>{Msg::Status.text(lang)}</th><th>{Msg::Reason.text(lang)}</th>
-                    <th>{Msg::Message.text(lang)}</th><th>{Msg::Since.text(lang)}</th><th>{Msg::Heartbeat.text(lang)}</th>
+                    <th>{Msg::Message.text(lang)}</th><th>{Msg::Since.text(lang)}</th>
                 </tr></thead>
                 <tbody>
                     {d.conditions.iter().map(|c| view! {
                         <tr data-condition=c.kind.clone()>
                             <td>{c.kind.clone()}</td><td>{c.status.clone()}</td><td>{c.reason.clone()}</td>
-                            <td>{c.message.clone()}</td><td>{c.last_transition.clone()}</td><td>{c.last_heartbeat.clone()}</td>
+                            <td>{c.message.clone()}</td><td>{c.last_transition.clone()}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>

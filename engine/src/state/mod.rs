@@ -48,7 +48,20 @@ pub struct ClusterState {
     stores: RwLock<Stores>,
     link: RwLock<Link>,
     version: tokio_watch::Sender<u64>,
+    /// The diagnostics of a version, reused by every page until the state changes.
+    findings: std::sync::Mutex<Option<CachedFindings>>,
 }
+
+#[derive(Debug)]
+struct CachedFindings {
+    version: u64,
+    at: std::time::Instant,
+    findings: Arc<Vec<grappe_views::Finding>>,
+}
+
+/// How long cached diagnostics stay valid without a change (time-based rules, such as a stale
+/// condition, need a fresh look now and then).
+const FINDINGS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl ClusterState {
     fn new(name: ClusterName) -> Self {
@@ -57,7 +70,39 @@ impl ClusterState {
             stores: RwLock::new(Stores::default()),
             link: RwLock::new(Link::default()),
             version: tokio_watch::channel(0).0,
+            findings: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The diagnostics of the current state, computed once per version (and at most every
+    /// [`FINDINGS_FRESH_FOR`] while nothing changes).
+    pub(crate) fn findings_for(
+        &self,
+        stores: &Stores,
+        link: &Link,
+    ) -> Arc<Vec<grappe_views::Finding>> {
+        let version = self.version();
+        let mut cache = self
+            .findings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = cache.as_ref()
+            && c.version == version
+            && c.at.elapsed() < FINDINGS_FRESH_FOR
+        {
+            return Arc::clone(&c.findings);
+        }
+        let findings = Arc::new(crate::diagnostics::diagnose(
+            stores,
+            link,
+            now().unix_seconds(),
+        ));
+        *cache = Some(CachedFindings {
+            version,
+            at: std::time::Instant::now(),
+            findings: Arc::clone(&findings),
+        });
+        findings
     }
 
     /// Read access to the tables. Hold it briefly: the watches wait while it is held.
@@ -83,17 +128,20 @@ impl ClusterState {
         *self.version.borrow()
     }
 
-    /// Applies a change to the tables and tells the subscribers.
-    pub(crate) fn update(&self, f: impl FnOnce(&mut Stores)) {
-        {
+    /// Applies a change to the tables and, when `f` says something changed, tells the
+    /// subscribers.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Stores) -> bool) {
+        let changed = {
             let mut stores = self
                 .stores
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut stores);
+            f(&mut stores)
+        };
+        if changed {
+            self.edit_link(|l| l.last_change = Some(now()));
+            self.version.send_modify(|v| *v += 1);
         }
-        self.edit_link(|l| l.last_change = Some(now()));
-        self.version.send_modify(|v| *v += 1);
     }
 
     fn edit_link(&self, f: impl FnOnce(&mut Link)) {

@@ -27,7 +27,8 @@ pub struct Condition {
     pub reason: String,
     pub message: String,
     pub last_transition: UnixSeconds,
-    pub last_heartbeat: UnixSeconds,
+    // No heartbeat time: kubelets rewrite it every few seconds, and keeping it would make each
+    // heartbeat a change pushed to every browser.
 }
 
 /// One taint.
@@ -108,7 +109,6 @@ impl NodeInfo {
                     reason: c.reason.unwrap_or_default(),
                     message: c.message.unwrap_or_default(),
                     last_transition: secs(c.last_transition_time.as_ref()),
-                    last_heartbeat: secs(c.last_heartbeat_time.as_ref()),
                 })
                 .collect(),
             addresses: status

@@ -41,73 +41,87 @@ pub struct Stores {
     pub calico_crds: BTreeSet<String>,
 }
 
-fn apply_map<T>(map: &mut BTreeMap<String, T>, change: Change<T>, key: impl Fn(&T) -> String) {
+/// Applies `change`; returns whether the table now differs (an update that leaves the slim
+/// record as it was, e.g. a kubelet heartbeat, is not a change).
+fn apply_map<T: PartialEq>(
+    map: &mut BTreeMap<String, T>,
+    change: Change<T>,
+    key: impl Fn(&T) -> String,
+) -> bool {
     match change {
-        Change::Reset(items) => *map = items.into_iter().map(|i| (key(&i), i)).collect(),
+        Change::Reset(items) => {
+            *map = items.into_iter().map(|i| (key(&i), i)).collect();
+            true
+        }
         Change::Upsert(item) => {
-            map.insert(key(&item), item);
+            let k = key(&item);
+            if map.get(&k) == Some(&item) {
+                return false;
+            }
+            map.insert(k, item);
+            true
         }
-        Change::Remove(item) => {
-            map.remove(&key(&item));
-        }
+        Change::Remove(item) => map.remove(&key(&item)).is_some(),
     }
 }
 
+fn replace_single<T: PartialEq>(slot: &mut Option<T>, change: Change<T>) -> bool {
+    let new = match change {
+        Change::Reset(mut items) => items.pop(),
+        Change::Upsert(item) => Some(item),
+        Change::Remove(_) => None,
+    };
+    let changed = *slot != new;
+    *slot = new;
+    changed
+}
+
 impl Stores {
-    pub fn apply_nodes(&mut self, change: Change<NodeInfo>) {
-        apply_map(&mut self.nodes, change, |n| n.name.clone());
+    pub fn apply_nodes(&mut self, change: Change<NodeInfo>) -> bool {
+        apply_map(&mut self.nodes, change, |n| n.name.clone())
     }
 
-    pub fn apply_daemonsets(&mut self, change: Change<WorkloadInfo>) {
-        apply_map(&mut self.daemonsets, change, WorkloadInfo::key);
+    pub fn apply_daemonsets(&mut self, change: Change<WorkloadInfo>) -> bool {
+        apply_map(&mut self.daemonsets, change, WorkloadInfo::key)
     }
 
-    pub fn apply_deployments(&mut self, change: Change<WorkloadInfo>) {
-        apply_map(&mut self.deployments, change, WorkloadInfo::key);
+    pub fn apply_deployments(&mut self, change: Change<WorkloadInfo>) -> bool {
+        apply_map(&mut self.deployments, change, WorkloadInfo::key)
     }
 
-    pub fn apply_pdbs(&mut self, change: Change<PdbInfo>) {
-        apply_map(&mut self.pdbs, change, PdbInfo::key);
+    pub fn apply_pdbs(&mut self, change: Change<PdbInfo>) -> bool {
+        apply_map(&mut self.pdbs, change, PdbInfo::key)
     }
 
-    pub fn apply_ippools(&mut self, change: Change<IpPoolInfo>) {
-        apply_map(&mut self.ippools, change, |p| p.name.clone());
+    pub fn apply_ippools(&mut self, change: Change<IpPoolInfo>) -> bool {
+        apply_map(&mut self.ippools, change, |p| p.name.clone())
     }
 
-    pub fn apply_ipamblocks(&mut self, change: Change<IpamBlockInfo>) {
-        apply_map(&mut self.ipamblocks, change, |b| b.name.clone());
+    pub fn apply_ipamblocks(&mut self, change: Change<IpamBlockInfo>) -> bool {
+        apply_map(&mut self.ipamblocks, change, |b| b.name.clone())
     }
 
-    pub fn apply_affinities(&mut self, change: Change<BlockAffinityInfo>) {
-        apply_map(&mut self.affinities, change, |a| a.name.clone());
+    pub fn apply_affinities(&mut self, change: Change<BlockAffinityInfo>) -> bool {
+        apply_map(&mut self.affinities, change, |a| a.name.clone())
     }
 
-    pub fn apply_felixconfigs(&mut self, change: Change<String>) {
+    pub fn apply_felixconfigs(&mut self, change: Change<String>) -> bool {
         match change {
-            Change::Reset(names) => self.felixconfigs = names.into_iter().collect(),
-            Change::Upsert(name) => {
-                self.felixconfigs.insert(name);
+            Change::Reset(names) => {
+                self.felixconfigs = names.into_iter().collect();
+                true
             }
-            Change::Remove(name) => {
-                self.felixconfigs.remove(&name);
-            }
+            Change::Upsert(name) => self.felixconfigs.insert(name),
+            Change::Remove(name) => self.felixconfigs.remove(&name),
         }
     }
 
-    pub fn apply_cluster_info(&mut self, change: Change<ClusterInfo>) {
-        self.cluster_info = match change {
-            Change::Reset(mut items) => items.pop(),
-            Change::Upsert(item) => Some(item),
-            Change::Remove(_) => None,
-        };
+    pub fn apply_cluster_info(&mut self, change: Change<ClusterInfo>) -> bool {
+        replace_single(&mut self.cluster_info, change)
     }
 
-    pub fn apply_kubeadm(&mut self, change: Change<KubeadmNetworking>) {
-        self.kubeadm = match change {
-            Change::Reset(mut items) => items.pop(),
-            Change::Upsert(item) => Some(item),
-            Change::Remove(_) => None,
-        };
+    pub fn apply_kubeadm(&mut self, change: Change<KubeadmNetworking>) -> bool {
+        replace_single(&mut self.kubeadm, change)
     }
 
     /// Forgets a Calico table whose CRD went away.
@@ -122,7 +136,7 @@ impl Stores {
         }
     }
 
-    pub fn apply_pods(&mut self, change: Change<PodInfo>) {
+    pub fn apply_pods(&mut self, change: Change<PodInfo>) -> bool {
         match change {
             Change::Reset(items) => {
                 self.pods.clear();
@@ -131,10 +145,16 @@ impl Stores {
                 for pod in items {
                     self.insert_pod(pod);
                 }
+                true
             }
             Change::Upsert(pod) => {
-                self.remove_pod(&pod.key());
+                let key = pod.key();
+                if self.pods.get(&key) == Some(&pod) {
+                    return false;
+                }
+                self.remove_pod(&key);
                 self.insert_pod(pod);
+                true
             }
             Change::Remove(pod) => self.remove_pod(&pod.key()),
         }
@@ -154,9 +174,9 @@ impl Stores {
         self.pods.insert(key, pod);
     }
 
-    fn remove_pod(&mut self, key: &str) {
+    fn remove_pod(&mut self, key: &str) -> bool {
         let Some(old) = self.pods.remove(key) else {
-            return;
+            return false;
         };
         if let Some(node) = &old.node {
             if let Some(set) = self.pods_by_node.get_mut(node) {
@@ -169,21 +189,25 @@ impl Stores {
                 self.calico_node_by_node.remove(node);
             }
         }
+        true
     }
 
-    pub fn apply_events(&mut self, change: Change<EventInfo>) {
+    pub fn apply_events(&mut self, change: Change<EventInfo>) -> bool {
         match change {
             Change::Reset(items) => {
                 self.events = items.into_iter().map(|e| (e.uid.clone(), e)).collect();
                 self.trim_events();
+                true
             }
             Change::Upsert(e) => {
+                if self.events.get(&e.uid) == Some(&e) {
+                    return false;
+                }
                 self.events.insert(e.uid.clone(), e);
                 self.trim_events();
+                true
             }
-            Change::Remove(e) => {
-                self.events.remove(&e.uid);
-            }
+            Change::Remove(e) => self.events.remove(&e.uid).is_some(),
         }
     }
 
@@ -294,6 +318,25 @@ mod tests {
         assert!(s.calico_node_pod("rigel").is_none());
         assert_eq!(s.pods_on_count("rigel"), 0);
         assert_eq!(s.pod_count(), 1);
+    }
+
+    #[test]
+    fn a_kubelet_heartbeat_is_not_a_change() {
+        let node = |heartbeat: &str, ready: &str| {
+            let n: k8s_openapi::api::core::v1::Node = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "rigel"},
+                "status": {"conditions": [{"type": "Ready", "status": ready,
+                    "lastHeartbeatTime": heartbeat, "lastTransitionTime": "2026-11-28T09:00:00Z"}]}
+            }))
+            .expect("node");
+            NodeInfo::from_node(n).expect("named")
+        };
+        let mut s = Stores::default();
+        assert!(s.apply_nodes(Change::Upsert(node("2026-11-28T10:00:00Z", "True"))));
+        assert!(!s.apply_nodes(Change::Upsert(node("2026-11-28T10:00:40Z", "True"))));
+        assert!(s.apply_nodes(Change::Upsert(node("2026-11-28T10:01:20Z", "False"))));
+        assert!(s.apply_nodes(Change::Remove(node("2026-11-28T10:02:00Z", "False"))));
+        assert!(!s.apply_nodes(Change::Remove(node("2026-11-28T10:02:00Z", "False"))));
     }
 
     #[test]

@@ -120,15 +120,14 @@ impl ClusterState {
     /// The diagnostics now.
     pub fn findings(&self) -> Vec<Finding> {
         let link = self.link();
-        diagnostics::diagnose(&self.read(), &link, now_secs())
+        self.findings_for(&self.read(), &link).as_ref().clone()
     }
 
     /// The overview.
     pub fn overview(&self) -> OverviewView {
         let link = self.link();
         let stores = self.read();
-        let now = now_secs();
-        let findings = diagnostics::diagnose(&stores, &link, now);
+        let findings = self.findings_for(&stores, &link).as_ref().clone();
         let mut nodes = NodeCounts::default();
         for n in stores.nodes.values() {
             nodes.total += 1;
@@ -220,7 +219,7 @@ impl ClusterState {
         let link = self.link();
         let stores = self.read();
         let now = now_secs();
-        let findings = diagnostics::diagnose(&stores, &link, now);
+        let findings = self.findings_for(&stores, &link);
         let per_node = findings_per_node(&findings);
         let needle = query.q.trim().to_lowercase();
         let mut roles: BTreeSet<String> = BTreeSet::new();
@@ -297,9 +296,11 @@ impl ClusterState {
         let stores = self.read();
         let now = now_secs();
         let n = stores.nodes.get(name)?;
-        let findings: Vec<Finding> = diagnostics::diagnose(&stores, &link, now)
-            .into_iter()
+        let findings: Vec<Finding> = self
+            .findings_for(&stores, &link)
+            .iter()
             .filter(|f| f.nodes.iter().any(|x| x == name))
+            .cloned()
             .collect();
         let per_node = findings_per_node(&findings);
         let calico = stores.calico_node_pod(name);
@@ -349,7 +350,6 @@ impl ClusterState {
                     reason: c.reason.clone(),
                     message: c.message.clone(),
                     last_transition: fmt_time(c.last_transition),
-                    last_heartbeat: fmt_time(c.last_heartbeat),
                 })
                 .collect(),
             taints: n

@@ -136,7 +136,7 @@ fn spawn_typed<K, T>(
     resource: &'static str,
     config: watcher::Config,
     slim: fn(K) -> Option<T>,
-    apply: fn(&mut Stores, Change<T>),
+    apply: fn(&mut Stores, Change<T>) -> bool,
 ) -> JoinHandle<()>
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
@@ -153,7 +153,7 @@ async fn watch_loop<K, T>(
     resource: &str,
     config: watcher::Config,
     slim: impl Fn(K) -> Option<T>,
-    apply: fn(&mut Stores, Change<T>),
+    apply: fn(&mut Stores, Change<T>) -> bool,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
@@ -244,9 +244,7 @@ async fn calico_crds(client: Client, state: Arc<ClusterState>) {
                 (true, false) => {
                     tracing::info!(cluster = %state.name, crd = %crd_name, "Calico CRD present: watching");
                     running.insert(plural, spawn_calico(&client, &state, plural, kind));
-                    state.update(|s| {
-                        s.calico_crds.insert(plural.to_owned());
-                    });
+                    state.update(|s| s.calico_crds.insert(plural.to_owned()));
                 }
                 (false, true) => {
                     tracing::info!(cluster = %state.name, crd = %crd_name, "Calico CRD gone: forgetting its objects");
@@ -254,8 +252,8 @@ async fn calico_crds(client: Client, state: Arc<ClusterState>) {
                         task.abort();
                     }
                     state.update(|s| {
-                        s.calico_crds.remove(plural);
                         s.clear_calico(plural);
+                        s.calico_crds.remove(plural)
                     });
                     state.watch_ok(plural, false);
                 }

@@ -154,3 +154,28 @@ async fn the_nodes_page_lists_the_lab_nodes_and_changes_are_pushed() {
     let res = app.get("/live/nope", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+/// Every rule the engine can raise has its words in the UI, in both languages.
+#[test]
+fn every_diagnostic_rule_has_its_words() {
+    use app::findings::describe;
+    use app::i18n::Lang;
+    use grappe_views::{Finding, Severity};
+    for rule in grappe_engine::diagnostics::RULES {
+        let finding = Finding {
+            rule: rule.to_owned(),
+            severity: Severity::Warning,
+            nodes: vec![],
+            evidence: vec![],
+            params: vec![],
+        };
+        for lang in Lang::ALL {
+            let (title, explanation, fix) = describe(&finding, lang);
+            assert_ne!(title, rule, "{rule} has no {lang:?} title");
+            assert!(
+                !explanation.is_empty() && !fix.is_empty(),
+                "{rule} {lang:?}"
+            );
+        }
+    }
+}
