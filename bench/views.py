@@ -188,9 +188,11 @@ def main():
         got.clear()
         time.sleep(1.5)
         got.clear()
-        mark = f"bench-{int(time.time() * 1000)}-{i}"
         start = time.perf_counter()
-        kubectl(a.kubeconfig, "label", "node", target, f"grappe.bench/mark={mark}", "--overwrite")
+        # A change the pages show (a role, on and off); labels or annotations the views do not
+        # read are not changes and send no event.
+        role = "node-role.kubernetes.io/bench" + ("" if i % 2 == 0 else "-")
+        kubectl(a.kubeconfig, "label", "node", target, role + ("=" if i % 2 == 0 else ""))
         if got.wait(10):
             latencies_event.append((stamps[-1] - start) * 1000)
         # The page shows the change once the node detail carries it (labels are not shown,
@@ -207,7 +209,7 @@ def main():
         time.sleep(0.05)
     cordon_ms = (time.perf_counter() - cordon_start) * 1000
     kubectl(a.kubeconfig, "uncordon", target)
-    kubectl(a.kubeconfig, "label", "node", target, "grappe.bench/mark-")
+    kubectl(a.kubeconfig, "label", "node", target, "node-role.kubernetes.io/bench-")
     stop.set()
 
     # Bytes to one browser under 20 changes per second for 30 s: the event stream plus one
@@ -230,8 +232,8 @@ def main():
     procs = []
     while time.time() - start < duration:
         node = nodes[i % len(nodes)]
-        procs.append(subprocess.Popen(["kubectl", "--kubeconfig", a.kubeconfig, "annotate", "node", node,
-                                       f"grappe.bench/tick={i}", "--overwrite"],
+        role = "node-role.kubernetes.io/bench-tick" + ("=" if (i // len(nodes)) % 2 == 0 else "-")
+        procs.append(subprocess.Popen(["kubectl", "--kubeconfig", a.kubeconfig, "label", "node", node, role],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         i += 1
         time.sleep(max(0.0, start + i / 20 - time.time()))
@@ -243,9 +245,8 @@ def main():
     sent = (counted["sse"] - base["sse"]) + (counted["reload_bytes"] - base["reload_bytes"])
     kbps = sent / elapsed / 1024
     changes_per_s = i / elapsed
-    for n in set(nodes[j % len(nodes)] for j in range(i)):
-        subprocess.run(["kubectl", "--kubeconfig", a.kubeconfig, "annotate", "node", n, "grappe.bench/tick-"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["kubectl", "--kubeconfig", a.kubeconfig, "label", "nodes", "--all",
+                    "node-role.kubernetes.io/bench-tick-"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     # LIST calls during a steady window.
     before = apiserver_lists(a.kubeconfig)

@@ -209,7 +209,10 @@ pub fn Findings(findings: Vec<Finding>, #[prop(optional)] cluster: String) -> im
                                         let href = format!("/c/{cluster}/nodes/{n}");
                                         view! { <a href=href>{n.clone()}</a> " " }
                                     }).collect_view()}
-                                    {(nodes.len() > 10).then(|| format!("… (+{})", nodes.len() - 10))}
+                                    {
+                                        let total = f.param("nodes_total").parse().unwrap_or(nodes.len());
+                                        (total > 10).then(|| format!("… (+{})", total - 10))
+                                    }
                                 </p>
                             })}
                         </li>

@@ -124,17 +124,7 @@ impl Clusters {
     /// # Errors
     /// [`ClusterError::Unknown`], or the kubeconfig / client errors.
     pub async fn client(&self, name: &ClusterName) -> Result<Client, ClusterError> {
-        let entry = self
-            .entries
-            .get(name)
-            .ok_or_else(|| ClusterError::Unknown(name.to_string()))?;
-        let mut cached = entry.client.lock().await;
-        if let Some(client) = cached.as_ref() {
-            return Ok(client.clone());
-        }
-        let client = build_client(&entry.spec, REQUEST_READ_TIMEOUT).await?;
-        *cached = Some(client.clone());
-        Ok(client)
+        self.cached(name, |e| &e.client, REQUEST_READ_TIMEOUT).await
     }
 
     /// A client for long-lived watches of `name`: its read timeout outlasts the server-side
@@ -143,15 +133,25 @@ impl Clusters {
     /// # Errors
     /// As [`Clusters::client`].
     pub async fn watch_client(&self, name: &ClusterName) -> Result<Client, ClusterError> {
+        self.cached(name, |e| &e.watch_client, WATCH_READ_TIMEOUT)
+            .await
+    }
+
+    async fn cached(
+        &self,
+        name: &ClusterName,
+        slot: impl Fn(&Entry) -> &Mutex<Option<Client>>,
+        read_timeout: Duration,
+    ) -> Result<Client, ClusterError> {
         let entry = self
             .entries
             .get(name)
             .ok_or_else(|| ClusterError::Unknown(name.to_string()))?;
-        let mut cached = entry.watch_client.lock().await;
+        let mut cached = slot(entry).lock().await;
         if let Some(client) = cached.as_ref() {
             return Ok(client.clone());
         }
-        let client = build_client(&entry.spec, WATCH_READ_TIMEOUT).await?;
+        let client = build_client(&entry.spec, read_timeout).await?;
         *cached = Some(client.clone());
         Ok(client)
     }

@@ -7,9 +7,7 @@ use kube::api::DynamicObject;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::state::model::{
-    EventInfo, IpPoolInfo, KubeadmNetworking, NodeInfo, PodInfo, WorkloadInfo,
-};
+use crate::state::model::{EventInfo, KubeadmNetworking, NodeInfo, PodInfo, WorkloadInfo, ip_pool};
 use crate::state::store::Change;
 use crate::time::Timestamp;
 

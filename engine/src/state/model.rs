@@ -438,17 +438,8 @@ impl KubeadmNetworking {
     }
 }
 
-/// A Calico IPPool.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IpPoolInfo {
-    pub name: String,
-    pub cidr: String,
-    pub block_size: i64,
-    pub ipip_mode: String,
-    pub vxlan_mode: String,
-    pub nat_outgoing: bool,
-    pub disabled: bool,
-}
+/// A Calico IPPool: kept as the page shows it.
+pub type IpPoolInfo = grappe_views::PoolView;
 
 /// A Calico IPAMBlock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -485,19 +476,18 @@ fn text(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_owned()
 }
 
-impl IpPoolInfo {
-    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
-        let s = spec(o);
-        Some(Self {
-            name: o.metadata.name.clone()?,
-            cidr: text(&s["cidr"]),
-            block_size: s["blockSize"].as_i64().unwrap_or(26),
-            ipip_mode: s["ipipMode"].as_str().unwrap_or("Never").to_owned(),
-            vxlan_mode: s["vxlanMode"].as_str().unwrap_or("Never").to_owned(),
-            nat_outgoing: s["natOutgoing"].as_bool().unwrap_or(false),
-            disabled: s["disabled"].as_bool().unwrap_or(false),
-        })
-    }
+/// An IPPool from its dynamic object.
+pub fn ip_pool(o: &DynamicObject) -> Option<IpPoolInfo> {
+    let s = spec(o);
+    Some(IpPoolInfo {
+        name: o.metadata.name.clone()?,
+        cidr: text(&s["cidr"]),
+        block_size: s["blockSize"].as_i64().unwrap_or(26),
+        ipip_mode: s["ipipMode"].as_str().unwrap_or("Never").to_owned(),
+        vxlan_mode: s["vxlanMode"].as_str().unwrap_or("Never").to_owned(),
+        nat_outgoing: s["natOutgoing"].as_bool().unwrap_or(false),
+        disabled: s["disabled"].as_bool().unwrap_or(false),
+    })
 }
 
 impl IpamBlockInfo {

@@ -106,6 +106,20 @@ fn row(
     }
 }
 
+/// How many affected nodes a finding carries to a page (the rest are counted in its
+/// `nodes_total` parameter): a "no CNI" finding on 5,000 nodes must not weigh 100 KB.
+const NODES_PER_FINDING: usize = 20;
+
+fn for_page(f: &Finding) -> Finding {
+    let mut f = f.clone();
+    if f.nodes.len() > NODES_PER_FINDING {
+        f.params
+            .push(("nodes_total".to_owned(), f.nodes.len().to_string()));
+        f.nodes.truncate(NODES_PER_FINDING);
+    }
+    f
+}
+
 fn findings_per_node(findings: &[Finding]) -> HashMap<&str, usize> {
     let mut out = HashMap::new();
     for f in findings {
@@ -127,7 +141,11 @@ impl ClusterState {
     pub fn overview(&self) -> OverviewView {
         let link = self.link();
         let stores = self.read();
-        let findings = self.findings_for(&stores, &link).as_ref().clone();
+        let findings: Vec<Finding> = self
+            .findings_for(&stores, &link)
+            .iter()
+            .map(for_page)
+            .collect();
         let mut nodes = NodeCounts::default();
         for n in stores.nodes.values() {
             nodes.total += 1;
@@ -190,19 +208,7 @@ impl ClusterState {
                 .cluster_info
                 .as_ref()
                 .map(|c| c.calico_version.clone()),
-            pools: stores
-                .ippools
-                .values()
-                .map(|p| PoolView {
-                    name: p.name.clone(),
-                    cidr: p.cidr.clone(),
-                    block_size: p.block_size,
-                    ipip_mode: p.ipip_mode.clone(),
-                    vxlan_mode: p.vxlan_mode.clone(),
-                    nat_outgoing: p.nat_outgoing,
-                    disabled: p.disabled,
-                })
-                .collect(),
+            pools: stores.ippools.values().cloned().collect(),
             blocks: stores.ipamblocks.len(),
             block_addresses_in_use: stores.ipamblocks.values().map(|b| b.in_use).sum(),
             pod_subnet: stores.kubeadm.as_ref().and_then(|k| k.pod_subnet.clone()),
@@ -300,9 +306,10 @@ impl ClusterState {
             .findings_for(&stores, &link)
             .iter()
             .filter(|f| f.nodes.iter().any(|x| x == name))
-            .cloned()
+            .map(for_page)
             .collect();
-        let per_node = findings_per_node(&findings);
+        // Every finding here concerns this node (its name may be past the page's cut).
+        let per_node = HashMap::from([(name, findings.len())]);
         let calico = stores.calico_node_pod(name);
         let mut events: Vec<EventView> = stores
             .events_for("Node", "", name)

@@ -23,8 +23,8 @@ use tokio::task::JoinHandle;
 
 use super::ClusterState;
 use super::model::{
-    BlockAffinityInfo, ClusterInfo, EventInfo, IpPoolInfo, IpamBlockInfo, KubeadmNetworking,
-    NodeInfo, PdbInfo, PodInfo, WorkloadInfo,
+    self, BlockAffinityInfo, ClusterInfo, EventInfo, IpamBlockInfo, KubeadmNetworking, NodeInfo,
+    PdbInfo, PodInfo, WorkloadInfo,
 };
 use super::store::{Change, Stores};
 use crate::audit::error_chain;
@@ -291,7 +291,7 @@ fn spawn_calico(
                     api,
                     plural,
                     config,
-                    |o: DynamicObject| IpPoolInfo::from_dynamic(&o),
+                    |o: DynamicObject| model::ip_pool(&o),
                     Stores::apply_ippools,
                 )
                 .await;

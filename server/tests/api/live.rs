@@ -144,10 +144,11 @@ async fn the_nodes_page_lists_the_lab_nodes_and_changes_are_pushed() {
     );
     let first = read_events(&mut stream, 1, Duration::from_secs(5)).await;
     assert_eq!(first.len(), 1, "no event at connect");
-    let stamp = format!("grappe.test/touched={}", std::process::id());
-    kubectl(&["annotate", "node", names[0], &stamp, "--overwrite"]);
+    // A change the pages show (a role); an annotation alone would not be one.
+    let role = format!("node-role.kubernetes.io/grappe-test-{}", std::process::id());
+    kubectl(&["label", "node", names[0], &format!("{role}=")]);
     let more = read_events(&mut stream, 1, Duration::from_secs(5)).await;
-    kubectl(&["annotate", "node", names[0], "grappe.test/touched-"]);
+    kubectl(&["label", "node", names[0], &format!("{role}-")]);
     assert!(!more.is_empty(), "no event after a change in the cluster");
 
     // Unknown cluster.
