@@ -162,10 +162,7 @@ impl Fixture {
                 .collect(),
         ));
         s.apply_ippools(Change::Reset(
-            self.pools
-                .iter()
-                .filter_map(IpPoolInfo::from_dynamic)
-                .collect(),
+            self.pools.iter().filter_map(ip_pool).collect(),
         ));
         s.apply_events(Change::Reset(
             self.events

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use grappe_views::{
     BlockView, CalicoPodView, CniView, ConditionView, EventView, Finding, LinkView, MAX_PER_PAGE,
-    NodeCounts, NodeDetailView, NodeRow, NodesPageView, NodesQuery, OverviewView, PodRow, PoolView,
+    NodeCounts, NodeDetailView, NodeRow, NodesPageView, NodesQuery, OverviewView, PodRow,
     WorkloadView,
 };
 
