@@ -87,6 +87,8 @@ messages! {
     LiveReconnecting => "○ reconnecting…", "○ reconnexion…";
     ApiUnreachableSince => "API server unreachable since", "API server injoignable depuis";
     StaleState => "What follows is the last known state (stale).", "Ce qui suit est le dernier état connu (périmé).";
+    NotSyncedYet => "Reading the cluster's state for the first time…", "Première lecture de l'état de la grappe…";
+    WatchErrors => "Some resources cannot be watched; what depends on them is missing:", "Certaines ressources ne peuvent pas être suivies ; ce qui en dépend manque :";
     ReadyWord => "ready", "prêts";
     UnavailableWord => "unavailable", "indisponibles";
     UpdatedWord => "up to date", "à jour";
@@ -98,6 +100,7 @@ messages! {
     Subnets => "Subnets", "Sous-réseaux";
     IpamBlocks => "IPAM blocks", "Blocs IPAM";
     AddressesInUse => "addresses in use", "adresses utilisées";
+    AffinityState => "Affinity", "Affinité";
     IpPools => "Calico IP pools", "Pools d'adresses Calico";
     NoPools => "No IP pool (Calico is not installed, or its CRDs are gone).", "Aucun pool d'adresses (Calico n'est pas installé, ou ses CRD ont disparu).";
     Name => "Name", "Nom";

@@ -13,6 +13,7 @@ use crate::net::{Cidr, address_part};
 use crate::state::Link;
 use crate::state::model::{NodeInfo, UnixSeconds};
 use crate::state::store::Stores;
+use crate::time::fmt_unix_seconds as fmt_time;
 
 /// Every rule id, in the order findings are listed within a severity.
 pub const RULES: [&str; 11] = [
@@ -45,7 +46,7 @@ pub const KUBE_CONTROLLERS_UNAVAILABLE: &str = "calico.kube-controllers-unavaila
 pub fn detect_cnis(stores: &Stores) -> Vec<(String, Option<String>, String)> {
     let mut out = Vec::new();
     for ds in stores.daemonsets.values() {
-        let find = |needle: &str| ds.images.iter().find(|i| i.contains(needle));
+        let find = |needle: &str| ds.image_with(needle);
         let (kind, image) = if let Some(i) = find("calico/node") {
             ("Calico", Some(i))
         } else if let Some(i) = find("flannel/flannel:").or_else(|| find("/flannel:")) {
@@ -293,10 +294,7 @@ fn address_rules(stores: &Stores, out: &mut Vec<Finding>) {
 }
 
 fn calico_pod_rules(stores: &Stores, now: UnixSeconds, out: &mut Vec<Finding>) {
-    let calico_installed = stores
-        .daemonsets
-        .values()
-        .any(|d| d.images.iter().any(|i| i.contains("calico/node")));
+    let calico_installed = stores.calico_node_daemonset().is_some();
     for n in stores.nodes.values() {
         let pod = stores.calico_node_pod(&n.name);
         if let Some(pod) = pod
@@ -388,11 +386,8 @@ fn calico_pod_rules(stores: &Stores, now: UnixSeconds, out: &mut Vec<Finding>) {
             });
         }
     }
-    if let Some(kc) = stores
-        .deployments
-        .values()
-        .find(|d| d.name == "calico-kube-controllers")
-        && kc.available < 1
+    if let Some(kc) = stores.calico_kube_controllers()
+        && kc.rollout.available < 1
     {
         out.push(Finding {
             rule: KUBE_CONTROLLERS_UNAVAILABLE.into(),
@@ -401,25 +396,11 @@ fn calico_pod_rules(stores: &Stores, now: UnixSeconds, out: &mut Vec<Finding>) {
             evidence: vec![ev(
                 format!("Deployment/{}", kc.key()),
                 "status.availableReplicas",
-                kc.available.to_string(),
+                kc.rollout.available.to_string(),
             )],
             params: vec![],
         });
     }
-}
-
-/// RFC 3339 seconds, UTC (`-` for an unknown time).
-pub fn fmt_time(t: UnixSeconds) -> String {
-    if t == 0 {
-        return "-".to_owned();
-    }
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| t.to_string())
 }
 
 #[cfg(test)]

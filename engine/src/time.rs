@@ -61,6 +61,21 @@ impl Timestamp {
     }
 }
 
+/// Seconds since the epoch as Kubernetes shows times: RFC 3339 in UTC, whole seconds
+/// (`2026-11-28T09:30:00Z`); `-` for 0, Kubernetes' "no time".
+pub fn fmt_unix_seconds(t: i64) -> String {
+    if t == 0 {
+        return "-".to_owned();
+    }
+    OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.format(FORMAT) {
@@ -93,6 +108,12 @@ mod tests {
         assert_eq!(at.to_string(), "2026-11-28T09:30:00.123456Z");
         let other = Timestamp::parse("2026-11-28T10:30:00.5+01:00").expect("rfc3339");
         assert_eq!(other.to_string(), "2026-11-28T09:30:00.500000Z");
+    }
+
+    #[test]
+    fn unix_seconds_read_like_kubernetes_times() {
+        assert_eq!(fmt_unix_seconds(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(fmt_unix_seconds(0), "-");
     }
 
     #[test]

@@ -214,6 +214,7 @@ async fn live_state_follows_the_lab() {
                 && !o.pools.is_empty()
                 && o.blocks >= 4
                 && o.findings.is_empty()
+                && !o.felix_configurations.is_empty()
             {
                 Ok(o)
             } else {
@@ -239,6 +240,14 @@ async fn live_state_follows_the_lab() {
     let detail = state.node_detail("rigel").expect("rigel");
     assert!(detail.calico_pod.as_ref().is_some_and(|p| p.ready));
     assert!(!detail.blocks.is_empty(), "no IPAM block affine to rigel");
+    for b in &detail.blocks {
+        assert_eq!(b.state, "confirmed", "{b:?}");
+        assert!(
+            b.size == 64 && b.in_use >= 1,
+            "block usage from its IPAMBlock: {b:?}"
+        );
+    }
+    assert_eq!(overview.felix_configurations, vec!["default".to_owned()]);
     let kubectl_pods = lab.kubectl(&[
         "get",
         "pods",

@@ -572,6 +572,25 @@ func TestFlannelFootprint(t *testing.T) {
 		return nil
 	})
 
+	t.Run("lab pods binds bare pods to every worker, once", func(t *testing.T) {
+		out := l.labCmd("pods", "3")
+		if !strings.Contains(out, "3 pods created (0 already there)") {
+			t.Fatalf("lab pods 3:\n%s", out)
+		}
+		if out := l.labCmd("pods", "3"); !strings.Contains(out, "0 pods created (3 already there)") {
+			t.Fatalf("lab pods 3 again:\n%s", out)
+		}
+		pods, err := l.client.CoreV1().Pods("bench").List(ctx(), metav1.ListOptions{})
+		if err != nil || len(pods.Items) != 3 {
+			t.Fatalf("bench pods: %v %d", err, len(pods.Items))
+		}
+		for _, p := range pods.Items {
+			if p.Spec.NodeName == "" || p.Spec.NodeName == "betelgeuse" {
+				t.Fatalf("%s bound to %q, want a worker", p.Name, p.Spec.NodeName)
+			}
+		}
+	})
+
 	// After a reboot the state directory survives and every process is gone: `lab up` with the
 	// same flags brings the same cluster back (a seeded Service with a fixed ClusterIP once made
 	// this fail).

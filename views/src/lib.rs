@@ -15,13 +15,6 @@ pub struct LinkView {
     pub error: Option<String>,
     /// Resources whose watch fails while the API server answers (e.g. RBAC): (resource, error).
     pub resource_errors: Vec<(String, String)>,
-    pub last_change: Option<String>,
-}
-
-impl LinkView {
-    pub fn stale(&self) -> bool {
-        self.unreachable_since.is_some()
-    }
 }
 
 /// Node counts as `kubectl get nodes` would summarise them.
@@ -126,6 +119,8 @@ pub struct OverviewView {
     pub calico_node_unready_total: usize,
     pub kube_controllers: Option<WorkloadView>,
     pub calico_version: Option<String>,
+    /// Names of the FelixConfiguration objects (`default`, `node.<name>`).
+    pub felix_configurations: Vec<String>,
     pub pools: Vec<PoolView>,
     pub blocks: usize,
     pub block_addresses_in_use: usize,
@@ -243,6 +238,8 @@ pub struct PodRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockView {
     pub cidr: String,
+    /// The BlockAffinity's state (`confirmed`, `pending`, ...).
+    pub state: String,
     pub in_use: usize,
     pub size: usize,
 }

@@ -120,10 +120,10 @@ fn Node(d: NodeDetailView) -> impl IntoView {
             } else {
                 view! {
                     <table class="table dense" data-testid="blocks">
-                        <thead><tr><th>"CIDR"</th><th>{Msg::AddressesInUse.text(lang)}</th></tr></thead>
+                        <thead><tr><th>"CIDR"</th><th>{Msg::AffinityState.text(lang)}</th><th>{Msg::AddressesInUse.text(lang)}</th></tr></thead>
                         <tbody>
                             {d.blocks.iter().map(|b| view! {
-                                <tr><td>{b.cidr.clone()}</td><td>{b.in_use} " / " {b.size}</td></tr>
+                                <tr><td>{b.cidr.clone()}</td><td>{b.state.clone()}</td><td>{b.in_use} " / " {b.size}</td></tr>
                             }).collect_view()}
                         </tbody>
                     </table>

@@ -8,6 +8,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::overview::{LiveBadge, StaleBanner};
+use crate::api::history::encode_component;
 use crate::api::state::list_nodes;
 use crate::i18n::{Lang, Msg, t, use_lang};
 use crate::live::use_live;
@@ -28,39 +29,27 @@ fn query_from_url(get: impl Fn(&str) -> Option<String>) -> NodesQuery {
     }
 }
 
+/// The page's URL for `q` (defaults left out, so the plain page is `/c/<cluster>/nodes`).
 fn href(cluster: &str, q: &NodesQuery) -> String {
     let d = NodesQuery::default();
     let mut parts = Vec::new();
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    if !q.q.is_empty() {
-        parts.push(format!("q={}", enc(&q.q)));
-    }
-    if !q.status.is_empty() {
-        parts.push(format!("status={}", enc(&q.status)));
-    }
-    if !q.role.is_empty() {
-        parts.push(format!("role={}", enc(&q.role)));
-    }
-    if q.sort != d.sort {
-        parts.push(format!("sort={}", enc(&q.sort)));
+    for (key, value, default) in [
+        ("q", &q.q, &d.q),
+        ("status", &q.status, &d.status),
+        ("role", &q.role, &d.role),
+        ("sort", &q.sort, &d.sort),
+    ] {
+        if value != default {
+            parts.push(format!("{key}={}", encode_component(value)));
+        }
     }
     if q.desc {
         parts.push("desc=1".to_owned());
     }
-    if q.page > 1 {
-        parts.push(format!("page={}", q.page));
-    }
-    if q.per_page != d.per_page {
-        parts.push(format!("per_page={}", q.per_page));
+    for (key, value, default) in [("page", q.page, 1), ("per_page", q.per_page, d.per_page)] {
+        if value != default {
+            parts.push(format!("{key}={value}"));
+        }
     }
     if parts.is_empty() {
         format!("/c/{cluster}/nodes")

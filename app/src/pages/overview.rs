@@ -52,18 +52,35 @@ pub fn LiveBadge(status: ReadSignal<LiveStatus>) -> impl IntoView {
     }
 }
 
-/// The banner shown while the API server cannot be watched (the data below is stale).
+/// How fresh the data below is: stale while the API server cannot be watched, not there yet
+/// before the first node list, partial while some resource's watch fails (RBAC, most often).
 #[component]
 pub fn StaleBanner(link: LinkView) -> impl IntoView {
     let lang = use_lang();
-    let since = link.unreachable_since.clone()?;
-    Some(view! {
-        <div class="alert alert-error" role="alert" data-testid="stale-banner">
-            <strong>{Msg::ApiUnreachableSince.text(lang)} " " {since} ". "</strong>
-            {Msg::StaleState.text(lang)}
-            {link.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> })}
-        </div>
-    })
+    let unreachable = link.unreachable_since.clone().map(|since| {
+        view! {
+            <div class="alert alert-error" role="alert" data-testid="stale-banner">
+                <strong>{Msg::ApiUnreachableSince.text(lang)} " " {since} ". "</strong>
+                {Msg::StaleState.text(lang)}
+                {link.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> })}
+            </div>
+        }
+    });
+    let loading = (!link.synced && link.unreachable_since.is_none())
+        .then(|| view! { <p class="alert alert-info">{Msg::NotSyncedYet.text(lang)}</p> });
+    let partial = (!link.resource_errors.is_empty()).then(|| {
+        view! {
+            <div class="alert alert-info" data-testid="watch-errors">
+                <strong>{Msg::WatchErrors.text(lang)}</strong>
+                <ul>
+                    {link.resource_errors.iter().map(|(resource, error)| view! {
+                        <li><code>{resource.clone()}</code> ": " {error.clone()}</li>
+                    }).collect_view()}
+                </ul>
+            </div>
+        }
+    });
+    view! { {unreachable} {loading} {partial} }
 }
 
 fn workload_line(w: &WorkloadView, lang: Lang) -> String {
@@ -137,6 +154,9 @@ fn Overview(o: OverviewView, probe: crate::api::clusters::ClusterView) -> impl I
                         <dd>{format!("{}/{} {}", w.available, w.desired, Msg::AvailableWord.text(lang))}</dd>
                     })}
                     {o.calico_version.clone().map(|v| view! { <dt>"ClusterInformation"</dt><dd>{v}</dd> })}
+                    {(!o.felix_configurations.is_empty()).then(|| view! {
+                        <dt>"FelixConfiguration"</dt><dd>{o.felix_configurations.join(", ")}</dd>
+                    })}
                 </dl>
                 {(o.calico_node_unready_total > 0).then(|| view! {
                     <p class="small">

@@ -37,8 +37,6 @@ pub struct Link {
     pub error: Option<String>,
     /// Other resources whose watch currently fails, with the error.
     pub resource_errors: BTreeMap<String, String>,
-    /// When the last change arrived.
-    pub last_change: Option<Timestamp>,
 }
 
 /// One cluster's live state.
@@ -139,7 +137,6 @@ impl ClusterState {
             f(&mut stores)
         };
         if changed {
-            self.edit_link(|l| l.last_change = Some(now()));
             self.version.send_modify(|v| *v += 1);
         }
     }

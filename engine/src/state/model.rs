@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use grappe_views::WorkloadView;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -189,8 +190,6 @@ pub struct PodInfo {
     pub waiting_reason: Option<String>,
     /// The last termination of a container: reason and message.
     pub last_termination: Option<(String, String)>,
-    /// Images of the containers (for CNI version detection).
-    pub images: Vec<String>,
 }
 
 impl PodInfo {
@@ -207,23 +206,15 @@ impl PodInfo {
             .unwrap_or_default()
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True");
+        let waiting = |c: &k8s_openapi::api::core::v1::ContainerStatus| {
+            c.state.as_ref()?.waiting.as_ref()?.reason.clone()
+        };
+        // Init containers first, as kubectl shows them (`Init:CrashLoopBackOff`).
         let waiting_reason = inits
             .iter()
-            .chain(containers.iter())
-            .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
-            .map(|r| {
-                if inits.iter().any(|c| {
-                    c.state
-                        .as_ref()
-                        .and_then(|s| s.waiting.as_ref())
-                        .and_then(|w| w.reason.as_ref())
-                        == Some(&r)
-                }) {
-                    format!("Init:{r}")
-                } else {
-                    r
-                }
-            });
+            .find_map(waiting)
+            .map(|r| format!("Init:{r}"))
+            .or_else(|| containers.iter().find_map(waiting));
         let last_termination = containers
             .iter()
             .chain(inits.iter())
@@ -256,11 +247,6 @@ impl PodInfo {
             restarts: containers.iter().map(|c| c.restart_count).sum(),
             waiting_reason,
             last_termination,
-            images: spec
-                .containers
-                .into_iter()
-                .filter_map(|c| c.image)
-                .collect(),
         })
     }
 
@@ -270,16 +256,10 @@ impl PodInfo {
     }
 }
 
-/// A DaemonSet or a Deployment: its rollout counters and images.
+/// A DaemonSet or a Deployment: its rollout counters (as the pages show them) and its images.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkloadInfo {
-    pub namespace: String,
-    pub name: String,
-    pub desired: i32,
-    pub ready: i32,
-    pub available: i32,
-    pub unavailable: i32,
-    pub updated: i32,
+    pub rollout: WorkloadView,
     pub images: Vec<String>,
 }
 
@@ -287,13 +267,15 @@ impl WorkloadInfo {
     pub fn from_daemonset(ds: DaemonSet) -> Option<Self> {
         let status = ds.status.unwrap_or_default();
         Some(Self {
-            namespace: ds.metadata.namespace.unwrap_or_default(),
-            name: ds.metadata.name?,
-            desired: status.desired_number_scheduled,
-            ready: status.number_ready,
-            available: status.number_available.unwrap_or(0),
-            unavailable: status.number_unavailable.unwrap_or(0),
-            updated: status.updated_number_scheduled.unwrap_or(0),
+            rollout: WorkloadView {
+                namespace: ds.metadata.namespace.unwrap_or_default(),
+                name: ds.metadata.name?,
+                desired: status.desired_number_scheduled,
+                ready: status.number_ready,
+                available: status.number_available.unwrap_or(0),
+                unavailable: status.number_unavailable.unwrap_or(0),
+                updated: status.updated_number_scheduled.unwrap_or(0),
+            },
             images: images(ds.spec.and_then(|s| s.template.spec)),
         })
     }
@@ -302,19 +284,29 @@ impl WorkloadInfo {
         let status = d.status.unwrap_or_default();
         let spec = d.spec.unwrap_or_default();
         Some(Self {
-            namespace: d.metadata.namespace.unwrap_or_default(),
-            name: d.metadata.name?,
-            desired: spec.replicas.unwrap_or(1),
-            ready: status.ready_replicas.unwrap_or(0),
-            available: status.available_replicas.unwrap_or(0),
-            unavailable: status.unavailable_replicas.unwrap_or(0),
-            updated: status.updated_replicas.unwrap_or(0),
+            rollout: WorkloadView {
+                namespace: d.metadata.namespace.unwrap_or_default(),
+                name: d.metadata.name?,
+                desired: spec.replicas.unwrap_or(1),
+                ready: status.ready_replicas.unwrap_or(0),
+                available: status.available_replicas.unwrap_or(0),
+                unavailable: status.unavailable_replicas.unwrap_or(0),
+                updated: status.updated_replicas.unwrap_or(0),
+            },
             images: images(spec.template.spec),
         })
     }
 
     pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+        format!("{}/{}", self.rollout.namespace, self.rollout.name)
+    }
+
+    /// The first image whose reference contains `needle` (`calico/node`).
+    pub fn image_with(&self, needle: &str) -> Option<&str> {
+        self.images
+            .iter()
+            .find(|i| i.contains(needle))
+            .map(String::as_str)
     }
 }
 
@@ -446,8 +438,6 @@ pub type IpPoolInfo = grappe_views::PoolView;
 pub struct IpamBlockInfo {
     pub name: String,
     pub cidr: String,
-    /// The node of `host:<node>` affinity.
-    pub node: Option<String>,
     pub in_use: usize,
     pub size: usize,
 }
@@ -497,10 +487,6 @@ impl IpamBlockInfo {
         Some(Self {
             name: o.metadata.name.clone()?,
             cidr: text(&s["cidr"]),
-            node: s["affinity"]
-                .as_str()
-                .and_then(|a| a.strip_prefix("host:"))
-                .map(str::to_owned),
             in_use: allocations.map_or(0, |a| a.iter().filter(|v| !v.is_null()).count()),
             size: allocations.map_or(0, Vec::len),
         })

@@ -37,8 +37,6 @@ pub struct Stores {
     pub affinities: BTreeMap<String, BlockAffinityInfo>,
     pub felixconfigs: BTreeSet<String>,
     pub cluster_info: Option<ClusterInfo>,
-    /// Calico CRDs currently served (plural names).
-    pub calico_crds: BTreeSet<String>,
 }
 
 /// Applies `change`; returns whether the table now differs (an update that leaves the slim
@@ -124,15 +122,16 @@ impl Stores {
         replace_single(&mut self.kubeadm, change)
     }
 
-    /// Forgets a Calico table whose CRD went away.
-    pub fn clear_calico(&mut self, plural: &str) {
+    /// Forgets a Calico table whose CRD went away; returns whether it held anything.
+    pub fn clear_calico(&mut self, plural: &str) -> bool {
+        use std::mem::take;
         match plural {
-            "ippools" => self.ippools.clear(),
-            "ipamblocks" => self.ipamblocks.clear(),
-            "blockaffinities" => self.affinities.clear(),
-            "felixconfigurations" => self.felixconfigs.clear(),
-            "clusterinformations" => self.cluster_info = None,
-            _ => {}
+            "ippools" => !take(&mut self.ippools).is_empty(),
+            "ipamblocks" => !take(&mut self.ipamblocks).is_empty(),
+            "blockaffinities" => !take(&mut self.affinities).is_empty(),
+            "felixconfigurations" => !take(&mut self.felixconfigs).is_empty(),
+            "clusterinformations" => take(&mut self.cluster_info).is_some(),
+            _ => false,
         }
     }
 
@@ -236,10 +235,6 @@ impl Stores {
         self.pods.values()
     }
 
-    pub fn pod(&self, key: &str) -> Option<&PodInfo> {
-        self.pods.get(key)
-    }
-
     /// Pods bound to `node`, in namespace/name order.
     pub fn pods_on(&self, node: &str) -> impl Iterator<Item = &PodInfo> {
         self.pods_by_node
@@ -247,6 +242,20 @@ impl Stores {
             .into_iter()
             .flatten()
             .filter_map(|k| self.pods.get(k))
+    }
+
+    /// The DaemonSet that runs Calico's node agent (whatever its name or namespace).
+    pub fn calico_node_daemonset(&self) -> Option<&WorkloadInfo> {
+        self.daemonsets
+            .values()
+            .find(|d| d.image_with("calico/node").is_some())
+    }
+
+    /// calico-kube-controllers, by its Deployment's name.
+    pub fn calico_kube_controllers(&self) -> Option<&WorkloadInfo> {
+        self.deployments
+            .values()
+            .find(|d| d.rollout.name == "calico-kube-controllers")
     }
 
     pub fn pods_on_count(&self, node: &str) -> usize {
@@ -290,7 +299,6 @@ mod tests {
             app: app.map(str::to_owned),
             waiting_reason: None,
             last_termination: None,
-            images: vec![],
         }
     }
 

@@ -7,13 +7,13 @@ use std::collections::{BTreeSet, HashMap};
 use grappe_views::{
     BlockView, CalicoPodView, CniView, ConditionView, EventView, Finding, LinkView, MAX_PER_PAGE,
     NodeCounts, NodeDetailView, NodeRow, NodesPageView, NodesQuery, OverviewView, PodRow,
-    WorkloadView,
 };
 
-use super::model::{NodeInfo, PodInfo, UnixSeconds, WorkloadInfo};
+use super::model::{NodeInfo, PodInfo, UnixSeconds};
 use super::store::Stores;
 use super::{ClusterState, Link};
-use crate::diagnostics::{self, fmt_time};
+use crate::diagnostics;
+use crate::time::fmt_unix_seconds as fmt_time;
 
 fn now_secs() -> UnixSeconds {
     crate::time::now().unix_seconds()
@@ -29,19 +29,6 @@ fn link_view(link: &Link) -> LinkView {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        last_change: link.last_change.map(|t| t.to_string()),
-    }
-}
-
-fn workload(w: &WorkloadInfo) -> WorkloadView {
-    WorkloadView {
-        namespace: w.namespace.clone(),
-        name: w.name.clone(),
-        desired: w.desired,
-        ready: w.ready,
-        available: w.available,
-        unavailable: w.unavailable,
-        updated: w.updated,
     }
 }
 
@@ -164,10 +151,7 @@ impl ClusterState {
                 daemonset,
             })
             .collect();
-        let calico_ds = stores
-            .daemonsets
-            .values()
-            .find(|d| d.images.iter().any(|i| i.contains("calico/node")));
+        let calico_ds = stores.calico_node_daemonset();
         let unready: Vec<String> = if calico_ds.is_some() {
             stores
                 .nodes
@@ -196,18 +180,15 @@ impl ClusterState {
             nodes,
             pods: stores.pod_count(),
             cnis,
-            calico_node: calico_ds.map(workload),
+            calico_node: calico_ds.map(|w| w.rollout.clone()),
             calico_node_unready_total: unready.len(),
             calico_node_unready: unready.into_iter().take(20).collect(),
-            kube_controllers: stores
-                .deployments
-                .values()
-                .find(|d| d.name == "calico-kube-controllers")
-                .map(workload),
+            kube_controllers: stores.calico_kube_controllers().map(|w| w.rollout.clone()),
             calico_version: stores
                 .cluster_info
                 .as_ref()
                 .map(|c| c.calico_version.clone()),
+            felix_configurations: stores.felixconfigs.iter().cloned().collect(),
             pools: stores.ippools.values().cloned().collect(),
             blocks: stores.ipamblocks.len(),
             block_addresses_in_use: stores.ipamblocks.values().map(|b| b.in_use).sum(),
@@ -333,14 +314,19 @@ impl ClusterState {
             .collect();
         events.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
         events.truncate(50);
+        // Affinity is Calico's BlockAffinity; usage is in the IPAMBlock of the same CIDR.
         let mut blocks: Vec<BlockView> = stores
-            .ipamblocks
+            .affinities
             .values()
-            .filter(|b| b.node.as_deref() == Some(name))
-            .map(|b| BlockView {
-                cidr: b.cidr.clone(),
-                in_use: b.in_use,
-                size: b.size,
+            .filter(|a| a.node == name)
+            .map(|a| {
+                let block = stores.ipamblocks.values().find(|b| b.cidr == a.cidr);
+                BlockView {
+                    cidr: a.cidr.clone(),
+                    state: a.state.clone(),
+                    in_use: block.map_or(0, |b| b.in_use),
+                    size: block.map_or(0, |b| b.size),
+                }
             })
             .collect();
         blocks.sort_by(|a, b| a.cidr.cmp(&b.cidr));

@@ -4,7 +4,7 @@
 //! their CustomResourceDefinition exists: a CRD watch starts and stops them, so installing or
 //! removing Calico needs no restart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,18 +115,16 @@ pub async fn run(clusters: Clusters, state: Arc<ClusterState>) {
             Stores::apply_kubeadm,
         ),
     ];
-    let _abort = AbortOnDrop(tasks);
     calico_crds(client, state).await;
+    drop(tasks);
 }
 
-/// Aborts the tasks when the owner goes (the cluster's watches end together).
-struct AbortOnDrop(Vec<JoinHandle<()>>);
+/// A watch task, aborted when dropped (a cluster's watches end together).
+struct Task(JoinHandle<()>);
 
-impl Drop for AbortOnDrop {
+impl Drop for Task {
     fn drop(&mut self) {
-        for t in &self.0 {
-            t.abort();
-        }
+        self.0.abort();
     }
 }
 
@@ -137,13 +135,15 @@ fn spawn_typed<K, T>(
     config: watcher::Config,
     slim: fn(K) -> Option<T>,
     apply: fn(&mut Stores, Change<T>) -> bool,
-) -> JoinHandle<()>
+) -> Task
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     T: Send + 'static,
 {
     let state = Arc::clone(state);
-    tokio::spawn(async move { watch_loop(&state, api, resource, config, slim, apply).await })
+    Task(tokio::spawn(async move {
+        watch_loop(&state, api, resource, config, slim, apply).await;
+    }))
 }
 
 /// Feeds one resource's watch into the tables until the task is aborted.
@@ -194,67 +194,53 @@ async fn watch_loop<K, T>(
 }
 
 /// Watches CustomResourceDefinitions and keeps one dynamic watch per Calico resource whose CRD
-/// exists.
+/// exists: started when the CRD appears, stopped (and its objects forgotten) when it goes.
 async fn calico_crds(client: Client, state: Arc<ClusterState>) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut running: HashMap<&'static str, JoinHandle<()>> = HashMap::new();
     let mut stream = make_watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
-    let mut listing: Vec<String> = Vec::new();
+    // Names of the CRDs that exist (kept whole during a re-list, swapped in at its end).
+    let mut present: HashSet<String> = HashSet::new();
+    let mut listing: HashSet<String> = HashSet::new();
+    let mut running: HashMap<&'static str, Task> = HashMap::new();
     loop {
-        let present: Option<Vec<String>> = match stream.try_next().await {
-            Ok(Some(WatchEvent::Init)) => {
-                listing.clear();
-                None
-            }
-            Ok(Some(WatchEvent::InitApply(crd))) => {
-                listing.extend(crd.metadata.name);
-                None
-            }
-            Ok(Some(WatchEvent::InitDone)) => Some(std::mem::take(&mut listing)),
+        match stream.try_next().await {
+            Ok(Some(WatchEvent::Init)) => listing.clear(),
+            Ok(Some(WatchEvent::InitApply(crd))) => listing.extend(crd.metadata.name),
+            Ok(Some(WatchEvent::InitDone)) => present = std::mem::take(&mut listing),
             Ok(Some(WatchEvent::Apply(crd))) => {
-                let mut names = current(&running);
-                if crd.metadata.deletion_timestamp.is_none() {
-                    names.extend(crd.metadata.name);
-                } else if let Some(n) = crd.metadata.name {
-                    names.retain(|x| *x != n);
+                if let Some(name) = crd.metadata.name {
+                    if crd.metadata.deletion_timestamp.is_none() {
+                        present.insert(name);
+                    } else {
+                        present.remove(&name);
+                    }
                 }
-                Some(names)
             }
             Ok(Some(WatchEvent::Delete(crd))) => {
-                let mut names = current(&running);
-                if let Some(n) = crd.metadata.name {
-                    names.retain(|x| *x != n);
+                if let Some(name) = crd.metadata.name {
+                    present.remove(&name);
                 }
-                Some(names)
             }
             Ok(None) => return,
             Err(e) => {
                 state.watch_failed("customresourcedefinitions", error_chain(&e));
-                None
+                continue;
             }
-        };
-        let Some(present) = present else { continue };
+        }
         state.watch_ok("customresourcedefinitions", false);
         for (plural, kind) in CALICO_RESOURCES {
             let crd_name = format!("{plural}.{CALICO_GROUP}");
-            let wanted = present.contains(&crd_name);
-            match (wanted, running.contains_key(plural)) {
+            match (present.contains(&crd_name), running.contains_key(plural)) {
                 (true, false) => {
                     tracing::info!(cluster = %state.name, crd = %crd_name, "Calico CRD present: watching");
                     running.insert(plural, spawn_calico(&client, &state, plural, kind));
-                    state.update(|s| s.calico_crds.insert(plural.to_owned()));
                 }
                 (false, true) => {
                     tracing::info!(cluster = %state.name, crd = %crd_name, "Calico CRD gone: forgetting its objects");
-                    if let Some(task) = running.remove(plural) {
-                        task.abort();
-                    }
-                    state.update(|s| {
-                        s.clear_calico(plural);
-                        s.calico_crds.remove(plural)
-                    });
+                    running.remove(plural); // aborts its watch
+                    state.update(|s| s.clear_calico(plural));
                     state.watch_ok(plural, false);
                 }
                 _ => {}
@@ -263,83 +249,58 @@ async fn calico_crds(client: Client, state: Arc<ClusterState>) {
     }
 }
 
-fn current(running: &HashMap<&'static str, JoinHandle<()>>) -> Vec<String> {
-    running
-        .keys()
-        .map(|plural| format!("{plural}.{CALICO_GROUP}"))
-        .collect()
-}
-
 fn spawn_calico(
     client: &Client,
     state: &Arc<ClusterState>,
     plural: &'static str,
     kind: &str,
-) -> JoinHandle<()> {
+) -> Task {
     let gvk = GroupVersionKind::gvk(CALICO_GROUP, "v1", kind);
     let api: Api<DynamicObject> = Api::all_with(
         client.clone(),
         &ApiResource::from_gvk_with_plural(&gvk, plural),
     );
-    let state = Arc::clone(state);
-    tokio::spawn(async move {
-        let config = watcher::Config::default();
-        match plural {
-            "ippools" => {
-                watch_loop(
-                    &state,
-                    api,
-                    plural,
-                    config,
-                    |o: DynamicObject| model::ip_pool(&o),
-                    Stores::apply_ippools,
-                )
-                .await;
-            }
-            "ipamblocks" => {
-                watch_loop(
-                    &state,
-                    api,
-                    plural,
-                    config,
-                    |o: DynamicObject| IpamBlockInfo::from_dynamic(&o),
-                    Stores::apply_ipamblocks,
-                )
-                .await;
-            }
-            "blockaffinities" => {
-                watch_loop(
-                    &state,
-                    api,
-                    plural,
-                    config,
-                    |o: DynamicObject| BlockAffinityInfo::from_dynamic(&o),
-                    Stores::apply_affinities,
-                )
-                .await;
-            }
-            "felixconfigurations" => {
-                watch_loop(
-                    &state,
-                    api,
-                    plural,
-                    config,
-                    |o: DynamicObject| o.metadata.name,
-                    Stores::apply_felixconfigs,
-                )
-                .await;
-            }
-            _ => {
-                watch_loop(
-                    &state,
-                    api,
-                    plural,
-                    config,
-                    |o: DynamicObject| ClusterInfo::from_dynamic(&o),
-                    Stores::apply_cluster_info,
-                )
-                .await;
-            }
-        }
-    })
+    let config = watcher::Config::default();
+    match plural {
+        "ippools" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| model::ip_pool(&o),
+            Stores::apply_ippools,
+        ),
+        "ipamblocks" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| IpamBlockInfo::from_dynamic(&o),
+            Stores::apply_ipamblocks,
+        ),
+        "blockaffinities" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| BlockAffinityInfo::from_dynamic(&o),
+            Stores::apply_affinities,
+        ),
+        "felixconfigurations" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| o.metadata.name,
+            Stores::apply_felixconfigs,
+        ),
+        _ => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| ClusterInfo::from_dynamic(&o),
+            Stores::apply_cluster_info,
+        ),
+    }
 }

@@ -46,7 +46,8 @@ func Pods(ctx context.Context, dir string, perNode int, out io.Writer) error {
 	type job struct{ node, name string }
 	jobs := make(chan job)
 	var created, failed atomic.Int64
-	var firstErr atomic.Value
+	var firstErrOnce sync.Once
+	var firstErr error
 	var wg sync.WaitGroup
 	for w := 0; w < 32; w++ {
 		wg.Add(1)
@@ -68,7 +69,7 @@ func Pods(ctx context.Context, dir string, perNode int, out io.Writer) error {
 				case apierrors.IsAlreadyExists(err):
 				default:
 					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
+					firstErrOnce.Do(func() { firstErr = err })
 				}
 			}
 		}()
@@ -106,7 +107,7 @@ feed:
 	fmt.Fprintf(out, "%d pods created (%d already there) in %.0f s (%.0f pods/s)\n",
 		created.Load(), int64(total)-created.Load()-failed.Load(), elapsed, float64(created.Load())/elapsed)
 	if n := failed.Load(); n > 0 {
-		return fmt.Errorf("%d pods could not be created; first error: %v", n, firstErr.Load())
+		return fmt.Errorf("%d pods could not be created; first error: %w", n, firstErr)
 	}
 	return ctx.Err()
 }

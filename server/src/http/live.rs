@@ -32,39 +32,19 @@ pub async fn live(State(state): State<AppState>, Path(cluster): Path<String>) ->
         .into_response()
 }
 
+/// The version now (so a (re)connected browser reloads), then the version after each change,
+/// waiting [`MIN_INTERVAL`] between two events so that a burst of changes makes one. The stream
+/// ends when the cluster's state goes away; axum drops it when the client does.
 fn versions(
-    mut rx: tokio::sync::watch::Receiver<u64>,
+    rx: tokio::sync::watch::Receiver<u64>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    async_stream(move |tx| async move {
-        // The current version first: the browser reloads after a (re)connect.
-        let mut current = *rx.borrow_and_update();
-        loop {
-            if tx
-                .send(Event::default().event("changed").data(current.to_string()))
-                .await
-                .is_err()
-            {
-                return;
-            }
+    futures::stream::unfold((rx, true), |(mut rx, first)| async move {
+        if !first {
             tokio::time::sleep(MIN_INTERVAL).await;
-            if rx.changed().await.is_err() {
-                return;
-            }
-            current = *rx.borrow_and_update();
+            rx.changed().await.ok()?;
         }
+        let version = *rx.borrow_and_update();
+        let event = Event::default().event("changed").data(version.to_string());
+        Some((Ok(event), (rx, false)))
     })
-}
-
-/// A stream fed by a task through a small channel; the task ends when the client goes.
-fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    tokio::spawn(f(tx));
-    futures::stream::unfold(
-        rx,
-        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
-    )
 }

@@ -50,30 +50,20 @@ async fn spawn_with_lab() -> (TestApp, tempfile::TempDir) {
     (spawn_with(settings).await, dir)
 }
 
-/// Reads server-sent events until `want` of them arrived or the deadline passed.
-async fn read_events(res: &mut reqwest::Response, want: usize, deadline: Duration) -> Vec<String> {
+/// Reads the event stream until `want` change events arrived or `deadline` passed; returns how
+/// many arrived.
+async fn read_events(res: &mut reqwest::Response, want: usize, deadline: Duration) -> usize {
     let start = Instant::now();
-    let mut buffer = String::new();
-    while start.elapsed() < deadline {
+    let mut text = String::new();
+    let count = |t: &str| t.matches("event: changed\n").count();
+    while count(&text) < want {
         let left = deadline.saturating_sub(start.elapsed());
         match tokio::time::timeout(left, res.chunk()).await {
-            Ok(Ok(Some(bytes))) => buffer.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Ok(Some(bytes))) => text.push_str(&String::from_utf8_lossy(&bytes)),
             _ => break,
         }
-        let events: Vec<String> = buffer
-            .split("\n\n")
-            .filter(|e| e.contains("event: changed"))
-            .map(str::to_owned)
-            .collect();
-        if events.len() >= want {
-            return events;
-        }
     }
-    buffer
-        .split("\n\n")
-        .filter(|e| e.contains("event: changed"))
-        .map(str::to_owned)
-        .collect()
+    count(&text)
 }
 
 #[tokio::test]
@@ -143,39 +133,47 @@ async fn the_nodes_page_lists_the_lab_nodes_and_changes_are_pushed() {
         Some("text/event-stream")
     );
     let first = read_events(&mut stream, 1, Duration::from_secs(5)).await;
-    assert_eq!(first.len(), 1, "no event at connect");
+    assert_eq!(first, 1, "no event at connect");
     // A change the pages show (a role); an annotation alone would not be one.
     let role = format!("node-role.kubernetes.io/grappe-test-{}", std::process::id());
     kubectl(&["label", "node", names[0], &format!("{role}=")]);
     let more = read_events(&mut stream, 1, Duration::from_secs(5)).await;
     kubectl(&["label", "node", names[0], &format!("{role}-")]);
-    assert!(!more.is_empty(), "no event after a change in the cluster");
+    assert_eq!(more, 1, "no event after a change in the cluster");
 
     // Unknown cluster.
     let res = app.get("/live/nope", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
-/// Every rule the engine can raise has its words in the UI, in both languages.
+/// Every rule the engine can raise has its words in the UI, in both languages, with the same
+/// placeholders in each.
 #[test]
 fn every_diagnostic_rule_has_its_words() {
-    use app::findings::describe;
+    use app::findings::texts;
     use app::i18n::Lang;
-    use grappe_views::{Finding, Severity};
+    let placeholders = |s: &str| {
+        let mut v: Vec<String> = s
+            .split('{')
+            .skip(1)
+            .filter_map(|x| x.split_once('}').map(|(p, _)| p.to_owned()))
+            .collect();
+        v.sort();
+        v
+    };
     for rule in grappe_engine::diagnostics::RULES {
-        let finding = Finding {
-            rule: rule.to_owned(),
-            severity: Severity::Warning,
-            nodes: vec![],
-            evidence: vec![],
-            params: vec![],
-        };
-        for lang in Lang::ALL {
-            let (title, explanation, fix) = describe(&finding, lang);
-            assert_ne!(title, rule, "{rule} has no {lang:?} title");
-            assert!(
-                !explanation.is_empty() && !fix.is_empty(),
-                "{rule} {lang:?}"
+        let en = texts(rule, Lang::En).unwrap_or_else(|| panic!("{rule}: no English"));
+        let fr = texts(rule, Lang::Fr).unwrap_or_else(|| panic!("{rule}: no French"));
+        assert_ne!(en.0, fr.0, "{rule}: not translated");
+        assert!(
+            [en.1, en.2, fr.1, fr.2].iter().all(|t| !t.is_empty()),
+            "{rule}: empty text"
+        );
+        for (e, f) in [(en.0, fr.0), (en.1, fr.1), (en.2, fr.2)] {
+            assert_eq!(
+                placeholders(e),
+                placeholders(f),
+                "{rule}: placeholders differ"
             );
         }
     }
