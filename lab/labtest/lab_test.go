@@ -537,9 +537,9 @@ func TestLab(t *testing.T) {
 }
 
 // TestFlannelFootprint checks the Flannel side on a small lab: podCIDR-based addresses and
-// flannel's node annotations.
+// flannel's node annotations; and the load pods of --pods-per-node and `lab pods`.
 func TestFlannelFootprint(t *testing.T) {
-	l := startLab(t, 18100, "--nodes", "2", "--cni", "flannel")
+	l := startLab(t, 18100, "--nodes", "2", "--cni", "flannel", "--pods-per-node", "2")
 	if err := l.allNodes(func(n *corev1.Node) error {
 		if s, _ := readyStatus(n); s != corev1.ConditionTrue {
 			return fmt.Errorf("not Ready")
@@ -572,9 +572,21 @@ func TestFlannelFootprint(t *testing.T) {
 		return nil
 	})
 
+	t.Run("lab up --pods-per-node leaves bound pods Ready", func(t *testing.T) {
+		pods, err := l.client.CoreV1().Pods("bench").List(ctx(), metav1.ListOptions{})
+		if err != nil || len(pods.Items) != 2 {
+			t.Fatalf("bench pods after lab up --pods-per-node 2: %v %d", err, len(pods.Items))
+		}
+		for _, p := range pods.Items {
+			if p.Spec.NodeName != "rigel" || p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" {
+				t.Fatalf("%s: node %q phase %s IP %q", p.Name, p.Spec.NodeName, p.Status.Phase, p.Status.PodIP)
+			}
+		}
+	})
+
 	t.Run("lab pods binds bare pods to every worker, once", func(t *testing.T) {
 		out := l.labCmd("pods", "3")
-		if !strings.Contains(out, "3 pods created (0 already there)") {
+		if !strings.Contains(out, "1 pods created (2 already there)") {
 			t.Fatalf("lab pods 3:\n%s", out)
 		}
 		if out := l.labCmd("pods", "3"); !strings.Contains(out, "0 pods created (3 already there)") {
@@ -621,7 +633,7 @@ func TestFlannelFootprint(t *testing.T) {
 			}
 			return nil
 		})
-		if out, err := runLab(t, "up", "--dir", l.dir, "--port-base", "18100", "--nodes", "2", "--cni", "flannel"); err != nil {
+		if out, err := runLab(t, "up", "--dir", l.dir, "--port-base", "18100", "--nodes", "2", "--cni", "flannel", "--pods-per-node", "2"); err != nil {
 			t.Fatalf("lab up again: %v\n%s", err, out)
 		}
 		if _, err := l.client.CoreV1().ConfigMaps("default").Get(ctx(), "before-reboot", metav1.GetOptions{}); err != nil {

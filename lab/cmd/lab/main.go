@@ -118,7 +118,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 		opts := lab.DefaultUpOptions()
 		fs.IntVar(&opts.PortBase, "port-base", opts.PortBase, "ports: apiserver BASE+443, etcd BASE+379/380, kcm BASE+257, scheduler BASE+259, kwok BASE+247")
 		fs.IntVar(&opts.Nodes, "nodes", opts.Nodes, "number of nodes, the control plane included")
-		fs.IntVar(&opts.PodsPerNode, "pods-per-node", opts.PodsPerNode, "extra pause pods per worker (scale runs)")
+		fs.IntVar(&opts.PodsPerNode, "pods-per-node", opts.PodsPerNode, "pause pods per worker, bound directly and waited for until Ready (scale runs; needs --cni)")
 		fs.StringVar(&opts.NodeCIDR, "node-cidr", opts.NodeCIDR, "where node InternalIPs come from (inside 192.168.0.0/16 to make the default pool overlap them)")
 		fs.StringVar(&opts.PodSubnet, "pod-subnet", opts.PodSubnet, "kubeadm podSubnet (default 192.168.0.0/16; 100.64.0.0/10 above 250 nodes)")
 		fs.StringVar(&opts.CNI, "cni", opts.CNI, "CNI to install after start: none, calico (v3.25.1) or flannel")

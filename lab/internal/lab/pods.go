@@ -11,11 +11,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"grappe.dev/lab/internal/config"
 )
 
-// BenchNamespace holds the pods `lab pods` creates.
+// BenchNamespace holds the load pods (`lab pods`, `lab up --pods-per-node`).
 const BenchNamespace = "bench"
 
 // Pods creates perNode bare pods on every worker, bound directly (spec.nodeName, as a
@@ -35,10 +38,28 @@ func Pods(ctx context.Context, dir string, perNode int, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	nodes, err := cfg.Nodes()
+	workers, err := workerNames(&cfg)
 	if err != nil {
 		return err
 	}
+	return createBoundPods(ctx, client, workers, perNode, nil, out)
+}
+
+func workerNames(cfg *config.Config) ([]string, error) {
+	nodes, err := cfg.Nodes()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(nodes))
+	for _, n := range nodes[1:] { // nodes[0] is the control plane
+		names = append(names, n.Name)
+	}
+	return names, nil
+}
+
+// createBoundPods creates perNode pause pods named bench-NODE-I on each node, 32 requests in
+// flight, and reports progress every 30 s (with the Ready count when ready is given).
+func createBoundPods(ctx context.Context, client kubernetes.Interface, nodes []string, perNode int, ready func() int, out io.Writer) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: BenchNamespace}}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
@@ -77,25 +98,29 @@ func Pods(ctx context.Context, dir string, perNode int, out io.Writer) error {
 	start := time.Now()
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(10 * time.Second)
+		t := time.NewTicker(30 * time.Second)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				fmt.Fprintf(out, "[%5.0fs] %d pods created\n", time.Since(start).Seconds(), created.Load())
+				if ready != nil {
+					fmt.Fprintf(out, "[%5.0fs] %d pods created, %d Ready\n", time.Since(start).Seconds(), created.Load(), ready())
+				} else {
+					fmt.Fprintf(out, "[%5.0fs] %d pods created\n", time.Since(start).Seconds(), created.Load())
+				}
 			}
 		}
 	}()
 	total := 0
 feed:
 	for i := 0; i < perNode; i++ {
-		for _, n := range nodes[1:] {
+		for _, n := range nodes {
 			select {
 			case <-ctx.Done():
 				break feed
-			case jobs <- job{node: n.Name, name: fmt.Sprintf("bench-%s-%d", n.Name, i)}:
+			case jobs <- job{node: n, name: fmt.Sprintf("bench-%s-%d", n, i)}:
 				total++
 			}
 		}
@@ -110,4 +135,96 @@ feed:
 		return fmt.Errorf("%d pods could not be created; first error: %w", n, firstErr)
 	}
 	return ctx.Err()
+}
+
+// podReadyCounter follows the pods of one namespace through a watch and counts the Ready ones.
+// Each cached pod is cut down to its name and Ready condition: 150,000 full pods would cost
+// the lab process hundreds of MB, and listing them every few seconds would cost the API server
+// more than running them.
+type podReadyCounter struct {
+	mu    sync.Mutex
+	ready map[string]bool
+	count int
+}
+
+func startPodReadyCounter(ctx context.Context, client kubernetes.Interface, ns string) (*podReadyCounter, error) {
+	c := &podReadyCounter{ready: map[string]bool{}}
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns))
+	inf := factory.Core().V1().Pods().Informer()
+	if err := inf.SetTransform(func(obj any) (any, error) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			return obj, nil
+		}
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, ResourceVersion: pod.ResourceVersion},
+			Status:     corev1.PodStatus{Conditions: readyOnly(pod.Status.Conditions)},
+		}, nil
+	}); err != nil {
+		return nil, err
+	}
+	set := func(obj any, gone bool) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			if tomb, isTomb := obj.(cache.DeletedFinalStateUnknown); isTomb {
+				pod, ok = tomb.Obj.(*corev1.Pod)
+			}
+			if !ok {
+				return
+			}
+		}
+		now := !gone && len(pod.Status.Conditions) == 1 && pod.Status.Conditions[0].Status == corev1.ConditionTrue
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.ready[pod.Name] != now {
+			if now {
+				c.count++
+			} else {
+				c.count--
+			}
+		}
+		if now {
+			c.ready[pod.Name] = true
+		} else {
+			delete(c.ready, pod.Name)
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { set(obj, false) },
+		UpdateFunc: func(_, obj any) { set(obj, false) },
+		DeleteFunc: func(obj any) { set(obj, true) },
+	}); err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	return c, nil
+}
+
+func readyOnly(conds []corev1.PodCondition) []corev1.PodCondition {
+	for _, cond := range conds {
+		if cond.Type == corev1.PodReady {
+			return []corev1.PodCondition{{Type: corev1.PodReady, Status: cond.Status}}
+		}
+	}
+	return nil
+}
+
+// Ready is the number of Ready pods seen so far.
+func (c *podReadyCounter) Ready() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.count
+}
+
+// wait returns when want pods are Ready, reporting every 30 s.
+func (c *podReadyCounter) wait(ctx context.Context, want int, timeout time.Duration, out io.Writer, start time.Time) error {
+	lastReport := time.Now()
+	return pollEvery(ctx, timeout, 2*time.Second, func() (bool, string, error) {
+		n := c.Ready()
+		if time.Since(lastReport) > 30*time.Second {
+			step(out, start, "%d/%d load pods Ready", n, want)
+			lastReport = time.Now()
+		}
+		return n >= want, fmt.Sprintf("%d/%d load pods Ready", n, want), nil
+	})
 }

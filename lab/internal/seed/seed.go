@@ -446,26 +446,3 @@ func demoWorkloads(ctx context.Context, c kubernetes.Interface, cfg *config.Conf
 	_, err := c.BatchV1().Jobs(DemoNamespace).Create(ctx, job, metav1.CreateOptions{})
 	return ignoreExists(err)
 }
-
-// LoadWorkload runs PodsPerNode pause pods per worker (for scale runs). Created once the network
-// is up: thousands of unschedulable pods would keep the scheduler busy for nothing.
-func LoadWorkload(ctx context.Context, c kubernetes.Interface, cfg *config.Config) error {
-	if cfg.PodsPerNode <= 0 {
-		return nil
-	}
-	replicas := int32(cfg.PodsPerNode * cfg.Workers)
-	labels := map[string]string{"app": "load"}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "load", Namespace: DemoNamespace, Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10"}}},
-			},
-		},
-	}
-	_, err := c.AppsV1().Deployments(DemoNamespace).Create(ctx, dep, metav1.CreateOptions{})
-	return ignoreExists(err)
-}
