@@ -64,6 +64,10 @@ func createBoundPods(ctx context.Context, client kubernetes.Interface, nodes []s
 	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
+	existing, err := podNames(ctx, client, BenchNamespace)
+	if err != nil {
+		return err
+	}
 	type job struct{ node, name string }
 	jobs := make(chan job)
 	var created, failed atomic.Int64
@@ -117,11 +121,15 @@ func createBoundPods(ctx context.Context, client kubernetes.Interface, nodes []s
 feed:
 	for i := 0; i < perNode; i++ {
 		for _, n := range nodes {
+			name := fmt.Sprintf("bench-%s-%d", n, i)
+			total++
+			if existing[name] {
+				continue
+			}
 			select {
 			case <-ctx.Done():
 				break feed
-			case jobs <- job{node: n, name: fmt.Sprintf("bench-%s-%d", n, i)}:
-				total++
+			case jobs <- job{node: n, name: name}:
 			}
 		}
 	}
@@ -135,6 +143,26 @@ feed:
 		return fmt.Errorf("%d pods could not be created; first error: %w", n, firstErr)
 	}
 	return ctx.Err()
+}
+
+// podNames lists the pods of ns by pages, so that a second run only creates what is missing
+// instead of sending 150,000 creates that fail with AlreadyExists.
+func podNames(ctx context.Context, client kubernetes.Interface, ns string) (map[string]bool, error) {
+	names := map[string]bool{}
+	opts := metav1.ListOptions{Limit: 5000}
+	for {
+		list, err := client.CoreV1().Pods(ns).List(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list pods in %s: %w", ns, err)
+		}
+		for i := range list.Items {
+			names[list.Items[i].Name] = true
+		}
+		if list.Continue == "" {
+			return names, nil
+		}
+		opts.Continue = list.Continue
+	}
 }
 
 // podReadyCounter follows the pods of one namespace through a watch and counts the Ready ones.
