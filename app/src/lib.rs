@@ -87,6 +87,7 @@ pub fn App() -> impl IntoView {
                         view=pages::cni::CniPage
                         ssr=SsrMode::Async
                     />
+                    <Route path=path!("/runs/:id") view=pages::run::RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/history") view=pages::history::HistoryPage ssr=SsrMode::Async/>
                     <Route
                         path=path!("/settings")

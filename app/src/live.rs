@@ -17,12 +17,28 @@ pub enum LiveStatus {
 
 /// A counter bumped at each change event of `cluster`, and the connection's status.
 pub fn use_live(cluster: Signal<String>) -> (ReadSignal<u64>, ReadSignal<LiveStatus>) {
+    use_live_url(Signal::derive(move || {
+        let name = cluster.get();
+        if name.is_empty() {
+            String::new()
+        } else {
+            format!("/live/{name}")
+        }
+    }))
+}
+
+/// A counter bumped at each change of any workflow run (`/live-runs`).
+pub fn use_live_runs() -> (ReadSignal<u64>, ReadSignal<LiveStatus>) {
+    use_live_url(Signal::derive(|| "/live-runs".to_owned()))
+}
+
+fn use_live_url(url: Signal<String>) -> (ReadSignal<u64>, ReadSignal<LiveStatus>) {
     let (tick, set_tick) = signal(0u64);
     let (status, set_status) = signal(LiveStatus::Connecting);
     #[cfg(feature = "hydrate")]
-    browser::connect(cluster, set_tick, set_status);
+    browser::connect(url, set_tick, set_status);
     #[cfg(not(feature = "hydrate"))]
-    let _ = (cluster, set_tick, set_status);
+    let _ = (url, set_tick, set_status);
     (tick, status)
 }
 
@@ -51,17 +67,17 @@ mod browser {
     }
 
     pub(super) fn connect(
-        cluster: Signal<String>,
+        url: Signal<String>,
         set_tick: WriteSignal<u64>,
         set_status: WriteSignal<LiveStatus>,
     ) {
         Effect::new(move |previous: Option<Option<SendWrapper<Connection>>>| {
             drop(previous);
-            let name = cluster.get();
-            if name.is_empty() {
+            let url = url.get();
+            if url.is_empty() {
                 return None;
             }
-            let source = EventSource::new(&format!("/live/{name}")).ok()?;
+            let source = EventSource::new(&url).ok()?;
             let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
                 set_tick.update(|t| *t += 1);
             });

@@ -93,6 +93,13 @@ pub enum Action {
     UserEnable,
     UserRoleChange,
     UserPasswordChange,
+    RunStart,
+    RunStep,
+    RunFinish,
+    RunCancel,
+    RunResume,
+    RunAbandon,
+    ManifestRefused,
 }
 
 impl Action {
@@ -104,6 +111,13 @@ impl Action {
         Self::UserEnable,
         Self::UserRoleChange,
         Self::UserPasswordChange,
+        Self::RunStart,
+        Self::RunStep,
+        Self::RunFinish,
+        Self::RunCancel,
+        Self::RunResume,
+        Self::RunAbandon,
+        Self::ManifestRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -115,6 +129,13 @@ impl Action {
             Self::UserEnable => "user.enable",
             Self::UserRoleChange => "user.role_change",
             Self::UserPasswordChange => "user.password_change",
+            Self::RunStart => "run.start",
+            Self::RunStep => "run.step",
+            Self::RunFinish => "run.finish",
+            Self::RunCancel => "run.cancel",
+            Self::RunResume => "run.resume",
+            Self::RunAbandon => "run.abandon",
+            Self::ManifestRefused => "manifest.refused",
         }
     }
 }

@@ -10,14 +10,18 @@
 //! - [`clusters`]: configured clusters, kube clients and reachability.
 //! - [`state`]: live cluster state from shared watches, and its views.
 //! - [`diagnostics`]: rules that name known networking failures in that state.
+//! - [`manifests`]: the CNI manifest catalog, downloads, checksums, parsing.
+//! - [`runs`]: workflow runs (CNI install, rollback, removal) as persisted state machines.
 //! - [`net`]: IP prefixes.
 
 pub mod audit;
 pub mod auth;
 pub mod clusters;
 pub mod diagnostics;
+pub mod manifests;
 pub mod names;
 pub mod net;
+pub mod runs;
 pub mod state;
 pub mod store;
 pub mod time;
@@ -37,6 +41,11 @@ pub struct EngineConfig {
     pub database: PathBuf,
     pub clusters: Vec<clusters::ClusterSpec>,
     pub throttle: auth::ThrottlePolicy,
+    /// Base URL that replaces the upstream host of catalog manifests (air-gapped sites).
+    pub manifest_mirror: Option<String>,
+    /// Mark runs left "running" by a previous process as interrupted (the server does; the
+    /// CLI, which may run beside a live server, does not).
+    pub recover_runs: bool,
 }
 
 /// Errors while starting the engine.
@@ -46,6 +55,10 @@ pub enum EngineError {
     Store(#[from] store::StoreError),
     #[error("cannot prepare authentication")]
     Auth(#[from] auth::AuthError),
+    #[error("cannot prepare workflow runs")]
+    Runs(#[from] runs::RunError),
+    #[error("cannot prepare the HTTP client for manifests")]
+    Http(#[from] reqwest::Error),
 }
 
 /// The engine's services, shared by every request. Cheap to clone.
@@ -58,6 +71,8 @@ pub struct Engine {
     pub clusters: Clusters,
     /// Live state of every cluster (watches started with the engine).
     pub states: state::ClusterStates,
+    /// Workflow runs.
+    pub runs: runs::Runs,
 }
 
 impl Engine {
@@ -71,8 +86,20 @@ impl Engine {
         let auth = Authenticator::new(store.clone(), audit.clone(), config.throttle).await?;
         let users = Users::new(store.clone(), audit.clone());
         let clusters = Clusters::new(config.clusters);
+        let states = state::ClusterStates::start(&clusters);
+        let runs = runs::Runs::start(
+            store.clone(),
+            audit.clone(),
+            clusters.clone(),
+            states.clone(),
+            manifests::Fetcher::new(config.manifest_mirror)?,
+            &config.database,
+            config.recover_runs,
+        )
+        .await?;
         Ok(Self {
-            states: state::ClusterStates::start(&clusters),
+            states,
+            runs,
             clusters,
             store,
             audit,

@@ -6,10 +6,8 @@
 //! Needs Go, the machine's kubectl and the shared manifests (`GRAPPE_MANIFESTS`, set by
 //! scripts/lib.sh). Fails (never skips) when they are missing.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use grappe_engine::clusters::{ClusterSpec, Clusters};
 use grappe_engine::diagnostics as rules;
@@ -17,103 +15,11 @@ use grappe_engine::names::ClusterName;
 use grappe_engine::state::{ClusterState, ClusterStates};
 use grappe_views::NodesQuery;
 
+mod support;
+
+use support::{Lab, eventually, manifests};
+
 const PORT_BASE: &str = "17300";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repository root")
-        .to_path_buf()
-}
-
-fn manifests() -> PathBuf {
-    let dir = std::env::var("GRAPPE_MANIFESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo().join("../shared/manifests"));
-    assert!(
-        dir.join("calico-v3.25.1.yaml").exists(),
-        "the CNI manifests are missing in {} (set GRAPPE_MANIFESTS)",
-        dir.display()
-    );
-    dir
-}
-
-/// A lab for this test binary; `lab down` when dropped.
-struct Lab {
-    dir: tempfile::TempDir,
-}
-
-impl Lab {
-    fn up() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let lab = Self { dir };
-        let out = lab.run(&["up", "--nodes", "4", "--port-base", PORT_BASE]);
-        assert!(out.contains("Lab up in"), "lab up:\n{out}");
-        lab
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("kubeconfig")
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new(repo().join("lab/lab"));
-        cmd.args(args).arg("--dir").arg(self.dir.path());
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run lab/lab: {e}"));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "lab {args:?} failed:\n{text}");
-        text
-    }
-
-    fn kubectl(&self, args: &[&str]) -> String {
-        let out = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("kubectl is required (the machine's kubectl): {e}"));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("lab/lab"))
-            .args(["down", "--dir"])
-            .arg(self.dir.path())
-            .output();
-    }
-}
-
-/// Polls `check` until it returns `Ok`, or fails with its last complaint.
-async fn eventually<T>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> Result<T, String>,
-) -> T {
-    let start = Instant::now();
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(why) if start.elapsed() > timeout => {
-                panic!("{what}: still not true after {timeout:?}: {why}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
 
 fn rules_of(state: &ClusterState) -> Vec<String> {
     state.findings().into_iter().map(|f| f.rule).collect()
@@ -140,7 +46,7 @@ async fn expect_rule(state: &ClusterState, rule: &str, present: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_state_follows_the_lab() {
-    let lab = Lab::up();
+    let lab = Lab::up(PORT_BASE, &[]);
     let name = ClusterName::parse("lab").expect("name");
     let clusters = Clusters::new(vec![ClusterSpec {
         name: name.clone(),

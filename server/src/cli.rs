@@ -211,6 +211,9 @@ async fn engine(settings: &Settings) -> Result<Engine, CliError> {
         database: settings.database.clone(),
         clusters: Vec::new(),
         throttle: ThrottlePolicy::default(),
+        manifest_mirror: None,
+        // The server may be executing runs right now: the CLI must not call them interrupted.
+        recover_runs: false,
     })
     .await?)
 }

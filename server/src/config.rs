@@ -97,6 +97,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub session: SessionSettings,
     pub clusters: Vec<ClusterSettings>,
+    /// Base URL serving the catalog's CNI manifests by file name (e.g.
+    /// `https://mirror.example.org/cni` with `calico-v3.25.1.yaml` under it), for sites without
+    /// access to GitHub. Checksums are verified all the same.
+    pub manifest_mirror: Option<String>,
 }
 
 impl Default for Settings {
@@ -111,6 +115,7 @@ impl Default for Settings {
             log_format: LogFormat::default(),
             session: SessionSettings::default(),
             clusters: Vec::new(),
+            manifest_mirror: None,
         }
     }
 }
@@ -178,6 +183,9 @@ impl Settings {
                 }
                 "GRAPPE_DATABASE" => self.database = PathBuf::from(value),
                 "GRAPPE_SITE_ROOT" => self.site_root = PathBuf::from(value),
+                "GRAPPE_MANIFEST_MIRROR" => {
+                    self.manifest_mirror = Some(value.clone()).filter(|v| !v.trim().is_empty());
+                }
                 "GRAPPE_SECURE_COOKIES" => {
                     self.secure_cookies = parse_bool(value).map_err(|r| bad(var, r))?
                 }

@@ -60,7 +60,9 @@ pub const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("POST", "/auth/login"),
     ("POST", "/auth/logout"),
     ("GET", "/history/export"),
+    ("GET", "/history/runs/export"),
     ("GET", "/live/{cluster}"),
+    ("GET", "/live-runs"),
 ];
 
 /// A built, bound, not yet running server.
@@ -81,6 +83,8 @@ impl Application {
             database: settings.database.clone(),
             clusters: settings.cluster_specs(),
             throttle: ThrottlePolicy::default(),
+            manifest_mirror: settings.manifest_mirror.clone(),
+            recover_runs: true,
         })
         .await
         .map_err(|source| StartupError::Engine {
@@ -137,7 +141,9 @@ impl Application {
             .route("/auth/login", post(http::auth::login))
             .route("/auth/logout", post(http::auth::logout))
             .route("/history/export", get(http::export::export))
+            .route("/history/runs/export", get(http::export::export_runs))
             .route("/live/{cluster}", get(http::live::live))
+            .route("/live-runs", get(http::live::live_runs))
             .leptos_routes_with_context(
                 &state,
                 routes,

@@ -1,24 +1,328 @@
-//! A cluster's CNI page. The plugin view and install history come with the CNI workflow; this
-//! page says so instead of showing nothing.
+//! A cluster's CNI page: the installed plugin, install / upgrade and removal (admin: plan
+//! first, then confirm), and the history of CNI runs on this cluster. Plans and run tables are
+//! shared with the run page.
 
+use grappe_views::runs::{PlanView, RunSummaryView};
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map};
 
-use crate::PageHeader;
-use crate::i18n::{Msg, t};
+use crate::api::RoleView;
+use crate::api::runs::{
+    PlanCniInstall, PlanCniRemove, StartCniInstall, StartCniRemove, cni_catalog, list_runs,
+};
+use crate::api::session::Me;
+use crate::api::state::cluster_overview;
+use crate::i18n::{Msg, t, use_lang};
+use crate::live::{use_live, use_live_runs};
+use crate::{ErrorBox, PageHeader};
 
 #[component]
 pub fn CniPage() -> impl IntoView {
     let params = use_params_map();
-    let title = move || {
-        format!(
-            "{} · {}",
-            params.read().get("cluster").unwrap_or_default(),
-            t(Msg::NavCni)
-        )
-    };
+    let name = Signal::derive(move || params.read().get("cluster").unwrap_or_default());
+    let is_admin = use_context::<Me>().is_some_and(|m| m.role == RoleView::Admin);
     view! {
-        <PageHeader title=title()/>
-        <p class="alert alert-info">{t(Msg::CniComing)}</p>
+        <PageHeader title=format!("{} · {}", name.get_untracked(), t(Msg::NavCni))/>
+        <Installed cluster=name/>
+        {if is_admin {
+            view! {
+                <InstallCard cluster=name/>
+                <RemoveCard cluster=name/>
+            }
+                .into_any()
+        } else {
+            view! { <p class="muted">{t(Msg::AdminOnly)}</p> }.into_any()
+        }}
+        <section class="card">
+            <h2>{t(Msg::CniHistory)}</h2>
+            <RunsTable cluster=name/>
+        </section>
+    }
+}
+
+/// The detected CNI and calico-node's counts, live.
+#[component]
+fn Installed(cluster: Signal<String>) -> impl IntoView {
+    let (tick, _) = use_live(cluster);
+    let overview = Resource::new(
+        move || (cluster.get(), tick.get()),
+        |(c, _)| cluster_overview(c),
+    );
+    let lang = use_lang();
+    view! {
+        <section class="card" data-testid="cni-installed">
+            <h2>{t(Msg::CniInstalled)}</h2>
+            <Transition fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match overview.await {
+                        Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                        Ok(o) if o.cnis.is_empty() => view! { <p data-testid="cni-none">{Msg::NoCni.text(lang)}</p> }.into_any(),
+                        Ok(o) => view! {
+                            <ul>
+                                {o.cnis.iter().map(|c| view! {
+                                    <li data-testid="cni-item">
+                                        <strong>{c.kind.clone()}</strong> " " {c.version.clone().unwrap_or_default()}
+                                        " " <span class="muted mono">{c.daemonset.clone()}</span>
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                            {o.calico_node.map(|w| view! {
+                                <p class="muted">"calico-node: " {w.ready} "/" {w.desired} " Ready"</p>
+                            })}
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn InstallCard(cluster: Signal<String>) -> impl IntoView {
+    let catalog = Resource::new(|| (), |()| cni_catalog());
+    let plan = ServerAction::<PlanCniInstall>::new();
+    let start = ServerAction::<StartCniInstall>::new();
+    go_to_run(move || start.value().get());
+    view! {
+        <section class="card" data-testid="cni-install">
+            <h2>{t(Msg::CniInstall)}</h2>
+            <ActionForm action=plan attr:class="stack-form" attr:data-testid="plan-install-form">
+                <input type="hidden" name="cluster" value=cluster/>
+                <label>
+                    {t(Msg::Manifest)}
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let items = catalog.await.unwrap_or_default();
+                            view! {
+                                <select name="source" data-testid="manifest-source">
+                                    {items.into_iter().map(|i| view! {
+                                        <option value=i.id.clone() title=format!("{} sha256:{}", i.url, i.sha256)>{i.label}</option>
+                                    }).collect_view()}
+                                    <option value="url">{t(Msg::ManifestUrl)}</option>
+                                    <option value="paste">{t(Msg::ManifestPaste)}</option>
+                                </select>
+                            }
+                        })}
+                    </Transition>
+                </label>
+                <label>{t(Msg::ManifestUrl)} <input type="url" name="url" placeholder="https://…"/></label>
+                <label>{t(Msg::ManifestText)} <textarea name="text" rows="3" maxlength="5242880"></textarea></label>
+                <label>{t(Msg::PoolCidr)} <input type="text" name="ipv4pool_cidr" placeholder="192.168.0.0/16" data-testid="pool-cidr"/></label>
+                <label>{t(Msg::Autodetection)} <input type="text" name="ip_autodetection_method" placeholder="kubernetes-internal-ip"/></label>
+                <button type="submit" class="btn btn-primary" data-testid="plan-install">{t(Msg::MakePlan)}</button>
+            </ActionForm>
+            {move || plan.pending().get().then(|| view! { <p class="muted">{t(Msg::Loading)}</p> })}
+            {move || match plan.value().get() {
+                None => ().into_any(),
+                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+                Some(Ok(p)) => {
+                    let option = |key: &str| p.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+                    let (cidr, method) = (option("CALICO_IPV4POOL_CIDR"), option("IP_AUTODETECTION_METHOD"));
+                    let sha = p.manifest_sha256.clone().unwrap_or_default();
+                    let (cluster_name, hash, runnable) = (p.cluster.clone(), p.hash.clone(), p.runnable());
+                    view! {
+                        <PlanBox plan=p/>
+                        <ActionForm action=start attr:class="stack-form" attr:data-testid="confirm-install-form">
+                            <input type="hidden" name="cluster" value=cluster_name/>
+                            <input type="hidden" name="manifest_sha256" value=sha/>
+                            <input type="hidden" name="ipv4pool_cidr" value=cidr/>
+                            <input type="hidden" name="ip_autodetection_method" value=method/>
+                            <input type="hidden" name="plan_hash" value=hash/>
+                            <ConfirmFields runnable=runnable/>
+                        </ActionForm>
+                        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+                    }.into_any()
+                }
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn RemoveCard(cluster: Signal<String>) -> impl IntoView {
+    let catalog = Resource::new(|| (), |()| cni_catalog());
+    let plan = ServerAction::<PlanCniRemove>::new();
+    let start = ServerAction::<StartCniRemove>::new();
+    go_to_run(move || start.value().get());
+    view! {
+        <section class="card" data-testid="cni-remove">
+            <h2>{t(Msg::CniRemove)}</h2>
+            <p class="muted">{t(Msg::CniRemoveHint)}</p>
+            <ActionForm action=plan attr:class="inline-form">
+                <input type="hidden" name="cluster" value=cluster/>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let items = catalog.await.unwrap_or_default();
+                        view! {
+                            <select name="source" data-testid="remove-source">
+                                {items.into_iter().map(|i| view! { <option value=i.id>{i.label}</option> }).collect_view()}
+                            </select>
+                        }
+                    })}
+                </Transition>
+                " "
+                <button type="submit" class="btn" data-testid="plan-remove">{t(Msg::MakePlan)}</button>
+            </ActionForm>
+            {move || match plan.value().get() {
+                None => ().into_any(),
+                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+                Some(Ok(p)) => {
+                    let sha = p.manifest_sha256.clone().unwrap_or_default();
+                    let (cluster_name, hash, runnable) = (p.cluster.clone(), p.hash.clone(), p.runnable());
+                    view! {
+                        <PlanBox plan=p/>
+                        <ActionForm action=start attr:class="stack-form">
+                            <input type="hidden" name="cluster" value=cluster_name/>
+                            <input type="hidden" name="manifest_sha256" value=sha/>
+                            <input type="hidden" name="plan_hash" value=hash/>
+                            <ConfirmFields runnable=runnable/>
+                        </ActionForm>
+                        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+                    }.into_any()
+                }
+            }}
+        </section>
+    }
+}
+
+/// Opens the run page once a start answered with a run id.
+pub fn go_to_run(value: impl Fn() -> Option<Result<i64, crate::error::AppError>> + 'static) {
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(id)) = value() {
+            navigate(&format!("/runs/{id}"), Default::default());
+        }
+    });
+}
+
+/// The typed cluster name, the password, and the button of a confirmation form.
+#[component]
+pub fn ConfirmFields(runnable: bool) -> impl IntoView {
+    if !runnable {
+        return view! { <p class="alert alert-error">{t(Msg::NotRunnable)}</p> }.into_any();
+    }
+    view! {
+        <label>{t(Msg::TypeClusterName)} <input type="text" name="confirm" required autocomplete="off" data-testid="confirm-cluster"/></label>
+        <label>{t(Msg::PasswordAgain)} <input type="password" name="password" autocomplete="current-password" data-testid="confirm-password"/></label>
+        <button type="submit" class="btn btn-danger" data-testid="execute">{t(Msg::Execute)}</button>
+    }
+    .into_any()
+}
+
+/// A plan: what it is for, the manifest, the checks, and each object's action.
+#[component]
+pub fn PlanBox(plan: PlanView) -> impl IntoView {
+    let lang = use_lang();
+    let counts: Vec<String> = grappe_views::runs::Planned::ALL
+        .into_iter()
+        .filter(|a| plan.count(*a) > 0)
+        .map(|a| format!("{} {}", plan.count(a), a.as_str()))
+        .collect();
+    view! {
+        <div class="plan" data-testid="plan" data-hash=plan.hash.clone()>
+            <h3>{Msg::Plan.text(lang)} ": " {plan.title.clone()}</h3>
+            <p class="muted" data-testid="plan-counts">{counts.join(" · ")}</p>
+            {plan.manifest_source.clone().map(|src| view! {
+                <p>
+                    {Msg::Manifest.text(lang)} ": " <span class="mono">{src}</span> " "
+                    <span class="mono small">"sha256:" {plan.manifest_sha256.clone().unwrap_or_default()}</span> " "
+                    {if plan.verified {
+                        view! { <span class="badge badge-ok">{Msg::Verified.text(lang)}</span> }.into_any()
+                    } else {
+                        view! { <span class="badge badge-warn">{Msg::Unverified.text(lang)}</span> }.into_any()
+                    }}
+                </p>
+            })}
+            {(!plan.options.is_empty()).then(|| view! {
+                <p class="mono small">{plan.options.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")}</p>
+            })}
+            <h4>{Msg::Checks.text(lang)}</h4>
+            <ul class="checks" data-testid="plan-checks">
+                {plan.checks.iter().map(|c| view! {
+                    <li class=format!("check check-{}", c.level) data-check=c.id.clone() data-level=c.level.clone()>
+                        <strong>{c.level.clone()}</strong> " " {c.message.clone()}
+                    </li>
+                }).collect_view()}
+            </ul>
+            <h4>{Msg::Objects.text(lang)}</h4>
+            <table class="table dense" data-testid="plan-objects">
+                <thead><tr><th>"Kind"</th><th>{Msg::Name.text(lang)}</th><th>{Msg::Action.text(lang)}</th><th>{Msg::Changes.text(lang)}</th></tr></thead>
+                <tbody>
+                    {plan.objects.iter().map(|o| {
+                        let name = match &o.namespace { Some(ns) => format!("{ns}/{}", o.name), None => o.name.clone() };
+                        view! {
+                            <tr data-action=o.action.as_str()>
+                                <td>{o.kind.clone()}</td>
+                                <td class="mono">{name}</td>
+                                <td><span class=format!("action action-{}", o.action.as_str())>{o.action.as_str()}</span></td>
+                                <td>
+                                    {(o.changes_total > 0).then(|| view! {
+                                        <details>
+                                            <summary>{o.changes_total} " " {Msg::Changes.text(lang).to_lowercase()}</summary>
+                                            <ul class="mono small">
+                                                {o.changes.iter().map(|c| view! {
+                                                    <li>{c.path.clone()} ": " {c.before.clone().unwrap_or_else(|| "∅".into())} " → " {c.after.clone().unwrap_or_else(|| "∅".into())}</li>
+                                                }).collect_view()}
+                                            </ul>
+                                        </details>
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <p class="mono small muted">{Msg::PlanHash.text(lang)} ": " {plan.hash.clone()}</p>
+        </div>
+    }
+}
+
+/// Runs, newest first (of one cluster, or all when `cluster` is empty), live.
+#[component]
+pub fn RunsTable(#[prop(into)] cluster: Signal<String>) -> impl IntoView {
+    let (tick, _) = use_live_runs();
+    let runs = Resource::new(move || (cluster.get(), tick.get()), |(c, _)| list_runs(c));
+    let lang = use_lang();
+    view! {
+        <Transition fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
+            {move || Suspend::new(async move {
+                match runs.await {
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="muted">{Msg::NoRuns.text(lang)}</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table class="table dense" data-testid="runs-table">
+                            <thead><tr>
+                                <th>"#"</th><th>{Msg::Cluster.text(lang)}</th><th>{Msg::Workflow.text(lang)}</th>
+                                <th>{Msg::Actor.text(lang)}</th><th>{Msg::Started.text(lang)}</th><th>{Msg::Duration.text(lang)}</th>
+                                <th>{Msg::Outcome.text(lang)}</th><th>{Msg::Manifest.text(lang)}</th>
+                            </tr></thead>
+                            <tbody>{list.into_iter().map(|r| view! { <RunLine r=r/> }).collect_view()}</tbody>
+                        </table>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn RunLine(r: RunSummaryView) -> impl IntoView {
+    let sha = r
+        .manifest_sha256
+        .clone()
+        .map(|s| s.chars().take(12).collect::<String>());
+    view! {
+        <tr data-run=r.id data-status=r.status.clone()>
+            <td><a href=format!("/runs/{}", r.id)>{r.id}</a></td>
+            <td>{r.cluster.clone()}</td>
+            <td>{r.workflow.clone()} " · " {r.title.clone()}</td>
+            <td>{r.actor.clone()}</td>
+            <td class="mono small">{r.started_at.clone()}</td>
+            <td>{r.duration_seconds.map(|d| format!("{d} s"))}</td>
+            <td><span class=format!("status status-{}", r.status)>{r.status.clone()}</span></td>
+            <td class="mono small" title=r.manifest_sha256.clone().unwrap_or_default()>
+                {r.manifest_source.clone().unwrap_or_default()} " " {sha}
+            </td>
+        </tr>
     }
 }

@@ -30,6 +30,15 @@ pub fn HistoryPage() -> impl IntoView {
     let page = Resource::new(move || query.get(), audit_history);
     view! {
         <PageHeader title=t(Msg::HistoryTitle).to_owned() subtitle=t(Msg::HistoryIntro)/>
+        <section class="card" data-testid="history-runs">
+            <h2>{t(Msg::Runs)}</h2>
+            <p>
+                <a class="btn btn-small" href="/history/runs/export?format=csv" rel="external" download>{t(Msg::ExportCsv)}</a>
+                " "
+                <a class="btn btn-small" href="/history/runs/export?format=json" rel="external" download>{t(Msg::ExportJson)}</a>
+            </p>
+            <crate::pages::cni::RunsTable cluster=Signal::derive(move || query.get().cluster.unwrap_or_default())/>
+        </section>
         <Transition fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
             {move || Suspend::new(async move {
                 let q = query.get_untracked();

@@ -9,4 +9,5 @@ pub mod node;
 pub mod nodes;
 pub mod not_found;
 pub mod overview;
+pub mod run;
 pub mod settings;

@@ -125,6 +125,21 @@ impl Store {
     }
 
     /// The highest id ever handed out (sqlite_sequence), to notice deleted tail records.
+    /// The details of the latest record of `action` about `object` (e.g. a run's seal).
+    pub(crate) async fn audit_details_for(
+        &self,
+        action: &str,
+        object: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT details FROM audit_log WHERE action = ?1 AND object = ?2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(action)
+        .bind(object)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     pub(crate) async fn audit_sequence(&self) -> Result<i64, StoreError> {
         let seq: Option<i64> =
             sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'")

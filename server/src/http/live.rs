@@ -1,4 +1,5 @@
 //! `GET /live/{cluster}`: server-sent events telling a browser that a cluster's state changed,
+//! and `GET /live-runs`, the same for workflow runs (steps, output, objects),
 //! so that the page reloads what it shows. Each event carries the state's version only (a few
 //! bytes); at most one per [`MIN_INTERVAL`], the first at once; a comment every 15 s keeps
 //! proxies from closing an idle stream. A reconnecting browser gets an event at once and
@@ -28,6 +29,12 @@ pub async fn live(State(state): State<AppState>, Path(cluster): Path<String>) ->
     };
     let rx = cluster_state.subscribe();
     Sse::new(versions(rx))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+pub async fn live_runs(State(state): State<AppState>) -> Response {
+    Sse::new(versions(state.engine.runs.subscribe()))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }

@@ -17,11 +17,17 @@ use tokio::sync::oneshot;
 
 pub const SESSION_COOKIE: &str = "grappe_session";
 
-pub struct TestApp {
+/// Talks to a Grappe over HTTP like a browser: in this process ([`TestApp`]) or a spawned
+/// `grappe serve`.
+pub struct Http {
     pub base: String,
+    pub client: reqwest::Client,
+}
+
+pub struct TestApp {
+    pub http: Http,
     pub engine: Engine,
     pub database: PathBuf,
-    pub client: reqwest::Client,
     pub page_paths: Vec<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -58,16 +64,10 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
             })
             .await;
     });
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
     TestApp {
-        base: format!("http://127.0.0.1:{port}"),
+        http: Http::new(format!("http://127.0.0.1:{port}")),
         engine,
         database,
-        client,
         page_paths,
         stop: Some(tx),
         task: Some(task),
@@ -96,10 +96,6 @@ impl TestApp {
         app
     }
 
-    pub fn origin(&self) -> HeaderValue {
-        HeaderValue::from_str(&self.base).expect("origin")
-    }
-
     pub async fn add_user(&self, name: &str, role: Role) -> String {
         let password = Password::generate();
         self.engine
@@ -122,6 +118,29 @@ impl TestApp {
             ..Default::default()
         };
         self.engine.audit.export(&filter, 100).await.expect("audit")
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Http;
+
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
+impl Http {
+    pub fn new(base: String) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Self { base, client }
+    }
+
+    pub fn origin(&self) -> HeaderValue {
+        HeaderValue::from_str(&self.base).expect("origin")
     }
 
     pub async fn post_login(

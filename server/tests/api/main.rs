@@ -6,3 +6,4 @@ mod guards;
 mod helpers;
 mod history;
 mod live;
+mod runs;

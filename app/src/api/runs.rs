@@ -1,0 +1,293 @@
+//! CNI workflows and their runs: the catalog, plans (admin; they change nothing in the
+//! cluster), starting a planned run (admin, typed cluster name, password again when the login
+//! is older than 5 minutes), cancel / resume / abandon (admin), and reading runs (viewer).
+
+use grappe_views::runs::{PlanView, RunSummaryView, RunView};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// A catalog manifest, as the install form offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogItem {
+    pub id: String,
+    pub label: String,
+    pub url: String,
+    pub sha256: String,
+}
+
+/// The catalog (viewer).
+#[server(endpoint = "cni_catalog")]
+pub async fn cni_catalog() -> Result<Vec<CatalogItem>, AppError> {
+    let (engine, _) = guard::require(Role::Viewer).await?;
+    Ok(grappe_engine::manifests::CATALOG
+        .iter()
+        .map(|e| CatalogItem {
+            id: e.id.to_owned(),
+            label: format!("{} {}", e.cni, e.version),
+            url: engine.runs.fetcher().catalog_url(e),
+            sha256: e.sha256.to_owned(),
+        })
+        .collect())
+}
+
+/// Plans an install or upgrade (admin). `source` is a catalog id, `url` (with `url`) or `paste`
+/// (with `text`, a custom manifest, unverified).
+#[server(endpoint = "plan_cni_install")]
+pub async fn plan_cni_install(
+    cluster: String,
+    source: String,
+    #[server(default)] url: String,
+    #[server(default)] text: String,
+    #[server(default)] ipv4pool_cidr: String,
+    #[server(default)] ip_autodetection_method: String,
+) -> Result<PlanView, AppError> {
+    let (engine, p) = guard::require(Role::Admin).await?;
+    let manifest = get_manifest(&engine, &p.caller, &source, &url, &text).await?;
+    let params = InstallParams {
+        manifest_sha256: manifest.sha256.clone(),
+        ipv4pool_cidr: non_empty(ipv4pool_cidr),
+        ip_autodetection_method: non_empty(ip_autodetection_method),
+    };
+    engine
+        .runs
+        .plan_install(&cluster, &manifest, &params)
+        .await
+        .map_err(map_run_error)
+}
+
+/// Starts a planned install (admin).
+#[server(endpoint = "start_cni_install")]
+#[allow(clippy::too_many_arguments)]
+pub async fn start_cni_install(
+    cluster: String,
+    manifest_sha256: String,
+    #[server(default)] ipv4pool_cidr: String,
+    #[server(default)] ip_autodetection_method: String,
+    plan_hash: String,
+    confirm: String,
+    #[server(default)] password: String,
+) -> Result<i64, AppError> {
+    let (engine, p) = guard::require(Role::Admin).await?;
+    let confirmation = confirmation(&engine, &p, confirm, &password).await?;
+    let params = InstallParams {
+        manifest_sha256,
+        ipv4pool_cidr: non_empty(ipv4pool_cidr),
+        ip_autodetection_method: non_empty(ip_autodetection_method),
+    };
+    engine
+        .runs
+        .start_install(&p.caller, &cluster, &params, &plan_hash, confirmation)
+        .await
+        .map(|id| id.0)
+        .map_err(map_run_error)
+}
+
+/// Plans removing a catalog manifest's objects (admin): `kubectl delete -f`.
+#[server(endpoint = "plan_cni_remove")]
+pub async fn plan_cni_remove(cluster: String, source: String) -> Result<PlanView, AppError> {
+    let (engine, p) = guard::require(Role::Admin).await?;
+    let manifest = get_manifest(&engine, &p.caller, &source, "", "").await?;
+    engine
+        .runs
+        .plan_remove(&cluster, &manifest)
+        .await
+        .map_err(map_run_error)
+}
+
+/// Starts a planned removal (admin).
+#[server(endpoint = "start_cni_remove")]
+pub async fn start_cni_remove(
+    cluster: String,
+    manifest_sha256: String,
+    plan_hash: String,
+    confirm: String,
+    #[server(default)] password: String,
+) -> Result<i64, AppError> {
+    let (engine, p) = guard::require(Role::Admin).await?;
+    let confirmation = confirmation(&engine, &p, confirm, &password).await?;
+    engine
+        .runs
+        .start_remove(
+            &p.caller,
+            &cluster,
+            &manifest_sha256,
+            &plan_hash,
+            confirmation,
+        )
+        .await
+        .map(|id| id.0)
+        .map_err(map_run_error)
+}
+
+/// Plans the rollback of a finished run (admin).
+#[server(endpoint = "plan_run_rollback")]
+pub async fn plan_run_rollback(run: i64) -> Result<PlanView, AppError> {
+    let (engine, _) = guard::require(Role::Admin).await?;
+    engine
+        .runs
+        .plan_rollback(RunId(run))
+        .await
+        .map_err(map_run_error)
+}
+
+/// Starts a planned rollback (admin).
+#[server(endpoint = "start_run_rollback")]
+pub async fn start_run_rollback(
+    run: i64,
+    plan_hash: String,
+    confirm: String,
+    #[server(default)] password: String,
+) -> Result<i64, AppError> {
+    let (engine, p) = guard::require(Role::Admin).await?;
+    let confirmation = confirmation(&engine, &p, confirm, &password).await?;
+    engine
+        .runs
+        .start_rollback(&p.caller, RunId(run), &plan_hash, confirmation)
+        .await
+        .map(|id| id.0)
+        .map_err(map_run_error)
+}
+
+/// Cancels, resumes or abandons a run (admin). `what` is `cancel`, `resume` or `abandon`.
+#[server(endpoint = "control_run")]
+pub async fn control_run(run: i64, what: String) -> Result<(), AppError> {
+    let (engine, p) = guard::require(Role::Admin).await?;
+    let id = RunId(run);
+    let result = match what.as_str() {
+        "cancel" => engine.runs.cancel(&p.caller, id).await,
+        "resume" => engine.runs.resume(&p.caller, id).await,
+        "abandon" => engine.runs.abandon(&p.caller, id).await,
+        other => return Err(AppError::Invalid(format!("unknown run action {other:?}"))),
+    };
+    result.map_err(map_run_error)
+}
+
+/// One run with its plan, steps and objects (viewer).
+#[server(endpoint = "get_run")]
+pub async fn get_run(run: i64) -> Result<RunView, AppError> {
+    let (engine, _) = guard::require(Role::Viewer).await?;
+    engine.runs.view(RunId(run)).await.map_err(map_run_error)
+}
+
+/// Runs, newest first, optionally of one cluster (viewer).
+#[server(endpoint = "list_runs")]
+pub async fn list_runs(
+    #[server(default)] cluster: String,
+) -> Result<Vec<RunSummaryView>, AppError> {
+    let (engine, _) = guard::require(Role::Viewer).await?;
+    let cluster = Some(cluster).filter(|c| !c.is_empty());
+    engine
+        .runs
+        .list(cluster.as_deref(), None, 200)
+        .await
+        .map_err(map_run_error)
+}
+
+#[cfg(feature = "ssr")]
+use {
+    super::guard,
+    grappe_engine::Engine,
+    grappe_engine::audit::Caller,
+    grappe_engine::auth::Principal,
+    grappe_engine::manifests::{Manifest, ManifestError},
+    grappe_engine::runs::cni::InstallParams,
+    grappe_engine::runs::{Confirmation, RunError, RunId},
+    grappe_engine::users::Role,
+};
+
+#[cfg(feature = "ssr")]
+fn non_empty(s: String) -> Option<String> {
+    Some(s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// A password is asked again when the login is older than this.
+#[cfg(feature = "ssr")]
+const REAUTH_AFTER_SECONDS: i64 = 5 * 60;
+
+#[cfg(feature = "ssr")]
+async fn confirmation(
+    engine: &Engine,
+    p: &Principal,
+    typed: String,
+    password: &str,
+) -> Result<Confirmation, AppError> {
+    use grappe_engine::auth::{LoginOutcome, Password};
+    let age = grappe_engine::time::now().unix_seconds() - p.login_at.unix_seconds();
+    let reauthenticated = age > REAUTH_AFTER_SECONDS;
+    if reauthenticated {
+        if password.is_empty() {
+            return Err(AppError::Invalid(
+                "your login is older than 5 minutes: enter your password again".into(),
+            ));
+        }
+        let outcome = engine
+            .auth
+            .login(&p.caller, p.user.name.as_str(), &Password::new(password))
+            .await
+            .map_err(|e| AppError::internal(&e))?;
+        if !matches!(outcome, LoginOutcome::Success(_)) {
+            return Err(AppError::Invalid(
+                "wrong password: nothing was started".into(),
+            ));
+        }
+    }
+    Ok(Confirmation {
+        typed,
+        reauthenticated,
+    })
+}
+
+#[cfg(feature = "ssr")]
+async fn get_manifest(
+    engine: &Engine,
+    caller: &Caller,
+    source: &str,
+    url: &str,
+    text: &str,
+) -> Result<Manifest, AppError> {
+    let fetcher = engine.runs.fetcher();
+    let result = match source {
+        "url" => fetcher.url(url).await,
+        "paste" => Manifest::from_bytes(text.as_bytes().to_vec(), "upload:pasted".into()),
+        id => fetcher.catalog(id).await,
+    };
+    match result {
+        Ok(m) => Ok(m),
+        Err(e @ ManifestError::ChecksumMismatch { .. }) => {
+            use grappe_engine::audit::{Action, AuditEntry, Outcome, Target};
+            let entry = AuditEntry::new(
+                caller,
+                Action::ManifestRefused,
+                Target::object(format!("manifest/{source}")),
+                Outcome::Denied,
+            )
+            .detail("error", e.to_string());
+            if let Err(a) = engine.audit.append(entry).await {
+                return Err(AppError::internal(&a));
+            }
+            Err(AppError::Invalid(e.to_string()))
+        }
+        Err(ManifestError::Store(e)) => Err(AppError::internal(&e)),
+        Err(e) => {
+            tracing::warn!(error = %grappe_engine::audit::error_chain(&e), "manifest refused");
+            Err(AppError::Invalid(grappe_engine::audit::error_chain(&e)))
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn map_run_error(e: RunError) -> AppError {
+    match e {
+        RunError::UnknownCluster(c) => AppError::NotFound(format!("cluster {c}")),
+        RunError::UnknownRun(id) => AppError::NotFound(format!("run {id}")),
+        RunError::Store(_) | RunError::AuditUnavailable(_) => AppError::internal(&e),
+        // Everything else says what to do about it (busy, changed plan, failed check, an API
+        // error with its cause): the admin needs the cause.
+        other => {
+            tracing::warn!(error = %grappe_engine::audit::error_chain(&other), "run refused");
+            AppError::Invalid(grappe_engine::audit::error_chain(&other))
+        }
+    }
+}

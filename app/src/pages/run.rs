@@ -1,0 +1,159 @@
+//! A workflow run's page: its summary, steps with their output, the objects it touched, the
+//! plan and the confirmation it ran with; cancel (running), resume or abandon (interrupted),
+//! and a rollback (finished). Live: it reloads whenever a run changes.
+
+use grappe_views::runs::RunView;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use super::cni::{ConfirmFields, PlanBox, go_to_run};
+use super::overview::LiveBadge;
+use crate::api::RoleView;
+use crate::api::runs::{ControlRun, PlanRunRollback, StartRunRollback, get_run};
+use crate::api::session::Me;
+use crate::i18n::{Msg, t, use_lang};
+use crate::live::use_live_runs;
+use crate::{ErrorBox, PageHeader};
+
+#[component]
+pub fn RunPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Signal::derive(move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    });
+    let (tick, live) = use_live_runs();
+    let control = ServerAction::<ControlRun>::new();
+    let run = Resource::new(
+        move || (id.get(), tick.get(), control.version().get()),
+        |(id, _, _)| get_run(id),
+    );
+    view! {
+        <PageHeader title=format!("{} {}", t(Msg::Run), id.get_untracked())/>
+        <LiveBadge status=live/>
+        {move || control.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+        <Transition fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
+            {move || Suspend::new(async move {
+                match run.await {
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Ok(r) => view! { <Run r=r control=control/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
+    let lang = use_lang();
+    let is_admin = use_context::<Me>().is_some_and(|m| m.role == RoleView::Admin);
+    let s = r.summary.clone();
+    let id = s.id;
+    let button = move |what: &'static str, label: Msg| {
+        view! {
+            <ActionForm action=control attr:class="inline-form">
+                <input type="hidden" name="run" value=id/>
+                <input type="hidden" name="what" value=what/>
+                <button type="submit" class="btn" data-testid=format!("run-{what}")>{label.text(lang)}</button>
+            </ActionForm>
+        }
+    };
+    let controls = is_admin.then(|| match s.status.as_str() {
+        "running" if !r.cancel_requested => button("cancel", Msg::CancelRun).into_any(),
+        "interrupted" => view! {
+            <p class="alert alert-warn">{Msg::InterruptedHelp.text(lang)}</p>
+            {button("resume", Msg::ResumeRun)} " " {button("abandon", Msg::AbandonRun)}
+        }
+        .into_any(),
+        _ => ().into_any(),
+    });
+    let leftovers = (s.workflow == "cni.remove" || s.workflow == "cni.rollback")
+        .then(|| view! { <p class="muted">{Msg::NodeLeftovers.text(lang)}</p> });
+    view! {
+        <section class="card" data-testid="run-summary" data-status=s.status.clone()>
+            <dl class="facts">
+                <dt>{Msg::Workflow.text(lang)}</dt><dd>{s.workflow.clone()} " · " {s.title.clone()}</dd>
+                <dt>{Msg::Cluster.text(lang)}</dt><dd><a href=format!("/c/{}/cni", s.cluster)>{s.cluster.clone()}</a></dd>
+                <dt>{Msg::Actor.text(lang)}</dt><dd>{s.actor.clone()}</dd>
+                <dt>{Msg::Status.text(lang)}</dt><dd><span class=format!("status status-{}", s.status) data-testid="run-status">{s.status.clone()}</span></dd>
+                <dt>{Msg::Started.text(lang)}</dt><dd class="mono">{s.started_at.clone()}</dd>
+                <dt>{Msg::Duration.text(lang)}</dt><dd>{s.duration_seconds.map(|d| format!("{d} s"))}</dd>
+                <dt>{Msg::Confirmation.text(lang)}</dt><dd class="mono small">{r.confirmation.clone()}</dd>
+                {r.digest.clone().map(|d| view! { <dt>{Msg::Sealed.text(lang)}</dt><dd class="mono small">{d}</dd> })}
+            </dl>
+            {s.error.clone().map(|e| view! { <p class="alert alert-error" data-testid="run-error">{e}</p> })}
+            {controls}
+            {leftovers}
+        </section>
+        <section class="card">
+            <h2>{Msg::Steps.text(lang)}</h2>
+            <ol class="steps" data-testid="run-steps">
+                {r.steps.iter().map(|st| view! {
+                    <li class=format!("step step-{}", st.status) data-step=st.name.clone() data-status=st.status.clone()>
+                        <strong>{st.name.clone()}</strong> " " <span class=format!("status status-{}", st.status)>{st.status.clone()}</span>
+                        " " <span class="muted small mono">{st.started_at.clone().unwrap_or_default()} " " {st.finished_at.clone().map(|f| format!("→ {f}"))}</span>
+                        {(!st.output.is_empty()).then(|| view! { <pre class="output">{st.output.clone()}</pre> })}
+                    </li>
+                }).collect_view()}
+            </ol>
+        </section>
+        <section class="card">
+            <h2>{Msg::Objects.text(lang)}</h2>
+            <table class="table dense" data-testid="run-objects">
+                <thead><tr><th>"Kind"</th><th>{Msg::Name.text(lang)}</th><th>{Msg::Plan.text(lang)}</th><th>{Msg::Existed.text(lang)}</th><th>{Msg::Done.text(lang)}</th></tr></thead>
+                <tbody>
+                    {r.objects.iter().map(|o| view! {
+                        <tr>
+                            <td>{o.kind.clone()}</td>
+                            <td class="mono">{o.namespace.clone().map(|n| format!("{n}/")).unwrap_or_default()}{o.name.clone()}</td>
+                            <td>{o.planned.as_str()}</td>
+                            <td>{o.existed.map(|e| if e { "yes" } else { "no" })}</td>
+                            <td>{o.done.clone()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+        {(is_admin && r.can_roll_back).then(|| view! { <Rollback run=id/> })}
+        <section class="card">
+            <details>
+                <summary>{Msg::Plan.text(lang)}</summary>
+                <PlanBox plan=r.plan.clone()/>
+            </details>
+        </section>
+    }
+}
+
+#[component]
+fn Rollback(run: i64) -> impl IntoView {
+    let plan = ServerAction::<PlanRunRollback>::new();
+    let start = ServerAction::<StartRunRollback>::new();
+    go_to_run(move || start.value().get());
+    view! {
+        <section class="card" data-testid="rollback">
+            <ActionForm action=plan attr:class="inline-form">
+                <input type="hidden" name="run" value=run/>
+                <button type="submit" class="btn" data-testid="plan-rollback">{t(Msg::RollBack)}</button>
+            </ActionForm>
+            {move || match plan.value().get() {
+                None => ().into_any(),
+                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+                Some(Ok(p)) => {
+                    let (hash, runnable) = (p.hash.clone(), p.runnable());
+                    view! {
+                        <PlanBox plan=p/>
+                        <ActionForm action=start attr:class="stack-form">
+                            <input type="hidden" name="run" value=run/>
+                            <input type="hidden" name="plan_hash" value=hash/>
+                            <ConfirmFields runnable=runnable/>
+                        </ActionForm>
+                        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+                    }.into_any()
+                }
+            }}
+        </section>
+    }
+}

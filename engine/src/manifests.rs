@@ -1,0 +1,291 @@
+//! CNI manifests: the catalog of known upstream manifests with their pinned sha256, fetching
+//! them (from upstream or a mirror), custom manifests by URL or upload (unverified), and
+//! content-addressed storage of every manifest used.
+//!
+//! Parsing into objects and Calico's install options are in [`parse`].
+
+pub mod parse;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::store::{Store, StoreError};
+
+/// The largest manifest accepted, downloaded or uploaded (Calico's is 240 KB).
+pub const MAX_MANIFEST_BYTES: usize = 5 * 1024 * 1024;
+
+/// A known upstream manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogEntry {
+    /// Stable id, e.g. `calico-v3.25.1`.
+    pub id: &'static str,
+    /// `Calico` or `Flannel`, as the state's CNI detection names them.
+    pub cni: &'static str,
+    pub version: &'static str,
+    /// File name under a mirror base URL.
+    pub file: &'static str,
+    pub url: &'static str,
+    pub sha256: &'static str,
+}
+
+/// The catalog (`../shared/manifests/SOURCES.md`). The seed's Calico first.
+pub const CATALOG: &[CatalogEntry] = &[
+    CatalogEntry {
+        id: "calico-v3.25.1",
+        cni: "Calico",
+        version: "v3.25.1",
+        file: "calico-v3.25.1.yaml",
+        url: "https://raw.githubusercontent.com/projectcalico/calico/v3.25.1/manifests/calico.yaml",
+        sha256: "907e3aa4ef102526a020735bbc053611b8c284bcadcbbb476f9ba46a4fd78329",
+    },
+    CatalogEntry {
+        id: "calico-v3.26.5",
+        cni: "Calico",
+        version: "v3.26.5",
+        file: "calico-v3.26.5.yaml",
+        url: "https://raw.githubusercontent.com/projectcalico/calico/v3.26.5/manifests/calico.yaml",
+        sha256: "2468a8c939658b959860b0e78c3d2f420c53bb08af7511f3d335e051f9db8b22",
+    },
+    CatalogEntry {
+        id: "flannel-v0.28.9",
+        cni: "Flannel",
+        version: "v0.28.9",
+        file: "kube-flannel-v0.28.9.yml",
+        url: "https://raw.githubusercontent.com/flannel-io/flannel/v0.28.9/Documentation/kube-flannel.yml",
+        sha256: "e875824be2f552b45711dbda91af81b17eb961d00025d914d9fef18fad8f09c0",
+    },
+];
+
+/// Looks up a catalog entry by id.
+pub fn catalog_entry(id: &str) -> Option<&'static CatalogEntry> {
+    CATALOG.iter().find(|e| e.id == id)
+}
+
+/// Errors of getting a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("unknown catalog manifest {0:?}")]
+    UnknownCatalogEntry(String),
+    #[error("cannot download {url}")]
+    Download {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("downloading {url}: HTTP {status}")]
+    HttpStatus { url: String, status: u16 },
+    #[error("the manifest is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the manifest is empty")]
+    Empty,
+    #[error("the manifest is not UTF-8 text")]
+    NotText,
+    #[error("checksum mismatch for {id}: expected sha256 {expected}, got {actual}; refused")]
+    ChecksumMismatch {
+        id: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("only http and https URLs are accepted, not {0:?}")]
+    BadUrl(String),
+    #[error("no stored manifest with sha256 {0}")]
+    NotStored(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A manifest's text and where it came from. Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub sha256: String,
+    pub text: Arc<str>,
+    /// The catalog id, the URL, or `upload:<file name>`.
+    pub source: String,
+    /// The catalog entry, when the text matched its pinned checksum.
+    pub catalog: Option<&'static CatalogEntry>,
+}
+
+impl Manifest {
+    /// Checks size and encoding and computes the checksum of a manifest from anywhere.
+    ///
+    /// # Errors
+    /// [`ManifestError::TooLarge`], [`ManifestError::Empty`] or [`ManifestError::NotText`].
+    pub fn from_bytes(bytes: Vec<u8>, source: String) -> Result<Self, ManifestError> {
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge {
+                limit: MAX_MANIFEST_BYTES,
+            });
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ManifestError::Empty);
+        }
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let text = String::from_utf8(bytes).map_err(|_| ManifestError::NotText)?;
+        Ok(Self {
+            sha256,
+            text: text.into(),
+            source,
+            catalog: None,
+        })
+    }
+
+    /// Whether the text is a catalog manifest with its pinned checksum.
+    pub fn verified(&self) -> bool {
+        self.catalog.is_some()
+    }
+}
+
+/// Downloads manifests. The mirror, when set, replaces the upstream host for catalog entries:
+/// `<mirror>/<file>` (air-gapped sites copy the files there).
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    http: reqwest::Client,
+    mirror: Option<String>,
+}
+
+impl Fetcher {
+    /// # Errors
+    /// When the HTTP client cannot be built (TLS setup).
+    pub fn new(mirror: Option<String>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("grappe/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            mirror: mirror.map(|m| m.trim_end_matches('/').to_owned()),
+        })
+    }
+
+    /// The URL a catalog entry is downloaded from.
+    pub fn catalog_url(&self, entry: &CatalogEntry) -> String {
+        match &self.mirror {
+            Some(m) => format!("{m}/{}", entry.file),
+            None => entry.url.to_owned(),
+        }
+    }
+
+    /// Downloads a catalog manifest and refuses it unless its sha256 is the pinned one.
+    ///
+    /// # Errors
+    /// [`ManifestError`]: download failures, size, or [`ManifestError::ChecksumMismatch`].
+    pub async fn catalog(&self, id: &str) -> Result<Manifest, ManifestError> {
+        let entry =
+            catalog_entry(id).ok_or_else(|| ManifestError::UnknownCatalogEntry(id.to_owned()))?;
+        let url = self.catalog_url(entry);
+        let bytes = self.download(&url).await?;
+        let mut manifest = Manifest::from_bytes(bytes, entry.id.to_owned())?;
+        if manifest.sha256 != entry.sha256 {
+            return Err(ManifestError::ChecksumMismatch {
+                id: entry.id.to_owned(),
+                expected: entry.sha256.to_owned(),
+                actual: manifest.sha256,
+            });
+        }
+        manifest.catalog = Some(entry);
+        Ok(manifest)
+    }
+
+    /// Downloads a custom manifest (unverified).
+    ///
+    /// # Errors
+    /// [`ManifestError`]: a URL that is not http(s), download failures, size.
+    pub async fn url(&self, url: &str) -> Result<Manifest, ManifestError> {
+        let url = url.trim();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ManifestError::BadUrl(url.to_owned()));
+        }
+        let bytes = self.download(url).await?;
+        Manifest::from_bytes(bytes, url.to_owned())
+    }
+
+    async fn download(&self, url: &str) -> Result<Vec<u8>, ManifestError> {
+        let err = |source| ManifestError::Download {
+            url: url.to_owned(),
+            source,
+        };
+        let mut resp = self.http.get(url).send().await.map_err(err)?;
+        if !resp.status().is_success() {
+            return Err(ManifestError::HttpStatus {
+                url: url.to_owned(),
+                status: resp.status().as_u16(),
+            });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(err)? {
+            if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
+                return Err(ManifestError::TooLarge {
+                    limit: MAX_MANIFEST_BYTES,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// Stores a manifest's text under its sha256 (once; later sources do not replace the first).
+///
+/// # Errors
+/// [`ManifestError::Store`] when the database write fails.
+pub async fn store(store: &Store, manifest: &Manifest) -> Result<(), ManifestError> {
+    store
+        .put_manifest(&manifest.sha256, &manifest.text, &manifest.source)
+        .await?;
+    Ok(())
+}
+
+/// Loads a stored manifest by sha256 (the catalog entry is found again by checksum).
+///
+/// # Errors
+/// [`ManifestError::NotStored`] or a store error.
+pub async fn load(store: &Store, sha256: &str) -> Result<Manifest, ManifestError> {
+    let (text, source) = store
+        .get_manifest(sha256)
+        .await?
+        .ok_or_else(|| ManifestError::NotStored(sha256.to_owned()))?;
+    Ok(Manifest {
+        sha256: sha256.to_owned(),
+        text: text.into(),
+        source,
+        catalog: CATALOG.iter().find(|e| e.sha256 == sha256),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_and_limits() {
+        let m = Manifest::from_bytes(b"kind: ConfigMap\n".to_vec(), "upload:x".into()).unwrap();
+        assert_eq!(m.sha256, hex::encode(Sha256::digest(b"kind: ConfigMap\n")));
+        assert!(!m.verified());
+        assert!(matches!(
+            Manifest::from_bytes(vec![b'a'; MAX_MANIFEST_BYTES + 1], "x".into()),
+            Err(ManifestError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            Manifest::from_bytes(b" \n".to_vec(), "x".into()),
+            Err(ManifestError::Empty)
+        ));
+        assert!(matches!(
+            Manifest::from_bytes(vec![0xff, 0xfe], "x".into()),
+            Err(ManifestError::NotText)
+        ));
+    }
+
+    #[test]
+    fn mirror_replaces_the_upstream_host() {
+        let f = Fetcher::new(Some("http://mirror.local/cni/".into())).unwrap();
+        assert_eq!(
+            f.catalog_url(&CATALOG[0]),
+            "http://mirror.local/cni/calico-v3.25.1.yaml"
+        );
+        let f = Fetcher::new(None).unwrap();
+        assert_eq!(f.catalog_url(&CATALOG[0]), CATALOG[0].url);
+    }
+}

@@ -1,0 +1,409 @@
+//! The Kubernetes calls of workflow runs, on any kind through the dynamic API: resolving a kind,
+//! reading an object, server-side apply (also as a dry run), deleting and waiting until gone,
+//! restoring a snapshot; and comparing objects field by field.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiResource, Scope};
+use serde_json::Value;
+
+use grappe_views::runs::FieldChange;
+
+/// The field manager of everything Grappe applies.
+pub const FIELD_MANAGER: &str = "grappe";
+
+/// How many field changes a plan shows per object.
+pub const MAX_CHANGES_SHOWN: usize = 50;
+
+/// Errors of the Kubernetes side of a run.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error("the API server does not know {api_version} {kind}")]
+    UnknownKind {
+        api_version: String,
+        kind: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{verb} {object}")]
+    Call {
+        verb: &'static str,
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{object} is not gone after {seconds} s")]
+    NotGone { object: String, seconds: u64 },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("object {0} cannot be encoded")]
+    Encode(String, #[source] serde_json::Error),
+}
+
+/// A reference to one object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn key(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{ns}/{}", self.kind, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// Resolves kinds to API resources once per run (discovery per kind, cached).
+pub struct Resolver {
+    client: Client,
+    cache: HashMap<(String, String), (ApiResource, bool)>,
+}
+
+impl Resolver {
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            cache: HashMap::new(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The API for one object (namespaced objects without a namespace go to `default`, as
+    /// kubectl does).
+    ///
+    /// # Errors
+    /// [`KubeError::UnknownKind`] when discovery does not know the kind.
+    pub async fn api(&mut self, obj: &ObjectRef) -> Result<Api<DynamicObject>, KubeError> {
+        let key = (obj.api_version.clone(), obj.kind.clone());
+        if !self.cache.contains_key(&key) {
+            let (group, version) = match obj.api_version.split_once('/') {
+                Some((g, v)) => (g, v),
+                None => ("", obj.api_version.as_str()),
+            };
+            let gvk = GroupVersionKind::gvk(group, version, &obj.kind);
+            let (ar, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
+                .await
+                .map_err(|source| KubeError::UnknownKind {
+                    api_version: obj.api_version.clone(),
+                    kind: obj.kind.clone(),
+                    source,
+                })?;
+            self.cache
+                .insert(key.clone(), (ar, caps.scope == Scope::Namespaced));
+        }
+        let (ar, namespaced) = &self.cache[&key];
+        Ok(if *namespaced {
+            Api::namespaced_with(
+                self.client.clone(),
+                obj.namespace.as_deref().unwrap_or("default"),
+                ar,
+            )
+        } else {
+            Api::all_with(self.client.clone(), ar)
+        })
+    }
+
+    /// The API group, plural resource name and scope of an object's kind (for access reviews).
+    ///
+    /// # Errors
+    /// [`KubeError::UnknownKind`].
+    pub async fn resource(&mut self, obj: &ObjectRef) -> Result<(String, String, bool), KubeError> {
+        self.api(obj).await?;
+        let (ar, namespaced) = &self.cache[&(obj.api_version.clone(), obj.kind.clone())];
+        Ok((ar.group.clone(), ar.plural.clone(), *namespaced))
+    }
+
+    /// Drops the cached resolution of a kind (after its CRD appeared or went).
+    pub fn forget(&mut self) {
+        self.cache.clear();
+    }
+}
+
+fn call(verb: &'static str, obj: &ObjectRef) -> impl FnOnce(kube::Error) -> KubeError {
+    let object = obj.key();
+    move |source| KubeError::Call {
+        verb,
+        object,
+        source,
+    }
+}
+
+/// The object as the API server has it now, or `None`.
+///
+/// # Errors
+/// [`KubeError`] on any failure but NotFound.
+pub async fn get(api: &Api<DynamicObject>, obj: &ObjectRef) -> Result<Option<Value>, KubeError> {
+    let found = api.get_opt(&obj.name).await.map_err(call("get", obj))?;
+    found
+        .map(|o| serde_json::to_value(o).map_err(|e| KubeError::Encode(obj.key(), e)))
+        .transpose()
+}
+
+/// Server-side apply with field manager `grappe`, forcing conflicts (as `kubectl apply
+/// --server-side --force-conflicts`); `dry_run` changes nothing.
+///
+/// # Errors
+/// [`KubeError::Call`].
+pub async fn apply(
+    api: &Api<DynamicObject>,
+    obj: &ObjectRef,
+    value: &Value,
+    dry_run: bool,
+) -> Result<Value, KubeError> {
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    params.dry_run = dry_run;
+    let out = api
+        .patch(&obj.name, &params, &Patch::Apply(value))
+        .await
+        .map_err(call(if dry_run { "dry-run apply" } else { "apply" }, obj))?;
+    serde_json::to_value(out).map_err(|e| KubeError::Encode(obj.key(), e))
+}
+
+/// Deletes with foreground propagation (dependents first) and waits until the object is gone,
+/// checking `cancelled` every half second.
+///
+/// # Errors
+/// [`KubeError::NotGone`] after `timeout`, [`KubeError::Cancelled`], or a failed call.
+pub async fn delete_and_wait(
+    api: &Api<DynamicObject>,
+    obj: &ObjectRef,
+    timeout: Duration,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<bool, KubeError> {
+    let uid = match api.get_opt(&obj.name).await.map_err(call("get", obj))? {
+        Some(o) => o.metadata.uid,
+        None => return Ok(false),
+    };
+    match api.delete(&obj.name, &DeleteParams::foreground()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => return Ok(false),
+        Err(e) => return Err(call("delete", obj)(e)),
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match api.get_opt(&obj.name).await.map_err(call("get", obj))? {
+            None => return Ok(true),
+            Some(o) if o.metadata.uid != uid => return Ok(true),
+            Some(_) => {}
+        }
+        if cancelled() {
+            return Err(KubeError::Cancelled);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(KubeError::NotGone {
+                object: obj.key(),
+                seconds: timeout.as_secs(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Puts an object back as it was in `before`: replaced when it exists, created when not.
+///
+/// # Errors
+/// [`KubeError`] on a failed call.
+pub async fn restore(
+    api: &Api<DynamicObject>,
+    obj: &ObjectRef,
+    before: &Value,
+) -> Result<&'static str, KubeError> {
+    let mut value = before.clone();
+    strip_server_fields(&mut value);
+    let current = api.get_opt(&obj.name).await.map_err(call("get", obj))?;
+    let mut object: DynamicObject =
+        serde_json::from_value(value).map_err(|e| KubeError::Encode(obj.key(), e))?;
+    match current {
+        Some(current) => {
+            object.metadata.resource_version = current.metadata.resource_version;
+            api.replace(&obj.name, &PostParams::default(), &object)
+                .await
+                .map_err(call("replace", obj))?;
+            Ok("restored")
+        }
+        None => {
+            api.create(&PostParams::default(), &object)
+                .await
+                .map_err(call("create", obj))?;
+            Ok("recreated")
+        }
+    }
+}
+
+/// Removes what the server sets and what a restore must not send back.
+fn strip_server_fields(v: &mut Value) {
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("status");
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            for f in [
+                "resourceVersion",
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "managedFields",
+                "selfLink",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                meta.remove(f);
+            }
+        }
+    }
+}
+
+/// Annotations that controllers bump on every rollout.
+const VOLATILE_ANNOTATIONS: &[&str] = &[
+    "deprecated.daemonset.template.generation",
+    "deployment.kubernetes.io/revision",
+    "kubectl.kubernetes.io/last-applied-configuration",
+];
+
+/// The object without what the server and controllers maintain (status, versions, managed
+/// fields, rollout counters): what "the same object" means when comparing.
+pub fn normalize(v: &Value) -> Value {
+    let mut v = v.clone();
+    strip_server_fields(&mut v);
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        if let Some(ann) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            for a in VOLATILE_ANNOTATIONS {
+                ann.remove(*a);
+            }
+            if ann.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    v
+}
+
+/// Field-level differences between two objects (normalized first), as JSON pointers.
+/// Returns the first [`MAX_CHANGES_SHOWN`] and the total.
+pub fn diff(before: &Value, after: &Value) -> (Vec<FieldChange>, usize) {
+    let mut out = Vec::new();
+    let mut total = 0;
+    walk(
+        &normalize(before),
+        &normalize(after),
+        &mut String::new(),
+        &mut out,
+        &mut total,
+    );
+    (out, total)
+}
+
+fn walk(a: &Value, b: &Value, path: &mut String, out: &mut Vec<FieldChange>, total: &mut usize) {
+    if a == b {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                walk(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    path,
+                    out,
+                    total,
+                );
+                path.truncate(len);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&i.to_string());
+                walk(p, q, path, out, total);
+                path.truncate(len);
+            }
+        }
+        _ => {
+            *total += 1;
+            if out.len() < MAX_CHANGES_SHOWN {
+                out.push(FieldChange {
+                    path: if path.is_empty() {
+                        "/".into()
+                    } else {
+                        path.clone()
+                    },
+                    before: shown(a),
+                    after: shown(b),
+                });
+            }
+        }
+    }
+}
+
+fn shown(v: &Value) -> Option<String> {
+    if v.is_null() {
+        return None;
+    }
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Some(if text.chars().count() > 160 {
+        let cut: String = text.chars().take(157).collect();
+        format!("{cut}…")
+    } else {
+        text
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_names_changed_fields_and_ignores_server_fields() {
+        let before = json!({
+            "metadata": {"name": "calico-node", "resourceVersion": "1", "generation": 1,
+                         "annotations": {"deprecated.daemonset.template.generation": "1"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "calico-node", "image": "calico/node:v3.25.1"}]}}},
+            "status": {"numberReady": 3}
+        });
+        let after = json!({
+            "metadata": {"name": "calico-node", "resourceVersion": "9", "generation": 2,
+                         "annotations": {"deprecated.daemonset.template.generation": "2"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "calico-node", "image": "calico/node:v3.26.5"}]}},
+                     "minReadySeconds": 5},
+            "status": {"numberReady": 0}
+        });
+        let (changes, total) = diff(&before, &after);
+        assert_eq!(total, 2);
+        assert_eq!(changes[0].path, "/spec/minReadySeconds");
+        assert_eq!(changes[0].before, None);
+        assert_eq!(changes[0].after.as_deref(), Some("5"));
+        assert_eq!(changes[1].path, "/spec/template/spec/containers/0/image");
+        assert_eq!(diff(&before, &before).1, 0);
+        assert_eq!(normalize(&before).get("status"), None);
+    }
+
+    #[test]
+    fn long_values_are_shortened_and_paths_escaped() {
+        let (changes, _) = diff(&json!({"a/b": "x".repeat(500)}), &json!({"a/b": "y"}));
+        assert_eq!(changes[0].path, "/a~1b");
+        assert!(changes[0].before.as_ref().unwrap().ends_with('…'));
+        let many_a: serde_json::Map<String, Value> =
+            (0..80).map(|i| (format!("k{i}"), json!(i))).collect();
+        let (changes, total) = diff(&Value::Object(many_a), &json!({}));
+        assert_eq!((changes.len(), total), (MAX_CHANGES_SHOWN, 80));
+    }
+}

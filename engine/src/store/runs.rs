@@ -1,0 +1,479 @@
+//! SQL for workflow runs (`runs`, `run_steps`, `run_objects`) and stored manifests.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Store, StoreError};
+use crate::runs::{RunId, RunStatus, StepStatus};
+use crate::time::now;
+use grappe_views::runs::Planned;
+
+/// A run to insert, with its steps and planned objects.
+pub(crate) struct NewRun<'a> {
+    pub cluster: &'a str,
+    pub workflow: &'a str,
+    pub params: &'a str,
+    pub actor: &'a str,
+    pub plan: &'a str,
+    pub plan_hash: &'a str,
+    pub manifest_sha256: Option<&'a str>,
+    pub confirmation: &'a str,
+    pub steps: &'a [String],
+    pub objects: &'a [NewRunObject],
+}
+
+/// A planned object of a new run.
+pub(crate) struct NewRunObject {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub planned: Planned,
+}
+
+/// The run that holds a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveRun {
+    pub id: RunId,
+    pub actor: String,
+    pub workflow: String,
+    pub status: RunStatus,
+}
+
+/// A run row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRow {
+    pub id: RunId,
+    pub cluster: String,
+    pub workflow: String,
+    pub params: String,
+    pub actor: String,
+    pub plan: String,
+    pub plan_hash: String,
+    pub manifest_sha256: Option<String>,
+    pub confirmation: String,
+    pub status: RunStatus,
+    pub cancel_requested: bool,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    pub digest: Option<String>,
+}
+
+/// A step row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRow {
+    pub idx: i64,
+    pub name: String,
+    pub status: StepStatus,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub output: String,
+}
+
+/// An object row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRow {
+    pub seq: i64,
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub planned: Planned,
+    pub snapshot_taken: bool,
+    pub before: Option<String>,
+    pub done: Option<String>,
+    pub done_at: Option<String>,
+}
+
+/// Output kept per step (the end is kept when longer).
+const MAX_OUTPUT: usize = 64 * 1024;
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} {value:?}"))
+}
+
+fn run_from_row(row: &SqliteRow) -> Result<RunRow, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(RunRow {
+        id: RunId(row.try_get("id")?),
+        cluster: row.try_get("cluster")?,
+        workflow: row.try_get("workflow")?,
+        params: row.try_get("params")?,
+        actor: row.try_get("actor")?,
+        plan: row.try_get("plan")?,
+        plan_hash: row.try_get("plan_hash")?,
+        manifest_sha256: row.try_get("manifest_sha256")?,
+        confirmation: row.try_get("confirmation")?,
+        status: RunStatus::parse(&status).ok_or_else(|| corrupt("run status", &status))?,
+        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        error: row.try_get("error")?,
+        digest: row.try_get("digest")?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, cluster, workflow, params, actor, plan, plan_hash, manifest_sha256, \
+     confirmation, status, cancel_requested, started_at, finished_at, error, digest";
+
+impl Store {
+    /// Stores a manifest's text under its checksum, once.
+    pub(crate) async fn put_manifest(
+        &self,
+        sha256: &str,
+        content: &str,
+        source: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO manifests (sha256, content, size, source, added_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(content)
+        .bind(i64::try_from(content.len()).unwrap_or(i64::MAX))
+        .bind(source)
+        .bind(now().to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A stored manifest's text and first source.
+    pub(crate) async fn get_manifest(
+        &self,
+        sha256: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query("SELECT content, source FROM manifests WHERE sha256 = ?1")
+            .bind(sha256)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| Ok((r.try_get("content")?, r.try_get("source")?)))
+            .transpose()
+    }
+
+    /// Inserts a running run with its steps and objects, unless the cluster is held by another
+    /// run (the unique index decides): then returns that run.
+    pub(crate) async fn insert_run(
+        &self,
+        run: &NewRun<'_>,
+    ) -> Result<Result<RunId, ActiveRun>, StoreError> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let inserted = sqlx::query(
+            "INSERT INTO runs (cluster, workflow, params, actor, plan, plan_hash, manifest_sha256, \
+             confirmation, status, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9)",
+        )
+        .bind(run.cluster)
+        .bind(run.workflow)
+        .bind(run.params)
+        .bind(run.actor)
+        .bind(run.plan)
+        .bind(run.plan_hash)
+        .bind(run.manifest_sha256)
+        .bind(run.confirmation)
+        .bind(now().to_string())
+        .execute(&mut *tx)
+        .await;
+        let id = match inserted {
+            Ok(r) => RunId(r.last_insert_rowid()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                drop(tx);
+                return match self.active_run(run.cluster).await? {
+                    Some(active) => Ok(Err(active)),
+                    None => Err(StoreError::Corrupt(
+                        "unique violation on runs without an active run".into(),
+                    )),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for (idx, name) in run.steps.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO run_steps (run_id, idx, name, status) VALUES (?1, ?2, ?3, 'pending')",
+            )
+            .bind(id.0)
+            .bind(i64::try_from(idx).unwrap_or(i64::MAX))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (seq, o) in run.objects.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO run_objects (run_id, seq, api_version, kind, namespace, name, planned) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .bind(id.0)
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(&o.api_version)
+            .bind(&o.kind)
+            .bind(&o.namespace)
+            .bind(&o.name)
+            .bind(o.planned.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(id))
+    }
+
+    /// The run holding a cluster (running or interrupted), if any.
+    pub async fn active_run(&self, cluster: &str) -> Result<Option<ActiveRun>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, actor, workflow, status FROM runs \
+             WHERE cluster = ?1 AND status IN ('running', 'interrupted')",
+        )
+        .bind(cluster)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            let status: String = r.try_get("status")?;
+            Ok(ActiveRun {
+                id: RunId(r.try_get("id")?),
+                actor: r.try_get("actor")?,
+                workflow: r.try_get("workflow")?,
+                status: RunStatus::parse(&status).ok_or_else(|| corrupt("run status", &status))?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn run(&self, id: RunId) -> Result<Option<RunRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    /// Runs, newest first, optionally of one cluster and/or workflow prefix.
+    pub async fn runs(
+        &self,
+        cluster: Option<&str>,
+        workflow_prefix: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs \
+             WHERE (?1 IS NULL OR cluster = ?1) AND (?2 IS NULL OR workflow LIKE ?2 || '%') \
+             ORDER BY id DESC LIMIT ?3"
+        ))
+        .bind(cluster)
+        .bind(workflow_prefix)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    pub async fn run_steps(&self, id: RunId) -> Result<Vec<StepRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, name, status, started_at, finished_at, output FROM run_steps \
+             WHERE run_id = ?1 ORDER BY idx",
+        )
+        .bind(id.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok(StepRow {
+                    idx: r.try_get("idx")?,
+                    name: r.try_get("name")?,
+                    status: StepStatus::parse(&status)
+                        .ok_or_else(|| corrupt("step status", &status))?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    output: r.try_get("output")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn run_objects(&self, id: RunId) -> Result<Vec<ObjectRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, api_version, kind, namespace, name, planned, snapshot_taken, before, done, done_at \
+             FROM run_objects WHERE run_id = ?1 ORDER BY seq",
+        )
+        .bind(id.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let planned: String = r.try_get("planned")?;
+                Ok(ObjectRow {
+                    seq: r.try_get("seq")?,
+                    api_version: r.try_get("api_version")?,
+                    kind: r.try_get("kind")?,
+                    namespace: r.try_get("namespace")?,
+                    name: r.try_get("name")?,
+                    planned: Planned::parse(&planned)
+                        .ok_or_else(|| corrupt("planned", &planned))?,
+                    snapshot_taken: r.try_get::<i64, _>("snapshot_taken")? != 0,
+                    before: r.try_get("before")?,
+                    done: r.try_get("done")?,
+                    done_at: r.try_get("done_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves a step to `status`, stamping its start or end.
+    pub(crate) async fn set_step_status(
+        &self,
+        id: RunId,
+        idx: i64,
+        status: StepStatus,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE run_steps SET status = ?3, \
+             started_at = CASE WHEN ?3 = 'running' THEN COALESCE(started_at, ?4) ELSE started_at END, \
+             finished_at = CASE WHEN ?3 IN ('done', 'failed', 'cancelled') THEN ?4 \
+                                WHEN ?3 = 'running' THEN NULL ELSE finished_at END \
+             WHERE run_id = ?1 AND idx = ?2",
+        )
+            .bind(id.0)
+            .bind(idx)
+            .bind(status.as_str())
+            .bind(now().to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Appends a line to a step's output (the last 64 KiB are kept).
+    pub(crate) async fn append_step_output(
+        &self,
+        id: RunId,
+        idx: i64,
+        line: &str,
+    ) -> Result<(), StoreError> {
+        let mut text = line.to_owned();
+        text.push('\n');
+        sqlx::query(
+            "UPDATE run_steps SET output = substr(output || ?3, -?4) WHERE run_id = ?1 AND idx = ?2",
+        )
+        .bind(id.0)
+        .bind(idx)
+        .bind(text)
+        .bind(i64::try_from(MAX_OUTPUT).unwrap_or(i64::MAX))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records an object's snapshot (`None`: it did not exist), once.
+    pub(crate) async fn set_object_snapshot(
+        &self,
+        id: RunId,
+        seq: i64,
+        before: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE run_objects SET snapshot_taken = 1, before = ?3 \
+             WHERE run_id = ?1 AND seq = ?2 AND snapshot_taken = 0",
+        )
+        .bind(id.0)
+        .bind(seq)
+        .bind(before)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn set_object_done(
+        &self,
+        id: RunId,
+        seq: i64,
+        done: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE run_objects SET done = ?3, done_at = ?4 WHERE run_id = ?1 AND seq = ?2",
+        )
+        .bind(id.0)
+        .bind(seq)
+        .bind(done)
+        .bind(now().to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Ends a run (only a running one).
+    pub(crate) async fn finish_run(
+        &self,
+        id: RunId,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1 AND status = 'running'",
+        )
+        .bind(id.0)
+        .bind(status.as_str())
+        .bind(error)
+        .bind(now().to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub(crate) async fn set_run_digest(&self, id: RunId, digest: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET digest = ?2 WHERE id = ?1")
+            .bind(id.0)
+            .bind(digest)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Moves a run from one status to another; false when it was not in `from`.
+    pub(crate) async fn transition_run(
+        &self,
+        id: RunId,
+        from: RunStatus,
+        to: RunStatus,
+    ) -> Result<bool, StoreError> {
+        let finished = matches!(to, RunStatus::Abandoned).then(|| now().to_string());
+        let r = sqlx::query(
+            "UPDATE runs SET status = ?3, finished_at = COALESCE(?4, finished_at), cancel_requested = 0 \
+             WHERE id = ?1 AND status = ?2",
+        )
+        .bind(id.0)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(finished)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// At startup: every run left running has nothing executing it any more.
+    pub(crate) async fn interrupt_running_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE status = 'running'")
+            .fetch_all(&mut *tx)
+            .await?;
+        for id in &ids {
+            sqlx::query("UPDATE runs SET status = 'interrupted' WHERE id = ?1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE run_steps SET status = 'interrupted' WHERE run_id = ?1 AND status = 'running'")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ids.into_iter().map(RunId).collect())
+    }
+
+    pub(crate) async fn request_cancel(&self, id: RunId) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE runs SET cancel_requested = 1 WHERE id = ?1 AND status = 'running'",
+        )
+        .bind(id.0)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}

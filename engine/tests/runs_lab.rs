@@ -1,0 +1,411 @@
+//! CNI workflow runs against a lab of their own: install Calico v3.25.1 from a (local) mirror
+//! until calico-node is Ready on every node; upgrade to v3.26.5 and roll the upgrade back,
+//! comparing every object with its snapshot; roll back the install and find all 27 objects
+//! gone; remove a Calico installed with kubectl; a tampered manifest, a changed plan, a wrong
+//! confirmation and a second concurrent run are refused; runs are sealed in the audit chain.
+//!
+//! Needs Go, the machine's kubectl and the shared manifests (`GRAPPE_MANIFESTS`). Fails (never
+//! skips) when they are missing.
+
+mod support;
+
+use std::time::Duration;
+
+use grappe_engine::audit::Caller;
+use grappe_engine::auth::ThrottlePolicy;
+use grappe_engine::clusters::ClusterSpec;
+use grappe_engine::manifests::{Fetcher, ManifestError};
+use grappe_engine::names::ClusterName;
+use grappe_engine::runs::cni::InstallParams;
+use grappe_engine::runs::{Confirmation, RunError, RunId};
+use grappe_engine::{Engine, EngineConfig};
+use grappe_views::runs::{Planned, RunView};
+use support::{Lab, manifests, serve_dir};
+
+const PORT_BASE: &str = "17400";
+
+fn alice() -> Caller {
+    Caller {
+        actor: "alice".into(),
+        source: Some("127.0.0.1".into()),
+        user_agent: Some("runs_lab".into()),
+    }
+}
+
+fn confirm() -> Confirmation {
+    Confirmation {
+        typed: "lab".into(),
+        reauthenticated: false,
+    }
+}
+
+/// Waits until the run has finished and returns it.
+async fn finished(engine: &Engine, id: RunId) -> RunView {
+    let start = std::time::Instant::now();
+    loop {
+        let view = engine.runs.view(id).await.expect("run view");
+        if !matches!(view.summary.status.as_str(), "running" | "interrupted") {
+            return view;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "run {id} still running after 10 min: {:?}",
+            view.steps
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn assert_succeeded(view: &RunView) {
+    assert_eq!(
+        view.summary.status, "succeeded",
+        "run {} {}: {:?}\nsteps: {:#?}",
+        view.summary.id, view.summary.title, view.summary.error, view.steps
+    );
+    assert!(
+        view.steps.iter().all(|s| s.status == "done"),
+        "{:#?}",
+        view.steps
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
+    let lab = Lab::up(PORT_BASE, &[]);
+    let mirror = serve_dir(manifests()).await;
+    let db = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::start(EngineConfig {
+        database: db.path().join("grappe.db"),
+        clusters: vec![ClusterSpec {
+            name: ClusterName::parse("lab").expect("name"),
+            kubeconfig: lab.kubeconfig(),
+            context: None,
+        }],
+        throttle: ThrottlePolicy::default(),
+        manifest_mirror: Some(mirror.clone()),
+        recover_runs: true,
+    })
+    .await
+    .expect("engine");
+    let state = engine
+        .states
+        .get(&ClusterName::parse("lab").expect("name"))
+        .expect("state");
+    support::eventually("state synced", Duration::from_secs(30), || {
+        state
+            .link()
+            .synced
+            .then_some(())
+            .ok_or_else(|| "not synced".to_owned())
+    })
+    .await;
+
+    // A tampered manifest is refused: same file name, one byte changed.
+    let tampered = tempfile::tempdir().expect("tempdir");
+    let mut text = std::fs::read_to_string(manifests().join("calico-v3.25.1.yaml")).expect("read");
+    text = text.replacen("calico/node:v3.25.1", "calico/node:v3.25.9", 1);
+    std::fs::write(tampered.path().join("calico-v3.25.1.yaml"), text).expect("write");
+    let bad = Fetcher::new(Some(serve_dir(tampered.path().to_owned()).await)).expect("fetcher");
+    match bad.catalog("calico-v3.25.1").await {
+        Err(ManifestError::ChecksumMismatch { expected, .. }) => {
+            assert_eq!(
+                expected,
+                "907e3aa4ef102526a020735bbc053611b8c284bcadcbbb476f9ba46a4fd78329"
+            );
+        }
+        other => panic!("tampered manifest not refused: {other:?}"),
+    }
+
+    // Plan the seed's install: 27 objects to create, checks pass, nothing changed.
+    let calico = engine
+        .runs
+        .fetcher()
+        .catalog("calico-v3.25.1")
+        .await
+        .expect("catalog manifest");
+    assert!(calico.verified());
+    let params = InstallParams {
+        manifest_sha256: calico.sha256.clone(),
+        ..InstallParams::default()
+    };
+    let plan = engine
+        .runs
+        .plan_install("lab", &calico, &params)
+        .await
+        .expect("plan");
+    assert_eq!(plan.objects.len(), 27);
+    assert_eq!(plan.count(Planned::Create), 27, "{:?}", plan.objects);
+    assert!(plan.runnable(), "{:#?}", plan.checks);
+    for id in ["api", "cni", "pool", "permissions", "nodes"] {
+        assert!(
+            plan.checks.iter().any(|c| c.id == id),
+            "check {id} missing: {:#?}",
+            plan.checks
+        );
+    }
+    assert!(
+        lab.kubectl(&["get", "ds", "-n", "kube-system", "-o", "name"])
+            .trim()
+            .lines()
+            .all(|l| !l.contains("calico"))
+    );
+
+    // Refusals: wrong confirmation, stale plan hash.
+    let wrong = Confirmation {
+        typed: "prod".into(),
+        reauthenticated: false,
+    };
+    assert!(matches!(
+        engine
+            .runs
+            .start_install(&alice(), "lab", &params, &plan.hash, wrong)
+            .await,
+        Err(RunError::NotConfirmed(_))
+    ));
+    assert!(matches!(
+        engine
+            .runs
+            .start_install(&alice(), "lab", &params, "0000", confirm())
+            .await,
+        Err(RunError::PlanChanged)
+    ));
+
+    // Install; a second start while it runs is refused with who holds the cluster.
+    let install = engine
+        .runs
+        .start_install(&alice(), "lab", &params, &plan.hash, confirm())
+        .await
+        .expect("install starts");
+    match engine
+        .runs
+        .start_install(&alice(), "lab", &params, &plan.hash, confirm())
+        .await
+    {
+        Err(RunError::Busy { active, .. }) => {
+            assert_eq!(active.id, install);
+            assert_eq!(active.actor, "alice");
+        }
+        other => panic!("second run not refused: {other:?}"),
+    }
+    let view = finished(&engine, install).await;
+    assert_succeeded(&view);
+    assert_eq!(view.objects.len(), 27);
+    assert!(
+        view.objects
+            .iter()
+            .all(|o| o.done.as_deref() == Some("applied") && o.existed == Some(false))
+    );
+    let rollout = &view.steps.last().expect("steps").output;
+    assert!(rollout.contains("calico-node: 4/4 Ready"), "{rollout}");
+    let ready = lab.kubectl(&[
+        "get",
+        "ds",
+        "calico-node",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.status.numberReady}",
+    ]);
+    assert_eq!(ready.trim(), "4");
+    assert!(
+        engine.runs.verify(install).await.expect("verify"),
+        "the sealed digest must match"
+    );
+
+    // Upgrade to v3.26.5: 4 new objects, the rest updated or unchanged.
+    let upgrade_manifest = engine
+        .runs
+        .fetcher()
+        .catalog("calico-v3.26.5")
+        .await
+        .expect("v3.26.5");
+    let up_params = InstallParams {
+        manifest_sha256: upgrade_manifest.sha256.clone(),
+        ..InstallParams::default()
+    };
+    let up_plan = engine
+        .runs
+        .plan_install("lab", &upgrade_manifest, &up_params)
+        .await
+        .expect("plan upgrade");
+    assert_eq!(up_plan.objects.len(), 31);
+    assert_eq!(
+        up_plan.count(Planned::Create),
+        4,
+        "{:?}",
+        up_plan
+            .objects
+            .iter()
+            .filter(|o| o.action == Planned::Create)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        up_plan
+            .checks
+            .iter()
+            .any(|c| c.id == "cni" && c.level == "warn" && c.message.contains("upgrade")),
+        "{:#?}",
+        up_plan.checks
+    );
+    let ds = up_plan
+        .objects
+        .iter()
+        .find(|o| o.kind == "DaemonSet")
+        .expect("ds");
+    assert_eq!(ds.action, Planned::Update);
+    assert!(
+        ds.changes
+            .iter()
+            .any(|c| c.after.as_deref().is_some_and(|a| a.contains("v3.26.5"))),
+        "{:?}",
+        ds.changes
+    );
+    let upgrade = engine
+        .runs
+        .start_install(&alice(), "lab", &up_params, &up_plan.hash, confirm())
+        .await
+        .expect("upgrade");
+    assert_succeeded(&finished(&engine, upgrade).await);
+    let image = lab.kubectl(&[
+        "get",
+        "ds",
+        "calico-node",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert!(image.contains("v3.26.5"), "{image}");
+
+    // Roll the upgrade back: the 4 new objects deleted, the 27 others as they were.
+    let rb_plan = engine
+        .runs
+        .plan_rollback(upgrade)
+        .await
+        .expect("plan rollback");
+    assert_eq!(rb_plan.count(Planned::Delete), 4, "{:?}", rb_plan.objects);
+    let rollback = engine
+        .runs
+        .start_rollback(&alice(), upgrade, &rb_plan.hash, confirm())
+        .await
+        .expect("rollback");
+    let rb = finished(&engine, rollback).await;
+    assert_succeeded(&rb);
+    assert!(
+        rb.steps
+            .iter()
+            .any(|s| s.name == "verify" && s.output.contains("equal their snapshot")),
+        "{:#?}",
+        rb.steps
+    );
+    let image = lab.kubectl(&[
+        "get",
+        "ds",
+        "calico-node",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert!(image.contains("v3.25.1"), "{image}");
+    let bgpfilters = lab.kubectl(&["get", "crd", "-o", "name"]);
+    assert!(
+        !bgpfilters.contains("bgpfilters"),
+        "the upgrade's new CRD must be gone: {bgpfilters}"
+    );
+
+    // Roll the install back: all 27 objects gone.
+    let rb_plan = engine
+        .runs
+        .plan_rollback(install)
+        .await
+        .expect("plan rollback of install");
+    assert_eq!(rb_plan.count(Planned::Delete), 27);
+    let undo = engine
+        .runs
+        .start_rollback(&alice(), install, &rb_plan.hash, confirm())
+        .await
+        .expect("undo");
+    assert_succeeded(&finished(&engine, undo).await);
+    let crds = lab.kubectl(&["get", "crd", "-o", "name"]);
+    assert!(!crds.contains("projectcalico.org"), "{crds}");
+    for what in [
+        ["ds", "calico-node"],
+        ["deploy", "calico-kube-controllers"],
+        ["sa", "calico-node"],
+        ["cm", "calico-config"],
+    ] {
+        let out = lab.kubectl(&[
+            "get",
+            what[0],
+            "-n",
+            "kube-system",
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ]);
+        assert!(!out.contains(what[1]), "{} still there: {out}", what[1]);
+    }
+    let roles = lab.kubectl(&["get", "clusterrole,clusterrolebinding", "-o", "name"]);
+    assert!(!roles.contains("calico"), "{roles}");
+
+    // A Calico installed outside Grappe (the seed's kubectl apply) is removed like `kubectl
+    // delete -f calico.yaml`.
+    lab.kubectl(&[
+        "apply",
+        "--server-side",
+        "-f",
+        manifests()
+            .join("calico-v3.25.1.yaml")
+            .to_str()
+            .expect("path"),
+    ]);
+    let remove_plan = engine
+        .runs
+        .plan_remove("lab", &calico)
+        .await
+        .expect("plan remove");
+    assert_eq!(remove_plan.count(Planned::Delete), 27);
+    let remove = engine
+        .runs
+        .start_remove(
+            &alice(),
+            "lab",
+            &calico.sha256,
+            &remove_plan.hash,
+            confirm(),
+        )
+        .await
+        .expect("remove");
+    let removed = finished(&engine, remove).await;
+    assert_succeeded(&removed);
+    assert!(
+        removed
+            .objects
+            .iter()
+            .all(|o| o.done.as_deref() == Some("deleted"))
+    );
+    assert!(
+        !lab.kubectl(&["get", "crd", "-o", "name"])
+            .contains("projectcalico.org")
+    );
+
+    // The history lists every run, newest first; each is sealed.
+    let runs = engine
+        .runs
+        .list(Some("lab"), Some("cni."), 50)
+        .await
+        .expect("list");
+    let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
+    assert_eq!(
+        ids,
+        vec![remove.0, undo.0, rollback.0, upgrade.0, install.0]
+    );
+    for r in &runs {
+        assert!(
+            engine.runs.verify(RunId(r.id)).await.expect("verify"),
+            "run {} not sealed",
+            r.id
+        );
+    }
+}

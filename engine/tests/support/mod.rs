@@ -1,0 +1,148 @@
+//! What the engine's lab tests share: a lab of their own (started with `lab up`, stopped when
+//! dropped), kubectl against it, the shared manifests, and polling.
+#![allow(dead_code)] // each test binary uses a part
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository root")
+        .to_path_buf()
+}
+
+pub fn manifests() -> PathBuf {
+    let dir = std::env::var("GRAPPE_MANIFESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join("../shared/manifests"));
+    assert!(
+        dir.join("calico-v3.25.1.yaml").exists(),
+        "the CNI manifests are missing in {} (set GRAPPE_MANIFESTS)",
+        dir.display()
+    );
+    dir
+}
+
+/// A lab for this test binary; `lab down` when dropped.
+pub struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    /// `lab up` with 4 nodes on `port_base`, plus `extra` flags.
+    pub fn up(port_base: &str, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lab = Self { dir };
+        let mut args = vec!["up", "--nodes", "4", "--port-base", port_base];
+        args.extend_from_slice(extra);
+        let out = lab.run(&args);
+        assert!(out.contains("Lab up in"), "lab up:\n{out}");
+        lab
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    pub fn run(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new(repo().join("lab/lab"));
+        cmd.args(args).arg("--dir").arg(self.dir.path());
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run lab/lab: {e}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "lab {args:?} failed:\n{text}");
+        text
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("kubectl is required (the machine's kubectl): {e}"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("lab/lab"))
+            .args(["down", "--dir"])
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// Polls `check` until it returns `Ok`, or fails with its last complaint.
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(why) if start.elapsed() > timeout => {
+                panic!("{what}: still not true after {timeout:?}: {why}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Serves the files of `dir` over plain HTTP on loopback (GET only, by file name), as a mirror
+/// of the upstream manifests: tests never touch the internet. Returns the base URL.
+pub async fn serve_dir(dir: PathBuf) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let dir = dir.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]);
+                let path = request.split_whitespace().nth(1).unwrap_or("/");
+                let file = path.trim_start_matches('/');
+                let body = (!file.contains("..") && !file.is_empty())
+                    .then(|| std::fs::read(dir.join(file)).ok())
+                    .flatten();
+                let response = match body {
+                    Some(b) => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            b.len()
+                        )
+                        .into_bytes();
+                        r.extend_from_slice(&b);
+                        r
+                    }
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = sock.write_all(&response).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}

@@ -1,0 +1,344 @@
+//! Workflow runs through HTTP: only admins plan and start them, a cross-site start is refused,
+//! and a real `grappe serve` killed with SIGKILL during a Calico rollout finds the run
+//! "interrupted" when it starts again, and resumes it to success (against a lab of its own).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use grappe_engine::users::Role;
+use http::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{Http, spawn_app};
+
+#[tokio::test]
+async fn only_admins_plan_and_start_runs() {
+    let app = spawn_app().await;
+    let viewer = app.add_user("vera", Role::Viewer).await;
+    let operator = app.add_user("otto", Role::Operator).await;
+    let admin = app.add_user("ada", Role::Admin).await;
+    for (name, password) in [("vera", &viewer), ("otto", &operator)] {
+        let cookie = app.login(name, password).await;
+        for (path, form) in [
+            (
+                "/api/plan_cni_install",
+                vec![("cluster", "lab"), ("source", "calico-v3.25.1")],
+            ),
+            (
+                "/api/start_cni_install",
+                vec![
+                    ("cluster", "lab"),
+                    ("manifest_sha256", "x"),
+                    ("plan_hash", "x"),
+                    ("confirm", "lab"),
+                ],
+            ),
+            (
+                "/api/plan_cni_remove",
+                vec![("cluster", "lab"), ("source", "calico-v3.25.1")],
+            ),
+            (
+                "/api/start_cni_remove",
+                vec![
+                    ("cluster", "lab"),
+                    ("manifest_sha256", "x"),
+                    ("plan_hash", "x"),
+                    ("confirm", "lab"),
+                ],
+            ),
+            ("/api/plan_run_rollback", vec![("run", "1")]),
+            (
+                "/api/start_run_rollback",
+                vec![("run", "1"), ("plan_hash", "x"), ("confirm", "lab")],
+            ),
+            ("/api/control_run", vec![("run", "1"), ("what", "cancel")]),
+        ] {
+            let res = app.call(path, Some(&cookie), &form).await;
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{name} calling {path}");
+        }
+        // Reading runs is for everyone.
+        let res = app.call("/api/list_runs", Some(&cookie), &[]).await;
+        assert_eq!(res.status(), StatusCode::OK, "{name} listing runs");
+    }
+    // An admin's start from another site is refused before reaching the function.
+    let cookie = app.login("ada", &admin).await;
+    let res = app
+        .client
+        .post(format!("{}/api/start_cni_install", app.base))
+        .header("origin", "https://evil.example")
+        .header("cookie", format!("grappe_session={cookie}"))
+        .form(&[
+            ("cluster", "lab"),
+            ("manifest_sha256", "x"),
+            ("plan_hash", "x"),
+            ("confirm", "lab"),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(
+        app.engine
+            .runs
+            .list(None, None, 10)
+            .await
+            .expect("runs")
+            .is_empty()
+    );
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo")
+        .to_path_buf()
+}
+
+/// `lab/lab` with `args` on `dir`; panics with its output on failure.
+fn lab(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(repo().join("lab/lab"))
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run lab/lab: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "lab {args:?}:\n{text}");
+    text
+}
+
+struct LabGuard(PathBuf);
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("lab/lab"))
+            .args(["down", "--dir"])
+            .arg(&self.0)
+            .output();
+    }
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(config: &Path, log: &Path) -> Server {
+    let log = std::fs::File::create(log).expect("log file");
+    Server(
+        Command::new(env!("CARGO_BIN_EXE_grappe"))
+            .args(["--config"])
+            .arg(config)
+            .arg("serve")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn grappe serve"),
+    )
+}
+
+async fn wait_up(http: &Http) {
+    let start = Instant::now();
+    while http
+        .client
+        .get(format!("{}/healthz", http.base))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "grappe did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn json(http: &Http, cookie: &str, path: &str, form: &[(&str, &str)]) -> Value {
+    let res = http.call(path, Some(cookie), form).await;
+    let status = res.status();
+    let body = res.text().await.expect("body");
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+async fn run_until(
+    http: &Http,
+    cookie: &str,
+    run: &str,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let view = json(http, cookie, "/api/get_run", &[("run", run)]).await;
+        if ok(&view) {
+            return view;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "run {run}: {what} never happened: {view:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn step_status(view: &Value, step: &str) -> String {
+    view["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == step))
+        .and_then(|s| s["status"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let lab_dir = work.path().join("lab");
+    let _lab = LabGuard(lab_dir.clone());
+    lab(&lab_dir, &["up", "--nodes", "2", "--port-base", "17500"]);
+    // rigel's kubelet stops reporting: the rollout waits for every node Ready, so the kill
+    // lands while the run waits, whatever the machine's speed.
+    lab(&lab_dir, &["break", "node-notready", "rigel"]);
+
+    let config = work.path().join("grappe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:18190\"\ndatabase = \"{}\"\nsite_root = \"{}\"\n\n[[clusters]]\nname = \"lab\"\nkubeconfig = \"{}\"\n",
+            work.path().join("grappe.db").display(),
+            repo().join("target/site").display(),
+            lab_dir.join("kubeconfig").display(),
+        ),
+    )
+    .expect("config");
+    let mut add = Command::new(env!("CARGO_BIN_EXE_grappe"))
+        .arg("--config")
+        .arg(&config)
+        .args(["user", "add", "ada", "--role", "admin", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("grappe user add");
+    {
+        use std::io::Write;
+        let mut stdin = add.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"a-long-test-password-42\n")
+            .expect("password");
+    }
+    assert!(add.wait().expect("user add").success());
+
+    let http = Http::new("http://127.0.0.1:18190".into());
+    let mut server = serve(&config, &work.path().join("server-1.log"));
+    wait_up(&http).await;
+    let cookie = http.login("ada", "a-long-test-password-42").await;
+
+    // Plan and start an install of Calico from a pasted (unverified) copy of the manifest.
+    let manifests = std::env::var("GRAPPE_MANIFESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo().join("../shared/manifests"));
+    let text = std::fs::read_to_string(manifests.join("calico-v3.25.1.yaml"))
+        .expect("GRAPPE_MANIFESTS must hold calico-v3.25.1.yaml");
+    let start = Instant::now();
+    let plan = loop {
+        let res = http
+            .call(
+                "/api/plan_cni_install",
+                Some(&cookie),
+                &[("cluster", "lab"), ("source", "paste"), ("text", &text)],
+            )
+            .await;
+        let status = res.status();
+        let body = res.text().await.expect("body");
+        // The live state needs a moment after startup before a plan can check it.
+        if status == StatusCode::OK && !body.contains("has not been read yet") {
+            break serde_json::from_str::<Value>(&body).expect("plan");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "plan: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(plan["verified"], false);
+    let hash = plan["hash"].as_str().expect("hash").to_owned();
+    let sha = plan["manifest_sha256"].as_str().expect("sha").to_owned();
+    let id = json(
+        &http,
+        &cookie,
+        "/api/start_cni_install",
+        &[
+            ("cluster", "lab"),
+            ("manifest_sha256", &sha),
+            ("plan_hash", &hash),
+            ("confirm", "lab"),
+        ],
+    )
+    .await;
+    let id = id.as_i64().expect("run id").to_string();
+    run_until(&http, &cookie, &id, "rollout running", |v| {
+        step_status(v, "rollout") == "running"
+    })
+    .await;
+
+    // kill -9.
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().expect("reaped");
+    drop(server);
+
+    let _server = serve(&config, &work.path().join("server-2.log"));
+    wait_up(&http).await;
+    let cookie = http.login("ada", "a-long-test-password-42").await;
+    let view = json(&http, &cookie, "/api/get_run", &[("run", &id)]).await;
+    assert_eq!(view["summary"]["status"], "interrupted", "{view:#}");
+    assert_eq!(step_status(&view, "rollout"), "interrupted");
+    assert_eq!(step_status(&view, "apply workloads"), "done");
+    // The cluster stays held: another start is refused while the run is interrupted.
+    let res = http
+        .call(
+            "/api/start_cni_install",
+            Some(&cookie),
+            &[
+                ("cluster", "lab"),
+                ("manifest_sha256", &sha),
+                ("plan_hash", &hash),
+                ("confirm", "lab"),
+            ],
+        )
+        .await;
+    let body = res.text().await.expect("body");
+    assert!(body.contains("busy") || body.contains("changed"), "{body}");
+
+    lab(&lab_dir, &["heal"]);
+    json(
+        &http,
+        &cookie,
+        "/api/control_run",
+        &[("run", &id), ("what", "resume")],
+    )
+    .await;
+    let view = run_until(&http, &cookie, &id, "success", |v| {
+        v["summary"]["status"] != "running"
+    })
+    .await;
+    assert_eq!(view["summary"]["status"], "succeeded", "{view:#}");
+    assert!(
+        view["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["status"] == "done"),
+        "{view:#}"
+    );
+}

@@ -1,0 +1,157 @@
+//! Workflow runs as the pages show them: a plan before anything changes, then the run with its
+//! steps and the objects it touched.
+
+use serde::{Deserialize, Serialize};
+
+/// What a plan will do to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Planned {
+    Create,
+    Update,
+    Unchanged,
+    Delete,
+    Restore,
+    /// Nothing to do: the object is already gone.
+    Absent,
+}
+
+impl Planned {
+    pub const ALL: [Planned; 6] = [
+        Self::Create,
+        Self::Update,
+        Self::Unchanged,
+        Self::Delete,
+        Self::Restore,
+        Self::Absent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Unchanged => "unchanged",
+            Self::Delete => "delete",
+            Self::Restore => "restore",
+            Self::Absent => "absent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// One changed field: a JSON pointer and its values (shortened for display).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub path: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// One object of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedObjectView {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub action: Planned,
+    /// Field-level changes of an update (at most 50 shown) and how many there are.
+    pub changes: Vec<FieldChange>,
+    pub changes_total: usize,
+}
+
+/// A preflight check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckView {
+    pub id: String,
+    /// `pass`, `warn` or `fail`; a failed check blocks the run.
+    pub level: String,
+    pub message: String,
+}
+
+/// A plan: computed without changing anything, identified by its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanView {
+    pub cluster: String,
+    /// `cni.install`, `cni.rollback` or `cni.remove`.
+    pub workflow: String,
+    /// What the plan is for, e.g. `Calico v3.25.1` or `rollback of run 12`.
+    pub title: String,
+    pub manifest_source: Option<String>,
+    pub manifest_sha256: Option<String>,
+    /// The manifest matched its catalog checksum.
+    pub verified: bool,
+    /// Options as recorded (e.g. CALICO_IPV4POOL_CIDR).
+    pub options: Vec<(String, String)>,
+    pub objects: Vec<PlannedObjectView>,
+    pub checks: Vec<CheckView>,
+    pub hash: String,
+}
+
+impl PlanView {
+    /// Whether no check failed.
+    pub fn runnable(&self) -> bool {
+        self.checks.iter().all(|c| c.level != "fail")
+    }
+
+    /// Count of objects per action.
+    pub fn count(&self, action: Planned) -> usize {
+        self.objects.iter().filter(|o| o.action == action).count()
+    }
+}
+
+/// A run in the history list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummaryView {
+    pub id: i64,
+    pub cluster: String,
+    pub workflow: String,
+    pub title: String,
+    pub actor: String,
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub manifest_source: Option<String>,
+    pub manifest_sha256: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A step of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepView {
+    pub name: String,
+    pub status: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub output: String,
+}
+
+/// An object a run touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunObjectView {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub planned: Planned,
+    /// Whether the object existed before the run (a snapshot was taken).
+    pub existed: Option<bool>,
+    pub done: Option<String>,
+}
+
+/// A run with everything recorded about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunView {
+    pub summary: RunSummaryView,
+    pub plan: PlanView,
+    pub confirmation: String,
+    pub steps: Vec<StepView>,
+    pub objects: Vec<RunObjectView>,
+    pub cancel_requested: bool,
+    /// Runs that can be rolled back (install, upgrade, remove) once finished.
+    pub can_roll_back: bool,
+    pub digest: Option<String>,
+}
