@@ -108,7 +108,8 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Checks size and encoding and computes the checksum of a manifest from anywhere.
+    /// Checks size and encoding and computes the checksum of a manifest from anywhere. A text
+    /// with a catalog entry's checksum is that catalog manifest (verified), wherever it came from.
     ///
     /// # Errors
     /// [`ManifestError::TooLarge`], [`ManifestError::Empty`] or [`ManifestError::NotText`].
@@ -124,10 +125,10 @@ impl Manifest {
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let text = String::from_utf8(bytes).map_err(|_| ManifestError::NotText)?;
         Ok(Self {
+            catalog: CATALOG.iter().find(|e| e.sha256 == sha256),
             sha256,
             text: text.into(),
             source,
-            catalog: None,
         })
     }
 

@@ -269,7 +269,12 @@ impl Runs {
                 "no live state for this cluster",
             )]);
         };
-        if !state.link().synced {
+        // What the checks read must have arrived: a plan made on half-loaded state would differ
+        // from the same plan a second later.
+        if !state
+            .link()
+            .has_listed(&["nodes", "daemonsets", "deployments", "kubeadm-config"])
+        {
             checks.push(check(
                 "state",
                 "fail",

@@ -257,6 +257,8 @@ impl Runs {
             return Err(RunError::NotConfirmed(plan.cluster.clone()));
         }
         if plan.hash != expected_hash {
+            tracing::info!(cluster = %plan.cluster, confirmed = expected_hash, now = %plan.hash, "the plan changed between confirmation and start");
+            tracing::debug!(plan = %serde_json::to_string(&plan).unwrap_or_default(), "the plan now");
             return Err(RunError::PlanChanged);
         }
         if let Some(failed) = plan.checks.iter().find(|c| c.level == "fail") {

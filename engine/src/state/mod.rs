@@ -37,6 +37,15 @@ pub struct Link {
     pub error: Option<String>,
     /// Other resources whose watch currently fails, with the error.
     pub resource_errors: BTreeMap<String, String>,
+    /// Resources whose first list has arrived (`nodes`, `daemonsets`, `kubeadm-config`, …).
+    pub listed: std::collections::BTreeSet<String>,
+}
+
+impl Link {
+    /// Whether the first list of every one of `resources` has arrived.
+    pub fn has_listed(&self, resources: &[&str]) -> bool {
+        resources.iter().all(|r| self.listed.contains(*r))
+    }
 }
 
 /// One cluster's live state.
@@ -178,6 +187,9 @@ impl ClusterState {
                 l.synced |= listed;
             } else {
                 changed = l.resource_errors.remove(resource).is_some();
+            }
+            if listed {
+                l.listed.insert(resource.to_owned());
             }
         });
         if changed {
