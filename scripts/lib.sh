@@ -26,3 +26,17 @@ timed() {
   say "$label: $((SECONDS - start)) s"
   return $rc
 }
+
+# Serves the CNI manifests ($GRAPPE_MANIFESTS) on 127.0.0.1:PORT as the catalog's mirror (tests
+# and the demo never download from GitHub). Sets MIRROR_PID; the caller stops it.
+serve_manifests() {
+  local port="$1"
+  [[ -f "$GRAPPE_MANIFESTS/calico-v3.25.1.yaml" ]] || die "no CNI manifests in $GRAPPE_MANIFESTS (set GRAPPE_MANIFESTS)"
+  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$GRAPPE_MANIFESTS" >/dev/null 2>&1 &
+  MIRROR_PID=$!
+  for _ in $(seq 1 50); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/calico-v3.25.1.yaml" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "the manifest mirror did not start on port $port"
+}

@@ -56,7 +56,7 @@ pub enum EngineError {
     #[error("cannot prepare authentication")]
     Auth(#[from] auth::AuthError),
     #[error("cannot prepare workflow runs")]
-    Runs(#[from] runs::RunError),
+    Runs(#[source] Box<runs::RunError>),
     #[error("cannot prepare the HTTP client for manifests")]
     Http(#[from] reqwest::Error),
 }
@@ -96,7 +96,8 @@ impl Engine {
             &config.database,
             config.recover_runs,
         )
-        .await?;
+        .await
+        .map_err(|e| EngineError::Runs(Box::new(e)))?;
         Ok(Self {
             states,
             runs,

@@ -374,14 +374,12 @@ impl Runs {
                     format!("IP pool {pool} overlaps the service subnet {s}"),
                 ));
             }
-            if let (Some(p), true) = (pod_subnet, from == "CALICO_IPV4POOL_CIDR") {
-                if p != pool {
-                    checks.push(check(
-                        "pod-subnet",
-                        "warn",
-                        format!("IP pool {pool} differs from kubeadm's podSubnet {p}"),
-                    ));
-                }
+            if let Some(p) = pod_subnet.filter(|p| from == "CALICO_IPV4POOL_CIDR" && *p != pool) {
+                checks.push(check(
+                    "pod-subnet",
+                    "warn",
+                    format!("IP pool {pool} differs from kubeadm's podSubnet {p}"),
+                ));
             }
         }
         let total = stores.nodes.len();

@@ -275,14 +275,14 @@ const VOLATILE_ANNOTATIONS: &[&str] = &[
 pub fn normalize(v: &Value) -> Value {
     let mut v = v.clone();
     strip_server_fields(&mut v);
-    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        if let Some(ann) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-            for a in VOLATILE_ANNOTATIONS {
-                ann.remove(*a);
-            }
-            if ann.is_empty() {
-                meta.remove("annotations");
-            }
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut)
+        && let Some(ann) = meta.get_mut("annotations").and_then(Value::as_object_mut)
+    {
+        for a in VOLATILE_ANNOTATIONS {
+            ann.remove(*a);
+        }
+        if ann.is_empty() {
+            meta.remove("annotations");
         }
     }
     v

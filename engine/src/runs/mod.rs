@@ -397,14 +397,12 @@ impl Runs {
         {
             tracing::error!(run = id.0, error = %error_chain(&e), "could not record the end of a run");
         }
-        if let Ok(Some(run)) = self.inner.store.run(id).await {
-            if let Ok(name) = ClusterName::parse(&run.cluster) {
-                if let Ok(client) = self.inner.clusters.client(&name).await {
-                    if let Err(e) = lease::release(&client, &self.holder(id, &run.actor)).await {
-                        tracing::warn!(run = id.0, error = %error_chain(&e), "could not release the lease");
-                    }
-                }
-            }
+        if let Ok(Some(run)) = self.inner.store.run(id).await
+            && let Ok(name) = ClusterName::parse(&run.cluster)
+            && let Ok(client) = self.inner.clusters.client(&name).await
+            && let Err(e) = lease::release(&client, &self.holder(id, &run.actor)).await
+        {
+            tracing::warn!(run = id.0, error = %error_chain(&e), "could not release the lease");
         }
         self.seal(id, caller).await;
     }
@@ -682,10 +680,10 @@ impl Runs {
             .append(entry)
             .await
             .map_err(RunError::AuditUnavailable)?;
-        if let Ok(map) = self.inner.executing.lock() {
-            if let Some(tx) = map.get(&id) {
-                let _ = tx.send(true);
-            }
+        if let Ok(map) = self.inner.executing.lock()
+            && let Some(tx) = map.get(&id)
+        {
+            let _ = tx.send(true);
         }
         self.bump();
         Ok(())

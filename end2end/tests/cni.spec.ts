@@ -1,0 +1,95 @@
+// The CNI workflow click-through against the lab: plan Calico v3.25.1 (27 objects to create),
+// confirm with the cluster's name, follow the run live until calico-node is Ready on every
+// node, find it in the history, then plan and run its rollback and find Calico gone.
+// Screenshots go to the output directory.
+import { test, expect, Page } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { hydrated, login, shot } from "./helpers";
+
+function kubectl(...args: string[]): string {
+  const kubeconfig = process.env.GRAPPE_E2E_KUBECONFIG;
+  if (!kubeconfig) {
+    throw new Error("GRAPPE_E2E_KUBECONFIG must name the lab's kubeconfig (scripts/e2e --kubeconfig sets it)");
+  }
+  return execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
+}
+
+async function confirmAndExecute(page: Page, cluster: string): Promise<void> {
+  await page.getByTestId("confirm-cluster").fill(cluster);
+  await page.getByTestId("confirm-password").fill(process.env.GRAPPE_E2E_PASSWORD ?? "");
+  await page.getByTestId("execute").click();
+  await expect(page).toHaveURL(/\/runs\/\d+$/, { timeout: 30_000 });
+  await hydrated(page);
+}
+
+test("install Calico from the CNI page, follow the run live, then roll it back", async ({ page }) => {
+  test.setTimeout(300_000);
+  const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
+  const nodes = kubectl("get", "nodes", "-o", "name").trim().split(/\s+/).length;
+  try {
+    await login(page);
+    await page.goto(`/c/${cluster}/cni`);
+    await hydrated(page);
+    await expect(page.getByTestId("cni-none")).toBeVisible();
+
+    // Plan: nothing changes yet.
+    await page.getByTestId("manifest-source").selectOption("calico-v3.25.1");
+    await page.getByTestId("plan-install").click();
+    const plan = page.getByTestId("plan");
+    await expect(plan).toBeVisible({ timeout: 60_000 });
+    await expect(page.getByTestId("plan-counts")).toContainText("27 create");
+    await expect(plan).toContainText("verified checksum");
+    await expect(page.getByTestId("plan-checks").locator('[data-level="fail"]')).toHaveCount(0);
+    await expect(page.getByTestId("plan-checks").locator('[data-check="pool"]')).toBeVisible();
+    expect(kubectl("get", "ds", "-n", "kube-system", "-o", "name")).not.toContain("calico");
+    await shot(page, "20-cni-plan");
+
+    // A wrong cluster name is refused and nothing starts.
+    await page.getByTestId("confirm-cluster").fill("not-" + cluster);
+    await page.getByTestId("execute").click();
+    await expect(page.getByTestId("cni-install").locator(".alert-error")).toContainText(cluster);
+    await expect(page).toHaveURL(/\/cni$/);
+
+    // Execute, then follow the run without reloading.
+    await confirmAndExecute(page, cluster);
+    await page.evaluate(() => ((window as unknown as { __marker: number }).__marker = 7));
+    await expect(page.getByTestId("run-steps").locator('[data-step="snapshot"]')).toBeVisible();
+    await expect(page.getByTestId("run-status")).toHaveText(/running|succeeded/);
+    await shot(page, "21-run-progress");
+    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
+    expect(await page.evaluate(() => (window as unknown as { __marker?: number }).__marker)).toBe(7);
+    await expect(page.getByTestId("run-steps").locator('[data-step="rollout"]')).toContainText(`calico-node: ${nodes}/${nodes} Ready`);
+    await shot(page, "22-run-succeeded");
+    const ready = kubectl("get", "ds", "calico-node", "-n", "kube-system", "-o", "jsonpath={.status.numberReady}");
+    expect(Number(ready)).toBe(nodes);
+    const runUrl = page.url();
+
+    // The CNI page and the history show it.
+    await page.goto(`/c/${cluster}/cni`);
+    await hydrated(page);
+    await expect(page.getByTestId("cni-item")).toContainText("Calico");
+    await expect(page.getByTestId("runs-table").locator('tr[data-status="succeeded"]')).toHaveCount(1);
+    await page.goto("/history");
+    await hydrated(page);
+    await expect(page.getByTestId("history-runs").getByTestId("runs-table")).toContainText("cni.install");
+    await shot(page, "23-history-runs");
+
+    // Roll back: every object the install created is deleted.
+    await page.goto(runUrl);
+    await hydrated(page);
+    await page.getByTestId("plan-rollback").click();
+    await expect(page.getByTestId("rollback").getByTestId("plan-counts")).toContainText("27 delete", { timeout: 60_000 });
+    await shot(page, "24-rollback-plan");
+    await confirmAndExecute(page, cluster);
+    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
+    await shot(page, "25-rollback-done");
+    expect(kubectl("get", "ds", "-n", "kube-system", "-o", "name")).not.toContain("calico");
+    expect(kubectl("get", "crd", "-o", "name")).not.toContain("projectcalico.org");
+  } finally {
+    // Leave the lab as found, whatever happened above.
+    const manifests = process.env.GRAPPE_MANIFESTS;
+    if (manifests && kubectl("get", "ds", "-n", "kube-system", "-o", "name").includes("calico")) {
+      kubectl("delete", "--ignore-not-found", "--wait=true", "-f", `${manifests}/calico-v3.25.1.yaml`);
+    }
+  }
+});
