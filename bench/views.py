@@ -29,75 +29,13 @@ import time
 import urllib.parse
 import urllib.request
 
+from grappe_client import Grappe
+
 
 def pct(values, p):
     values = sorted(values)
     k = max(0, min(len(values) - 1, round(p / 100 * (len(values) - 1))))
     return values[k]
-
-
-class Grappe:
-    def __init__(self, url, user, password):
-        self.url = url.rstrip("/")
-        parts = urllib.parse.urlsplit(self.url)
-        self.host, self.port = parts.hostname, parts.port or 80
-        body = urllib.parse.urlencode({"username": user, "password": password, "next": "/"})
-        conn = http.client.HTTPConnection(self.host, self.port)
-        conn.request("POST", "/auth/login", body, {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Origin": self.url,
-        })
-        res = conn.getresponse()
-        res.read()
-        cookie = res.getheader("Set-Cookie") or ""
-        if res.status != 303 or "grappe_session=" not in cookie:
-            raise SystemExit(f"login failed: HTTP {res.status}")
-        self.cookie = cookie.split(";")[0]
-
-    def get(self, path):
-        """Returns (seconds, status, body bytes)."""
-        conn = http.client.HTTPConnection(self.host, self.port)
-        start = time.perf_counter()
-        conn.request("GET", path, headers={"Cookie": self.cookie})
-        res = conn.getresponse()
-        body = res.read()
-        elapsed = time.perf_counter() - start
-        conn.close()
-        return elapsed, res.status, body
-
-    def server_fn(self, name, form):
-        """Calls a server function as the hydrated page does; returns the response size."""
-        conn = http.client.HTTPConnection(self.host, self.port)
-        conn.request("POST", f"/api/{name}", urllib.parse.urlencode(form), {
-            "Cookie": self.cookie,
-            "Origin": self.url,
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        })
-        res = conn.getresponse()
-        body = res.read()
-        conn.close()
-        if res.status != 200:
-            raise SystemExit(f"server function {name}: HTTP {res.status}: {body[:200]!r}")
-        return len(body)
-
-    def events(self, cluster, on_event, stop):
-        """Reads the event stream, calling on_event(bytes_so_far) at each event, until stop."""
-        conn = http.client.HTTPConnection(self.host, self.port)
-        conn.request("GET", f"/live/{cluster}", headers={"Cookie": self.cookie})
-        res = conn.getresponse()
-        total = 0
-        buffer = b""
-        while not stop.is_set():
-            chunk = res.fp.readline()
-            if not chunk:
-                break
-            total += len(chunk)
-            buffer += chunk
-            if chunk == b"\n" and b"event: changed" in buffer:
-                on_event(total)
-                buffer = b""
-        conn.close()
 
 
 def kubectl(kubeconfig, *args):

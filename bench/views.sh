@@ -4,7 +4,9 @@
 # release mode, runs it against the lab and measures with bench/views.py, kubectl on the same
 # lab as the baseline. The report is printed and saved in test-output/bench/.
 #
-#   bench/views.sh [--nodes 5000] [--pods-per-node 30] [--down]   (BENCH_LAB_DIR reuses a lab)
+#   bench/views.sh [--nodes 5000] [--pods-per-node 30] [--down]
+#   BENCH_LAB_DIR=DIR bench/views.sh     (measures on a running lab as it is, no lab up)
+#   BENCH_NO_BUILD=1                     (uses target/release/grappe as it is)
 #
 # A 5,000-node lab registers in about 4 minutes on 2 cores and is Ready with Calico in about
 # 25; pods are created at the API server's pace (bound directly, not scheduled), about 60 per
@@ -23,11 +25,18 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-LAB_DIR="${BENCH_LAB_DIR:-$CACHE/lab/run/bench-$NODES}"
-say "lab: $NODES nodes in $LAB_DIR"
-timed "lab up" "$REPO/lab/lab" up --dir "$LAB_DIR" --port-base 19500 --nodes "$NODES" \
-  --cni calico --pods-per-node "$PODS"
-timed "cargo leptos build --release" cargo leptos build --release
+if [[ -n "${BENCH_LAB_DIR:-}" ]]; then
+  LAB_DIR="$BENCH_LAB_DIR"
+  say "reusing the lab in $LAB_DIR as it is"
+else
+  LAB_DIR="$CACHE/lab/run/bench-$NODES"
+  say "lab: $NODES nodes in $LAB_DIR"
+  timed "lab up" "$REPO/lab/lab" up --dir "$LAB_DIR" --port-base 19500 --nodes "$NODES" \
+    --cni calico --pods-per-node "$PODS"
+fi
+if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
+  timed "cargo leptos build --release" cargo leptos build --release
+fi
 
 WORK="$(mktemp -d /tmp/grappe-bench.XXXXXX)"
 PORT=18090

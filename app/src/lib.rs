@@ -4,6 +4,8 @@
 //!
 //! Pages are readable without JavaScript: every route renders in `SsrMode::Async`, so the HTML
 //! that arrives already holds the data.
+// The CNI plan view nests deep enough for the hydrate build to need more than the default.
+#![recursion_limit = "512"]
 
 pub mod api;
 pub mod error;

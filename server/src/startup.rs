@@ -126,9 +126,9 @@ impl Application {
             .with_http_only(true)
             .with_same_site(SameSite::Strict)
             .with_path("/")
-            .with_expiry(Expiry::OnInactivity(idle))
-            // Every request moves the idle deadline (the store row is rewritten).
-            .with_always_save(true);
+            // The guard touches the session (so that it is saved and its deadline moves) at most
+            // once a minute: see http::session.
+            .with_expiry(Expiry::OnInactivity(idle));
 
         let state = AppState {
             engine: engine.clone(),

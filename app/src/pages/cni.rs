@@ -275,6 +275,7 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
             <p class="mono small muted">{Msg::PlanHash.text(lang)} ": " {plan.hash.clone()}</p>
         </div>
     }
+    .into_any()
 }
 
 /// Runs, newest first (of one cluster, or all when `cluster` is empty), live.

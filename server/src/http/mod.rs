@@ -21,6 +21,8 @@ use grappe_engine::Caller;
 pub mod keys {
     pub const USER_ID: &str = "uid";
     pub const LOGIN_AT: &str = "login_at";
+    /// When the session was last used, to the granularity that moves its idle deadline.
+    pub const TOUCHED_AT: &str = "touched_at";
 }
 
 /// Paths reachable without a session: the login page and its form target, logout, health, and

@@ -77,6 +77,15 @@ async fn load_principal(
         session.flush().await?;
         return Ok(None);
     };
+    // Activity moves the idle deadline, but the session row is rewritten (a durable SQLite
+    // write) at most every minute (or a quarter of the idle timeout), not on every request.
+    let idle = state.settings.session.idle_timeout.as_secs();
+    let every = i64::try_from((idle / 4).clamp(1, 60)).unwrap_or(60);
+    let now_s = now().unix_seconds();
+    let touched = session.get::<i64>(keys::TOUCHED_AT).await?.unwrap_or(0);
+    if now_s - touched >= every {
+        session.insert(keys::TOUCHED_AT, now_s).await?;
+    }
     caller.actor = user.name.to_string();
     Ok(Some(Principal {
         user,
