@@ -14,12 +14,18 @@ function kubectl(...args: string[]): string {
   return execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
 }
 
-async function confirmAndExecute(page: Page, cluster: string): Promise<void> {
+/** Confirms the plan on the page and returns the id of the run it started, once its page shows it. */
+async function confirmAndExecute(page: Page, cluster: string): Promise<string> {
+  const before = page.url();
   await page.getByTestId("confirm-cluster").fill(cluster);
   await page.getByTestId("confirm-password").fill(process.env.GRAPPE_E2E_PASSWORD ?? "");
   await page.getByTestId("execute").click();
-  await expect(page).toHaveURL(/\/runs\/\d+$/, { timeout: 30_000 });
+  await expect(page).not.toHaveURL(before, { timeout: 30_000 });
+  await expect(page).toHaveURL(/\/runs\/\d+$/);
+  const id = page.url().split("/").pop() ?? "";
   await hydrated(page);
+  await expect(page.getByTestId("run-summary")).toHaveAttribute("data-run", id, { timeout: 30_000 });
+  return id;
 }
 
 test("install Calico from the CNI page, follow the run live, then roll it back", async ({ page }) => {
@@ -80,7 +86,9 @@ test("install Calico from the CNI page, follow the run live, then roll it back",
     await page.getByTestId("plan-rollback").click();
     await expect(page.getByTestId("rollback").getByTestId("plan-counts")).toContainText("27 delete", { timeout: 60_000 });
     await shot(page, "24-rollback-plan");
-    await confirmAndExecute(page, cluster);
+    const rollbackId = await confirmAndExecute(page, cluster);
+    await expect(page.getByTestId("run-summary")).toContainText("cni.rollback");
+    await expect(page.getByTestId("run-summary")).toHaveAttribute("data-run", rollbackId);
     await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
     await shot(page, "25-rollback-done");
     expect(kubectl("get", "ds", "-n", "kube-system", "-o", "name")).not.toContain("calico");

@@ -32,7 +32,8 @@ pub fn RunPage() -> impl IntoView {
         |(id, _, _)| get_run(id),
     );
     view! {
-        <PageHeader title=format!("{} {}", t(Msg::Run), id.get_untracked())/>
+        // The same component shows the next run after a start (client-side navigation).
+        {move || view! { <PageHeader title=format!("{} {}", t(Msg::Run), id.get())/> }}
         <LiveBadge status=live/>
         {move || control.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
         <Transition fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
@@ -73,7 +74,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     let leftovers = (s.workflow == "cni.remove" || s.workflow == "cni.rollback")
         .then(|| view! { <p class="muted">{Msg::NodeLeftovers.text(lang)}</p> });
     view! {
-        <section class="card" data-testid="run-summary" data-status=s.status.clone()>
+        <section class="card" data-testid="run-summary" data-run=s.id data-status=s.status.clone()>
             <dl class="facts">
                 <dt>{Msg::Workflow.text(lang)}</dt><dd>{s.workflow.clone()} " · " {s.title.clone()}</dd>
                 <dt>{Msg::Cluster.text(lang)}</dt><dd><a href=format!("/c/{}/cni", s.cluster)>{s.cluster.clone()}</a></dd>
