@@ -413,12 +413,7 @@ impl Runs {
         caller: &Caller,
         cancel: &watch::Receiver<bool>,
     ) -> Result<(), RunError> {
-        let run = self
-            .inner
-            .store
-            .run(id)
-            .await?
-            .ok_or(RunError::UnknownRun(id))?;
+        let run = self.load(id).await?;
         let workflow = Workflow::parse(&run.workflow)
             .ok_or_else(|| RunError::Step(format!("unknown workflow {}", run.workflow)))?;
         let mut ctx = cni::StepContext::load(self, &run, cancel.clone()).await?;
@@ -443,11 +438,7 @@ impl Runs {
                 let entry = AuditEntry::new(
                     caller,
                     Action::RunStep,
-                    Target {
-                        cluster: Some(run.cluster.clone()),
-                        node: None,
-                        object: Some(format!("run/{}", id.0)),
-                    },
+                    run_target(&run),
                     Outcome::Attempted,
                 )
                 .detail("workflow", workflow.as_str())
@@ -528,12 +519,7 @@ impl Runs {
     /// Writes the run's digest and its final audit record.
     async fn seal(&self, id: RunId, caller: &Caller) {
         let result = async {
-            let run = self
-                .inner
-                .store
-                .run(id)
-                .await?
-                .ok_or(RunError::UnknownRun(id))?;
+            let run = self.load(id).await?;
             let digest = self.digest(&run).await?;
             self.inner.store.set_run_digest(id, &digest).await?;
             let outcome = if run.status == RunStatus::Succeeded {
@@ -541,20 +527,11 @@ impl Runs {
             } else {
                 Outcome::Failure
             };
-            let entry = AuditEntry::new(
-                caller,
-                Action::RunFinish,
-                Target {
-                    cluster: Some(run.cluster.clone()),
-                    node: None,
-                    object: Some(format!("run/{}", id.0)),
-                },
-                outcome,
-            )
-            .detail("workflow", run.workflow.clone())
-            .detail("status", run.status.as_str())
-            .detail("error", run.error.clone())
-            .detail("digest", digest);
+            let entry = AuditEntry::new(caller, Action::RunFinish, run_target(&run), outcome)
+                .detail("workflow", run.workflow.clone())
+                .detail("status", run.status.as_str())
+                .detail("error", run.error.clone())
+                .detail("digest", digest);
             self.inner
                 .audit
                 .append(entry)
@@ -625,12 +602,7 @@ impl Runs {
     /// # Errors
     /// [`RunError`] when the run or the audit log cannot be read.
     pub async fn verify(&self, id: RunId) -> Result<bool, RunError> {
-        let run = self
-            .inner
-            .store
-            .run(id)
-            .await?
-            .ok_or(RunError::UnknownRun(id))?;
+        let run = self.load(id).await?;
         let sealed = self
             .inner
             .store
@@ -652,20 +624,11 @@ impl Runs {
     /// # Errors
     /// [`RunError::WrongStatus`] when it is not running.
     pub async fn cancel(&self, caller: &Caller, id: RunId) -> Result<(), RunError> {
-        let run = self
-            .inner
-            .store
-            .run(id)
-            .await?
-            .ok_or(RunError::UnknownRun(id))?;
+        let run = self.load(id).await?;
         let entry = AuditEntry::new(
             caller,
             Action::RunCancel,
-            Target {
-                cluster: Some(run.cluster.clone()),
-                node: None,
-                object: Some(format!("run/{}", id.0)),
-            },
+            run_target(&run),
             Outcome::Success,
         );
         if !self.inner.store.request_cancel(id).await? {
@@ -694,12 +657,7 @@ impl Runs {
     /// # Errors
     /// [`RunError::WrongStatus`] unless interrupted; lease errors.
     pub async fn resume(&self, caller: &Caller, id: RunId) -> Result<(), RunError> {
-        let run = self
-            .inner
-            .store
-            .run(id)
-            .await?
-            .ok_or(RunError::UnknownRun(id))?;
+        let run = self.load(id).await?;
         if run.status != RunStatus::Interrupted {
             return Err(RunError::WrongStatus {
                 id,
@@ -710,11 +668,7 @@ impl Runs {
         let entry = AuditEntry::new(
             caller,
             Action::RunResume,
-            Target {
-                cluster: Some(run.cluster.clone()),
-                node: None,
-                object: Some(format!("run/{}", id.0)),
-            },
+            run_target(&run),
             Outcome::Attempted,
         );
         self.inner
@@ -745,20 +699,11 @@ impl Runs {
     /// # Errors
     /// [`RunError::WrongStatus`] unless interrupted.
     pub async fn abandon(&self, caller: &Caller, id: RunId) -> Result<(), RunError> {
-        let run = self
-            .inner
-            .store
-            .run(id)
-            .await?
-            .ok_or(RunError::UnknownRun(id))?;
+        let run = self.load(id).await?;
         let entry = AuditEntry::new(
             caller,
             Action::RunAbandon,
-            Target {
-                cluster: Some(run.cluster.clone()),
-                node: None,
-                object: Some(format!("run/{}", id.0)),
-            },
+            run_target(&run),
             Outcome::Success,
         );
         self.inner
@@ -781,6 +726,14 @@ impl Runs {
         self.seal(id, caller).await;
         self.bump();
         Ok(())
+    }
+
+    async fn load(&self, id: RunId) -> Result<RunRow, RunError> {
+        self.inner
+            .store
+            .run(id)
+            .await?
+            .ok_or(RunError::UnknownRun(id))
     }
 
     /// Whether this process is executing the run now.
@@ -815,12 +768,7 @@ impl Runs {
     /// # Errors
     /// [`RunError::UnknownRun`], [`RunError::Store`].
     pub async fn view(&self, id: RunId) -> Result<RunView, RunError> {
-        let run = self
-            .inner
-            .store
-            .run(id)
-            .await?
-            .ok_or(RunError::UnknownRun(id))?;
+        let run = self.load(id).await?;
         let steps = self.inner.store.run_steps(id).await?;
         let objects = self.inner.store.run_objects(id).await?;
         let plan: PlanView = serde_json::from_str(&run.plan)
@@ -879,6 +827,15 @@ pub fn write_csv<W: std::io::Write>(runs: &[RunSummaryView], out: W) -> Result<(
     }
     w.flush()?;
     Ok(())
+}
+
+/// The audit target of a record about a run.
+fn run_target(run: &RunRow) -> Target {
+    Target {
+        cluster: Some(run.cluster.clone()),
+        node: None,
+        object: Some(format!("run/{}", run.id.0)),
+    }
 }
 
 fn summary(run: &RunRow) -> RunSummaryView {
