@@ -203,6 +203,12 @@ pub fn Findings(findings: Vec<Finding>, #[prop(optional)] cluster: String) -> im
                                             .collect_view()}
                                     </tbody>
                                 </table>
+                                {
+                                    let total: usize = f.param("evidence_total").parse().unwrap_or(f.evidence.len());
+                                    (total > f.evidence.len()).then(|| view! {
+                                        <p class="muted small">"… (+" {total - f.evidence.len()} ")"</p>
+                                    })
+                                }
                             </details>
                             {(!nodes.is_empty() && !cluster.is_empty()).then(|| view! {
                                 <p class="small">

@@ -97,12 +97,21 @@ fn row(
 /// `nodes_total` parameter): a "no CNI" finding on 5,000 nodes must not weigh 100 KB.
 const NODES_PER_FINDING: usize = 20;
 
+/// The same for evidence (counted in `evidence_total`): a rule that holds on 5,000 nodes has
+/// 5,000 pieces of evidence, which made a 10 MB overview.
+const EVIDENCE_PER_FINDING: usize = 40;
+
 fn for_page(f: &Finding) -> Finding {
     let mut f = f.clone();
     if f.nodes.len() > NODES_PER_FINDING {
         f.params
             .push(("nodes_total".to_owned(), f.nodes.len().to_string()));
         f.nodes.truncate(NODES_PER_FINDING);
+    }
+    if f.evidence.len() > EVIDENCE_PER_FINDING {
+        f.params
+            .push(("evidence_total".to_owned(), f.evidence.len().to_string()));
+        f.evidence.truncate(EVIDENCE_PER_FINDING);
     }
     f
 }
@@ -393,7 +402,38 @@ impl ClusterState {
 
 #[cfg(test)]
 mod tests {
-    use super::age;
+    use super::{EVIDENCE_PER_FINDING, NODES_PER_FINDING, age, for_page};
+    use grappe_views::{Evidence, Finding, Severity};
+
+    #[test]
+    fn a_finding_on_every_node_stays_small_on_a_page() {
+        let nodes: Vec<String> = (0..5_000).map(|i| format!("orion-w{i:04}")).collect();
+        let f = Finding {
+            rule: "cni.none".into(),
+            severity: Severity::Critical,
+            evidence: nodes
+                .iter()
+                .map(|n| Evidence {
+                    object: format!("Node/{n}"),
+                    field: "status.conditions[Ready]".into(),
+                    value: "False".into(),
+                })
+                .collect(),
+            nodes,
+            params: Vec::new(),
+        };
+        let page = for_page(&f);
+        assert_eq!(page.nodes.len(), NODES_PER_FINDING);
+        assert_eq!(page.evidence.len(), EVIDENCE_PER_FINDING);
+        assert_eq!(page.param("nodes_total"), "5000");
+        assert_eq!(page.param("evidence_total"), "5000");
+        let small = for_page(&Finding {
+            nodes: vec!["rigel".into()],
+            evidence: Vec::new(),
+            ..f
+        });
+        assert_eq!(small.params, Vec::<(String, String)>::new());
+    }
 
     #[test]
     fn ages_read_like_kubectl() {
