@@ -19,6 +19,8 @@ CREATE TABLE runs (
     actor            TEXT NOT NULL,
     plan             TEXT NOT NULL,  -- JSON, as shown to the actor
     plan_hash        TEXT NOT NULL,
+    title            TEXT NOT NULL,  -- the plan's title, e.g. "Calico v3.25.1"
+    manifest_source  TEXT,           -- catalog id, URL or upload:<name>
     manifest_sha256  TEXT REFERENCES manifests (sha256),
     confirmation     TEXT NOT NULL,  -- JSON: what the actor typed, whether the password was asked
     status           TEXT NOT NULL CHECK (status IN

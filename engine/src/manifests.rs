@@ -63,6 +63,12 @@ pub fn catalog_entry(id: &str) -> Option<&'static CatalogEntry> {
     CATALOG.iter().find(|e| e.id == id)
 }
 
+/// The catalog entry whose pinned checksum is `sha256`: a text with that checksum is that
+/// manifest, wherever it came from.
+pub fn by_checksum(sha256: &str) -> Option<&'static CatalogEntry> {
+    CATALOG.iter().find(|e| e.sha256 == sha256)
+}
+
 /// Errors of getting a manifest.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -94,6 +100,8 @@ pub enum ManifestError {
     NotStored(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot record the refusal in the audit log")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// A manifest's text and where it came from. Cheap to clone.
@@ -125,7 +133,7 @@ impl Manifest {
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let text = String::from_utf8(bytes).map_err(|_| ManifestError::NotText)?;
         Ok(Self {
-            catalog: CATALOG.iter().find(|e| e.sha256 == sha256),
+            catalog: by_checksum(&sha256),
             sha256,
             text: text.into(),
             source,
@@ -178,15 +186,14 @@ impl Fetcher {
             catalog_entry(id).ok_or_else(|| ManifestError::UnknownCatalogEntry(id.to_owned()))?;
         let url = self.catalog_url(entry);
         let bytes = self.download(&url).await?;
-        let mut manifest = Manifest::from_bytes(bytes, entry.id.to_owned())?;
-        if manifest.sha256 != entry.sha256 {
+        let manifest = Manifest::from_bytes(bytes, entry.id.to_owned())?;
+        if manifest.catalog != Some(entry) {
             return Err(ManifestError::ChecksumMismatch {
                 id: entry.id.to_owned(),
                 expected: entry.sha256.to_owned(),
                 actual: manifest.sha256,
             });
         }
-        manifest.catalog = Some(entry);
         Ok(manifest)
     }
 
@@ -252,7 +259,7 @@ pub async fn load(store: &Store, sha256: &str) -> Result<Manifest, ManifestError
         sha256: sha256.to_owned(),
         text: text.into(),
         source,
-        catalog: CATALOG.iter().find(|e| e.sha256 == sha256),
+        catalog: by_checksum(sha256),
     })
 }
 

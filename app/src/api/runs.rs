@@ -247,34 +247,18 @@ async fn get_manifest(
     url: &str,
     text: &str,
 ) -> Result<Manifest, AppError> {
-    let fetcher = engine.runs.fetcher();
-    let result = match source {
-        "url" => fetcher.url(url).await,
-        "paste" => Manifest::from_bytes(text.as_bytes().to_vec(), "upload:pasted".into()),
-        id => fetcher.catalog(id).await,
-    };
-    match result {
-        Ok(m) => Ok(m),
-        Err(e @ ManifestError::ChecksumMismatch { .. }) => {
-            use grappe_engine::audit::{Action, AuditEntry, Outcome, Target};
-            let entry = AuditEntry::new(
-                caller,
-                Action::ManifestRefused,
-                Target::object(format!("manifest/{source}")),
-                Outcome::Denied,
-            )
-            .detail("error", e.to_string());
-            if let Err(a) = engine.audit.append(entry).await {
-                return Err(AppError::internal(&a));
+    engine
+        .runs
+        .manifest(caller, source, url, text)
+        .await
+        .map_err(|e| match e {
+            ManifestError::Store(_) | ManifestError::Audit(_) => AppError::internal(&e),
+            // Download errors, checksums, sizes: the admin needs the cause.
+            other => {
+                tracing::warn!(error = %grappe_engine::audit::error_chain(&other), "manifest refused");
+                AppError::Invalid(grappe_engine::audit::error_chain(&other))
             }
-            Err(AppError::Invalid(e.to_string()))
-        }
-        Err(ManifestError::Store(e)) => Err(AppError::internal(&e)),
-        Err(e) => {
-            tracing::warn!(error = %grappe_engine::audit::error_chain(&e), "manifest refused");
-            Err(AppError::Invalid(grappe_engine::audit::error_chain(&e)))
-        }
-    }
+        })
 }
 
 #[cfg(feature = "ssr")]

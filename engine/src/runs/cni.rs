@@ -579,7 +579,7 @@ impl Runs {
         Ok(sealed(PlanView {
             cluster: run.cluster.clone(),
             workflow: Workflow::CniRollback.as_str().to_owned(),
-            title: format!("rollback of run {} ({})", target.0, run_title(&run)),
+            title: format!("rollback of run {} ({})", target.0, run.title),
             manifest_source: None,
             manifest_sha256: run.manifest_sha256.clone(),
             verified: false,
@@ -724,12 +724,6 @@ impl Runs {
     }
 }
 
-fn run_title(run: &RunRow) -> String {
-    serde_json::from_str::<PlanView>(&run.plan)
-        .map(|p| p.title)
-        .unwrap_or_else(|_| run.workflow.clone())
-}
-
 /// What a step needs: the run, its objects, the cluster.
 pub(crate) struct StepContext {
     runs: Runs,
@@ -795,7 +789,7 @@ impl StepContext {
         let timeout = params
             .get("timeout_seconds")
             .and_then(Value::as_u64)
-            .map_or(inner.rollout_timeout, Duration::from_secs);
+            .map_or(super::ROLLOUT_TIMEOUT, Duration::from_secs);
         Ok(Self {
             runs: runs.clone(),
             run: run.clone(),

@@ -164,9 +164,10 @@ pub(crate) struct Inner {
     pub executing: Mutex<HashMap<RunId, watch::Sender<bool>>>,
     /// Bumped on every change of any run (steps, output, objects): the live page listens.
     pub changes: watch::Sender<u64>,
-    /// How long a run waits for the rollout by default.
-    pub rollout_timeout: Duration,
 }
+
+/// How long a run waits for the rollout unless its parameters say otherwise.
+pub const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The confirmation that comes with a start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -216,16 +217,43 @@ impl Runs {
                 instance: format!("grappe@{host}:{db}"),
                 executing: Mutex::new(HashMap::new()),
                 changes: watch::channel(0).0,
-                rollout_timeout: Duration::from_secs(600),
             }),
         })
     }
 
-    /// Overrides the default rollout timeout (10 minutes).
-    pub fn set_rollout_timeout(&mut self, timeout: Duration) {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.rollout_timeout = timeout;
+    /// Gets a manifest: a catalog id (downloaded, checksum verified), `url` (downloaded,
+    /// unverified) or `paste` (the text given). A catalog download with another checksum is
+    /// refused and the refusal audited (`manifest.refused`).
+    ///
+    /// # Errors
+    /// [`ManifestError`]; [`ManifestError::Audit`] when a refusal cannot be recorded.
+    pub async fn manifest(
+        &self,
+        caller: &Caller,
+        source: &str,
+        url: &str,
+        text: &str,
+    ) -> Result<crate::manifests::Manifest, ManifestError> {
+        let fetcher = &self.inner.fetcher;
+        let result = match source {
+            "url" => fetcher.url(url).await,
+            "paste" => crate::manifests::Manifest::from_bytes(
+                text.as_bytes().to_vec(),
+                "upload:pasted".into(),
+            ),
+            id => fetcher.catalog(id).await,
+        };
+        if let Err(e @ ManifestError::ChecksumMismatch { .. }) = &result {
+            let entry = AuditEntry::new(
+                caller,
+                Action::ManifestRefused,
+                Target::object(format!("manifest/{source}")),
+                Outcome::Denied,
+            )
+            .detail("error", e.to_string());
+            self.inner.audit.append(entry).await?;
         }
+        result
     }
 
     pub fn fetcher(&self) -> &Fetcher {
@@ -310,6 +338,8 @@ impl Runs {
                 actor: &caller.actor,
                 plan: &plan_json,
                 plan_hash: &plan.hash,
+                title: &plan.title,
+                manifest_source: plan.manifest_source.as_deref(),
                 manifest_sha256: plan.manifest_sha256.as_deref(),
                 confirmation: &confirmation_json,
                 steps: &steps,
@@ -562,6 +592,8 @@ impl Runs {
             &run.actor,
             &run.plan,
             &run.plan_hash,
+            &run.title,
+            run.manifest_source.as_deref().unwrap_or(""),
             run.manifest_sha256.as_deref().unwrap_or(""),
             &run.confirmation,
             run.status.as_str(),
@@ -736,15 +768,6 @@ impl Runs {
             .ok_or(RunError::UnknownRun(id))
     }
 
-    /// Whether this process is executing the run now.
-    pub fn executing(&self, id: RunId) -> bool {
-        self.inner
-            .executing
-            .lock()
-            .map(|m| m.contains_key(&id))
-            .unwrap_or(false)
-    }
-
     /// Runs, newest first.
     ///
     /// # Errors
@@ -839,7 +862,6 @@ fn run_target(run: &RunRow) -> Target {
 }
 
 fn summary(run: &RunRow) -> RunSummaryView {
-    let plan: Option<PlanView> = serde_json::from_str(&run.plan).ok();
     let duration = run.finished_at.as_deref().and_then(|f| {
         let f = crate::time::Timestamp::parse(f).ok()?;
         let s = crate::time::Timestamp::parse(&run.started_at).ok()?;
@@ -849,13 +871,13 @@ fn summary(run: &RunRow) -> RunSummaryView {
         id: run.id.0,
         cluster: run.cluster.clone(),
         workflow: run.workflow.clone(),
-        title: plan.as_ref().map(|p| p.title.clone()).unwrap_or_default(),
+        title: run.title.clone(),
         actor: run.actor.clone(),
         status: run.status.as_str().to_owned(),
         started_at: run.started_at.clone(),
         finished_at: run.finished_at.clone(),
         duration_seconds: duration,
-        manifest_source: plan.and_then(|p| p.manifest_source),
+        manifest_source: run.manifest_source.clone(),
         manifest_sha256: run.manifest_sha256.clone(),
         error: run.error.clone(),
     }

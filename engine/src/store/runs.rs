@@ -16,6 +16,8 @@ pub(crate) struct NewRun<'a> {
     pub actor: &'a str,
     pub plan: &'a str,
     pub plan_hash: &'a str,
+    pub title: &'a str,
+    pub manifest_source: Option<&'a str>,
     pub manifest_sha256: Option<&'a str>,
     pub confirmation: &'a str,
     pub steps: &'a [String],
@@ -50,6 +52,8 @@ pub struct RunRow {
     pub actor: String,
     pub plan: String,
     pub plan_hash: String,
+    pub title: String,
+    pub manifest_source: Option<String>,
     pub manifest_sha256: Option<String>,
     pub confirmation: String,
     pub status: RunStatus,
@@ -103,6 +107,8 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRow, StoreError> {
         actor: row.try_get("actor")?,
         plan: row.try_get("plan")?,
         plan_hash: row.try_get("plan_hash")?,
+        title: row.try_get("title")?,
+        manifest_source: row.try_get("manifest_source")?,
         manifest_sha256: row.try_get("manifest_sha256")?,
         confirmation: row.try_get("confirmation")?,
         status: RunStatus::parse(&status).ok_or_else(|| corrupt("run status", &status))?,
@@ -114,7 +120,7 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRow, StoreError> {
     })
 }
 
-const RUN_COLUMNS: &str = "id, cluster, workflow, params, actor, plan, plan_hash, manifest_sha256, \
+const RUN_COLUMNS: &str = "id, cluster, workflow, params, actor, plan, plan_hash, title, manifest_source, manifest_sha256, \
      confirmation, status, cancel_requested, started_at, finished_at, error, digest";
 
 impl Store {
@@ -160,8 +166,9 @@ impl Store {
     ) -> Result<Result<RunId, ActiveRun>, StoreError> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let inserted = sqlx::query(
-            "INSERT INTO runs (cluster, workflow, params, actor, plan, plan_hash, manifest_sha256, \
-             confirmation, status, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9)",
+            "INSERT INTO runs (cluster, workflow, params, actor, plan, plan_hash, title, manifest_source, \
+             manifest_sha256, confirmation, status, started_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'running', ?11)",
         )
         .bind(run.cluster)
         .bind(run.workflow)
@@ -169,6 +176,8 @@ impl Store {
         .bind(run.actor)
         .bind(run.plan)
         .bind(run.plan_hash)
+        .bind(run.title)
+        .bind(run.manifest_source)
         .bind(run.manifest_sha256)
         .bind(run.confirmation)
         .bind(now().to_string())
