@@ -119,8 +119,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     // Plan the seed's install: 27 objects to create, checks pass, nothing changed.
     let calico = engine
         .runs
-        .fetcher()
-        .catalog("calico-v3.25.1")
+        .manifest(&alice(), "calico-v3.25.1", "", "")
         .await
         .expect("catalog manifest");
     assert!(calico.verified());
@@ -215,8 +214,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     // Upgrade to v3.26.5: 4 new objects, the rest updated or unchanged.
     let upgrade_manifest = engine
         .runs
-        .fetcher()
-        .catalog("calico-v3.26.5")
+        .manifest(&alice(), "calico-v3.26.5", "", "")
         .await
         .expect("v3.26.5");
     let up_params = InstallParams {
