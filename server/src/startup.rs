@@ -13,6 +13,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -53,6 +54,10 @@ impl axum::extract::FromRef<AppState> for LeptosOptions {
         state.leptos_options.clone()
     }
 }
+
+/// The largest request body accepted (413 above it): a custom manifest of at most 5 MiB, sent
+/// URL-encoded by the install form, fits; nothing else comes close.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 /// The routes Grappe serves besides Leptos pages and server functions (method, path).
 pub const EXTRA_ROUTES: &[(&str, &str)] = &[
@@ -154,6 +159,7 @@ impl Application {
                 },
             )
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+            .layer(axum::middleware::from_fn(http::api_status::error_status))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 http::session::require_session,
@@ -167,6 +173,9 @@ impl Application {
                 state.clone(),
                 http::security::headers,
             ))
+            // One limit for every body (axum's own 2 MB default would cut custom manifests).
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BYTES))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                     tracing::info_span!("http", method = %req.method(), path = req.uri().path())

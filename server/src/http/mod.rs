@@ -1,7 +1,8 @@
 //! The HTTP layer: the middleware every request passes through (security headers, cross-site
-//! refusal, session guard) and the few routes that are not Leptos pages (login, logout, export,
+//! refusal, session guard, server-function error statuses) and the few routes that are not Leptos pages (login, logout, export,
 //! health, live updates).
 
+pub mod api_status;
 pub mod auth;
 pub mod csrf;
 pub mod export;
