@@ -107,6 +107,9 @@ pub struct Principal {
     /// The audit identity of this request (actor = the user's name).
     pub caller: Caller,
     pub login_at: crate::time::Timestamp,
+    /// The login is older than the re-authentication window: destructive actions ask for the
+    /// password again.
+    pub reauth_due: bool,
 }
 
 /// Throttling policy for logins.

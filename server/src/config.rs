@@ -55,6 +55,10 @@ pub struct SessionSettings {
     /// A session ends this long after login, used or not (e.g. "12h").
     #[serde(deserialize_with = "de_duration")]
     pub absolute_lifetime: Duration,
+    /// Starting a workflow run asks for the password again when the login is older than this
+    /// (e.g. "5m"; "0s" asks every time).
+    #[serde(deserialize_with = "de_duration")]
+    pub reauth_after: Duration,
 }
 
 impl Default for SessionSettings {
@@ -62,6 +66,7 @@ impl Default for SessionSettings {
         Self {
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_lifetime: Duration::from_secs(12 * 3600),
+            reauth_after: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -213,6 +218,9 @@ impl Settings {
                 "GRAPPE_SESSION_ABSOLUTE_LIFETIME" => {
                     self.session.absolute_lifetime =
                         parse_duration(value).map_err(|r| bad(var, r))?;
+                }
+                "GRAPPE_SESSION_REAUTH_AFTER" => {
+                    self.session.reauth_after = parse_duration(value).map_err(|r| bad(var, r))?;
                 }
                 "GRAPPE_CLUSTERS" => {
                     self.clusters = parse_clusters(value).map_err(|r| bad(var, r))?;

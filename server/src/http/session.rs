@@ -87,10 +87,13 @@ async fn load_principal(
         session.insert(keys::TOUCHED_AT, now_s).await?;
     }
     caller.actor = user.name.to_string();
+    let reauth_after =
+        i64::try_from(state.settings.session.reauth_after.as_micros()).unwrap_or(i64::MAX);
     Ok(Some(Principal {
         user,
         caller,
         login_at,
+        reauth_due: age >= reauth_after,
     }))
 }
 
