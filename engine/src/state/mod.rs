@@ -54,9 +54,14 @@ pub struct ClusterState {
     pub name: ClusterName,
     stores: RwLock<Stores>,
     link: RwLock<Link>,
+    /// Bumped by every applied change.
     version: tokio_watch::Sender<u64>,
-    /// The diagnostics of a version, reused by every page until the state changes.
+    /// Bumped once the diagnostics reflect the latest changes (what browsers follow).
+    published: tokio_watch::Sender<u64>,
+    /// The latest diagnostics, shared by every page.
     findings: std::sync::Mutex<Option<CachedFindings>>,
+    /// Whether [`refresh_findings`] keeps `findings` up to date in the background.
+    refreshed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -70,6 +75,13 @@ struct CachedFindings {
 /// condition, need a fresh look now and then).
 const FINDINGS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Changes arriving within this time after a first one are diagnosed together.
+const FINDINGS_COALESCE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// While the background refresher runs, pages take its diagnostics even when changes arrived
+/// since, up to this age (the refresher publishes the newer ones, and browsers reload then).
+const FINDINGS_REUSED_FOR: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl ClusterState {
     fn new(name: ClusterName) -> Self {
         Self {
@@ -77,27 +89,33 @@ impl ClusterState {
             stores: RwLock::new(Stores::default()),
             link: RwLock::new(Link::default()),
             version: tokio_watch::channel(0).0,
+            published: tokio_watch::channel(0).0,
             findings: std::sync::Mutex::new(None),
+            refreshed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// The diagnostics of the current state, computed once per version (and at most every
-    /// [`FINDINGS_FRESH_FOR`] while nothing changes).
+    /// The diagnostics of the current state. Under constant change (pods turning Ready by the
+    /// thousand) they come from the background refresher, at most [`FINDINGS_REUSED_FOR`] old,
+    /// instead of being computed again by every page; otherwise once per version (and at most
+    /// every [`FINDINGS_FRESH_FOR`] while nothing changes).
     pub(crate) fn findings_for(
         &self,
         stores: &Stores,
         link: &Link,
     ) -> Arc<Vec<grappe_views::Finding>> {
         let version = self.version();
+        let refreshed = self.refreshed.load(std::sync::atomic::Ordering::Relaxed);
         let mut cache = self
             .findings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = cache.as_ref()
-            && c.version == version
-            && c.at.elapsed() < FINDINGS_FRESH_FOR
-        {
-            return Arc::clone(&c.findings);
+        if let Some(c) = cache.as_ref() {
+            let age = c.at.elapsed();
+            let current = c.version == version && age < FINDINGS_FRESH_FOR;
+            if current || (refreshed && age < FINDINGS_REUSED_FOR) {
+                return Arc::clone(&c.findings);
+            }
         }
         let findings = Arc::new(crate::diagnostics::diagnose(
             stores,
@@ -126,8 +144,15 @@ impl ClusterState {
             .clone()
     }
 
-    /// A receiver whose value changes whenever the state does.
+    /// A receiver whose value changes whenever the state does, once the diagnostics of the
+    /// change are ready (so a page loaded then shows both).
     pub fn subscribe(&self) -> tokio_watch::Receiver<u64> {
+        self.published.subscribe()
+    }
+
+    /// A receiver whose value changes with every applied change, at once (for the engine's
+    /// own waits; pages follow [`Self::subscribe`]).
+    pub fn changes(&self) -> tokio_watch::Receiver<u64> {
         self.version.subscribe()
     }
 
@@ -212,6 +237,7 @@ impl ClusterStates {
         for name in clusters.names() {
             let state = Arc::new(ClusterState::new(name.clone()));
             tokio::spawn(watch::run(clusters.clone(), Arc::clone(&state)));
+            tokio::spawn(refresh_findings(Arc::clone(&state)));
             states.insert(name.clone(), state);
         }
         Self {
@@ -221,5 +247,124 @@ impl ClusterStates {
 
     pub fn get(&self, name: &ClusterName) -> Option<Arc<ClusterState>> {
         self.states.get(name).cloned()
+    }
+}
+
+/// Keeps a cluster's diagnostics current in the background: after each burst of changes
+/// (coalesced over [`FINDINGS_COALESCE`]) and every [`FINDINGS_FRESH_FOR`], it diagnoses the
+/// state once, then publishes, so that browsers reload when both the state and its diagnostics
+/// are new. One computation per burst, however many browsers watch.
+async fn refresh_findings(state: Arc<ClusterState>) {
+    use std::sync::atomic::Ordering;
+    let mut changes = state.version.subscribe();
+    state.refreshed.store(true, Ordering::Relaxed);
+    let mut published_version = None;
+    loop {
+        match tokio::time::timeout(FINDINGS_FRESH_FOR, changes.changed()).await {
+            Ok(Err(_)) => break, // the state is gone
+            Ok(Ok(())) => tokio::time::sleep(FINDINGS_COALESCE).await,
+            Err(_) => {} // nothing changed: time-based rules get their fresh look
+        }
+        let version = *changes.borrow_and_update();
+        let link = state.link();
+        let findings = {
+            let stores = state.read();
+            Arc::new(crate::diagnostics::diagnose(
+                &stores,
+                &link,
+                now().unix_seconds(),
+            ))
+        };
+        let differ = {
+            let mut cache = state
+                .findings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let differ = cache.as_ref().is_none_or(|c| c.findings != findings);
+            *cache = Some(CachedFindings {
+                version,
+                at: std::time::Instant::now(),
+                findings,
+            });
+            differ
+        };
+        if differ || published_version != Some(version) {
+            published_version = Some(version);
+            state.published.send_modify(|v| *v += 1);
+        }
+    }
+    state.refreshed.store(false, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::diagnostics::NO_CNI;
+    use model::NodeInfo;
+    use store::Change;
+
+    fn not_ready(name: &str) -> NodeInfo {
+        let node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "status": {"conditions": [{"type": "Ready", "status": "False",
+                "message": "container runtime network not ready: cni plugin not initialized"}]}
+        }))
+        .expect("node");
+        NodeInfo::from_node(node).expect("node info")
+    }
+
+    /// The version the cached diagnostics were computed for.
+    fn diagnosed_version(state: &ClusterState) -> Option<u64> {
+        state
+            .findings
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map(|c| c.version)
+    }
+
+    #[tokio::test]
+    async fn browsers_are_told_once_a_burst_is_diagnosed() {
+        let state = Arc::new(ClusterState::new(ClusterName::parse("lab").expect("name")));
+        tokio::spawn(refresh_findings(Arc::clone(&state)));
+        let mut published = state.subscribe();
+        tokio::task::yield_now().await;
+
+        state.update(|s| s.apply_nodes(Change::Upsert(not_ready("rigel"))));
+        tokio::time::timeout(Duration::from_secs(5), published.changed())
+            .await
+            .expect("published within 5 s")
+            .expect("state alive");
+        let findings = state.findings();
+        let none = findings
+            .iter()
+            .find(|f| f.rule == NO_CNI)
+            .expect("cni.none");
+        assert_eq!(none.nodes, ["rigel"]);
+
+        // Fifty changes at once: one diagnosis, one event, and it covers all of them.
+        published.borrow_and_update();
+        for i in 0..50 {
+            state.update(|s| s.apply_nodes(Change::Upsert(not_ready(&format!("w{i:02}")))));
+        }
+        tokio::time::timeout(Duration::from_secs(5), published.changed())
+            .await
+            .expect("published within 5 s")
+            .expect("state alive");
+        published.borrow_and_update();
+        let findings = state.findings();
+        let none = findings
+            .iter()
+            .find(|f| f.rule == NO_CNI)
+            .expect("cni.none");
+        assert_eq!(none.nodes.len(), 51);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(800), published.changed())
+                .await
+                .is_err(),
+            "a second event for the same burst"
+        );
     }
 }
