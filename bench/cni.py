@@ -8,8 +8,8 @@ same lab in the same run:
             Established, every object applied, calico-node and calico-kube-controllers rolled
             out, every node Ready)
 
-Between two installs Calico is deleted with kubectl and the script waits until its pods are
-gone. Prints a Markdown table with the ratio of the medians. Standard library only.
+Between two installs Calico is deleted with kubectl (15 s after the install) and the script
+waits until its pods are gone. Prints a Markdown table with the ratio of the medians. Standard library only.
 
 Usage: bench/cni.py --url URL --user U --password P --cluster NAME --kubeconfig FILE
                     --manifest calico-v3.25.1.yaml --pid GRAPPE_PID [--rounds 3]
@@ -37,6 +37,10 @@ def rss_mib(pid):
 
 
 def remove_calico(kubeconfig, manifest):
+    # A CRD deleted within seconds of its creation can stay Terminating for minutes
+    # ("InstanceDeletionFailed: could not list instances: storage is (re)initializing", the API
+    # server's watch cache of the new resource not yet ready): let it settle first.
+    time.sleep(15)
     kubectl(kubeconfig, "delete", "--ignore-not-found", "--wait=true", "-f", manifest)
     deadline = time.time() + 600
     while kubectl(kubeconfig, "get", "pods", "-n", "kube-system", "-l", "k8s-app=calico-node",
@@ -53,7 +57,7 @@ def kubectl_install(kubeconfig, manifest):
     return time.perf_counter() - start
 
 
-def grappe_install(g, cluster):
+def grappe_install(g, cluster, password):
     start = time.perf_counter()
     while True:
         plan = g.call("plan_cni_install", {"cluster": cluster, "source": "calico-v3.25.1"})
@@ -66,6 +70,7 @@ def grappe_install(g, cluster):
     run = g.call("start_cni_install", {
         "cluster": cluster, "manifest_sha256": plan["manifest_sha256"],
         "plan_hash": plan["hash"], "confirm": cluster,
+        "password": password,  # asked again once the login is older than session.reauth_after
     })
     while True:
         view = g.call("get_run", {"run": str(run)})
@@ -94,7 +99,7 @@ def main():
         remove_calico(a.kubeconfig, a.manifest)
         base.append(kubectl_install(a.kubeconfig, a.manifest))
         remove_calico(a.kubeconfig, a.manifest)
-        planned, total = grappe_install(g, a.cluster)
+        planned, total = grappe_install(g, a.cluster, a.password)
         plans.append(planned)
         totals.append(total)
     remove_calico(a.kubeconfig, a.manifest)

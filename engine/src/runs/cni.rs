@@ -9,7 +9,7 @@ use grappe_views::runs::{CheckView, PlanView, Planned, PlannedObjectView};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -28,6 +28,9 @@ use crate::store::runs::{ObjectRow, RunRow};
 const CALICO_DEFAULT_POOL: &str = "192.168.0.0/16";
 /// How long a deletion may take before the step fails.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Requests in flight at once while snapshotting and applying.
+const CONCURRENCY: usize = 4;
 
 /// The options of an install, as recorded in the run's parameters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -168,55 +171,30 @@ impl Runs {
             .map(|o| o.name.clone())
             .collect();
         let defines_kinds = objects.iter().any(|o| o.kind == "CustomResourceDefinition");
-        let mut planned = Vec::new();
+        // Resolve every kind first (cached), then GET and dry-run a few objects at a time.
+        let mut todo = Vec::new();
         for o in &objects {
             let r = object_ref(o);
-            let create = |changes_total| PlannedObjectView {
-                api_version: r.api_version.clone(),
-                kind: r.kind.clone(),
-                namespace: r.namespace.clone(),
-                name: r.name.clone(),
-                action: Planned::Create,
-                changes: Vec::new(),
-                changes_total,
-            };
             let api = match resolver.api(&r).await {
-                Ok(api) => api,
+                Ok(api) => Some(api),
                 // A kind this manifest's own CRDs define: it cannot be dry-run before them.
-                Err(KubeError::UnknownKind { .. }) if defines_kinds => {
-                    planned.push(create(0));
-                    continue;
-                }
+                Err(KubeError::UnknownKind { .. }) if defines_kinds => None,
                 Err(e) => return Err(e.into()),
             };
-            let current = k8s::get(&api, &r).await?;
             let in_new_ns = r
                 .namespace
                 .as_ref()
                 .is_some_and(|ns| created_namespaces.contains(ns));
-            if current.is_none() && in_new_ns {
-                // Its namespace does not exist yet: the dry run would fail on that alone.
-                planned.push(create(0));
-                continue;
+            todo.push((r, api, &o.value, in_new_ns));
+        }
+        let mut planned = Vec::with_capacity(todo.len());
+        for batch in todo.chunks(CONCURRENCY) {
+            let plans = batch
+                .iter()
+                .map(|(r, api, value, in_new_ns)| plan_object(r, api.as_ref(), value, *in_new_ns));
+            for p in futures::future::join_all(plans).await {
+                planned.push(p?);
             }
-            // The dry run checks every object as the API server would take it, new ones too.
-            let after = k8s::apply(&api, &r, &o.value, true).await?;
-            planned.push(match current {
-                None => create(0),
-                Some(current) => {
-                    let (changes, total) = k8s::diff(&current, &after);
-                    PlannedObjectView {
-                        action: if total == 0 {
-                            Planned::Unchanged
-                        } else {
-                            Planned::Update
-                        },
-                        changes,
-                        changes_total: total,
-                        ..create(0)
-                    }
-                }
-            });
         }
         let mut options = Vec::new();
         if let Some(c) = &params.ipv4pool_cidr {
@@ -858,24 +836,37 @@ impl StepContext {
     /// first snapshot).
     async fn snapshot(&mut self, idx: i64) -> Result<(), RunError> {
         let mut existing = 0;
+        let mut todo = Vec::new();
         for row in self.rows.clone() {
             if row.snapshot_taken {
                 existing += usize::from(row.before.is_some());
                 continue;
             }
             let r = row_ref(&row);
-            let current = match self.resolver.api(&r).await {
-                Ok(api) => k8s::get(&api, &r).await?,
+            let api = match self.resolver.api(&r).await {
+                Ok(api) => Some(api),
                 Err(KubeError::UnknownKind { .. }) => None,
                 Err(e) => return Err(e.into()),
             };
-            let text = current.as_ref().map(Value::to_string);
-            existing += usize::from(text.is_some());
-            self.runs
-                .inner()
-                .store
-                .set_object_snapshot(self.run.id, row.seq, text.as_deref())
-                .await?;
+            todo.push((row.seq, r, api));
+        }
+        // A few GETs at a time; each result recorded in the manifest's order.
+        for batch in todo.chunks(CONCURRENCY) {
+            let gets = batch.iter().map(|(_, r, api)| async move {
+                match api {
+                    Some(api) => k8s::get(api, r).await,
+                    None => Ok(None),
+                }
+            });
+            for ((seq, _, _), current) in batch.iter().zip(futures::future::join_all(gets).await) {
+                let text = current?.as_ref().map(Value::to_string);
+                existing += usize::from(text.is_some());
+                self.runs
+                    .inner()
+                    .store
+                    .set_object_snapshot(self.run.id, *seq, text.as_deref())
+                    .await?;
+            }
         }
         self.say(
             idx,
@@ -887,13 +878,14 @@ impl StepContext {
         .await
     }
 
+    /// Applies the phase's objects, a few at a time (objects of one phase do not depend on
+    /// each other; phases go in order). Every applied object is recorded, even when another
+    /// of its batch failed; then the first failure ends the step.
     async fn apply_phase(&mut self, idx: i64, phase: Phase) -> Result<(), RunError> {
+        let mut todo = Vec::new();
         for (i, row) in self.rows.clone().iter().enumerate() {
             if Phase::of(&row.kind) != phase {
                 continue;
-            }
-            if self.cancelled() {
-                return Err(KubeError::Cancelled.into());
             }
             let Some(value) = self.desired[i].clone() else {
                 return Err(RunError::Step(format!(
@@ -903,9 +895,31 @@ impl StepContext {
             };
             let r = row_ref(row);
             let api = self.resolver.api(&r).await?;
-            k8s::apply(&api, &r, &value, false).await?;
-            self.done(row.seq, "applied").await?;
-            self.say(idx, &format!("applied {}", r.key())).await?;
+            todo.push((row.seq, r, api, value));
+        }
+        for batch in todo.chunks(CONCURRENCY) {
+            if self.cancelled() {
+                return Err(KubeError::Cancelled.into());
+            }
+            let applies = batch
+                .iter()
+                .map(|(_, r, api, value)| k8s::apply(api, r, value, false));
+            let results = futures::future::join_all(applies).await;
+            let mut failure = None;
+            for ((seq, r, _, _), result) in batch.iter().zip(results) {
+                match result {
+                    Ok(_) => {
+                        self.done(*seq, "applied").await?;
+                        self.say(idx, &format!("applied {}", r.key())).await?;
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = failure {
+                return Err(e.into());
+            }
         }
         Ok(())
     }
@@ -968,6 +982,10 @@ impl StepContext {
         }
         let started = tokio::time::Instant::now();
         let mut last = String::new();
+        let mut changes = cluster_name(&self.run.cluster)
+            .ok()
+            .and_then(|c| self.runs.inner().states.get(&c))
+            .map(|s| s.changes());
         loop {
             let mut missing = Vec::new();
             let mut lines = Vec::new();
@@ -978,7 +996,7 @@ impl StepContext {
                     continue;
                 };
                 let (line, ready) = if w.kind == "DaemonSet" {
-                    self.daemonset_progress(&obj).await?
+                    self.daemonset_progress(&obj)
                 } else {
                     deployment_progress(&obj)
                 };
@@ -1014,26 +1032,32 @@ impl StepContext {
                     missing.join("; ")
                 )));
             }
+            // Look again when the cluster's live state changes (pods turning Ready, the
+            // DaemonSet's status), a short moment later so that a burst makes one look; at the
+            // latest after a second.
             let mut cancel = self.cancel.clone();
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = changed(changes.as_mut()) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 _ = cancel.changed() => {}
             }
         }
     }
 
-    async fn daemonset_progress(&mut self, ds: &Value) -> Result<(String, bool), RunError> {
+    /// A DaemonSet's rollout line, and whether it is done. The nodes still waiting (no Ready
+    /// pod of the DaemonSet) come from the live state: no LIST per poll.
+    fn daemonset_progress(&self, ds: &Value) -> (String, bool) {
         let n = |p: &str| ds.pointer(p).and_then(Value::as_i64).unwrap_or(0);
         let name = ds
             .pointer("/metadata/name")
             .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned();
+            .unwrap_or("?");
         let ns = ds
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
-            .unwrap_or("default")
-            .to_owned();
+            .unwrap_or("default");
         let (desired, updated, ready, available) = (
             n("/status/desiredNumberScheduled"),
             n("/status/updatedNumberScheduled"),
@@ -1044,65 +1068,47 @@ impl StepContext {
         let done = observed && updated == desired && available == desired && ready == desired;
         let mut line = format!("{name}: {ready}/{desired} Ready, {updated} updated");
         if !done {
-            // Which nodes wait: those without a Ready pod of this DaemonSet.
-            let selector = ds
-                .pointer("/spec/selector/matchLabels")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
-            let pods: Api<k8s_openapi::api::core::v1::Pod> =
-                Api::namespaced(self.resolver.client().clone(), &ns);
-            if let Ok(list) = pods.list(&ListParams::default().labels(&selector)).await {
-                let ready_on: BTreeSet<String> = list
-                    .items
-                    .iter()
-                    .filter(|p| {
-                        p.status
-                            .as_ref()
-                            .and_then(|s| s.conditions.as_ref())
-                            .is_some_and(|c| {
-                                c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                            })
-                    })
-                    .filter_map(|p| p.spec.as_ref()?.node_name.clone())
-                    .collect();
-                let waiting: Vec<String> = self
-                    .node_names()
-                    .into_iter()
-                    .filter(|n| !ready_on.contains(n))
-                    .collect();
-                if !waiting.is_empty() {
-                    let shown: Vec<&str> = waiting.iter().take(8).map(String::as_str).collect();
-                    line.push_str(&format!(
-                        " (waiting on {}{})",
-                        shown.join(", "),
-                        if waiting.len() > 8 {
-                            format!(" and {} more", waiting.len() - 8)
-                        } else {
-                            String::new()
-                        }
-                    ));
-                }
+            let waiting = self.nodes_without_ready_pod(ns, name);
+            if !waiting.is_empty() {
+                let shown: Vec<&str> = waiting.iter().take(8).map(String::as_str).collect();
+                line.push_str(&format!(
+                    " (waiting on {}{})",
+                    shown.join(", "),
+                    if waiting.len() > 8 {
+                        format!(" and {} more", waiting.len() - 8)
+                    } else {
+                        String::new()
+                    }
+                ));
             }
         }
-        Ok((line, done))
+        (line, done)
     }
 
-    fn node_names(&self) -> Vec<String> {
-        let Ok(name) = cluster_name(&self.run.cluster) else {
+    /// The nodes with no Ready pod of DaemonSet `namespace/name`, from the live state.
+    fn nodes_without_ready_pod(&self, namespace: &str, name: &str) -> Vec<String> {
+        let Ok(cluster) = cluster_name(&self.run.cluster) else {
             return Vec::new();
         };
-        self.runs
-            .inner()
-            .states
-            .get(&name)
-            .map(|s| s.read().nodes.keys().cloned().collect())
-            .unwrap_or_default()
+        let Some(state) = self.runs.inner().states.get(&cluster) else {
+            return Vec::new();
+        };
+        let stores = state.read();
+        stores
+            .nodes
+            .keys()
+            .filter(|node| {
+                !stores.pods_on(node).any(|p| {
+                    p.ready
+                        && !p.deleting
+                        && p.namespace == namespace
+                        && p.owner
+                            .as_ref()
+                            .is_some_and(|o| o.kind == "DaemonSet" && o.name == name)
+                })
+            })
+            .cloned()
+            .collect()
     }
 
     async fn nodes_progress(&self) -> Result<(String, bool), RunError> {
@@ -1229,6 +1235,63 @@ impl StepContext {
                 differ.join("; ")
             )))
         }
+    }
+}
+
+/// What applying `value` would do to `r`: create, update (with the field diff of a server-side
+/// dry run) or nothing. `api` is `None` for a kind the manifest's own CRDs define; `in_new_ns`
+/// when the object's namespace is created by the manifest (a dry run would fail on that alone).
+async fn plan_object(
+    r: &ObjectRef,
+    api: Option<&Api<DynamicObject>>,
+    value: &Value,
+    in_new_ns: bool,
+) -> Result<PlannedObjectView, KubeError> {
+    let create = PlannedObjectView {
+        api_version: r.api_version.clone(),
+        kind: r.kind.clone(),
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+        action: Planned::Create,
+        changes: Vec::new(),
+        changes_total: 0,
+    };
+    let Some(api) = api else {
+        return Ok(create);
+    };
+    let current = k8s::get(api, r).await?;
+    if current.is_none() && in_new_ns {
+        return Ok(create);
+    }
+    // The dry run checks every object as the API server would take it, new ones too.
+    let after = k8s::apply(api, r, value, true).await?;
+    Ok(match current {
+        None => create,
+        Some(current) => {
+            let (changes, total) = k8s::diff(&current, &after);
+            PlannedObjectView {
+                action: if total == 0 {
+                    Planned::Unchanged
+                } else {
+                    Planned::Update
+                },
+                changes,
+                changes_total: total,
+                ..create
+            }
+        }
+    })
+}
+
+/// Resolves when the live state's version changes; never without a live state.
+async fn changed(changes: Option<&mut tokio::sync::watch::Receiver<u64>>) {
+    match changes {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 

@@ -385,8 +385,13 @@ func readyTimeout(nodes int) time.Duration {
 	return max(15*time.Minute, time.Duration(nodes)*500*time.Millisecond)
 }
 
+// nodeMonitorGrace is how long a node may miss heartbeats before the node lifecycle controller
+// calls it NotReady and marks its pods not Ready. KWOK's heartbeats lag when the CPU is busy
+// (500 nodes during a CNI install on 2 cores missed 20 s), and KWOK does not set a pod Ready
+// again afterwards as a kubelet would: from 100 nodes on, the grace is 3 minutes. Breaks do not
+// depend on it (they set the node's conditions themselves).
 func nodeMonitorGrace(cfg *config.Config) string {
-	if cfg.Workers+1 > 500 {
+	if cfg.Workers+1 >= 100 {
 		return "180s"
 	}
 	return "20s"
