@@ -337,6 +337,8 @@ mod tests {
             .await
             .expect("published within 5 s")
             .expect("state alive");
+        // Told only once the diagnostics of the change are there: no page computes them.
+        assert_eq!(diagnosed_version(&state), Some(state.version()));
         let findings = state.findings();
         let none = findings
             .iter()
@@ -354,6 +356,7 @@ mod tests {
             .expect("published within 5 s")
             .expect("state alive");
         published.borrow_and_update();
+        assert_eq!(diagnosed_version(&state), Some(state.version()));
         let findings = state.findings();
         let none = findings
             .iter()
