@@ -142,6 +142,9 @@ messages! {
     ManifestUrl => "Manifest URL (custom, unverified)", "URL du manifeste (personnalisé, non vérifié)";
     ManifestPaste => "Pasted manifest (custom, unverified)", "Manifeste collé (personnalisé, non vérifié)";
     ManifestText => "Manifest text", "Texte du manifeste";
+    ManifestFile => "Or a manifest file (custom, unverified, at most 5 MiB)", "Ou un fichier manifeste (personnalisé, non vérifié, 5 Mio au plus)";
+    FileTooLarge => "This file is larger than 5 MiB: refused.", "Ce fichier dépasse 5 Mio : refusé.";
+    FileUnreadable => "This file cannot be read as text.", "Ce fichier ne peut pas être lu comme du texte.";
     PoolCidr => "CALICO_IPV4POOL_CIDR (empty: kubeadm's podSubnet)", "CALICO_IPV4POOL_CIDR (vide : podSubnet de kubeadm)";
     Autodetection => "IP_AUTODETECTION_METHOD (empty: first-found)", "IP_AUTODETECTION_METHOD (vide : first-found)";
     MakePlan => "Plan (changes nothing)", "Planifier (ne change rien)";
@@ -154,7 +157,7 @@ messages! {
     Action => "Action", "Action";
     Changes => "Changes", "Modifications";
     TypeClusterName => "Type the cluster name to confirm", "Tapez le nom de la grappe pour confirmer";
-    PasswordAgain => "Your password (asked again when you logged in more than 5 minutes ago)", "Votre mot de passe (redemandé si la connexion date de plus de 5 minutes)";
+    PasswordAgain => "Your password (asked again when your login is not recent)", "Votre mot de passe (redemandé si la connexion n’est pas récente)";
     Execute => "Execute", "Exécuter";
     NotRunnable => "A preflight check failed: this plan cannot be executed.", "Une vérification préalable a échoué : ce plan ne peut pas être exécuté.";
     Run => "Run", "Exécution";

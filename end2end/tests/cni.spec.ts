@@ -101,3 +101,51 @@ test("install Calico from the CNI page, follow the run live, then roll it back",
     }
   }
 });
+
+test("a manifest file picked in the browser is planned as an unverified upload; a too large one is refused", async ({ page }) => {
+  const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
+  await login(page);
+  await page.goto(`/c/${cluster}/cni`);
+  await hydrated(page);
+
+  const manifest = [
+    "apiVersion: v1",
+    "kind: Namespace",
+    "metadata:",
+    "  name: grappe-e2e-upload",
+    "---",
+    "apiVersion: v1",
+    "kind: ConfigMap",
+    "metadata:",
+    "  name: my-cni-settings",
+    "  namespace: grappe-e2e-upload",
+    "data:",
+    "  mode: vxlan",
+    "",
+  ].join("\n");
+  await page.getByTestId("manifest-file").setInputFiles({
+    name: "my-cni.yaml",
+    mimeType: "application/yaml",
+    buffer: Buffer.from(manifest),
+  });
+  await expect(page.getByTestId("manifest-text")).toHaveValue(manifest);
+  await expect(page.getByTestId("manifest-source")).toHaveValue("paste");
+  await page.getByTestId("plan-install").click();
+  const plan = page.getByTestId("plan");
+  await expect(plan).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByTestId("plan-counts")).toHaveText("2 create");
+  await expect(plan).toContainText("upload:my-cni.yaml");
+  await expect(plan.locator(".badge-warn")).toBeVisible();
+  await shot(page, "26-cni-upload-plan");
+  // Planning changed nothing.
+  expect(kubectl("get", "namespaces", "-o", "name")).not.toContain("grappe-e2e-upload");
+
+  // Over 5 MiB: refused in the browser, the form keeps the previous text.
+  await page.getByTestId("manifest-file").setInputFiles({
+    name: "huge.yaml",
+    mimeType: "application/yaml",
+    buffer: Buffer.alloc(5 * 1024 * 1024 + 1, "#"),
+  });
+  await expect(page.getByTestId("manifest-file-error")).toContainText("5 MiB");
+  await expect(page.getByTestId("manifest-text")).toHaveValue(manifest);
+});

@@ -104,6 +104,19 @@ pub enum ManifestError {
     Audit(#[from] crate::audit::AuditError),
 }
 
+/// The source recorded for an uploaded file: `upload:` and its base name, without control
+/// characters or path separators, at most 100 characters (`upload:pasted` when nothing is left).
+pub fn upload_source(file_name: &str) -> String {
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(100).collect();
+    let clean = clean.trim();
+    if clean.is_empty() || clean == "." || clean == ".." {
+        "upload:pasted".to_owned()
+    } else {
+        format!("upload:{clean}")
+    }
+}
+
 /// A manifest's text and where it came from. Cheap to clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
@@ -266,6 +279,19 @@ pub async fn load(store: &Store, sha256: &str) -> Result<Manifest, ManifestError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_sources_keep_a_clean_base_name() {
+        assert_eq!(upload_source("calico.yaml"), "upload:calico.yaml");
+        assert_eq!(
+            upload_source("C:\\Users\\me\\calico.yaml"),
+            "upload:calico.yaml"
+        );
+        assert_eq!(upload_source("../../etc/x\n.yaml"), "upload:x.yaml");
+        assert_eq!(upload_source(""), "upload:pasted");
+        assert_eq!(upload_source(".."), "upload:pasted");
+        assert_eq!(upload_source(&"a".repeat(300)).len(), "upload:".len() + 100);
+    }
 
     #[test]
     fn checksum_and_limits() {

@@ -1,6 +1,6 @@
 //! CNI workflows and their runs: the catalog, plans (admin; they change nothing in the
 //! cluster), starting a planned run (admin, typed cluster name, password again when the login
-//! is older than 5 minutes), cancel / resume / abandon (admin), and reading runs (viewer).
+//! is older than `session.reauth_after`, 5 minutes by default), cancel / resume / abandon (admin), and reading runs (viewer).
 
 use grappe_views::runs::{PlanView, RunSummaryView, RunView};
 use leptos::prelude::*;
@@ -33,17 +33,23 @@ pub async fn cni_catalog() -> Result<Vec<CatalogItem>, AppError> {
 }
 
 /// Plans an install or upgrade (admin). `source` is a catalog id, `url` (with `url`) or `paste`
-/// (with `text`, a custom manifest, unverified).
+/// (with `text`, a custom manifest, unverified; `file_name` when the text came from a file).
 #[server(endpoint = "plan_cni_install")]
+#[allow(clippy::too_many_arguments)]
 pub async fn plan_cni_install(
     cluster: String,
     source: String,
     #[server(default)] url: String,
     #[server(default)] text: String,
+    #[server(default)] file_name: String,
     #[server(default)] ipv4pool_cidr: String,
     #[server(default)] ip_autodetection_method: String,
 ) -> Result<PlanView, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
+    let source = match (source.as_str(), file_name.trim()) {
+        ("paste", name) if !name.is_empty() => format!("upload:{name}"),
+        _ => source,
+    };
     let manifest = get_manifest(&engine, &p.caller, &source, &url, &text).await?;
     let params = InstallParams {
         manifest_sha256: manifest.sha256.clone(),
@@ -202,10 +208,6 @@ fn non_empty(s: String) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-/// A password is asked again when the login is older than this.
-#[cfg(feature = "ssr")]
-const REAUTH_AFTER_SECONDS: i64 = 5 * 60;
-
 #[cfg(feature = "ssr")]
 async fn confirmation(
     engine: &Engine,
@@ -214,12 +216,11 @@ async fn confirmation(
     password: &str,
 ) -> Result<Confirmation, AppError> {
     use grappe_engine::auth::{LoginOutcome, Password};
-    let age = grappe_engine::time::now().unix_seconds() - p.login_at.unix_seconds();
-    let reauthenticated = age > REAUTH_AFTER_SECONDS;
+    let reauthenticated = p.reauth_due;
     if reauthenticated {
         if password.is_empty() {
             return Err(AppError::Invalid(
-                "your login is older than 5 minutes: enter your password again".into(),
+                "your login is not recent: enter your password again".into(),
             ));
         }
         let outcome = engine

@@ -83,6 +83,19 @@ fn InstallCard(cluster: Signal<String>) -> impl IntoView {
     let plan = ServerAction::<PlanCniInstall>::new();
     let start = ServerAction::<StartCniInstall>::new();
     go_to_run(move || start.value().get());
+    let source = NodeRef::<leptos::html::Select>::new();
+    let (text, set_text) = signal(String::new());
+    let (file_name, set_file_name) = signal(String::new());
+    let (file_error, set_file_error) = signal(None::<&'static str>);
+    let picked = ManifestFile {
+        text: set_text,
+        name: set_file_name,
+        error: set_file_error,
+        source,
+        too_large: t(Msg::FileTooLarge),
+        unreadable: t(Msg::FileUnreadable),
+    };
+    let on_file = move |ev: leptos::ev::Event| picked.read(&ev);
     view! {
         <section class="card" data-testid="cni-install">
             <h2>{t(Msg::CniInstall)}</h2>
@@ -94,7 +107,7 @@ fn InstallCard(cluster: Signal<String>) -> impl IntoView {
                         {move || Suspend::new(async move {
                             let items = catalog.await.unwrap_or_default();
                             view! {
-                                <select name="source" data-testid="manifest-source">
+                                <select name="source" data-testid="manifest-source" node_ref=source>
                                     {items.into_iter().map(|i| view! {
                                         <option value=i.id.clone() title=format!("{} sha256:{}", i.url, i.sha256)>{i.label}</option>
                                     }).collect_view()}
@@ -106,7 +119,16 @@ fn InstallCard(cluster: Signal<String>) -> impl IntoView {
                     </Transition>
                 </label>
                 <label>{t(Msg::ManifestUrl)} <input type="url" name="url" placeholder="https://…"/></label>
-                <label>{t(Msg::ManifestText)} <textarea name="text" rows="3" maxlength="5242880"></textarea></label>
+                <label>{t(Msg::ManifestText)}
+                    <textarea name="text" rows="3" maxlength="5242880" data-testid="manifest-text"
+                        prop:value=move || text.get()
+                        on:input=move |ev| set_text.set(event_target_value(&ev))></textarea>
+                </label>
+                <label>{t(Msg::ManifestFile)}
+                    <input type="file" accept=".yaml,.yml,.json" data-testid="manifest-file" on:change=on_file/>
+                </label>
+                <input type="hidden" name="file_name" prop:value=move || file_name.get()/>
+                {move || file_error.get().map(|e| view! { <p class="alert alert-error" role="alert" data-testid="manifest-file-error">{e}</p> })}
                 <label>{t(Msg::PoolCidr)} <input type="text" name="ipv4pool_cidr" placeholder="192.168.0.0/16" data-testid="pool-cidr"/></label>
                 <label>{t(Msg::Autodetection)} <input type="text" name="ip_autodetection_method" placeholder="kubernetes-internal-ip"/></label>
                 <button type="submit" class="btn btn-primary" data-testid="plan-install">{t(Msg::MakePlan)}</button>
@@ -135,6 +157,62 @@ fn InstallCard(cluster: Signal<String>) -> impl IntoView {
                 }
             }}
         </section>
+    }
+}
+
+/// Where a manifest file picked in the browser goes: its text into the form (the source switches
+/// to "paste"), its name beside it; or an error when it is too large or not text.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))] // read in the browser only
+struct ManifestFile {
+    text: WriteSignal<String>,
+    name: WriteSignal<String>,
+    error: WriteSignal<Option<&'static str>>,
+    source: NodeRef<leptos::html::Select>,
+    too_large: &'static str,
+    unreadable: &'static str,
+}
+
+impl ManifestFile {
+    /// The engine refuses larger manifests as well; this spares the upload.
+    #[cfg(feature = "hydrate")]
+    const MAX_BYTES: f64 = 5.0 * 1024.0 * 1024.0;
+
+    fn read(self, ev: &leptos::ev::Event) {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(file) = input.files().and_then(|files| files.get(0)) else {
+                return;
+            };
+            if file.size() > Self::MAX_BYTES {
+                self.error.set(Some(self.too_large));
+                input.set_value("");
+                return;
+            }
+            leptos::task::spawn_local(async move {
+                let text = wasm_bindgen_futures::JsFuture::from(file.text()).await;
+                match text.ok().and_then(|v| v.as_string()) {
+                    Some(text) => {
+                        self.text.set(text);
+                        self.name.set(file.name());
+                        self.error.set(None);
+                        if let Some(select) = self.source.get_untracked() {
+                            select.set_value("paste");
+                        }
+                    }
+                    None => self.error.set(Some(self.unreadable)),
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (self, ev);
     }
 }
 

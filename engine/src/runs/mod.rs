@@ -222,7 +222,8 @@ impl Runs {
     }
 
     /// Gets a manifest: a catalog id (downloaded, checksum verified), `url` (downloaded,
-    /// unverified) or `paste` (the text given). A catalog download with another checksum is
+    /// unverified), `paste` or `upload:<file name>` (the text given, from the browser; the
+    /// file name is kept, cleaned, as its source). A catalog download with another checksum is
     /// refused and the refusal audited (`manifest.refused`).
     ///
     /// # Errors
@@ -240,6 +241,10 @@ impl Runs {
             "paste" => crate::manifests::Manifest::from_bytes(
                 text.as_bytes().to_vec(),
                 "upload:pasted".into(),
+            ),
+            upload if upload.starts_with("upload:") => crate::manifests::Manifest::from_bytes(
+                text.as_bytes().to_vec(),
+                crate::manifests::upload_source(&upload["upload:".len()..]),
             ),
             id => fetcher.catalog(id).await,
         };

@@ -10,7 +10,7 @@ use grappe_engine::users::Role;
 use http::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Http, spawn_app};
+use crate::helpers::{Http, settings_for, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn only_admins_plan_and_start_runs() {
@@ -86,6 +86,111 @@ async fn only_admins_plan_and_start_runs() {
             .expect("runs")
             .is_empty()
     );
+}
+
+/// With `session.reauth_after` at zero every start is "long after the login": it needs the
+/// password, a wrong one is refused (and counted as a failed login), the right one gets past.
+#[tokio::test]
+async fn an_old_login_gives_its_password_again_to_start_a_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings_for(dir.path().join("grappe.db"));
+    settings.session.reauth_after = Duration::ZERO;
+    let app = spawn_with(settings).await;
+    let password = app.add_user("ada", Role::Admin).await;
+    let cookie = app.login("ada", &password).await;
+    let start = |typed: &'static str, password: String| {
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let form = [
+                ("cluster", "lab"),
+                ("manifest_sha256", "x"),
+                ("plan_hash", "x"),
+                ("confirm", typed),
+                ("password", password.as_str()),
+            ];
+            let res = app
+                .call("/api/start_cni_install", Some(&cookie), &form)
+                .await;
+            (res.status(), res.text().await.expect("body"))
+        }
+    };
+
+    let (status, body) = start("lab", String::new()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("enter your password again"), "{body}");
+
+    let (status, body) = start("lab", "not-the-password".into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("wrong password"), "{body}");
+    let failures = app
+        .engine
+        .audit
+        .page(
+            &grappe_engine::audit::AuditFilter {
+                actor: Some("ada".into()),
+                ..Default::default()
+            },
+            1,
+            50,
+        )
+        .await
+        .expect("audit")
+        .records
+        .into_iter()
+        .filter(|r| r.outcome == grappe_engine::audit::Outcome::Failure)
+        .count();
+    assert_eq!(
+        failures, 1,
+        "the wrong password is a failed login in the history"
+    );
+
+    // The right password passes; what stops this start is the next guard (no such cluster).
+    let (status, body) = start("lab", password.clone()).await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(!body.contains("password"), "{body}");
+    assert!(
+        app.engine
+            .runs
+            .list(None, None, 10)
+            .await
+            .expect("runs")
+            .is_empty()
+    );
+}
+
+/// A pasted manifest over 5 MiB is refused by the engine with the reason (400); a request body
+/// over 16 MiB does not reach the server function (413). Nothing is stored.
+#[tokio::test]
+async fn oversized_manifests_are_refused() {
+    let app = spawn_app().await;
+    let password = app.add_user("ada", Role::Admin).await;
+    let cookie = app.login("ada", &password).await;
+    let text = "#".repeat(5 * 1024 * 1024 + 1);
+    let res = app
+        .call(
+            "/api/plan_cni_install",
+            Some(&cookie),
+            &[("cluster", "lab"), ("source", "paste"), ("text", &text)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body = res.text().await.expect("body");
+    assert!(body.contains("larger than"), "{body}");
+    let huge = "#".repeat(17 * 1024 * 1024);
+    let res = app
+        .call(
+            "/api/plan_cni_install",
+            Some(&cookie),
+            &[("cluster", "lab"), ("source", "paste"), ("text", &huge)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM manifests")
+        .fetch_one(app.engine.store.pool())
+        .await
+        .expect("count");
+    assert_eq!(stored, 0);
 }
 
 fn repo() -> PathBuf {
