@@ -325,6 +325,13 @@ mod tests {
             .map(|c| c.version)
     }
 
+    /// The nodes of the `cni.none` finding.
+    fn no_cni_nodes(state: &ClusterState) -> Vec<String> {
+        let findings = state.findings();
+        let none = findings.iter().find(|f| f.rule == NO_CNI);
+        none.expect("cni.none").nodes.clone()
+    }
+
     #[tokio::test]
     async fn browsers_are_told_once_a_burst_is_diagnosed() {
         let state = Arc::new(ClusterState::new(ClusterName::parse("lab").expect("name")));
@@ -339,12 +346,7 @@ mod tests {
             .expect("state alive");
         // Told only once the diagnostics of the change are there: no page computes them.
         assert_eq!(diagnosed_version(&state), Some(state.version()));
-        let findings = state.findings();
-        let none = findings
-            .iter()
-            .find(|f| f.rule == NO_CNI)
-            .expect("cni.none");
-        assert_eq!(none.nodes, ["rigel"]);
+        assert_eq!(no_cni_nodes(&state), ["rigel"]);
 
         // Fifty changes at once: one diagnosis, one event, and it covers all of them.
         published.borrow_and_update();
@@ -357,12 +359,7 @@ mod tests {
             .expect("state alive");
         published.borrow_and_update();
         assert_eq!(diagnosed_version(&state), Some(state.version()));
-        let findings = state.findings();
-        let none = findings
-            .iter()
-            .find(|f| f.rule == NO_CNI)
-            .expect("cni.none");
-        assert_eq!(none.nodes.len(), 51);
+        assert_eq!(no_cni_nodes(&state).len(), 51);
         assert!(
             tokio::time::timeout(Duration::from_millis(800), published.changed())
                 .await

@@ -78,14 +78,7 @@ async fn only_admins_plan_and_start_runs() {
         .await
         .expect("request");
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert!(
-        app.engine
-            .runs
-            .list(None, None, 10)
-            .await
-            .expect("runs")
-            .is_empty()
-    );
+    assert_no_runs(&app).await;
 }
 
 /// With `session.reauth_after` at zero every start is "long after the login": it needs the
@@ -149,14 +142,7 @@ async fn an_old_login_gives_its_password_again_to_start_a_run() {
     let (status, body) = start("lab", password.clone()).await;
     assert!(status.is_client_error(), "{status} {body}");
     assert!(!body.contains("password"), "{body}");
-    assert!(
-        app.engine
-            .runs
-            .list(None, None, 10)
-            .await
-            .expect("runs")
-            .is_empty()
-    );
+    assert_no_runs(&app).await;
 }
 
 /// A pasted manifest over 5 MiB is refused by the engine with the reason (400); a request body
@@ -191,6 +177,11 @@ async fn oversized_manifests_are_refused() {
         .await
         .expect("count");
     assert_eq!(stored, 0);
+}
+
+async fn assert_no_runs(app: &crate::helpers::TestApp) {
+    let runs = app.engine.runs.list(None, None, 10).await.expect("runs");
+    assert!(runs.is_empty(), "{runs:?}");
 }
 
 fn repo() -> PathBuf {
