@@ -222,6 +222,17 @@ pub fn Findings(findings: Vec<Finding>, #[prop(optional)] cluster: String) -> im
                                     }
                                 </p>
                             })}
+                            {f.param("rule_more").parse::<usize>().ok().filter(|n| *n > 0).map(|n| {
+                                let href = format!("/c/{cluster}/nodes?status=issues");
+                                view! {
+                                    <p class="small" data-testid="rule-more">
+                                        {Msg::MoreOfRule.text(lang)} " " <strong>{n}</strong>
+                                        {(!cluster.is_empty()).then(|| view! {
+                                            " · " <a href=href>{Msg::SeeNodesWithFindings.text(lang)}</a>
+                                        })}
+                                    </p>
+                                }
+                            })}
                         </li>
                     }
                 })

@@ -142,6 +142,8 @@ messages! {
     ManifestUrl => "Manifest URL (custom, unverified)", "URL du manifeste (personnalisé, non vérifié)";
     ManifestPaste => "Pasted manifest (custom, unverified)", "Manifeste collé (personnalisé, non vérifié)";
     ManifestText => "Manifest text", "Texte du manifeste";
+    MoreOfRule => "Findings of this kind not shown here:", "Constats de ce type non affichés ici :";
+    SeeNodesWithFindings => "see the nodes with diagnostics", "voir les nœuds avec diagnostics";
     ManifestFile => "Or a manifest file (custom, unverified, at most 5 MiB)", "Ou un fichier manifeste (personnalisé, non vérifié, 5 Mio au plus)";
     FileTooLarge => "This file is larger than 5 MiB: refused.", "Ce fichier dépasse 5 Mio : refusé.";
     FileUnreadable => "This file cannot be read as text.", "Ce fichier ne peut pas être lu comme du texte.";

@@ -101,6 +101,9 @@ const NODES_PER_FINDING: usize = 20;
 /// 5,000 pieces of evidence, which made a 10 MB overview.
 const EVIDENCE_PER_FINDING: usize = 40;
 
+/// Findings of one rule shown on the overview; the node pages show every one.
+const FINDINGS_PER_RULE: usize = 5;
+
 fn for_page(f: &Finding) -> Finding {
     let mut f = f.clone();
     if f.nodes.len() > NODES_PER_FINDING {
@@ -114,6 +117,28 @@ fn for_page(f: &Finding) -> Finding {
         f.evidence.truncate(EVIDENCE_PER_FINDING);
     }
     f
+}
+
+/// The findings of the overview: each cut for a page ([`for_page`]), and at most
+/// [`FINDINGS_PER_RULE`] of one rule (a rule such as `calico.node-not-ready` makes one finding
+/// per node); the last one shown of a rule counts the others (`rule_more`).
+fn for_overview(findings: &[Finding]) -> Vec<Finding> {
+    let mut shown: Vec<Finding> = Vec::new();
+    let mut more: HashMap<&str, usize> = HashMap::new();
+    for f in findings {
+        let kept = shown.iter().filter(|s| s.rule == f.rule).count();
+        if kept < FINDINGS_PER_RULE {
+            shown.push(for_page(f));
+        } else {
+            *more.entry(f.rule.as_str()).or_insert(0) += 1;
+        }
+    }
+    for (rule, n) in more {
+        if let Some(last) = shown.iter_mut().rev().find(|s| s.rule == rule) {
+            last.params.push(("rule_more".to_owned(), n.to_string()));
+        }
+    }
+    shown
 }
 
 fn findings_per_node(findings: &[Finding]) -> HashMap<&str, usize> {
@@ -137,11 +162,7 @@ impl ClusterState {
     pub fn overview(&self) -> OverviewView {
         let link = self.link();
         let stores = self.read();
-        let findings: Vec<Finding> = self
-            .findings_for(&stores, &link)
-            .iter()
-            .map(for_page)
-            .collect();
+        let findings = for_overview(&self.findings_for(&stores, &link));
         let mut nodes = NodeCounts::default();
         for n in stores.nodes.values() {
             nodes.total += 1;
@@ -402,7 +423,9 @@ impl ClusterState {
 
 #[cfg(test)]
 mod tests {
-    use super::{EVIDENCE_PER_FINDING, NODES_PER_FINDING, age, for_page};
+    use super::{
+        EVIDENCE_PER_FINDING, FINDINGS_PER_RULE, NODES_PER_FINDING, age, for_overview, for_page,
+    };
     use grappe_views::{Evidence, Finding, Severity};
 
     #[test]
@@ -433,6 +456,32 @@ mod tests {
             ..f
         });
         assert_eq!(small.params, Vec::<(String, String)>::new());
+    }
+
+    #[test]
+    fn the_overview_shows_a_few_findings_of_each_rule_and_counts_the_rest() {
+        let finding = |rule: &str, node: &str| Finding {
+            rule: rule.into(),
+            severity: Severity::Critical,
+            nodes: vec![node.into()],
+            evidence: Vec::new(),
+            params: Vec::new(),
+        };
+        let mut all: Vec<Finding> = (0..1_612)
+            .map(|i| finding("calico.node-not-ready", &format!("orion-w{i:04}")))
+            .collect();
+        all.push(finding("calico.duplicate-ipv4", "rigel"));
+        let shown = for_overview(&all);
+        assert_eq!(shown.len(), FINDINGS_PER_RULE + 1);
+        let unready: Vec<&Finding> = shown
+            .iter()
+            .filter(|f| f.rule == "calico.node-not-ready")
+            .collect();
+        assert_eq!(unready.len(), FINDINGS_PER_RULE);
+        assert_eq!(unready[FINDINGS_PER_RULE - 1].param("rule_more"), "1607");
+        assert_eq!(unready[0].param("rule_more"), "");
+        let duplicate = shown.iter().find(|f| f.rule == "calico.duplicate-ipv4");
+        assert_eq!(duplicate.map(|f| f.param("rule_more")), Some(""));
     }
 
     #[test]
