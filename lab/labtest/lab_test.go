@@ -603,6 +603,33 @@ func TestFlannelFootprint(t *testing.T) {
 		}
 	})
 
+	t.Run("a pod marked not Ready while its node was away is Ready again, as a kubelet would", func(t *testing.T) {
+		pods, err := l.client.CoreV1().Pods("bench").List(ctx(), metav1.ListOptions{})
+		if err != nil || len(pods.Items) == 0 {
+			t.Fatalf("bench pods: %v %d", err, len(pods.Items))
+		}
+		p := pods.Items[0]
+		// What the node lifecycle controller does to the pods of a node that missed heartbeats.
+		for i := range p.Status.Conditions {
+			if p.Status.Conditions[i].Type == corev1.PodReady {
+				p.Status.Conditions[i].Status = corev1.ConditionFalse
+			}
+		}
+		if _, err := l.client.CoreV1().Pods("bench").UpdateStatus(ctx(), &p, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("mark %s not Ready: %v", p.Name, err)
+		}
+		eventually(t, 60*time.Second, p.Name+" Ready again", func() error {
+			got, err := l.client.CoreV1().Pods("bench").Get(ctx(), p.Name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if !podReady(got) {
+				return fmt.Errorf("%s not Ready", got.Name)
+			}
+			return nil
+		})
+	})
+
 	// After a reboot the state directory survives and every process is gone: `lab up` with the
 	// same flags brings the same cluster back (a seeded Service with a fixed ClusterIP once made
 	// this fail).

@@ -324,6 +324,9 @@ func (c *Controller) reconcileNode(ctx context.Context, name string) error {
 			return err
 		}
 	}
+	if err := c.readyAgain(ctx, node); err != nil {
+		return err
+	}
 	return c.assignPodIPs(ctx, node, cniConfig, calicoPod, flannelPod)
 }
 

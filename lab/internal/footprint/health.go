@@ -8,9 +8,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+
+	"grappe.dev/lab/internal/stages"
 )
 
 // crashInterval is how often a crash-looping calico-node "restarts".
@@ -147,4 +150,52 @@ func (c *Controller) patchPodStatus(ctx context.Context, pod *corev1.Pod, status
 	}
 	_, err = c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 	return err
+}
+
+// readyAgain plays the kubelet of a node that is back. The node lifecycle controller marks the
+// pods of a node that missed its heartbeats not Ready (the Ready condition only); a kubelet sets
+// them Ready again once it reports, KWOK does not, so on a busy lab they stayed not Ready for
+// good. Pods whose containers are not ready (a crash-looping calico-node, a pod still being
+// created) and nodes whose kubelet is stopped (lab break node-notready) are left as they are.
+func (c *Controller) readyAgain(ctx context.Context, node *corev1.Node) error {
+	if node.Annotations[stages.KubeletAnnotation] == "stopped" {
+		return nil
+	}
+	if ready := findNodeCondition(node, corev1.NodeReady); ready == nil || ready.Status != corev1.ConditionTrue {
+		return nil
+	}
+	for _, p := range c.podsOn(node.Name) {
+		if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+			continue
+		}
+		if podCondition(p, corev1.ContainersReady) != corev1.ConditionTrue || podCondition(p, corev1.PodReady) != corev1.ConditionFalse {
+			continue
+		}
+		conditions := make([]corev1.PodCondition, 0, len(p.Status.Conditions))
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady {
+				cond.Status, cond.Reason, cond.Message = corev1.ConditionTrue, "", ""
+				cond.LastTransitionTime = metav1.Now()
+			}
+			conditions = append(conditions, cond)
+		}
+		patch, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": conditions}})
+		if err != nil {
+			return err
+		}
+		_, err = c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("pod %s/%s Ready again: %w", p.Namespace, p.Name, err)
+		}
+	}
+	return nil
+}
+
+func podCondition(p *corev1.Pod, t corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range p.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return corev1.ConditionUnknown
 }
