@@ -104,9 +104,20 @@ pub enum ManifestError {
     Audit(#[from] crate::audit::AuditError),
 }
 
+/// Where a manifest comes from, as the admin chose it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// A catalog id: downloaded (from the mirror, if any) and checked against its sha256.
+    Catalog(&'a str),
+    /// Any http(s) URL: downloaded, unverified unless its bytes are a catalog entry's.
+    Url(&'a str),
+    /// Text from the browser, pasted or read from a file (`file_name` empty when pasted).
+    Upload { file_name: &'a str, text: &'a str },
+}
+
 /// The source recorded for an uploaded file: `upload:` and its base name, without control
 /// characters or path separators, at most 100 characters (`upload:pasted` when nothing is left).
-pub fn upload_source(file_name: &str) -> String {
+pub(crate) fn upload_source(file_name: &str) -> String {
     let base = file_name.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String = base.chars().filter(|c| !c.is_control()).take(100).collect();
     let clean = clean.trim();

@@ -7,7 +7,7 @@ mod support;
 
 use grappe_engine::audit::{AuditFilter, Caller, Outcome};
 use grappe_engine::auth::ThrottlePolicy;
-use grappe_engine::manifests::ManifestError;
+use grappe_engine::manifests::{ManifestError, Source};
 use grappe_engine::{Engine, EngineConfig};
 use support::{manifests, serve_dir};
 
@@ -54,7 +54,7 @@ async fn catalog_manifests_are_checked_and_refusals_audited() {
     let good = engine(db.path(), serve_dir(manifests()).await).await;
     let calico = good
         .runs
-        .manifest(&alice(), "calico-v3.25.1", "", "")
+        .manifest(&alice(), Source::Catalog("calico-v3.25.1"))
         .await
         .expect("catalog manifest");
     assert!(calico.verified());
@@ -71,7 +71,11 @@ async fn catalog_manifests_are_checked_and_refusals_audited() {
     )
     .expect("write");
     let bad = engine(db.path(), serve_dir(tampered.path().to_owned()).await).await;
-    match bad.runs.manifest(&alice(), "calico-v3.25.1", "", "").await {
+    match bad
+        .runs
+        .manifest(&alice(), Source::Catalog("calico-v3.25.1"))
+        .await
+    {
         Err(ManifestError::ChecksumMismatch {
             expected, actual, ..
         }) => {
@@ -98,7 +102,9 @@ async fn catalog_manifests_are_checked_and_refusals_audited() {
 
     // An unknown catalog id is an error, not a download.
     assert!(matches!(
-        bad.runs.manifest(&alice(), "calico-v9", "", "").await,
+        bad.runs
+            .manifest(&alice(), Source::Catalog("calico-v9"))
+            .await,
         Err(ManifestError::UnknownCatalogEntry(_))
     ));
 }
@@ -121,7 +127,7 @@ async fn custom_manifests_are_unverified_and_bounded() {
     // By URL: the same bytes as the catalog's Flannel are recognised as such…
     let by_url = engine
         .runs
-        .manifest(&alice(), "url", &format!("{base}/custom.yaml"), "")
+        .manifest(&alice(), Source::Url(&format!("{base}/custom.yaml")))
         .await
         .expect("manifest by URL");
     assert!(by_url.verified(), "catalog bytes under another URL");
@@ -129,35 +135,64 @@ async fn custom_manifests_are_unverified_and_bounded() {
     let edited = flannel.replacen("flannel", "flannel ", 1);
     let pasted = engine
         .runs
-        .manifest(&alice(), "paste", "", &edited)
+        .manifest(
+            &alice(),
+            Source::Upload {
+                file_name: "",
+                text: &edited,
+            },
+        )
         .await
         .expect("pasted manifest");
     assert!(!pasted.verified());
     assert_eq!(pasted.source, "upload:pasted");
+    // Read from a file: its base name is the recorded source.
+    let uploaded = engine
+        .runs
+        .manifest(
+            &alice(),
+            Source::Upload {
+                file_name: "C:\\fakepath\\my-cni.yaml",
+                text: &edited,
+            },
+        )
+        .await
+        .expect("uploaded manifest");
+    assert_eq!(uploaded.source, "upload:my-cni.yaml");
+    assert_eq!(uploaded.sha256, pasted.sha256);
 
     // Over the size limit, empty, or not http(s): refused with the reason.
     assert!(matches!(
         engine
             .runs
-            .manifest(&alice(), "url", &format!("{base}/huge.yaml"), "")
+            .manifest(&alice(), Source::Url(&format!("{base}/huge.yaml")))
             .await,
         Err(ManifestError::TooLarge { .. })
     ));
     assert!(matches!(
-        engine.runs.manifest(&alice(), "paste", "", "").await,
+        engine
+            .runs
+            .manifest(
+                &alice(),
+                Source::Upload {
+                    file_name: "",
+                    text: ""
+                }
+            )
+            .await,
         Err(ManifestError::Empty)
     ));
     assert!(matches!(
         engine
             .runs
-            .manifest(&alice(), "url", "file:///etc/passwd", "")
+            .manifest(&alice(), Source::Url("file:///etc/passwd"))
             .await,
         Err(ManifestError::BadUrl(_))
     ));
     assert!(matches!(
         engine
             .runs
-            .manifest(&alice(), "url", &format!("{base}/missing.yaml"), "")
+            .manifest(&alice(), Source::Url(&format!("{base}/missing.yaml")))
             .await,
         Err(ManifestError::HttpStatus { status: 404, .. })
     ));

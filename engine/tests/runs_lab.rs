@@ -14,7 +14,7 @@ use std::time::Duration;
 use grappe_engine::audit::Caller;
 use grappe_engine::auth::ThrottlePolicy;
 use grappe_engine::clusters::ClusterSpec;
-use grappe_engine::manifests::{Fetcher, ManifestError};
+use grappe_engine::manifests::{Fetcher, ManifestError, Source};
 use grappe_engine::names::ClusterName;
 use grappe_engine::runs::cni::InstallParams;
 use grappe_engine::runs::{Confirmation, RunError, RunId};
@@ -119,7 +119,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     // Plan the seed's install: 27 objects to create, checks pass, nothing changed.
     let calico = engine
         .runs
-        .manifest(&alice(), "calico-v3.25.1", "", "")
+        .manifest(&alice(), Source::Catalog("calico-v3.25.1"))
         .await
         .expect("catalog manifest");
     assert!(calico.verified());
@@ -214,7 +214,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     // Upgrade to v3.26.5: 4 new objects, the rest updated or unchanged.
     let upgrade_manifest = engine
         .runs
-        .manifest(&alice(), "calico-v3.26.5", "", "")
+        .manifest(&alice(), Source::Catalog("calico-v3.26.5"))
         .await
         .expect("v3.26.5");
     let up_params = InstallParams {

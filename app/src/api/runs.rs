@@ -1,6 +1,7 @@
 //! CNI workflows and their runs: the catalog, plans (admin; they change nothing in the
 //! cluster), starting a planned run (admin, typed cluster name, password again when the login
-//! is older than `session.reauth_after`, 5 minutes by default), cancel / resume / abandon (admin), and reading runs (viewer).
+//! is older than `session.reauth_after`, 5 minutes by default), cancel / resume / abandon
+//! (admin), and reading runs (viewer).
 
 use grappe_views::runs::{PlanView, RunSummaryView, RunView};
 use leptos::prelude::*;
@@ -46,11 +47,15 @@ pub async fn plan_cni_install(
     #[server(default)] ip_autodetection_method: String,
 ) -> Result<PlanView, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
-    let source = match (source.as_str(), file_name.trim()) {
-        ("paste", name) if !name.is_empty() => format!("upload:{name}"),
-        _ => source,
+    let source = match source.as_str() {
+        "url" => Source::Url(&url),
+        "paste" => Source::Upload {
+            file_name: &file_name,
+            text: &text,
+        },
+        id => Source::Catalog(id),
     };
-    let manifest = get_manifest(&engine, &p.caller, &source, &url, &text).await?;
+    let manifest = get_manifest(&engine, &p.caller, source).await?;
     let params = InstallParams {
         manifest_sha256: manifest.sha256.clone(),
         ipv4pool_cidr: non_empty(ipv4pool_cidr),
@@ -94,7 +99,7 @@ pub async fn start_cni_install(
 #[server(endpoint = "plan_cni_remove")]
 pub async fn plan_cni_remove(cluster: String, source: String) -> Result<PlanView, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
-    let manifest = get_manifest(&engine, &p.caller, &source, "", "").await?;
+    let manifest = get_manifest(&engine, &p.caller, Source::Catalog(&source)).await?;
     engine
         .runs
         .plan_remove(&cluster, &manifest)
@@ -197,7 +202,7 @@ use {
     grappe_engine::Engine,
     grappe_engine::audit::Caller,
     grappe_engine::auth::Principal,
-    grappe_engine::manifests::{Manifest, ManifestError},
+    grappe_engine::manifests::{Manifest, ManifestError, Source},
     grappe_engine::runs::cni::InstallParams,
     grappe_engine::runs::{Confirmation, RunError, RunId},
     grappe_engine::users::Role,
@@ -244,13 +249,11 @@ async fn confirmation(
 async fn get_manifest(
     engine: &Engine,
     caller: &Caller,
-    source: &str,
-    url: &str,
-    text: &str,
+    source: Source<'_>,
 ) -> Result<Manifest, AppError> {
     engine
         .runs
-        .manifest(caller, source, url, text)
+        .manifest(caller, source)
         .await
         .map_err(|e| match e {
             ManifestError::Store(_) | ManifestError::Audit(_) => AppError::internal(&e),

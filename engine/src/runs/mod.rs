@@ -32,7 +32,7 @@ use crate::audit::{
     Action, AuditEntry, AuditError, AuditLog, Caller, Outcome, Target, error_chain,
 };
 use crate::clusters::{ClusterError, Clusters};
-use crate::manifests::{Fetcher, ManifestError};
+use crate::manifests::{Fetcher, ManifestError, Source};
 use crate::names::ClusterName;
 use crate::state::ClusterStates;
 use crate::store::runs::{NewRun, NewRunObject, ObjectRow, RunRow, StepRow};
@@ -221,38 +221,30 @@ impl Runs {
         })
     }
 
-    /// Gets a manifest: a catalog id (downloaded, checksum verified), `url` (downloaded,
-    /// unverified), `paste` or `upload:<file name>` (the text given, from the browser; the
-    /// file name is kept, cleaned, as its source). A catalog download with another checksum is
-    /// refused and the refusal audited (`manifest.refused`).
+    /// Gets a manifest from `source`. A catalog download with another checksum is refused and
+    /// the refusal audited (`manifest.refused`).
     ///
     /// # Errors
     /// [`ManifestError`]; [`ManifestError::Audit`] when a refusal cannot be recorded.
     pub async fn manifest(
         &self,
         caller: &Caller,
-        source: &str,
-        url: &str,
-        text: &str,
+        source: Source<'_>,
     ) -> Result<crate::manifests::Manifest, ManifestError> {
         let fetcher = &self.inner.fetcher;
         let result = match source {
-            "url" => fetcher.url(url).await,
-            "paste" => crate::manifests::Manifest::from_bytes(
+            Source::Catalog(id) => fetcher.catalog(id).await,
+            Source::Url(url) => fetcher.url(url).await,
+            Source::Upload { file_name, text } => crate::manifests::Manifest::from_bytes(
                 text.as_bytes().to_vec(),
-                "upload:pasted".into(),
+                crate::manifests::upload_source(file_name),
             ),
-            upload if upload.starts_with("upload:") => crate::manifests::Manifest::from_bytes(
-                text.as_bytes().to_vec(),
-                crate::manifests::upload_source(&upload["upload:".len()..]),
-            ),
-            id => fetcher.catalog(id).await,
         };
-        if let Err(e @ ManifestError::ChecksumMismatch { .. }) = &result {
+        if let Err(e @ ManifestError::ChecksumMismatch { id, .. }) = &result {
             let entry = AuditEntry::new(
                 caller,
                 Action::ManifestRefused,
-                Target::object(format!("manifest/{source}")),
+                Target::object(format!("manifest/{id}")),
                 Outcome::Denied,
             )
             .detail("error", e.to_string());
