@@ -58,10 +58,8 @@ pub struct ClusterState {
     version: tokio_watch::Sender<u64>,
     /// Bumped once the diagnostics reflect the latest changes (what browsers follow).
     published: tokio_watch::Sender<u64>,
-    /// The latest diagnostics, shared by every page.
+    /// The latest diagnostics, shared by every page; [`refresh_findings`] keeps them current.
     findings: std::sync::Mutex<Option<CachedFindings>>,
-    /// Whether [`refresh_findings`] keeps `findings` up to date in the background.
-    refreshed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -78,8 +76,8 @@ const FINDINGS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1
 /// Changes arriving within this time after a first one are diagnosed together.
 const FINDINGS_COALESCE: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// While the background refresher runs, pages take its diagnostics even when changes arrived
-/// since, up to this age (the refresher publishes the newer ones, and browsers reload then).
+/// Pages take the latest diagnostics even when changes arrived since, up to this age: the
+/// background refresher publishes the newer ones, and browsers reload then.
 const FINDINGS_REUSED_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl ClusterState {
@@ -91,7 +89,6 @@ impl ClusterState {
             version: tokio_watch::channel(0).0,
             published: tokio_watch::channel(0).0,
             findings: std::sync::Mutex::new(None),
-            refreshed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -105,29 +102,24 @@ impl ClusterState {
         link: &Link,
     ) -> Arc<Vec<grappe_views::Finding>> {
         let version = self.version();
-        let refreshed = self.refreshed.load(std::sync::atomic::Ordering::Relaxed);
-        let mut cache = self
-            .findings
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = cache.as_ref() {
+        let mut cache = self.findings_cache();
+        let reusable = cache.as_ref().is_some_and(|c| {
             let age = c.at.elapsed();
-            let current = c.version == version && age < FINDINGS_FRESH_FOR;
-            if current || (refreshed && age < FINDINGS_REUSED_FOR) {
-                return Arc::clone(&c.findings);
-            }
-        }
-        let findings = Arc::new(crate::diagnostics::diagnose(
-            stores,
-            link,
-            now().unix_seconds(),
-        ));
-        *cache = Some(CachedFindings {
-            version,
-            at: std::time::Instant::now(),
-            findings: Arc::clone(&findings),
+            (c.version == version && age < FINDINGS_FRESH_FOR) || age < FINDINGS_REUSED_FOR
         });
-        findings
+        if !reusable {
+            diagnose_into(&mut cache, version, stores, link);
+        }
+        cache
+            .as_ref()
+            .map(|c| Arc::clone(&c.findings))
+            .unwrap_or_default()
+    }
+
+    fn findings_cache(&self) -> std::sync::MutexGuard<'_, Option<CachedFindings>> {
+        self.findings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Read access to the tables. Hold it briefly: the watches wait while it is held.
@@ -255,9 +247,7 @@ impl ClusterStates {
 /// state once, then publishes, so that browsers reload when both the state and its diagnostics
 /// are new. One computation per burst, however many browsers watch.
 async fn refresh_findings(state: Arc<ClusterState>) {
-    use std::sync::atomic::Ordering;
     let mut changes = state.version.subscribe();
-    state.refreshed.store(true, Ordering::Relaxed);
     let mut published_version = None;
     loop {
         match tokio::time::timeout(FINDINGS_FRESH_FOR, changes.changed()).await {
@@ -267,33 +257,36 @@ async fn refresh_findings(state: Arc<ClusterState>) {
         }
         let version = *changes.borrow_and_update();
         let link = state.link();
-        let findings = {
-            let stores = state.read();
-            Arc::new(crate::diagnostics::diagnose(
-                &stores,
-                &link,
-                now().unix_seconds(),
-            ))
-        };
         let differ = {
-            let mut cache = state
-                .findings
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let differ = cache.as_ref().is_none_or(|c| c.findings != findings);
-            *cache = Some(CachedFindings {
-                version,
-                at: std::time::Instant::now(),
-                findings,
-            });
-            differ
+            let stores = state.read();
+            diagnose_into(&mut state.findings_cache(), version, &stores, &link)
         };
         if differ || published_version != Some(version) {
             published_version = Some(version);
             state.published.send_modify(|v| *v += 1);
         }
     }
-    state.refreshed.store(false, Ordering::Relaxed);
+}
+
+/// Diagnoses `stores` as of `version` into `cache`; returns whether the findings changed.
+fn diagnose_into(
+    cache: &mut Option<CachedFindings>,
+    version: u64,
+    stores: &Stores,
+    link: &Link,
+) -> bool {
+    let findings = Arc::new(crate::diagnostics::diagnose(
+        stores,
+        link,
+        now().unix_seconds(),
+    ));
+    let changed = cache.as_ref().is_none_or(|c| c.findings != findings);
+    *cache = Some(CachedFindings {
+        version,
+        at: std::time::Instant::now(),
+        findings,
+    });
+    changed
 }
 
 #[cfg(test)]
@@ -317,12 +310,7 @@ mod tests {
 
     /// The version the cached diagnostics were computed for.
     fn diagnosed_version(state: &ClusterState) -> Option<u64> {
-        state
-            .findings
-            .lock()
-            .expect("lock")
-            .as_ref()
-            .map(|c| c.version)
+        state.findings_cache().as_ref().map(|c| c.version)
     }
 
     /// The nodes of the `cni.none` finding.

@@ -123,19 +123,21 @@ fn for_page(f: &Finding) -> Finding {
 /// [`FINDINGS_PER_RULE`] of one rule (a rule such as `calico.node-not-ready` makes one finding
 /// per node); the last one shown of a rule counts the others (`rule_more`).
 fn for_overview(findings: &[Finding]) -> Vec<Finding> {
+    let mut per_rule: HashMap<&str, usize> = HashMap::new();
     let mut shown: Vec<Finding> = Vec::new();
-    let mut more: HashMap<&str, usize> = HashMap::new();
     for f in findings {
-        let kept = shown.iter().filter(|s| s.rule == f.rule).count();
-        if kept < FINDINGS_PER_RULE {
+        let n = per_rule.entry(f.rule.as_str()).or_insert(0);
+        *n += 1;
+        if *n <= FINDINGS_PER_RULE {
             shown.push(for_page(f));
-        } else {
-            *more.entry(f.rule.as_str()).or_insert(0) += 1;
         }
     }
-    for (rule, n) in more {
-        if let Some(last) = shown.iter_mut().rev().find(|s| s.rule == rule) {
-            last.params.push(("rule_more".to_owned(), n.to_string()));
+    for (rule, n) in per_rule {
+        if n > FINDINGS_PER_RULE
+            && let Some(last) = shown.iter_mut().rev().find(|s| s.rule == rule)
+        {
+            let more = n - FINDINGS_PER_RULE;
+            last.params.push(("rule_more".to_owned(), more.to_string()));
         }
     }
     shown
