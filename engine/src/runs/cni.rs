@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use futures::{StreamExt, TryStreamExt};
 use grappe_views::runs::{CheckView, PlanView, Planned, PlannedObjectView};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
@@ -29,7 +30,7 @@ const CALICO_DEFAULT_POOL: &str = "192.168.0.0/16";
 /// How long a deletion may take before the step fails.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Requests in flight at once while snapshotting and applying.
+/// Requests in flight at once while planning, snapshotting and applying.
 const CONCURRENCY: usize = 4;
 
 /// The options of an install, as recorded in the run's parameters.
@@ -185,17 +186,16 @@ impl Runs {
                 .namespace
                 .as_ref()
                 .is_some_and(|ns| created_namespaces.contains(ns));
-            todo.push((r, api, &o.value, in_new_ns));
+            todo.push((r, api, o.value.clone(), in_new_ns));
         }
-        let mut planned = Vec::with_capacity(todo.len());
-        for batch in todo.chunks(CONCURRENCY) {
-            let plans = batch
-                .iter()
-                .map(|(r, api, value, in_new_ns)| plan_object(r, api.as_ref(), value, *in_new_ns));
-            for p in futures::future::join_all(plans).await {
-                planned.push(p?);
-            }
-        }
+        // Owned items: futures borrowing from the list would not be Send for the run's task.
+        let planned: Vec<PlannedObjectView> = futures::stream::iter(todo)
+            .map(|(r, api, value, in_new_ns)| async move {
+                plan_object(&r, api.as_ref(), &value, in_new_ns).await
+            })
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
         let mut options = Vec::new();
         if let Some(c) = &params.ipv4pool_cidr {
             options.push(("CALICO_IPV4POOL_CIDR".to_owned(), c.clone()));
@@ -851,22 +851,23 @@ impl StepContext {
             todo.push((row.seq, r, api));
         }
         // A few GETs at a time; each result recorded in the manifest's order.
-        for batch in todo.chunks(CONCURRENCY) {
-            let gets = batch.iter().map(|(_, r, api)| async move {
-                match api {
-                    Some(api) => k8s::get(api, r).await,
+        let mut gets = futures::stream::iter(todo)
+            .map(|(seq, r, api)| async move {
+                let current = match api {
+                    Some(api) => k8s::get(&api, &r).await,
                     None => Ok(None),
-                }
-            });
-            for ((seq, _, _), current) in batch.iter().zip(futures::future::join_all(gets).await) {
-                let text = current?.as_ref().map(Value::to_string);
-                existing += usize::from(text.is_some());
-                self.runs
-                    .inner()
-                    .store
-                    .set_object_snapshot(self.run.id, *seq, text.as_deref())
-                    .await?;
-            }
+                };
+                (seq, current)
+            })
+            .buffered(CONCURRENCY);
+        while let Some((seq, current)) = gets.next().await {
+            let text = current?.as_ref().map(Value::to_string);
+            existing += usize::from(text.is_some());
+            self.runs
+                .inner()
+                .store
+                .set_object_snapshot(self.run.id, seq, text.as_deref())
+                .await?;
         }
         self.say(
             idx,
