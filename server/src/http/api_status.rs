@@ -1,7 +1,7 @@
-//! The HTTP status of a failed server function follows its error: Leptos answers every
-//! server-function error with 500, which would make a refused input look like a server fault
-//! (to scripts, proxies and the logs). For `/api/` answers of 500 whose body is an
-//! [`AppError`], this sets 400 (invalid input), 401, 403 or 404; internal errors stay 500.
+//! The HTTP status of a failed server function follows its error: server_fn answers every
+//! error with 500 (marked with its `serverfnerror` header), which would make a refused input
+//! look like a server fault (to scripts, proxies and the logs). For those answers, whose body is
+//! an [`AppError`], this sets 400 (invalid input), 401, 403 or 404; internal errors stay 500.
 
 use axum::body::Body;
 use axum::middleware::Next;
@@ -9,6 +9,7 @@ use axum::response::Response;
 use http::{Request, StatusCode};
 
 use app::error::AppError;
+use server_fn::error::SERVER_FN_ERROR_HEADER;
 
 /// Error bodies are a short JSON object; anything larger is not one of ours.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -25,9 +26,10 @@ pub fn status_of(error: &AppError) -> StatusCode {
 }
 
 pub async fn error_status(req: Request<Body>, next: Next) -> Response {
-    let is_api = req.uri().path().starts_with("/api/");
     let res = next.run(req).await;
-    if !is_api || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+    if res.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !res.headers().contains_key(SERVER_FN_ERROR_HEADER)
+    {
         return res;
     }
     let (mut parts, body) = res.into_parts();

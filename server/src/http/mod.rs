@@ -1,6 +1,6 @@
 //! The HTTP layer: the middleware every request passes through (security headers, cross-site
-//! refusal, session guard, server-function error statuses) and the few routes that are not Leptos pages (login, logout, export,
-//! health, live updates).
+//! refusal, session guard, server-function error statuses) and the few routes that are not
+//! Leptos pages (login, logout, export, health, live updates).
 
 pub mod api_status;
 pub mod auth;
