@@ -38,25 +38,8 @@ for NODES in $SIZES; do
   trap 'cleanup; kill $MIRROR_PID 2>/dev/null || true' EXIT
   timed "lab up ($NODES nodes)" "$REPO/lab/lab" up --dir "$LAB_DIR" --port-base 19600 --nodes "$NODES"
   PORT=18091
-  cat > "$WORK/grappe.toml" <<TOML
-listen = "127.0.0.1:$PORT"
-database = "$WORK/grappe.db"
-site_root = "$REPO/target/site"
-manifest_mirror = "http://127.0.0.1:19181"
-
-[[clusters]]
-name = "bench"
-kubeconfig = "$LAB_DIR/kubeconfig"
-TOML
-  GRAPPE="$REPO/target/release/grappe"
-  PASSWORD="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  echo "$PASSWORD" | "$GRAPPE" --config "$WORK/grappe.toml" user add bench --role admin --password-stdin >/dev/null
-  "$GRAPPE" --config "$WORK/grappe.toml" serve > "$WORK/server.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-    sleep 0.2
-  done
+  write_config "$WORK/grappe.toml" "$PORT" bench "$LAB_DIR/kubeconfig" "http://127.0.0.1:19181"
+  start_grappe "$REPO/target/release/grappe" "$WORK/grappe.toml" "$PORT" "$WORK/server.log" bench admin
   python3 "$REPO/bench/cni.py" --url "http://127.0.0.1:$PORT" --user bench --password "$PASSWORD" \
     --cluster bench --kubeconfig "$LAB_DIR/kubeconfig" --manifest "$GRAPPE_MANIFESTS/calico-v3.25.1.yaml" \
     --pid "$SERVER" --rounds "$ROUNDS" | tee -a "$REPORT"

@@ -40,31 +40,15 @@ fi
 
 WORK="$(mktemp -d /tmp/grappe-bench.XXXXXX)"
 PORT=18090
-cat > "$WORK/grappe.toml" <<TOML
-listen = "127.0.0.1:$PORT"
-database = "$WORK/grappe.db"
-site_root = "$REPO/target/site"
-
-[[clusters]]
-name = "bench"
-kubeconfig = "$LAB_DIR/kubeconfig"
-TOML
-GRAPPE="$REPO/target/release/grappe"
-PASSWORD="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-echo "$PASSWORD" | "$GRAPPE" --config "$WORK/grappe.toml" user add bench --role viewer --password-stdin >/dev/null
-"$GRAPPE" --config "$WORK/grappe.toml" serve > "$WORK/server.log" 2>&1 &
-SERVER=$!
 cleanup() {
-  kill "$SERVER" 2>/dev/null || true
-  wait "$SERVER" 2>/dev/null || true
+  kill "${SERVER:-}" 2>/dev/null || true
+  wait "${SERVER:-}" 2>/dev/null || true
   rm -rf "$WORK"
   if [[ $DOWN == 1 ]]; then "$REPO/lab/lab" down --dir "$LAB_DIR" >/dev/null; fi
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+write_config "$WORK/grappe.toml" "$PORT" bench "$LAB_DIR/kubeconfig"
+start_grappe "$REPO/target/release/grappe" "$WORK/grappe.toml" "$PORT" "$WORK/server.log" bench viewer
 
 OUT="$REPO/test-output/bench"
 mkdir -p "$OUT"

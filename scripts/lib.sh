@@ -1,5 +1,5 @@
-# Shared by scripts/setup, scripts/run and scripts/test: pinned tool versions, cache locations
-# (outside the work tree) and PATH. Source it; do not run it.
+# Shared by scripts/ and bench/: pinned tool versions, cache locations (outside the work tree),
+# PATH, and helpers to serve the manifests and start a Grappe. Source it; do not run it.
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${GRAPPE_CACHE:-$HOME/.cache/grappe}"
@@ -39,4 +39,39 @@ serve_manifests() {
     sleep 0.1
   done
   die "the manifest mirror did not start on port $port"
+}
+
+# Writes a Grappe configuration to FILE: listening on 127.0.0.1:PORT, its database beside FILE,
+# the site from target/site, the manifest mirror MIRROR_URL (if given) and the cluster NAME at
+# KUBECONFIG (none when KUBECONFIG is empty).
+#   write_config FILE PORT NAME KUBECONFIG [MIRROR_URL]
+write_config() {
+  local file="$1" port="$2" name="$3" kubeconfig="$4" mirror="${5:-}"
+  {
+    echo "listen = \"127.0.0.1:$port\""
+    echo "database = \"$(dirname "$file")/grappe.db\""
+    echo "site_root = \"$REPO/target/site\""
+    if [[ -n "$mirror" ]]; then echo "manifest_mirror = \"$mirror\""; fi
+    if [[ -n "$kubeconfig" ]]; then
+      printf '\n[[clusters]]\nname = "%s"\nkubeconfig = "%s"\n' "$name" "$kubeconfig"
+    fi
+  } > "$file"
+}
+
+# Adds USER with ROLE and a fresh random password (left in PASSWORD), starts `BIN serve` with
+# CONFIG (output in LOG, pid in SERVER; the caller stops it) and waits until /healthz answers
+# on PORT.
+#   start_grappe BIN CONFIG PORT LOG USER ROLE
+start_grappe() {
+  local bin="$1" config="$2" port="$3" log="$4" user="$5" role="$6"
+  PASSWORD="$user-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  echo "$PASSWORD" | "$bin" --config "$config" user add "$user" --role "$role" --password-stdin >/dev/null
+  "$bin" --config "$config" serve > "$log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 150); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && return 0
+    kill -0 "$SERVER" 2>/dev/null || die "grappe serve stopped: see $log"
+    sleep 0.2
+  done
+  die "grappe serve did not answer on port $port within 30 s: see $log"
 }
