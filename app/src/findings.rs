@@ -264,4 +264,32 @@ mod tests {
             "Les nœuds rigel, saiph partagent l'adresse Calico 10.13.0.2"
         );
     }
+
+    /// The overview shows a few findings of a rule; the last one says how many more there are
+    /// and links to the nodes with diagnostics.
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn the_findings_of_a_rule_not_shown_are_counted_and_linked() {
+        let f = Finding {
+            rule: "calico.node-not-ready".into(),
+            severity: Severity::Critical,
+            nodes: vec!["orion-w0004".into()],
+            evidence: vec![],
+            params: vec![("rule_more".into(), "1607".into())],
+        };
+        let html = Owner::new().with(|| {
+            view! { <Findings findings=vec![f.clone()] cluster="bench".to_owned()/> }.to_html()
+        });
+        assert!(html.contains("data-testid=\"rule-more\""), "{html}");
+        assert!(html.contains("1607"), "{html}");
+        assert!(html.contains("/c/bench/nodes?status=issues"), "{html}");
+        let without = Owner::new().with(|| {
+            let f = Finding {
+                params: Vec::new(),
+                ..f
+            };
+            view! { <Findings findings=vec![f] cluster="bench".to_owned()/> }.to_html()
+        });
+        assert!(!without.contains("rule-more"), "{without}");
+    }
 }

@@ -14,11 +14,7 @@ use support::{manifests, serve_dir};
 const CALICO_3251_SHA256: &str = "907e3aa4ef102526a020735bbc053611b8c284bcadcbbb476f9ba46a4fd78329";
 
 fn alice() -> Caller {
-    Caller {
-        actor: "alice".into(),
-        source: Some("127.0.0.1".into()),
-        user_agent: Some("manifest_sources".into()),
-    }
+    support::caller("alice", "manifest_sources")
 }
 
 async fn engine(dir: &std::path::Path, mirror: String) -> Engine {

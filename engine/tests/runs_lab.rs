@@ -25,11 +25,7 @@ use support::{Lab, manifests, serve_dir};
 const PORT_BASE: &str = "17400";
 
 fn alice() -> Caller {
-    Caller {
-        actor: "alice".into(),
-        source: Some("127.0.0.1".into()),
-        user_agent: Some("runs_lab".into()),
-    }
+    support::caller("alice", "runs_lab")
 }
 
 fn confirm() -> Confirmation {

@@ -13,6 +13,15 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// The audit identity of a test's actions: `actor` from loopback, the test's name as agent.
+pub fn caller(actor: &str, test: &str) -> grappe_engine::audit::Caller {
+    grappe_engine::audit::Caller {
+        actor: actor.into(),
+        source: Some("127.0.0.1".into()),
+        user_agent: Some(test.into()),
+    }
+}
+
 pub fn manifests() -> PathBuf {
     let dir = std::env::var("GRAPPE_MANIFESTS")
         .map(PathBuf::from)

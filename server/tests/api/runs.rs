@@ -152,26 +152,23 @@ async fn oversized_manifests_are_refused() {
     let app = spawn_app().await;
     let password = app.add_user("ada", Role::Admin).await;
     let cookie = app.login("ada", &password).await;
-    let text = "#".repeat(5 * 1024 * 1024 + 1);
-    let res = app
-        .call(
-            "/api/plan_cni_install",
-            Some(&cookie),
-            &[("cluster", "lab"), ("source", "paste"), ("text", &text)],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let body = res.text().await.expect("body");
-    assert!(body.contains("larger than"), "{body}");
-    let huge = "#".repeat(17 * 1024 * 1024);
-    let res = app
-        .call(
-            "/api/plan_cni_install",
-            Some(&cookie),
-            &[("cluster", "lab"), ("source", "paste"), ("text", &huge)],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    for (bytes, status, says) in [
+        (5 * 1024 * 1024 + 1, StatusCode::BAD_REQUEST, "larger than"),
+        (17 * 1024 * 1024, StatusCode::PAYLOAD_TOO_LARGE, ""),
+    ] {
+        let text = "#".repeat(bytes);
+        let form = [
+            ("cluster", "lab"),
+            ("source", "paste"),
+            ("text", text.as_str()),
+        ];
+        let res = app
+            .call("/api/plan_cni_install", Some(&cookie), &form)
+            .await;
+        assert_eq!(res.status(), status, "{bytes} bytes");
+        let body = res.text().await.expect("body");
+        assert!(body.contains(says), "{bytes} bytes: {body}");
+    }
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM manifests")
         .fetch_one(app.engine.store.pool())
         .await
