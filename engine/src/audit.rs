@@ -100,6 +100,8 @@ pub enum Action {
     RunResume,
     RunAbandon,
     ManifestRefused,
+    NodeCordon,
+    NodeUncordon,
 }
 
 impl Action {
@@ -118,6 +120,8 @@ impl Action {
         Self::RunResume,
         Self::RunAbandon,
         Self::ManifestRefused,
+        Self::NodeCordon,
+        Self::NodeUncordon,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -136,6 +140,8 @@ impl Action {
             Self::RunResume => "run.resume",
             Self::RunAbandon => "run.abandon",
             Self::ManifestRefused => "manifest.refused",
+            Self::NodeCordon => "node.cordon",
+            Self::NodeUncordon => "node.uncordon",
         }
     }
 }

@@ -237,5 +237,9 @@ async fn build_client(spec: &ClusterSpec, read_timeout: Duration) -> Result<Clie
         .map_err(kubeconfig_err)?;
     config.connect_timeout = Some(Duration::from_secs(2));
     config.read_timeout = Some(read_timeout);
+    // kube retries 429/503/504 itself, up to 15 times with delays growing to 1000 s: a drain's
+    // eviction refused by a PodDisruptionBudget (429) would hang silently, as kubectl's does.
+    // Grappe's callers retry on their own terms and say why.
+    config.default_retry = false;
     Client::try_from(config).map_err(ClusterError::Client)
 }

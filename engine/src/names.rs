@@ -137,6 +137,45 @@ impl fmt::Display for ClusterName {
     }
 }
 
+/// A Kubernetes node's name: a DNS-1123 subdomain (labels joined by '.', at most 253
+/// characters). Checked before a name reaches an API path or, later, a remote command.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct NodeName(String);
+
+impl NodeName {
+    /// # Errors
+    /// [`NameError`] unless `input` is a DNS-1123 subdomain.
+    pub fn parse(input: &str) -> Result<Self, NameError> {
+        if !input.is_empty() && input.len() <= 253 && input.split('.').all(is_dns_label) {
+            Ok(Self(input.to_owned()))
+        } else {
+            Err(NameError::new(
+                "node name",
+                input,
+                "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', at most 253 characters",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +199,30 @@ mod tests {
                 ClusterName::parse(bad).is_err(),
                 "{bad:?} should be refused"
             );
+        }
+    }
+
+    #[test]
+    fn node_names_are_dns_subdomains() {
+        for ok in [
+            "betelgeuse",
+            "worker-1",
+            "ip-10-0-0-1.eu-west-1.compute.internal",
+        ] {
+            assert!(NodeName::parse(ok).is_ok(), "{ok} should be accepted");
+        }
+        for bad in [
+            "",
+            "Node1",
+            "a..b",
+            ".a",
+            "a.",
+            "a b",
+            "a;reboot",
+            "$(id)",
+            &"a".repeat(254),
+        ] {
+            assert!(NodeName::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 

@@ -88,10 +88,27 @@ pub struct PlanView {
     pub options: Vec<(String, String)>,
     pub objects: Vec<PlannedObjectView>,
     pub checks: Vec<CheckView>,
+    /// A drain's preview (drain plans only).
+    #[serde(default)]
+    pub drain: Option<DrainPreviewView>,
     pub hash: String,
 }
 
 impl PlanView {
+    /// What the user types to confirm: the node names of a drain (space-separated), else the
+    /// cluster's name.
+    pub fn confirm_word(&self) -> String {
+        match &self.drain {
+            Some(d) => d
+                .nodes
+                .iter()
+                .map(|n| n.node.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => self.cluster.clone(),
+        }
+    }
+
     /// Whether no check failed.
     pub fn runnable(&self) -> bool {
         self.checks.iter().all(|c| c.level != "fail")
@@ -100,6 +117,95 @@ impl PlanView {
     /// Count of objects per action.
     pub fn count(&self, action: Planned) -> usize {
         self.objects.iter().filter(|o| o.action == action).count()
+    }
+}
+
+/// What a drain does to one pod, as `kubectl drain` decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Evicted through the Eviction API (PodDisruptionBudgets apply).
+    Evict,
+    /// Deleted (eviction disabled: PodDisruptionBudgets do not apply).
+    Delete,
+    /// Left alone: DaemonSet pod, mirror pod, or terminating for longer than the skip timeout.
+    Skip,
+    /// Stops the drain before anything is evicted (emptyDir without the option, no controller
+    /// without force, DaemonSet pods without ignore).
+    Blocked,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Evict => "evict",
+            Self::Delete => "delete",
+            Self::Skip => "skip",
+            Self::Blocked => "blocked",
+        }
+    }
+
+    /// Whether the drain removes the pod.
+    pub fn removes(self) -> bool {
+        matches!(self, Self::Evict | Self::Delete)
+    }
+}
+
+/// One pod of a drain preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodVerdictView {
+    pub namespace: String,
+    pub name: String,
+    /// `Kind/name` of its controller, empty without one.
+    pub owner: String,
+    pub phase: String,
+    pub verdict: Verdict,
+    /// Why (kubectl's words), empty for a plain eviction.
+    pub reason: String,
+    /// PodDisruptionBudgets covering the pod that allow no disruption now (`namespace/name`).
+    pub blocking_pdbs: Vec<String>,
+}
+
+impl PodVerdictView {
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One node of a drain preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainNodeView {
+    pub node: String,
+    /// As `kubectl get nodes` shows it (`Ready,SchedulingDisabled`).
+    pub status: String,
+    pub pods: Vec<PodVerdictView>,
+}
+
+/// A PodDisruptionBudget that allows no disruption now, with the pods of the drain it covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PdbAtZeroView {
+    pub namespace: String,
+    pub name: String,
+    pub current_healthy: i32,
+    pub desired_healthy: i32,
+    pub pods: Vec<String>,
+}
+
+/// A drain's preview: every pod on the nodes with its verdict, and the budgets at zero.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainPreviewView {
+    pub nodes: Vec<DrainNodeView>,
+    pub pdbs_at_zero: Vec<PdbAtZeroView>,
+}
+
+impl DrainPreviewView {
+    /// How many pods have `verdict`, over all nodes.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.nodes
+            .iter()
+            .flat_map(|n| &n.pods)
+            .filter(|p| p.verdict == verdict)
+            .count()
     }
 }
 

@@ -12,11 +12,10 @@ use k8s_openapi::api::authorization::v1::{
 };
 use kube::api::{Api, DynamicObject, PostParams};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::k8s::{self, KubeError, ObjectRef, Resolver};
-use super::{Confirmation, RunError, RunId, RunStatus, Runs, Workflow};
+use super::{Confirmation, RunError, RunId, RunStatus, Runs, Workflow, check, sealed};
 use crate::audit::Caller;
 use crate::diagnostics::detect_cnis;
 use crate::manifests::parse::{CalicoOptions, ManifestObject, Phase, apply_calico_options, parse};
@@ -84,22 +83,6 @@ fn row_ref(o: &ObjectRow) -> ObjectRef {
         namespace: o.namespace.clone(),
         name: o.name.clone(),
     }
-}
-
-fn check(id: &str, level: &str, message: impl Into<String>) -> CheckView {
-    CheckView {
-        id: id.to_owned(),
-        level: level.to_owned(),
-        message: message.into(),
-    }
-}
-
-/// Seals a plan with the hash of everything it shows.
-fn sealed(mut plan: PlanView) -> PlanView {
-    plan.hash = String::new();
-    let text = serde_json::to_string(&plan).unwrap_or_default();
-    plan.hash = hex::encode(Sha256::digest(text.as_bytes()));
-    plan
 }
 
 /// The manifest's objects with the install options applied, in apply order.
@@ -226,6 +209,7 @@ impl Runs {
             options,
             objects: planned,
             checks,
+            drain: None,
             hash: String::new(),
         }))
     }
@@ -564,6 +548,7 @@ impl Runs {
             options: vec![("run".into(), target.0.to_string())],
             objects: planned,
             checks,
+            drain: None,
             hash: String::new(),
         }))
     }
@@ -671,6 +656,7 @@ impl Runs {
             options: Vec::new(),
             objects: planned,
             checks,
+            drain: None,
             hash: String::new(),
         }))
     }

@@ -16,6 +16,7 @@
 //!   hash chain covers, so a changed run row is detectable ([`Runs::verify`]).
 
 pub mod cni;
+pub mod drain;
 pub mod k8s;
 pub mod lease;
 
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use grappe_views::runs::{PlanView, RunObjectView, RunSummaryView, RunView, StepView};
+use grappe_views::runs::{CheckView, PlanView, RunObjectView, RunSummaryView, RunView, StepView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -91,6 +92,7 @@ string_enum!(
         CniInstall => "cni.install",
         CniRollback => "cni.rollback",
         CniRemove => "cni.remove",
+        NodeDrain => "node.drain",
     }
 );
 
@@ -112,7 +114,7 @@ pub enum RunError {
     PlanChanged,
     #[error("a preflight check failed: {0}")]
     ChecksFailed(String),
-    #[error("type the cluster name {0:?} to confirm")]
+    #[error("type {0:?} to confirm")]
     NotConfirmed(String),
     #[error("run {id} is {status}, not {expected}")]
     WrongStatus {
@@ -138,6 +140,8 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Step(String),
+    #[error("invalid drain: {0}")]
+    Drain(String),
 }
 
 /// The runs service. Cheap to clone.
@@ -278,8 +282,15 @@ impl Runs {
         steps: Vec<String>,
     ) -> Result<RunId, RunError> {
         let inner = &self.inner;
-        if confirmation.typed.trim() != plan.cluster {
-            return Err(RunError::NotConfirmed(plan.cluster.clone()));
+        let word = plan.confirm_word();
+        if confirmation
+            .typed
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            != word
+        {
+            return Err(RunError::NotConfirmed(word));
         }
         if plan.hash != expected_hash {
             tracing::info!(cluster = %plan.cluster, confirmed = expected_hash, now = %plan.hash, "the plan changed between confirmation and start");
@@ -292,7 +303,7 @@ impl Runs {
         let workflow = plan.workflow.clone();
         let target = Target {
             cluster: Some(plan.cluster.clone()),
-            node: None,
+            node: plan.drain.as_ref().map(|_| plan.confirm_word()),
             object: plan
                 .manifest_sha256
                 .as_ref()
@@ -443,7 +454,7 @@ impl Runs {
         let run = self.load(id).await?;
         let workflow = Workflow::parse(&run.workflow)
             .ok_or_else(|| RunError::Step(format!("unknown workflow {}", run.workflow)))?;
-        let mut ctx = cni::StepContext::load(self, &run, cancel.clone()).await?;
+        let mut ctx = Context::load(self, &run, workflow, cancel.clone()).await?;
         let renewer = self.renew_lease_while_running(id, &run);
         let result = async {
             for step in self.inner.store.run_steps(id).await? {
@@ -801,7 +812,9 @@ impl Runs {
             steps: steps.iter().map(step_view).collect(),
             objects: objects.iter().map(object_view).collect(),
             cancel_requested: run.cancel_requested,
-            can_roll_back: finished && objects.iter().any(|o| o.done.is_some()),
+            can_roll_back: finished
+                && run.workflow.starts_with("cni.")
+                && objects.iter().any(|o| o.done.is_some()),
             digest: run.digest.clone(),
         })
     }
@@ -847,6 +860,51 @@ pub fn write_csv<W: std::io::Write>(runs: &[RunSummaryView], out: W) -> Result<(
     }
     w.flush()?;
     Ok(())
+}
+
+pub(crate) fn check(id: &str, level: &str, message: impl Into<String>) -> CheckView {
+    CheckView {
+        id: id.to_owned(),
+        level: level.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Seals a plan with the hash of everything it shows.
+pub(crate) fn sealed(mut plan: PlanView) -> PlanView {
+    plan.hash = String::new();
+    let text = serde_json::to_string(&plan).unwrap_or_default();
+    plan.hash = hex::encode(Sha256::digest(text.as_bytes()));
+    plan
+}
+
+/// The step executor of a run's workflow.
+enum Context {
+    Cni(Box<cni::StepContext>),
+    Drain(Box<drain::DrainContext>),
+}
+
+impl Context {
+    async fn load(
+        runs: &Runs,
+        run: &RunRow,
+        workflow: Workflow,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<Self, RunError> {
+        Ok(match workflow {
+            Workflow::NodeDrain => Self::Drain(Box::new(
+                drain::DrainContext::load(runs, run, cancel).await?,
+            )),
+            _ => Self::Cni(Box::new(cni::StepContext::load(runs, run, cancel).await?)),
+        })
+    }
+
+    async fn run_step(&mut self, workflow: Workflow, idx: i64, name: &str) -> Result<(), RunError> {
+        match self {
+            Self::Cni(c) => c.run_step(workflow, idx, name).await,
+            Self::Drain(d) => d.run_step(idx, name).await,
+        }
+    }
 }
 
 /// The audit target of a record about a run.
