@@ -161,11 +161,16 @@ pub async fn start_run_rollback(
         .map_err(map_run_error)
 }
 
-/// Cancels, resumes or abandons a run (admin). `what` is `cancel`, `resume` or `abandon`.
+/// Cancels, resumes or abandons a run: admin, or operator for node workflows (drain). `what`
+/// is `cancel`, `resume` or `abandon`.
 #[server(endpoint = "control_run")]
 pub async fn control_run(run: i64, what: String) -> Result<(), AppError> {
-    let (engine, p) = guard::require(Role::Admin).await?;
+    let (engine, p) = guard::require(Role::Operator).await?;
     let id = RunId(run);
+    let workflow = engine.runs.view(id).await.map_err(map_run_error)?.summary.workflow;
+    if !workflow.starts_with("node.") {
+        guard::require(Role::Admin).await?;
+    }
     let result = match what.as_str() {
         "cancel" => engine.runs.cancel(&p.caller, id).await,
         "resume" => engine.runs.resume(&p.caller, id).await,
@@ -214,7 +219,7 @@ fn non_empty(s: String) -> Option<String> {
 }
 
 #[cfg(feature = "ssr")]
-async fn confirmation(
+pub(crate) async fn confirmation(
     engine: &Engine,
     p: &Principal,
     typed: String,
@@ -266,7 +271,7 @@ async fn get_manifest(
 }
 
 #[cfg(feature = "ssr")]
-fn map_run_error(e: RunError) -> AppError {
+pub(crate) fn map_run_error(e: RunError) -> AppError {
     match e {
         RunError::UnknownCluster(c) => AppError::NotFound(format!("cluster {c}")),
         RunError::UnknownRun(id) => AppError::NotFound(format!("run {id}")),

@@ -275,12 +275,17 @@ pub fn go_to_run(value: impl Fn() -> Option<Result<i64, crate::error::AppError>>
 
 /// The typed cluster name, the password, and the button of a confirmation form.
 #[component]
-pub fn ConfirmFields(runnable: bool) -> impl IntoView {
+pub fn ConfirmFields(
+    runnable: bool,
+    /// What to type (the cluster's name unless said otherwise).
+    #[prop(default = Msg::TypeClusterName)]
+    label: Msg,
+) -> impl IntoView {
     if !runnable {
         return view! { <p class="alert alert-error">{t(Msg::NotRunnable)}</p> }.into_any();
     }
     view! {
-        <label>{t(Msg::TypeClusterName)} <input type="text" name="confirm" required autocomplete="off" data-testid="confirm-cluster"/></label>
+        <label>{t(label)} <input type="text" name="confirm" required autocomplete="off" data-testid="confirm-cluster"/></label>
         <label>{t(Msg::PasswordAgain)} <input type="password" name="password" autocomplete="current-password" data-testid="confirm-password"/></label>
         <button type="submit" class="btn btn-danger" data-testid="execute">{t(Msg::Execute)}</button>
     }
@@ -322,8 +327,9 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
                     </li>
                 }).collect_view()}
             </ul>
+            {plan.drain.clone().map(|d| view! { <super::drain::DrainPreview preview=d/> })}
             <h4>{Msg::Objects.text(lang)}</h4>
-            <table class="table dense" data-testid="plan-objects">
+            <table class="table dense" data-testid="plan-objects" class:hidden=plan.drain.is_some()>
                 <thead><tr><th>"Kind"</th><th>{Msg::Name.text(lang)}</th><th>{Msg::Action.text(lang)}</th><th>{Msg::Changes.text(lang)}</th></tr></thead>
                 <tbody>
                     {plan.objects.iter().map(|o| {

@@ -1,6 +1,7 @@
 //! The pages, one module each; shared pieces live in `layout`.
 
 pub mod cni;
+pub mod drain;
 pub mod history;
 pub mod home;
 pub mod layout;

@@ -1,6 +1,6 @@
 //! A node's page: status, conditions, taints, addresses, its calico-node pod, the IPAM blocks
 //! affine to it, its pods, recent warning events and the diagnostics that concern it. Live.
-//! The actions section is where cordon, drain and reset will go.
+//! Its actions: cordon, uncordon and drain (operator).
 
 use grappe_views::NodeDetailView;
 use leptos::prelude::*;
@@ -83,7 +83,7 @@ fn Node(d: NodeDetailView) -> impl IntoView {
             </div>
             <div class="card" data-testid="node-actions">
                 <h2>{Msg::Actions.text(lang)}</h2>
-                <p class="muted small">{Msg::ActionsComing.text(lang)}</p>
+                <super::drain::NodeActions cluster=d.cluster.clone() node=r.name.clone() unschedulable=r.status.contains("SchedulingDisabled")/>
             </div>
         </section>
         <section>

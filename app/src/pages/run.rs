@@ -50,8 +50,17 @@ pub fn RunPage() -> impl IntoView {
 #[component]
 fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     let lang = use_lang();
-    let is_admin = use_context::<Me>().is_some_and(|m| m.role == RoleView::Admin);
+    let role = use_context::<Me>().map(|m| m.role);
+    let is_admin = role == Some(RoleView::Admin);
     let s = r.summary.clone();
+    let drain = r.plan.drain.as_ref().map(|d| {
+        d.nodes
+            .iter()
+            .map(|n| n.node.clone())
+            .collect::<Vec<_>>()
+    });
+    // Operators control their drains; CNI runs are for admins.
+    let can_control = is_admin || (drain.is_some() && role >= Some(RoleView::Operator));
     let id = s.id;
     let button = move |what: &'static str, label: Msg| {
         view! {
@@ -62,7 +71,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
             </ActionForm>
         }
     };
-    let controls = is_admin.then(|| match s.status.as_str() {
+    let controls = can_control.then(|| match s.status.as_str() {
         "running" if !r.cancel_requested => button("cancel", Msg::CancelRun).into_any(),
         "interrupted" => view! {
             <p class="alert alert-warn">{Msg::InterruptedHelp.text(lang)}</p>
@@ -73,11 +82,20 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     });
     let leftovers = (s.workflow == "cni.remove" || s.workflow == "cni.rollback")
         .then(|| view! { <p class="muted">{Msg::NodeLeftovers.text(lang)}</p> });
+    let cluster_link = match drain.as_deref() {
+        Some([node]) => format!("/c/{}/nodes/{node}", s.cluster),
+        Some(_) => format!("/c/{}/nodes", s.cluster),
+        None => format!("/c/{}/cni", s.cluster),
+    };
+    let finished = !matches!(s.status.as_str(), "running" | "interrupted");
+    let uncordon = drain.clone().filter(|_| finished).map(|nodes| {
+        view! { <super::drain::UncordonAfterDrain cluster=s.cluster.clone() nodes=nodes/> }
+    });
     view! {
         <section class="card" data-testid="run-summary" data-run=s.id data-status=s.status.clone()>
             <dl class="facts">
                 <dt>{Msg::Workflow.text(lang)}</dt><dd>{s.workflow.clone()} " · " {s.title.clone()}</dd>
-                <dt>{Msg::Cluster.text(lang)}</dt><dd><a href=format!("/c/{}/cni", s.cluster)>{s.cluster.clone()}</a></dd>
+                <dt>{Msg::Cluster.text(lang)}</dt><dd><a href=cluster_link>{s.cluster.clone()}</a></dd>
                 <dt>{Msg::Actor.text(lang)}</dt><dd>{s.actor.clone()}</dd>
                 <dt>{Msg::Status.text(lang)}</dt><dd><span class=format!("status status-{}", s.status) data-testid="run-status">{s.status.clone()}</span></dd>
                 <dt>{Msg::Started.text(lang)}</dt><dd class="mono">{s.started_at.clone()}</dd>
@@ -89,6 +107,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
             {controls}
             {leftovers}
         </section>
+        {uncordon}
         <section class="card">
             <h2>{Msg::Steps.text(lang)}</h2>
             <ol class="steps" data-testid="run-steps">

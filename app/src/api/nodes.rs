@@ -1,0 +1,187 @@
+//! Node actions: cordon and uncordon (operator, audited), and drain (operator): a preview of
+//! every pod's verdict first, then a run confirmed by typing the node names (and the password
+//! when the login is older than `session.reauth_after`). Disabling eviction, which bypasses
+//! PodDisruptionBudgets, is for admins.
+
+// The drain form's fields are the server functions' arguments (one per kubectl flag).
+#![allow(clippy::too_many_arguments)]
+
+use grappe_views::runs::PlanView;
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// Cordons (`what` = `cordon`) or uncordons (`uncordon`) a node (operator). Returns whether
+/// the node changed.
+#[server(endpoint = "cordon_node")]
+pub async fn cordon_node(cluster: String, node: String, what: String) -> Result<bool, AppError> {
+    let (engine, p) = guard::require(Role::Operator).await?;
+    let unschedulable = match what.as_str() {
+        "cordon" => true,
+        "uncordon" => false,
+        other => return Err(AppError::Invalid(format!("unknown node action {other:?}"))),
+    };
+    engine
+        .runs
+        .set_unschedulable(&p.caller, &cluster, &node, unschedulable)
+        .await
+        .map_err(map_run_error)
+}
+
+/// Previews a drain (operator). `nodes` is one or more node names separated by spaces or
+/// commas. Checkboxes arrive as `on` when ticked.
+#[server(endpoint = "plan_node_drain")]
+pub async fn plan_node_drain(
+    cluster: String,
+    nodes: String,
+    #[server(default)] delete_emptydir_data: String,
+    #[server(default)] ignore_daemonsets: String,
+    #[server(default)] force: String,
+    #[server(default)] disable_eviction: String,
+    #[server(default)] grace_period: String,
+    #[server(default)] timeout: String,
+    #[server(default)] pod_selector: String,
+    #[server(default)] skip_wait: String,
+    #[server(default)] concurrency: String,
+) -> Result<PlanView, AppError> {
+    let form = DrainForm {
+        delete_emptydir_data,
+        ignore_daemonsets,
+        force,
+        disable_eviction,
+        grace_period,
+        timeout,
+        pod_selector,
+        skip_wait,
+        concurrency,
+    };
+    let (engine, _, options) = drain_caller(&form).await?;
+    engine
+        .runs
+        .plan_drain(&cluster, &split_nodes(&nodes), &options)
+        .await
+        .map_err(map_run_error)
+}
+
+/// Starts a previewed drain (operator).
+#[server(endpoint = "start_node_drain")]
+pub async fn start_node_drain(
+    cluster: String,
+    nodes: String,
+    #[server(default)] delete_emptydir_data: String,
+    #[server(default)] ignore_daemonsets: String,
+    #[server(default)] force: String,
+    #[server(default)] disable_eviction: String,
+    #[server(default)] grace_period: String,
+    #[server(default)] timeout: String,
+    #[server(default)] pod_selector: String,
+    #[server(default)] skip_wait: String,
+    #[server(default)] concurrency: String,
+    plan_hash: String,
+    confirm: String,
+    #[server(default)] password: String,
+) -> Result<i64, AppError> {
+    let form = DrainForm {
+        delete_emptydir_data,
+        ignore_daemonsets,
+        force,
+        disable_eviction,
+        grace_period,
+        timeout,
+        pod_selector,
+        skip_wait,
+        concurrency,
+    };
+    let (engine, p, options) = drain_caller(&form).await?;
+    let confirmation = super::runs::confirmation(&engine, &p, confirm, &password).await?;
+    engine
+        .runs
+        .start_drain(
+            &p.caller,
+            &cluster,
+            &split_nodes(&nodes),
+            &options,
+            &plan_hash,
+            confirmation,
+        )
+        .await
+        .map(|id| id.0)
+        .map_err(map_run_error)
+}
+
+#[cfg(feature = "ssr")]
+use {
+    super::guard,
+    super::runs::map_run_error,
+    grappe_engine::Engine,
+    grappe_engine::auth::Principal,
+    grappe_engine::runs::drain::DrainOptions,
+    grappe_engine::users::Role,
+};
+
+/// The drain form as it arrives (every field a string).
+#[cfg(feature = "ssr")]
+struct DrainForm {
+    delete_emptydir_data: String,
+    ignore_daemonsets: String,
+    force: String,
+    disable_eviction: String,
+    grace_period: String,
+    timeout: String,
+    pod_selector: String,
+    skip_wait: String,
+    concurrency: String,
+}
+
+#[cfg(feature = "ssr")]
+fn split_nodes(nodes: &str) -> Vec<String> {
+    nodes
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(feature = "ssr")]
+fn ticked(v: &str) -> bool {
+    matches!(v, "on" | "true")
+}
+
+#[cfg(feature = "ssr")]
+fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<Option<T>, AppError> {
+    let v = v.trim().trim_end_matches('s');
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .map_err(|_| AppError::Invalid(format!("{name} must be a whole number of seconds")))
+}
+
+/// The caller (operator; admin when eviction is disabled) and the options of the form.
+#[cfg(feature = "ssr")]
+async fn drain_caller(form: &DrainForm) -> Result<(Engine, Principal, DrainOptions), AppError> {
+    let disable_eviction = ticked(&form.disable_eviction);
+    let needed = if disable_eviction {
+        Role::Admin
+    } else {
+        Role::Operator
+    };
+    let (engine, p) = guard::require(needed).await?;
+    let defaults = DrainOptions::default();
+    let concurrency: Option<usize> = number("concurrency", &form.concurrency)
+        .map_err(|_| AppError::Invalid("concurrency must be a whole number".into()))?;
+    let options = DrainOptions {
+        delete_emptydir_data: ticked(&form.delete_emptydir_data),
+        ignore_daemonsets: ticked(&form.ignore_daemonsets),
+        force: ticked(&form.force),
+        disable_eviction,
+        grace_period_seconds: number("grace period", &form.grace_period)?,
+        timeout_seconds: number("timeout", &form.timeout)?.unwrap_or(defaults.timeout_seconds),
+        pod_selector: form.pod_selector.trim().to_owned(),
+        skip_wait_for_delete_timeout_seconds: number("skip-wait-for-delete timeout", &form.skip_wait)?
+            .unwrap_or(0),
+        concurrency: concurrency.unwrap_or(defaults.concurrency),
+    };
+    Ok((engine, p, options))
+}

@@ -1,0 +1,206 @@
+//! Node actions on the node page (cordon, uncordon, drain with its options, preview and
+//! confirmation), the drain preview that plans and runs show, and the uncordon buttons on a
+//! finished drain run.
+
+use grappe_views::runs::{DrainPreviewView, PlanView};
+use leptos::prelude::*;
+
+use super::cni::{ConfirmFields, PlanBox, go_to_run};
+use crate::ErrorBox;
+use crate::api::RoleView;
+use crate::api::nodes::{CordonNode, PlanNodeDrain, StartNodeDrain};
+use crate::api::session::Me;
+use crate::i18n::{Msg, t, use_lang};
+
+/// The actions card of a node page: cordon / uncordon, then the drain form.
+#[component]
+pub fn NodeActions(cluster: String, node: String, unschedulable: bool) -> impl IntoView {
+    let role = use_context::<Me>().map(|m| m.role);
+    if role < Some(RoleView::Operator) {
+        return view! { <p class="muted small">{t(Msg::OperatorOnly)}</p> }.into_any();
+    }
+    let is_admin = role == Some(RoleView::Admin);
+    view! {
+        <p class="muted small">{t(Msg::CordonHelp)}</p>
+        <CordonButton cluster=cluster.clone() node=node.clone() cordon=!unschedulable/>
+        <DrainForm cluster=cluster node=node is_admin=is_admin/>
+    }
+    .into_any()
+}
+
+/// One cordon or uncordon button with its result.
+#[component]
+pub fn CordonButton(cluster: String, node: String, cordon: bool) -> impl IntoView {
+    let action = ServerAction::<CordonNode>::new();
+    let (what, label) = if cordon {
+        ("cordon", Msg::Cordon)
+    } else {
+        ("uncordon", Msg::Uncordon)
+    };
+    view! {
+        <ActionForm action=action attr:class="inline-form">
+            <input type="hidden" name="cluster" value=cluster/>
+            <input type="hidden" name="node" value=node.clone()/>
+            <input type="hidden" name="what" value=what/>
+            <button type="submit" class="btn" data-testid=format!("{what}-{node}")>{t(label)}" "{node.clone()}</button>
+        </ActionForm>
+        {move || action.value().get().map(|r| match r {
+            Ok(true) => view! { <span class="muted small" data-testid="cordon-result">{t(Msg::NodeChanged)}</span> }.into_any(),
+            Ok(false) => view! { <span class="muted small" data-testid="cordon-result">{t(Msg::NodeUnchanged)}</span> }.into_any(),
+            Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+        })}
+    }
+}
+
+#[component]
+fn DrainForm(cluster: String, node: String, is_admin: bool) -> impl IntoView {
+    let plan = ServerAction::<PlanNodeDrain>::new();
+    let start = ServerAction::<StartNodeDrain>::new();
+    go_to_run(move || start.value().get());
+    let lang = use_lang();
+    view! {
+        <details class="drain" data-testid="drain">
+            <summary><strong>{Msg::Drain.text(lang)}</strong></summary>
+            <ActionForm action=plan attr:class="stack-form" attr:data-testid="drain-form">
+                <input type="hidden" name="cluster" value=cluster/>
+                <input type="hidden" name="nodes" value=node/>
+                <label class="tick"><input type="checkbox" name="delete_emptydir_data" checked/> {Msg::DeleteEmptyDir.text(lang)}</label>
+                <label class="tick"><input type="checkbox" name="ignore_daemonsets" checked/> {Msg::IgnoreDaemonSets.text(lang)}</label>
+                <label class="tick"><input type="checkbox" name="force" checked data-testid="drain-force"/> {Msg::ForceUnmanaged.text(lang)}</label>
+                <label>{Msg::GracePeriod.text(lang)} <input type="number" name="grace_period" min="0" placeholder="-1"/></label>
+                <label>{Msg::DrainTimeout.text(lang)} <input type="number" name="timeout" min="1" max="86400" value="600" data-testid="drain-timeout"/></label>
+                <label>{Msg::PodSelector.text(lang)} <input type="text" name="pod_selector" placeholder="app=web" autocomplete="off"/></label>
+                <label>{Msg::SkipWait.text(lang)} <input type="number" name="skip_wait" min="0" value="0"/></label>
+                <label>{Msg::Concurrency.text(lang)} <input type="number" name="concurrency" min="1" max="256" value="32"/></label>
+                {is_admin.then(|| view! {
+                    <label class="tick"><input type="checkbox" name="disable_eviction"/> {Msg::DisableEviction.text(lang)}</label>
+                    <p class="alert alert-warn small">{Msg::DisableEvictionWarn.text(lang)}</p>
+                })}
+                <button type="submit" class="btn btn-primary" data-testid="plan-drain">{Msg::PreviewDrain.text(lang)}</button>
+            </ActionForm>
+            {move || plan.pending().get().then(|| view! { <p class="muted">{t(Msg::Loading)}</p> })}
+            {move || match plan.value().get() {
+                None => ().into_any(),
+                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+                Some(Ok(p)) => view! { <ConfirmDrain plan=p start=start/> }.into_any(),
+            }}
+        </details>
+    }
+}
+
+/// The preview and the confirmation form, which sends back exactly the previewed options.
+#[component]
+fn ConfirmDrain(plan: PlanView, start: ServerAction<StartNodeDrain>) -> impl IntoView {
+    let option = |flag: &str| {
+        plan.options
+            .iter()
+            .find(|(k, _)| k == flag)
+            .map(|(_, v)| v.clone())
+    };
+    let ticked = |flag: &str| {
+        if option(flag).as_deref() == Some("true") {
+            "on"
+        } else {
+            ""
+        }
+    };
+    let grace = option("--grace-period").filter(|g| g != "-1");
+    let fields = [
+        ("delete_emptydir_data", ticked("--delete-emptydir-data").to_owned()),
+        ("ignore_daemonsets", ticked("--ignore-daemonsets").to_owned()),
+        ("force", ticked("--force").to_owned()),
+        ("disable_eviction", ticked("--disable-eviction").to_owned()),
+        ("grace_period", grace.unwrap_or_default()),
+        ("timeout", option("--timeout").unwrap_or_default()),
+        ("pod_selector", option("--pod-selector").unwrap_or_default()),
+        (
+            "skip_wait",
+            option("--skip-wait-for-delete-timeout").unwrap_or_default(),
+        ),
+        ("concurrency", option("concurrency").unwrap_or_default()),
+    ];
+    let (cluster, nodes, hash, runnable) = (
+        plan.cluster.clone(),
+        plan.confirm_word(),
+        plan.hash.clone(),
+        plan.runnable(),
+    );
+    view! {
+        <PlanBox plan=plan/>
+        <ActionForm action=start attr:class="stack-form" attr:data-testid="confirm-drain-form">
+            <input type="hidden" name="cluster" value=cluster/>
+            <input type="hidden" name="nodes" value=nodes/>
+            {fields.into_iter().map(|(name, value)| view! { <input type="hidden" name=name value=value/> }).collect_view()}
+            <input type="hidden" name="plan_hash" value=hash/>
+            <ConfirmFields runnable=runnable label=Msg::TypeNodeNames/>
+        </ActionForm>
+        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+    }
+}
+
+/// Every pod of a drain with its verdict, and the budgets at zero.
+#[component]
+pub fn DrainPreview(preview: DrainPreviewView) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        {(!preview.pdbs_at_zero.is_empty()).then(|| view! {
+            <div class="alert alert-warn" data-testid="pdbs-at-zero">
+                <strong>{Msg::BudgetsAtZero.text(lang)}</strong>
+                <p class="small">{Msg::BudgetsAtZeroHelp.text(lang)}</p>
+                <table class="table dense">
+                    <thead><tr><th>"PodDisruptionBudget"</th><th>{Msg::HealthyNeeded.text(lang)}</th><th>{Msg::CoveredPods.text(lang)}</th></tr></thead>
+                    <tbody>
+                        {preview.pdbs_at_zero.iter().map(|p| view! {
+                            <tr data-pdb=format!("{}/{}", p.namespace, p.name)>
+                                <td class="mono">{p.namespace.clone()} "/" {p.name.clone()}</td>
+                                <td>{p.current_healthy} " / " {p.desired_healthy}</td>
+                                <td class="mono small">{p.pods.join(", ")}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        })}
+        {preview.nodes.iter().map(|n| view! {
+            <h4>{n.node.clone()} " " <span class="muted small">{n.status.clone()}</span></h4>
+            <table class="table dense" data-testid="drain-preview" data-node=n.node.clone()>
+                <thead><tr>
+                    <th>{Msg::Name.text(lang)}</th><th>{Msg::Owner.text(lang)}</th><th>{Msg::Status.text(lang)}</th>
+                    <th>{Msg::Verdict.text(lang)}</th><th>{Msg::Reason.text(lang)}</th>
+                </tr></thead>
+                <tbody>
+                    {n.pods.iter().map(|p| view! {
+                        <tr data-pod=p.key() data-verdict=p.verdict.as_str()>
+                            <td class="mono">{p.key()}</td>
+                            <td class="mono small">{if p.owner.is_empty() { "—".to_owned() } else { p.owner.clone() }}</td>
+                            <td>{p.phase.clone()}</td>
+                            <td><span class=format!("verdict verdict-{}", p.verdict.as_str())>{p.verdict.as_str()}</span></td>
+                            <td class="small">
+                                {p.reason.clone()}
+                                {(!p.blocking_pdbs.is_empty()).then(|| view! {
+                                    <span class="badge badge-warn">"PDB " {p.blocking_pdbs.join(", ")}</span>
+                                })}
+                            </td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }).collect_view()}
+    }
+}
+
+/// Uncordon buttons for the nodes of a finished drain run.
+#[component]
+pub fn UncordonAfterDrain(cluster: String, nodes: Vec<String>) -> impl IntoView {
+    let role = use_context::<Me>().map(|m| m.role);
+    (role >= Some(RoleView::Operator)).then(|| {
+        view! {
+            <section class="card" data-testid="uncordon-after-drain">
+                <p class="muted">{t(Msg::UncordonAfter)}</p>
+                {nodes.into_iter().map(|n| view! {
+                    <CordonButton cluster=cluster.clone() node=n cordon=false/>
+                }).collect_view()}
+            </section>
+        }
+    })
+}
