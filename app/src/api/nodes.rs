@@ -111,11 +111,8 @@ pub async fn start_node_drain(
 
 #[cfg(feature = "ssr")]
 use {
-    super::guard,
-    super::runs::map_run_error,
-    grappe_engine::Engine,
-    grappe_engine::auth::Principal,
-    grappe_engine::runs::drain::DrainOptions,
+    super::guard, super::runs::map_run_error, grappe_engine::Engine,
+    grappe_engine::auth::Principal, grappe_engine::runs::drain::DrainOptions,
     grappe_engine::users::Role,
 };
 
@@ -179,8 +176,11 @@ async fn drain_caller(form: &DrainForm) -> Result<(Engine, Principal, DrainOptio
         grace_period_seconds: number("grace period", &form.grace_period)?,
         timeout_seconds: number("timeout", &form.timeout)?.unwrap_or(defaults.timeout_seconds),
         pod_selector: form.pod_selector.trim().to_owned(),
-        skip_wait_for_delete_timeout_seconds: number("skip-wait-for-delete timeout", &form.skip_wait)?
-            .unwrap_or(0),
+        skip_wait_for_delete_timeout_seconds: number(
+            "skip-wait-for-delete timeout",
+            &form.skip_wait,
+        )?
+        .unwrap_or(0),
         concurrency: concurrency.unwrap_or(defaults.concurrency),
     };
     Ok((engine, p, options))

@@ -167,7 +167,13 @@ pub async fn start_run_rollback(
 pub async fn control_run(run: i64, what: String) -> Result<(), AppError> {
     let (engine, p) = guard::require(Role::Operator).await?;
     let id = RunId(run);
-    let workflow = engine.runs.view(id).await.map_err(map_run_error)?.summary.workflow;
+    let workflow = engine
+        .runs
+        .view(id)
+        .await
+        .map_err(map_run_error)?
+        .summary
+        .workflow;
     if !workflow.starts_with("node.") {
         guard::require(Role::Admin).await?;
     }

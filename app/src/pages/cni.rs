@@ -328,7 +328,7 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
                 }).collect_view()}
             </ul>
             {plan.drain.clone().map(|d| view! { <super::drain::DrainPreview preview=d/> })}
-            <h4>{Msg::Objects.text(lang)}</h4>
+            <h4 class:hidden=plan.drain.is_some()>{Msg::Objects.text(lang)}</h4>
             <table class="table dense" data-testid="plan-objects" class:hidden=plan.drain.is_some()>
                 <thead><tr><th>"Kind"</th><th>{Msg::Name.text(lang)}</th><th>{Msg::Action.text(lang)}</th><th>{Msg::Changes.text(lang)}</th></tr></thead>
                 <tbody>

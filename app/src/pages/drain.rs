@@ -12,20 +12,33 @@ use crate::api::nodes::{CordonNode, PlanNodeDrain, StartNodeDrain};
 use crate::api::session::Me;
 use crate::i18n::{Msg, t, use_lang};
 
-/// The actions card of a node page: cordon / uncordon, then the drain form.
+/// The actions card of a node page: cordon or uncordon, and a link to the drain section.
 #[component]
 pub fn NodeActions(cluster: String, node: String, unschedulable: bool) -> impl IntoView {
     let role = use_context::<Me>().map(|m| m.role);
     if role < Some(RoleView::Operator) {
         return view! { <p class="muted small">{t(Msg::OperatorOnly)}</p> }.into_any();
     }
-    let is_admin = role == Some(RoleView::Admin);
     view! {
         <p class="muted small">{t(Msg::CordonHelp)}</p>
-        <CordonButton cluster=cluster.clone() node=node.clone() cordon=!unschedulable/>
-        <DrainForm cluster=cluster node=node is_admin=is_admin/>
+        <CordonButton cluster=cluster node=node cordon=!unschedulable/>
+        <p><a href="#drain">{t(Msg::Drain)} " ↓"</a></p>
     }
     .into_any()
+}
+
+/// The drain section of a node page (operator): options, preview, confirmation.
+#[component]
+pub fn DrainSection(cluster: String, node: String) -> impl IntoView {
+    let role = use_context::<Me>().map(|m| m.role);
+    (role >= Some(RoleView::Operator)).then(|| {
+        let is_admin = role == Some(RoleView::Admin);
+        view! {
+            <section class="card" id="drain">
+                <DrainForm cluster=cluster node=node is_admin=is_admin/>
+            </section>
+        }
+    })
 }
 
 /// One cordon or uncordon button with its result.
@@ -106,8 +119,14 @@ fn ConfirmDrain(plan: PlanView, start: ServerAction<StartNodeDrain>) -> impl Int
     };
     let grace = option("--grace-period").filter(|g| g != "-1");
     let fields = [
-        ("delete_emptydir_data", ticked("--delete-emptydir-data").to_owned()),
-        ("ignore_daemonsets", ticked("--ignore-daemonsets").to_owned()),
+        (
+            "delete_emptydir_data",
+            ticked("--delete-emptydir-data").to_owned(),
+        ),
+        (
+            "ignore_daemonsets",
+            ticked("--ignore-daemonsets").to_owned(),
+        ),
         ("force", ticked("--force").to_owned()),
         ("disable_eviction", ticked("--disable-eviction").to_owned()),
         ("grace_period", grace.unwrap_or_default()),

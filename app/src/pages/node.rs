@@ -86,6 +86,7 @@ fn Node(d: NodeDetailView) -> impl IntoView {
                 <super::drain::NodeActions cluster=d.cluster.clone() node=r.name.clone() unschedulable=r.status.contains("SchedulingDisabled")/>
             </div>
         </section>
+        <super::drain::DrainSection cluster=d.cluster.clone() node=r.name.clone()/>
         <section>
             <h2>{Msg::Diagnostics.text(lang)} " (" {d.findings.len()} ")"</h2>
             <Findings findings=d.findings.clone()/>

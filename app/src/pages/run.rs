@@ -53,12 +53,11 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     let role = use_context::<Me>().map(|m| m.role);
     let is_admin = role == Some(RoleView::Admin);
     let s = r.summary.clone();
-    let drain = r.plan.drain.as_ref().map(|d| {
-        d.nodes
-            .iter()
-            .map(|n| n.node.clone())
-            .collect::<Vec<_>>()
-    });
+    let drain = r
+        .plan
+        .drain
+        .as_ref()
+        .map(|d| d.nodes.iter().map(|n| n.node.clone()).collect::<Vec<_>>());
     // Operators control their drains; CNI runs are for admins.
     let can_control = is_admin || (drain.is_some() && role >= Some(RoleView::Operator));
     let id = s.id;

@@ -458,7 +458,10 @@ fn cluster_name(cluster: &str) -> Result<ClusterName, RunError> {
 impl Runs {
     async fn client_of(&self, cluster: &str) -> Result<Client, RunError> {
         let name = cluster_name(cluster)?;
-        Ok(self.inner().clusters.client(&name).await?)
+        match self.inner().clusters.client(&name).await {
+            Err(crate::clusters::ClusterError::Unknown(c)) => Err(RunError::UnknownCluster(c)),
+            other => Ok(other?),
+        }
     }
 
     /// Cordons (`unschedulable`) or uncordons a node. The audit record is written first;

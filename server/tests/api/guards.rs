@@ -283,3 +283,58 @@ async fn a_database_that_cannot_be_migrated_stops_startup_with_a_clear_error() {
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("database"), "{err}");
 }
+
+#[tokio::test]
+async fn node_actions_need_an_operator_and_disabling_eviction_an_admin() {
+    let app = spawn_app().await;
+    let viewer = app.add_user("vera", Role::Viewer).await;
+    let operator = app.add_user("otto", Role::Operator).await;
+    let viewer_cookie = app.login("vera", &viewer).await;
+    let operator_cookie = app.login("otto", &operator).await;
+    let drain = [("cluster", "lab"), ("nodes", "rigel"), ("force", "on")];
+    let start = [
+        ("cluster", "lab"),
+        ("nodes", "rigel"),
+        ("plan_hash", "x"),
+        ("confirm", "rigel"),
+    ];
+    let cordon = [("cluster", "lab"), ("node", "rigel"), ("what", "cordon")];
+    for (path, form) in [
+        ("/api/cordon_node", &cordon[..]),
+        ("/api/plan_node_drain", &drain[..]),
+        ("/api/start_node_drain", &start[..]),
+    ] {
+        let res = app.call(path, Some(&viewer_cookie), form).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "viewer calling {path}");
+    }
+    // An operator passes the role check (the cluster is unknown here: 404).
+    let res = app
+        .call("/api/cordon_node", Some(&operator_cookie), &cordon)
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = app
+        .call("/api/plan_node_drain", Some(&operator_cookie), &drain)
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // Disabling eviction bypasses PodDisruptionBudgets: admins only.
+    let mut bypass = drain.to_vec();
+    bypass.push(("disable_eviction", "on"));
+    let res = app
+        .call("/api/plan_node_drain", Some(&operator_cookie), &bypass)
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Bad input is refused with its reason.
+    let mut bad = drain.to_vec();
+    bad.push(("timeout", "soon"));
+    let res = app
+        .call("/api/plan_node_drain", Some(&operator_cookie), &bad)
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.expect("body").contains("timeout"));
+    let bad = [("cluster", "lab"), ("node", "rigel"), ("what", "reboot")];
+    let res = app
+        .call("/api/cordon_node", Some(&operator_cookie), &bad)
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(app.audit_records("node.cordon").await.is_empty());
+}

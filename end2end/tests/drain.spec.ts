@@ -1,0 +1,101 @@
+// The drain click-through against the lab (with Calico applied by kubectl so the sample pods
+// run): open a node that runs a demo/web pod, preview the seed's drain (every pod's verdict,
+// the demo/web budget at zero), confirm with the node's name, watch the run name the blocking
+// budget, let the budget allow it, see the run succeed and the node `Ready,SchedulingDisabled`
+// in the nodes table, then uncordon it from the run's result. Screenshots 30 to 34.
+import { test, expect } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import { hydrated, login, shot } from "./helpers";
+
+function kubectl(...args: string[]): string {
+  const kubeconfig = process.env.GRAPPE_E2E_KUBECONFIG;
+  if (!kubeconfig) {
+    throw new Error("GRAPPE_E2E_KUBECONFIG must name the lab's kubeconfig (scripts/e2e --kubeconfig sets it)");
+  }
+  return execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
+}
+
+function manifest(): string {
+  const manifests = process.env.GRAPPE_MANIFESTS;
+  if (!manifests) {
+    throw new Error("GRAPPE_MANIFESTS must name the shared manifests directory (scripts/e2e sets it)");
+  }
+  return `${manifests}/calico-v3.25.1.yaml`;
+}
+
+function budget(maxUnavailable: number): void {
+  kubectl("-n", "demo", "patch", "pdb", "web", "--type=merge", "-p", JSON.stringify({ spec: { maxUnavailable } }));
+}
+
+test("drain a node from its page: preview, blocked by a budget, done, then uncordon", async ({ page }) => {
+  test.setTimeout(300_000);
+  const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
+  let node = "";
+  try {
+    kubectl("apply", "--server-side", "-f", manifest());
+    kubectl("-n", "kube-system", "rollout", "status", "ds/calico-node", "--timeout=120s");
+    kubectl("-n", "demo", "wait", "--for=condition=Ready", "pod", "-l", "app=web", "--timeout=120s");
+    node = kubectl("-n", "demo", "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].spec.nodeName}").trim();
+    expect(node).not.toBe("");
+
+    await login(page);
+    await page.goto(`/c/${cluster}/nodes/${node}`);
+    await hydrated(page);
+    await expect(page.getByTestId("node-status")).toHaveText("Ready");
+    await page.getByTestId("drain").locator("summary").click();
+    await expect(page.getByTestId("drain-force")).toBeChecked();
+    await page.getByTestId("plan-drain").click();
+
+    // The preview: the web pod is evicted but covered by a budget at zero; kube-proxy skipped.
+    const preview = page.getByTestId("drain-preview");
+    await expect(preview).toBeVisible({ timeout: 30_000 });
+    await expect(preview.locator('tr[data-verdict="evict"]').filter({ hasText: "demo/web-" }).first()).toContainText("PDB demo/web");
+    await expect(preview.locator('tr[data-verdict="skip"]').filter({ hasText: "kube-proxy" })).toHaveCount(1);
+    await expect(page.getByTestId("pdbs-at-zero").locator('[data-pdb="demo/web"]')).toBeVisible();
+    await expect(page.getByTestId("plan-checks").locator('[data-level="fail"]')).toHaveCount(0);
+    expect(kubectl("get", "node", node, "-o", "jsonpath={.spec.unschedulable}")).toBe("");
+    await shot(page, "30-drain-preview");
+
+    // The cluster's name does not confirm a drain: the node's does.
+    await page.getByTestId("confirm-cluster").fill(cluster);
+    await page.getByTestId("execute").click();
+    await expect(page.getByTestId("drain").locator(".alert-error")).toContainText(node);
+    const before = page.url();
+    await page.getByTestId("confirm-cluster").fill(node);
+    await page.getByTestId("confirm-password").fill(process.env.GRAPPE_E2E_PASSWORD ?? "");
+    await page.getByTestId("execute").click();
+    await expect(page).not.toHaveURL(before, { timeout: 30_000 });
+    await expect(page).toHaveURL(/\/runs\/\d+$/);
+    await hydrated(page);
+
+    // Progress: the budget is named on the pod it blocks, live.
+    await expect(page.getByTestId("run-objects")).toContainText("blocked by PodDisruptionBudget demo/web", { timeout: 60_000 });
+    await expect(page.getByTestId("run-status")).toHaveText("running");
+    await shot(page, "31-drain-blocked");
+    budget(1);
+    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 120_000 });
+    await expect(page.getByTestId("run-steps").locator(`[data-step="drain ${node}"]`)).toContainText(`node/${node} drained`);
+    await shot(page, "32-drain-done");
+    const runUrl = page.url();
+
+    // The nodes table says what `kubectl get nodes` says.
+    await page.goto(`/c/${cluster}/nodes`);
+    await hydrated(page);
+    await expect(page.locator(`tr[data-node="${node}"]`).getByTestId("node-status")).toHaveText("Ready,SchedulingDisabled");
+    await shot(page, "33-nodes-scheduling-disabled");
+
+    // Uncordon from the run's result.
+    await page.goto(runUrl);
+    await hydrated(page);
+    await page.getByTestId(`uncordon-${node}`).click();
+    await expect(page.getByTestId("cordon-result")).toBeVisible();
+    expect(kubectl("get", "node", node, "-o", "jsonpath={.spec.unschedulable}")).toBe("");
+    await shot(page, "34-drain-uncordoned");
+  } finally {
+    budget(0);
+    if (node) {
+      kubectl("uncordon", node);
+    }
+    kubectl("delete", "--ignore-not-found", "--wait=true", "-f", manifest());
+  }
+});
