@@ -30,15 +30,23 @@ pub fn NodePage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                    Ok(d) => view! { <Node d=d/> }.into_any(),
+                    Ok(d) => view! { <NodeTop d=d/> }.into_any(),
                 }
+            })}
+        </Transition>
+        // Outside the live part: a live update must not close the form or drop its preview.
+        {move || view! { <super::drain::DrainSection cluster=cluster.get() node=node.get()/> }}
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                detail.await.ok().map(|d| view! { <NodeRest d=d/> })
             })}
         </Transition>
     }
 }
 
+/// The node's summary cards (status, network, calico-node, actions).
 #[component]
-fn Node(d: NodeDetailView) -> impl IntoView {
+fn NodeTop(d: NodeDetailView) -> impl IntoView {
     let lang = use_lang();
     let r = d.row.clone();
     let back = format!("/c/{}/nodes", d.cluster);
@@ -86,7 +94,14 @@ fn Node(d: NodeDetailView) -> impl IntoView {
                 <super::drain::NodeActions cluster=d.cluster.clone() node=r.name.clone() unschedulable=r.status.contains("SchedulingDisabled")/>
             </div>
         </section>
-        <super::drain::DrainSection cluster=d.cluster.clone() node=r.name.clone()/>
+    }
+}
+
+/// The rest of the node's page: diagnostics, conditions, taints, IPAM blocks, pods, events.
+#[component]
+fn NodeRest(d: NodeDetailView) -> impl IntoView {
+    let lang = use_lang();
+    view! {
         <section>
             <h2>{Msg::Diagnostics.text(lang)} " (" {d.findings.len()} ")"</h2>
             <Findings findings=d.findings.clone()/>

@@ -498,7 +498,6 @@ impl Runs {
             .audit
             .guarded(entry, patch_unschedulable(&client, &node, unschedulable))
             .await;
-        self.bump();
         match result {
             Ok(changed) => Ok(changed),
             Err(GuardedError::AuditUnavailable(e)) => Err(RunError::AuditUnavailable(e)),
