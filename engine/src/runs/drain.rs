@@ -1014,6 +1014,7 @@ impl DrainContext {
                 // Gone already, or replaced (the UID precondition failed): nothing to evict.
                 Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => return Ok(()),
                 Err(kube::Error::Api(e)) if e.code == 429 => {
+                    let first = blocked_since.is_none();
                     let since = *blocked_since.get_or_insert_with(Instant::now);
                     let why = self.blocking_budgets(&r.namespace, &r.name).await;
                     let cause = e
@@ -1026,7 +1027,7 @@ impl DrainContext {
                         "blocked by PodDisruptionBudget {why} for {} s: {cause}",
                         since.elapsed().as_secs()
                     );
-                    if since.elapsed() < Duration::from_millis(100) {
+                    if first {
                         self.say(idx, &format!("{}: {text} (retrying every 5 s)", r.key))
                             .await?;
                     }
