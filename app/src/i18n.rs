@@ -127,6 +127,7 @@ messages! {
     NodeChanged => "Done.", "Fait.";
     NodeUnchanged => "Nothing to change: the node was already so.", "Rien à changer : le nœud l'était déjà.";
     Drain => "Drain", "Drainer";
+    DrainNodes => "Nodes, drained one after another (space-separated; the run stops at the first failure)", "Nœuds, drainés l'un après l'autre (séparés par des espaces ; l'exécution s'arrête au premier échec)";
     PreviewDrain => "Preview the drain", "Prévisualiser le drain";
     DeleteEmptyDir => "Delete emptyDir data (--delete-emptydir-data)", "Supprimer les données emptyDir (--delete-emptydir-data)";
     IgnoreDaemonSets => "Ignore DaemonSet pods (--ignore-daemonsets)", "Ignorer les pods de DaemonSet (--ignore-daemonsets)";

@@ -37,20 +37,19 @@ fn typed(word: &str) -> Confirmation {
     }
 }
 
-async fn finished(runs: &Runs, id: RunId) -> RunView {
-    let start = std::time::Instant::now();
-    loop {
-        let view = runs.view(id).await.expect("run view");
-        if !matches!(view.summary.status.as_str(), "running" | "interrupted") {
-            return view;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "run {id} still running after 5 min: {:#?}",
-            view.steps
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// Previews a drain of `nodes` and starts it, confirmed with the node names.
+async fn drain(runs: &Runs, nodes: &[String], opts: &DrainOptions) -> RunId {
+    let plan = runs.plan_drain("lab", nodes, opts).await.expect("plan");
+    runs.start_drain(
+        &bob(),
+        "lab",
+        nodes,
+        opts,
+        &plan.hash,
+        typed(&nodes.join(" ")),
+    )
+    .await
+    .expect("start")
 }
 
 /// `kubectl` that may fail: its exit status and everything it printed.
@@ -449,7 +448,7 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
     assert_eq!(blocked.summary.status, "running");
     assert!(unschedulable(&lab, &first), "cordoned first");
     set_web_budget(&lab, 1);
-    let done = finished(runs, id).await;
+    let done = support::finished(runs, id).await;
     assert_eq!(done.summary.status, "succeeded", "{:#?}", done.steps);
     let output: String = done.steps.iter().map(|s| s.output.as_str()).collect();
     assert!(output.contains("retrying every 5 s"), "{output}");
@@ -529,7 +528,7 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
         )
         .await
         .expect("start");
-    let failed = finished(runs, id).await;
+    let failed = support::finished(runs, id).await;
     assert_eq!(failed.summary.status, "failed", "{:#?}", failed.steps);
     let error = failed.summary.error.clone().unwrap_or_default();
     assert!(error.contains("did not complete within 6 s"), "{error}");
@@ -553,21 +552,7 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
     );
 
     // 5. Cancel while blocked: the run is cancelled, the node stays cordoned.
-    let plan = runs
-        .plan_drain("lab", std::slice::from_ref(&third), &seed)
-        .await
-        .expect("plan");
-    let id = runs
-        .start_drain(
-            &bob(),
-            "lab",
-            std::slice::from_ref(&third),
-            &seed,
-            &plan.hash,
-            typed(&third),
-        )
-        .await
-        .expect("start");
+    let id = drain(runs, std::slice::from_ref(&third), &seed).await;
     run_until(runs, id, "blocked before cancel", |v| {
         v.objects.iter().any(|o| {
             o.done
@@ -577,7 +562,7 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
     })
     .await;
     runs.cancel(&bob(), id).await.expect("cancel");
-    let cancelled = finished(runs, id).await;
+    let cancelled = support::finished(runs, id).await;
     assert_eq!(
         cancelled.summary.status, "cancelled",
         "{:#?}",

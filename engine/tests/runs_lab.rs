@@ -35,23 +35,6 @@ fn confirm() -> Confirmation {
     }
 }
 
-/// Waits until the run has finished and returns it.
-async fn finished(engine: &Engine, id: RunId) -> RunView {
-    let start = std::time::Instant::now();
-    loop {
-        let view = engine.runs.view(id).await.expect("run view");
-        if !matches!(view.summary.status.as_str(), "running" | "interrupted") {
-            return view;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(600),
-            "run {id} still running after 10 min: {:?}",
-            view.steps
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
 fn assert_succeeded(view: &RunView) {
     assert_eq!(
         view.summary.status, "succeeded",
@@ -182,7 +165,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         }
         other => panic!("second run not refused: {other:?}"),
     }
-    let view = finished(&engine, install).await;
+    let view = support::finished(&engine.runs, install).await;
     assert_succeeded(&view);
     assert_eq!(view.objects.len(), 27);
     assert!(
@@ -259,7 +242,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         .start_install(&alice(), "lab", &up_params, &up_plan.hash, confirm())
         .await
         .expect("upgrade");
-    assert_succeeded(&finished(&engine, upgrade).await);
+    assert_succeeded(&support::finished(&engine.runs, upgrade).await);
     let image = lab.kubectl(&[
         "get",
         "ds",
@@ -283,7 +266,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         .start_rollback(&alice(), upgrade, &rb_plan.hash, confirm())
         .await
         .expect("rollback");
-    let rb = finished(&engine, rollback).await;
+    let rb = support::finished(&engine.runs, rollback).await;
     assert_succeeded(&rb);
     assert!(
         rb.steps
@@ -320,7 +303,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         .start_rollback(&alice(), install, &rb_plan.hash, confirm())
         .await
         .expect("undo");
-    assert_succeeded(&finished(&engine, undo).await);
+    assert_succeeded(&support::finished(&engine.runs, undo).await);
     let crds = lab.kubectl(&["get", "crd", "-o", "name"]);
     assert!(!crds.contains("projectcalico.org"), "{crds}");
     for what in [
@@ -371,7 +354,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         )
         .await
         .expect("remove");
-    let removed = finished(&engine, remove).await;
+    let removed = support::finished(&engine.runs, remove).await;
     assert_succeeded(&removed);
     assert!(
         removed

@@ -76,7 +76,7 @@ fn DrainForm(cluster: String, node: String, is_admin: bool) -> impl IntoView {
             <summary><strong>{Msg::Drain.text(lang)}</strong></summary>
             <ActionForm action=plan attr:class="stack-form" attr:data-testid="drain-form">
                 <input type="hidden" name="cluster" value=cluster/>
-                <input type="hidden" name="nodes" value=node/>
+                <label>{Msg::DrainNodes.text(lang)} <input type="text" name="nodes" value=node required autocomplete="off" data-testid="drain-nodes"/></label>
                 <label class="tick"><input type="checkbox" name="delete_emptydir_data" checked/> {Msg::DeleteEmptyDir.text(lang)}</label>
                 <label class="tick"><input type="checkbox" name="ignore_daemonsets" checked/> {Msg::IgnoreDaemonSets.text(lang)}</label>
                 <label class="tick"><input type="checkbox" name="force" checked data-testid="drain-force"/> {Msg::ForceUnmanaged.text(lang)}</label>

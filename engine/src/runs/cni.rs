@@ -771,13 +771,7 @@ impl StepContext {
     }
 
     async fn say(&self, idx: i64, line: &str) -> Result<(), RunError> {
-        self.runs
-            .inner()
-            .store
-            .append_step_output(self.run.id, idx, line)
-            .await?;
-        self.runs.bump();
-        Ok(())
+        self.runs.say(self.run.id, idx, line).await
     }
 
     async fn done(&self, seq: i64, what: &str) -> Result<(), RunError> {

@@ -827,13 +827,7 @@ impl DrainContext {
     }
 
     async fn say(&self, idx: i64, line: &str) -> Result<(), RunError> {
-        self.runs
-            .inner()
-            .store
-            .append_step_output(self.run.id, idx, line)
-            .await?;
-        self.runs.bump();
-        Ok(())
+        self.runs.say(self.run.id, idx, line).await
     }
 
     async fn status(&self, r: &Removal, text: &str) {

@@ -412,6 +412,13 @@ impl Runs {
         });
     }
 
+    /// Appends a line to a step's output and tells the live pages.
+    pub(crate) async fn say(&self, id: RunId, idx: i64, line: &str) -> Result<(), RunError> {
+        self.inner.store.append_step_output(id, idx, line).await?;
+        self.bump();
+        Ok(())
+    }
+
     pub(crate) fn bump(&self) {
         self.inner.changes.send_modify(|v| *v += 1);
     }

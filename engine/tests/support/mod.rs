@@ -96,6 +96,27 @@ impl Drop for Lab {
     }
 }
 
+/// Waits until run `id` has finished (neither running nor interrupted) and returns it; fails
+/// after 10 minutes with its steps.
+pub async fn finished(
+    runs: &grappe_engine::runs::Runs,
+    id: grappe_engine::runs::RunId,
+) -> grappe_views::runs::RunView {
+    let start = Instant::now();
+    loop {
+        let view = runs.view(id).await.expect("run view");
+        if !matches!(view.summary.status.as_str(), "running" | "interrupted") {
+            return view;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "run {id} still running after 10 min: {:#?}",
+            view.steps
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Polls `check` until it returns `Ok`, or fails with its last complaint.
 pub async fn eventually<T>(
     what: &str,
