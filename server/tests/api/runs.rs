@@ -1,6 +1,7 @@
 //! Workflow runs through HTTP: only admins plan and start them, a cross-site start is refused,
 //! and a real `grappe serve` killed with SIGKILL during a Calico rollout finds the run
-//! "interrupted" when it starts again, and resumes it to success (against a lab of its own).
+//! "interrupted" when it starts again, and resumes it to success (against a lab of its own);
+//! the same for a drain held by a PodDisruptionBudget, resumed by an operator.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -415,7 +416,7 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
     server.0.wait().expect("reaped");
     drop(server);
 
-    let _server = serve(&config, &work.path().join("server-2.log"));
+    let mut server = serve(&config, &work.path().join("server-2.log"));
     wait_up(&http).await;
     let cookie = http.login("ada", "a-long-test-password-42").await;
     let view = json(&http, &cookie, "/api/get_run", &[("run", &id)]).await;
@@ -459,4 +460,108 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
             .all(|s| s["status"] == "done"),
         "{view:#}"
     );
+    // A drain killed while the demo/web budget (maxUnavailable 0) holds it: interrupted at the
+    // next start, resumed by an operator once the budget allows it.
+    let kubectl = |args: &[&str]| {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(lab_dir.join("kubeconfig"))
+            .args(args)
+            .output()
+            .expect("kubectl is required (the machine's kubectl)");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    kubectl(&[
+        "-n",
+        "demo",
+        "wait",
+        "--for=condition=Ready",
+        "pod",
+        "-l",
+        "app=web",
+        "--timeout=120s",
+    ]);
+    let mut add = Command::new(env!("CARGO_BIN_EXE_grappe"))
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "user",
+            "add",
+            "otto",
+            "--role",
+            "operator",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("grappe user add");
+    {
+        use std::io::Write;
+        let mut stdin = add.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"another-test-password-42\n")
+            .expect("password");
+    }
+    assert!(add.wait().expect("user add").success());
+    let otto = http.login("otto", "another-test-password-42").await;
+    let options = [
+        ("cluster", "lab"),
+        ("nodes", "rigel"),
+        ("delete_emptydir_data", "on"),
+        ("ignore_daemonsets", "on"),
+        ("force", "on"),
+    ];
+    let plan = json(&http, &otto, "/api/plan_node_drain", &options).await;
+    let hash = plan["hash"].as_str().expect("hash").to_owned();
+    let mut start = options.to_vec();
+    start.extend([("plan_hash", hash.as_str()), ("confirm", "rigel")]);
+    let drain = json(&http, &otto, "/api/start_node_drain", &start).await;
+    let drain = drain.as_i64().expect("run id").to_string();
+    run_until(&http, &otto, &drain, "drain held by demo/web", |v| {
+        v["objects"].as_array().is_some_and(|o| {
+            o.iter().any(|o| {
+                o["done"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("blocked by PodDisruptionBudget demo/web"))
+            })
+        })
+    })
+    .await;
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().expect("reaped");
+    drop(server);
+    let _server = serve(&config, &work.path().join("server-3.log"));
+    wait_up(&http).await;
+    let otto = http.login("otto", "another-test-password-42").await;
+    let view = json(&http, &otto, "/api/get_run", &[("run", &drain)]).await;
+    assert_eq!(view["summary"]["status"], "interrupted", "{view:#}");
+    assert_eq!(step_status(&view, "cordon rigel"), "done");
+    assert_eq!(step_status(&view, "drain rigel"), "interrupted");
+    kubectl(&[
+        "-n",
+        "demo",
+        "patch",
+        "pdb",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"maxUnavailable":3}}"#,
+    ]);
+    json(
+        &http,
+        &otto,
+        "/api/control_run",
+        &[("run", &drain), ("what", "resume")],
+    )
+    .await;
+    let view = run_until(&http, &otto, &drain, "drain resumed to its end", |v| {
+        v["summary"]["status"] != "running"
+    })
+    .await;
+    assert_eq!(view["summary"]["status"], "succeeded", "{view:#}");
 }
