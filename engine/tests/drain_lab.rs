@@ -15,12 +15,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use grappe_engine::audit::{AuditFilter, Caller};
-use grappe_engine::auth::ThrottlePolicy;
-use grappe_engine::clusters::ClusterSpec;
-use grappe_engine::names::ClusterName;
 use grappe_engine::runs::drain::DrainOptions;
 use grappe_engine::runs::{Confirmation, RunError, RunId, Runs};
-use grappe_engine::{Engine, EngineConfig};
 use grappe_views::runs::{PlanView, RunView, Verdict};
 use support::Lab;
 
@@ -239,19 +235,7 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
         ],
     );
     let db = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start(EngineConfig {
-        database: db.path().join("grappe.db"),
-        clusters: vec![ClusterSpec {
-            name: ClusterName::parse("lab").expect("name"),
-            kubeconfig: lab.kubeconfig(),
-            context: None,
-        }],
-        throttle: ThrottlePolicy::default(),
-        manifest_mirror: None,
-        recover_runs: true,
-    })
-    .await
-    .expect("engine");
+    let engine = lab.engine(db.path(), None).await;
     let runs = &engine.runs;
     let nodes: Vec<String> = lab
         .kubectl(&[

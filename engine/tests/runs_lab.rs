@@ -12,13 +12,10 @@ mod support;
 use std::time::Duration;
 
 use grappe_engine::audit::Caller;
-use grappe_engine::auth::ThrottlePolicy;
-use grappe_engine::clusters::ClusterSpec;
 use grappe_engine::manifests::{Fetcher, ManifestError, Source};
 use grappe_engine::names::ClusterName;
 use grappe_engine::runs::cni::InstallParams;
 use grappe_engine::runs::{Confirmation, RunError, RunId};
-use grappe_engine::{Engine, EngineConfig};
 use grappe_views::runs::{Planned, RunView};
 use support::{Lab, manifests, serve_dir};
 
@@ -53,19 +50,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     let lab = Lab::up(PORT_BASE, &[]);
     let mirror = serve_dir(manifests()).await;
     let db = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start(EngineConfig {
-        database: db.path().join("grappe.db"),
-        clusters: vec![ClusterSpec {
-            name: ClusterName::parse("lab").expect("name"),
-            kubeconfig: lab.kubeconfig(),
-            context: None,
-        }],
-        throttle: ThrottlePolicy::default(),
-        manifest_mirror: Some(mirror.clone()),
-        recover_runs: true,
-    })
-    .await
-    .expect("engine");
+    let engine = lab.engine(db.path(), Some(mirror.clone())).await;
     let state = engine
         .states
         .get(&ClusterName::parse("lab").expect("name"))

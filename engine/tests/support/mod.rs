@@ -55,6 +55,27 @@ impl Lab {
         self.dir.path().join("kubeconfig")
     }
 
+    /// An engine on a fresh database in `db` with this lab as cluster `lab`.
+    pub async fn engine(
+        &self,
+        db: &std::path::Path,
+        manifest_mirror: Option<String>,
+    ) -> grappe_engine::Engine {
+        grappe_engine::Engine::start(grappe_engine::EngineConfig {
+            database: db.join("grappe.db"),
+            clusters: vec![grappe_engine::clusters::ClusterSpec {
+                name: grappe_engine::names::ClusterName::parse("lab").expect("name"),
+                kubeconfig: self.kubeconfig(),
+                context: None,
+            }],
+            throttle: grappe_engine::auth::ThrottlePolicy::default(),
+            manifest_mirror,
+            recover_runs: true,
+        })
+        .await
+        .expect("engine")
+    }
+
     pub fn run(&self, args: &[&str]) -> String {
         let mut cmd = Command::new(repo().join("lab/lab"));
         cmd.args(args).arg("--dir").arg(self.dir.path());

@@ -226,6 +226,25 @@ impl Drop for Server {
     }
 }
 
+/// `grappe user add NAME --role ROLE --password-stdin` on the configuration's database.
+fn add_user(config: &Path, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut add = Command::new(env!("CARGO_BIN_EXE_grappe"))
+        .arg("--config")
+        .arg(config)
+        .args(["user", "add", name, "--role", role, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("grappe user add");
+    let mut stdin = add.stdin.take().expect("stdin");
+    stdin
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("password");
+    drop(stdin);
+    assert!(add.wait().expect("user add").success());
+}
+
 fn serve(config: &Path, log: &Path) -> Server {
     let log = std::fs::File::create(log).expect("log file");
     Server(
@@ -339,22 +358,7 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
         ),
     )
     .expect("config");
-    let mut add = Command::new(env!("CARGO_BIN_EXE_grappe"))
-        .arg("--config")
-        .arg(&config)
-        .args(["user", "add", "ada", "--role", "admin", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("grappe user add");
-    {
-        use std::io::Write;
-        let mut stdin = add.stdin.take().expect("stdin");
-        stdin
-            .write_all(b"a-long-test-password-42\n")
-            .expect("password");
-    }
-    assert!(add.wait().expect("user add").success());
+    add_user(&config, "ada", "admin", "a-long-test-password-42");
 
     let http = Http::new("http://127.0.0.1:18190".into());
     let mut server = serve(&config, &work.path().join("server-1.log"));
@@ -485,29 +489,7 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
         "app=web",
         "--timeout=120s",
     ]);
-    let mut add = Command::new(env!("CARGO_BIN_EXE_grappe"))
-        .arg("--config")
-        .arg(&config)
-        .args([
-            "user",
-            "add",
-            "otto",
-            "--role",
-            "operator",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("grappe user add");
-    {
-        use std::io::Write;
-        let mut stdin = add.stdin.take().expect("stdin");
-        stdin
-            .write_all(b"another-test-password-42\n")
-            .expect("password");
-    }
-    assert!(add.wait().expect("user add").success());
+    add_user(&config, "otto", "operator", "another-test-password-42");
     let otto = http.login("otto", "another-test-password-42").await;
     let options = [
         ("cluster", "lab"),
