@@ -49,6 +49,7 @@ test("drain a node from its page: preview, blocked by a budget, done, then uncor
     // The preview: the web pod is evicted but covered by a budget at zero; kube-proxy skipped.
     const preview = page.getByTestId("drain-preview");
     await expect(preview).toBeVisible({ timeout: 30_000 });
+    await expect(page.getByTestId("plan-counts")).toHaveText(/^\d+ evict · \d+ skip$/);
     await expect(preview.locator('tr[data-verdict="evict"]').filter({ hasText: "demo/web-" }).first()).toContainText("PDB demo/web");
     await expect(preview.locator('tr[data-verdict="skip"]').filter({ hasText: "kube-proxy" })).toHaveCount(1);
     await expect(page.getByTestId("pdbs-at-zero").locator('[data-pdb="demo/web"]')).toBeVisible();

@@ -296,11 +296,27 @@ pub fn ConfirmFields(
 #[component]
 pub fn PlanBox(plan: PlanView) -> impl IntoView {
     let lang = use_lang();
-    let counts: Vec<String> = grappe_views::runs::Planned::ALL
-        .into_iter()
-        .filter(|a| plan.count(*a) > 0)
-        .map(|a| format!("{} {}", plan.count(a), a.as_str()))
-        .collect();
+    let counts: Vec<String> = match &plan.drain {
+        // A drain counts pods by verdict.
+        Some(d) => {
+            use grappe_views::runs::Verdict;
+            [
+                Verdict::Evict,
+                Verdict::Delete,
+                Verdict::Skip,
+                Verdict::Blocked,
+            ]
+            .into_iter()
+            .filter(|v| d.count(*v) > 0)
+            .map(|v| format!("{} {}", d.count(v), v.as_str()))
+            .collect()
+        }
+        None => grappe_views::runs::Planned::ALL
+            .into_iter()
+            .filter(|a| plan.count(*a) > 0)
+            .map(|a| format!("{} {}", plan.count(a), a.as_str()))
+            .collect(),
+    };
     view! {
         <div class="plan" data-testid="plan" data-hash=plan.hash.clone()>
             <h3>{Msg::Plan.text(lang)} ": " {plan.title.clone()}</h3>

@@ -87,6 +87,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
         None => format!("/c/{}/cni", s.cluster),
     };
     let finished = !matches!(s.status.as_str(), "running" | "interrupted");
+    let is_drain = drain.is_some();
     let uncordon = drain.clone().filter(|_| finished).map(|nodes| {
         view! { <super::drain::UncordonAfterDrain cluster=s.cluster.clone() nodes=nodes/> }
     });
@@ -122,14 +123,14 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
         <section class="card">
             <h2>{Msg::Objects.text(lang)}</h2>
             <table class="table dense" data-testid="run-objects">
-                <thead><tr><th>"Kind"</th><th>{Msg::Name.text(lang)}</th><th>{Msg::Plan.text(lang)}</th><th>{Msg::Existed.text(lang)}</th><th>{Msg::Done.text(lang)}</th></tr></thead>
+                <thead><tr><th>"Kind"</th><th>{Msg::Name.text(lang)}</th><th>{Msg::Plan.text(lang)}</th><th class:hidden=is_drain>{Msg::Existed.text(lang)}</th><th>{Msg::Done.text(lang)}</th></tr></thead>
                 <tbody>
                     {r.objects.iter().map(|o| view! {
                         <tr>
                             <td>{o.kind.clone()}</td>
                             <td class="mono">{o.namespace.clone().map(|n| format!("{n}/")).unwrap_or_default()}{o.name.clone()}</td>
                             <td>{o.planned.as_str()}</td>
-                            <td>{o.existed.map(|e| if e { "yes" } else { "no" })}</td>
+                            <td class:hidden=is_drain>{o.existed.map(|e| if e { "yes" } else { "no" })}</td>
                             <td>{o.done.clone()}</td>
                         </tr>
                     }).collect_view()}
