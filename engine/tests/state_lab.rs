@@ -178,6 +178,30 @@ async fn live_state_follows_the_lab() {
         }
     })
     .await;
+    // Sorted pages: by status (rigel's `Ready,SchedulingDisabled` among them), version, pods;
+    // descending is the reverse.
+    for sort in ["status", "version", "pods"] {
+        let key = |r: &grappe_views::NodeRow| match sort {
+            "status" => (r.status.clone(), 0, r.name.clone()),
+            "version" => (r.version.clone(), 0, r.name.clone()),
+            _ => (String::new(), r.pods, r.name.clone()),
+        };
+        let page = |desc: bool| {
+            state.nodes_page(&NodesQuery {
+                sort: sort.into(),
+                desc,
+                ..NodesQuery::default()
+            })
+        };
+        let up: Vec<_> = page(false).rows.iter().map(key).collect();
+        assert!(
+            up.windows(2).all(|w| w[0] <= w[1]),
+            "sorted by {sort}: {up:?}"
+        );
+        let mut down: Vec<_> = page(true).rows.iter().map(key).collect();
+        down.reverse();
+        assert_eq!(up, down, "descending by {sort}");
+    }
     lab.kubectl(&["uncordon", "rigel"]);
 
     // Each failure the lab injects raises its diagnostic; heal clears it.

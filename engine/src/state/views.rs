@@ -270,18 +270,24 @@ impl ClusterState {
                 matched.push(n);
             }
         }
+        // Keys computed once per node (status and roles build strings): O(n) allocations,
+        // not O(n log n), at 5,000 nodes.
         match query.sort.as_str() {
-            "status" => matched.sort_by_key(|n| (n.status_text(), n.name.clone())),
-            "roles" => matched.sort_by_key(|n| (n.roles.join(","), n.name.clone())),
-            "age" => matched.sort_by_key(|n| (std::cmp::Reverse(n.created), n.name.clone())),
-            "version" => matched.sort_by_key(|n| (n.kubelet_version.clone(), n.name.clone())),
-            "ip" => matched.sort_by_key(|n| {
+            "status" => matched.sort_by_cached_key(|n| (n.status_text(), n.name.clone())),
+            "roles" => matched.sort_by_cached_key(|n| (n.roles.join(","), n.name.clone())),
+            "age" => matched.sort_by_cached_key(|n| (std::cmp::Reverse(n.created), n.name.clone())),
+            "version" => {
+                matched.sort_by_cached_key(|n| (n.kubelet_version.clone(), n.name.clone()))
+            }
+            "ip" => matched.sort_by_cached_key(|n| {
                 (
                     n.internal_ip().and_then(crate::net::address_part),
                     n.name.clone(),
                 )
             }),
-            "pods" => matched.sort_by_key(|n| (stores.pods_on_count(&n.name), n.name.clone())),
+            "pods" => {
+                matched.sort_by_cached_key(|n| (stores.pods_on_count(&n.name), n.name.clone()))
+            }
             _ => {} // by name: the table's own order
         }
         if query.desc {
