@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::k8s::{self, KubeError, ObjectRef, Resolver};
-use super::{Confirmation, RunError, RunId, RunStatus, Runs, Workflow, check, sealed};
+use super::{
+    Confirmation, RunError, RunId, RunStatus, Runs, Workflow, check, cluster_name, sealed,
+};
 use crate::audit::Caller;
 use crate::diagnostics::detect_cnis;
 use crate::manifests::parse::{CalicoOptions, ManifestObject, Phase, apply_calico_options, parse};
@@ -63,9 +65,6 @@ impl InstallParams {
     }
 }
 
-fn cluster_name(cluster: &str) -> Result<ClusterName, RunError> {
-    ClusterName::parse(cluster).map_err(|_| RunError::UnknownCluster(cluster.to_owned()))
-}
 
 fn object_ref(o: &ManifestObject) -> ObjectRef {
     ObjectRef {
@@ -137,7 +136,7 @@ impl Runs {
         let objects = install_objects(manifest, params)?;
         let cni = manifest_cni(manifest, &objects);
         manifests::store(&inner.store, manifest).await?;
-        let client = inner.clusters.client(&name).await?;
+        let client = self.client_of(cluster).await?;
         client
             .apiserver_version()
             .await
@@ -490,8 +489,7 @@ impl Runs {
                 "it changed nothing".into(),
             ));
         }
-        let name = cluster_name(&run.cluster)?;
-        let client = inner.clusters.client(&name).await?;
+        let client = self.client_of(&run.cluster).await?;
         let mut resolver = Resolver::new(client);
         let mut planned = Vec::new();
         let mut refs = Vec::new();
@@ -589,11 +587,10 @@ impl Runs {
         manifest: &Manifest,
     ) -> Result<PlanView, RunError> {
         let inner = self.inner();
-        let name = cluster_name(cluster)?;
         let mut objects = parse(&manifest.text)?;
         objects.sort_by_key(ManifestObject::phase);
         manifests::store(&inner.store, manifest).await?;
-        let client = inner.clusters.client(&name).await?;
+        let client = self.client_of(cluster).await?;
         let mut resolver = Resolver::new(client);
         let mut planned = Vec::new();
         let mut present = 0;
@@ -710,8 +707,7 @@ impl StepContext {
         cancel: watch::Receiver<bool>,
     ) -> Result<Self, RunError> {
         let inner = runs.inner();
-        let name = cluster_name(&run.cluster)?;
-        let client = inner.clusters.client(&name).await?;
+        let client = runs.client_of(&run.cluster).await?;
         let rows = inner.store.run_objects(run.id).await?;
         let params: Value = serde_json::from_str(&run.params)
             .map_err(|e| RunError::Step(format!("parameters: {e}")))?;

@@ -30,9 +30,9 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::k8s::KubeError;
-use super::{Confirmation, RunError, RunId, Runs, Workflow, check, sealed};
+use super::{Confirmation, RunError, RunId, Runs, Workflow, check, cluster_name, sealed};
 use crate::audit::{Action, AuditEntry, Caller, GuardedError, Target};
-use crate::names::{ClusterName, NodeName};
+use crate::names::NodeName;
 use crate::state::ClusterState;
 use crate::state::model::NodeInfo;
 use crate::store::runs::{ObjectRow, RunRow};
@@ -394,6 +394,15 @@ async fn pods_on(client: &Client, node: &str, selector: &str) -> Result<Vec<Pod>
     Ok(pods)
 }
 
+/// Every PodDisruptionBudget of the cluster (a drain lists them once).
+async fn budgets(client: &Client) -> Result<Vec<PodDisruptionBudget>, RunError> {
+    Ok(Api::<PodDisruptionBudget>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(call("list", "poddisruptionbudgets"))?
+        .items)
+}
+
 /// Looks up the DaemonSets that control `pods` (once each).
 async fn daemonsets(client: &Client, pods: &[Pod]) -> HashMap<(String, String), DaemonSetLookup> {
     let mut wanted = BTreeSet::new();
@@ -451,19 +460,8 @@ fn node_name(name: &str) -> Result<NodeName, RunError> {
     NodeName::parse(name).map_err(|e| RunError::Drain(e.to_string()))
 }
 
-fn cluster_name(cluster: &str) -> Result<ClusterName, RunError> {
-    ClusterName::parse(cluster).map_err(|_| RunError::UnknownCluster(cluster.to_owned()))
-}
 
 impl Runs {
-    async fn client_of(&self, cluster: &str) -> Result<Client, RunError> {
-        let name = cluster_name(cluster)?;
-        match self.inner().clusters.client(&name).await {
-            Err(crate::clusters::ClusterError::Unknown(c)) => Err(RunError::UnknownCluster(c)),
-            other => Ok(other?),
-        }
-    }
-
     /// Cordons (`unschedulable`) or uncordons a node. The audit record is written first;
     /// nothing changes without it. Returns whether the node changed.
     ///
@@ -530,11 +528,7 @@ impl Runs {
             names.push(n);
         }
         let client = self.client_of(cluster).await?;
-        let pdbs = Api::<PodDisruptionBudget>::all(client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(call("list", "poddisruptionbudgets"))?
-            .items;
+        let pdbs = budgets(&client).await?;
         let mut checks = Vec::new();
         let mut views = Vec::new();
         let mut objects = Vec::new();
@@ -750,6 +744,8 @@ struct Removal {
     uid: String,
     /// Its row in the run's objects (pods planned in the preview).
     seq: Option<i64>,
+    /// The budgets covering it (`namespace/name`), named when an eviction is refused.
+    budgets: Vec<String>,
 }
 
 /// Executes a drain run's steps.
@@ -769,8 +765,8 @@ impl DrainContext {
         run: &RunRow,
         cancel: watch::Receiver<bool>,
     ) -> Result<Self, RunError> {
+        let client = runs.client_of(&run.cluster).await?;
         let name = cluster_name(&run.cluster)?;
-        let client = runs.inner().clusters.client(&name).await?;
         let params: DrainParams = serde_json::from_str(&run.params)
             .map_err(|e| RunError::Step(format!("parameters: {e}")))?;
         Ok(Self {
@@ -856,6 +852,7 @@ impl DrainContext {
                 "{node}: {err}; nothing was evicted"
             )));
         }
+        let pdbs = budgets(&self.client).await?;
         let mut warnings: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         let mut removals = Vec::new();
         for (pod, v) in pods.iter().zip(&verdicts) {
@@ -882,6 +879,7 @@ impl DrainContext {
                     name,
                     uid: pod.metadata.uid.clone().unwrap_or_default(),
                     seq,
+                    budgets: covering(&pdbs, pod).into_iter().map(pdb_key).collect(),
                 });
             }
         }
@@ -1010,7 +1008,11 @@ impl DrainContext {
                 Err(kube::Error::Api(e)) if e.code == 429 => {
                     let first = blocked_since.is_none();
                     let since = *blocked_since.get_or_insert_with(Instant::now);
-                    let why = self.blocking_budgets(&r.namespace, &r.name).await;
+                    let why = if r.budgets.is_empty() {
+                        "(unknown)".to_owned()
+                    } else {
+                        r.budgets.join(", ")
+                    };
                     let cause = e
                         .details
                         .as_ref()
@@ -1037,28 +1039,6 @@ impl DrainContext {
                     return Err(call(verb, format!("pod {}", r.key))(e));
                 }
             }
-        }
-    }
-
-    /// The budgets covering a pod that allow no disruption, named for the record.
-    async fn blocking_budgets(&self, namespace: &str, name: &str) -> String {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let pdbs: Api<PodDisruptionBudget> = Api::namespaced(self.client.clone(), namespace);
-        let (Ok(pod), Ok(list)) = (
-            pods.get(name).await,
-            pdbs.list(&ListParams::default()).await,
-        ) else {
-            return "(unknown)".to_owned();
-        };
-        let names: Vec<String> = covering(&list.items, &pod)
-            .into_iter()
-            .filter(|p| allowed(p) <= 0)
-            .map(pdb_key)
-            .collect();
-        if names.is_empty() {
-            "(unknown)".to_owned()
-        } else {
-            names.join(", ")
         }
     }
 

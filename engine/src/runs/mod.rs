@@ -383,14 +383,22 @@ impl Runs {
         Ok(id)
     }
 
+    /// The kube client of `cluster`; a cluster that is not configured is
+    /// [`RunError::UnknownCluster`] (a 404 for the pages), whatever the caller.
+    pub(crate) async fn client_of(&self, cluster: &str) -> Result<kube::Client, RunError> {
+        let name = cluster_name(cluster)?;
+        match self.inner.clusters.client(&name).await {
+            Err(ClusterError::Unknown(c)) => Err(RunError::UnknownCluster(c)),
+            other => Ok(other?),
+        }
+    }
+
     fn holder(&self, id: RunId, actor: &str) -> String {
         format!("{}/run-{}/{}", self.inner.instance, id.0, actor)
     }
 
     async fn take_lease(&self, id: RunId, cluster: &str, actor: &str) -> Result<(), RunError> {
-        let name =
-            ClusterName::parse(cluster).map_err(|_| RunError::UnknownCluster(cluster.into()))?;
-        let client = self.inner.clusters.client(&name).await?;
+        let client = self.client_of(cluster).await?;
         let holder = self.holder(id, actor);
         let same_run = format!("{}/run-{}/", self.inner.instance, id.0);
         lease::acquire(&client, &holder, &|h: &str| h.starts_with(&same_run)).await?;
@@ -883,6 +891,11 @@ pub(crate) fn sealed(mut plan: PlanView) -> PlanView {
     let text = serde_json::to_string(&plan).unwrap_or_default();
     plan.hash = hex::encode(Sha256::digest(text.as_bytes()));
     plan
+}
+
+/// A run's cluster name (runs only hold configured, valid names).
+pub(crate) fn cluster_name(cluster: &str) -> Result<ClusterName, RunError> {
+    ClusterName::parse(cluster).map_err(|_| RunError::UnknownCluster(cluster.to_owned()))
 }
 
 /// The step executor of a run's workflow.
