@@ -19,23 +19,9 @@ Usage: bench/cni.py --url URL --user U --password P --cluster NAME --kubeconfig 
 
 import argparse
 import statistics
-import subprocess
 import time
 
-from grappe_client import Grappe
-
-
-def kubectl(kubeconfig, *args, check=True):
-    return subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], check=check,
-                          capture_output=True, text=True).stdout
-
-
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+from grappe_client import Grappe, kubectl, rss_mib
 
 
 def remove_calico(kubeconfig, manifest):
@@ -80,12 +66,8 @@ def grappe_install(g, cluster, password):
         "plan_hash": plan["hash"], "confirm": cluster,
         "password": password,  # asked again once the login is older than session.reauth_after
     })
-    while True:
-        view = g.call("get_run", {"run": str(run)})
-        status = view["summary"]["status"]
-        if status != "running":
-            break
-        time.sleep(0.2)
+    view = g.wait_run(run, poll=0.2)
+    status = view["summary"]["status"]
     total = time.perf_counter() - start
     if status != "succeeded":
         raise SystemExit(f"run {run} {status}: {view['summary'].get('error')}")
@@ -123,7 +105,7 @@ def main():
     print(f"| kubectl, also waiting for calico-kube-controllers and every node Ready (what a Grappe run waits for) | {ks:.1f} s | {', '.join(f'{x:.1f}' for x in same)} | {ks / kb:.2f}x |")
     print(f"| Grappe plan + execute (run succeeded) | {gt:.1f} s | {', '.join(f'{x:.1f}' for x in totals)} | {gt / kb:.2f}x ({gt / ks:.2f}x the second) |")
     print(f"| of which the plan | {gp:.1f} s | {', '.join(f'{x:.1f}' for x in plans)} | |")
-    print(f"\n- Grappe peak RSS: {rss_mib(a.pid):.0f} MiB")
+    print(f"\n- Grappe peak RSS: {rss_mib(a.pid, 'VmHWM:'):.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -15,30 +15,14 @@ Usage: bench/drain.py --url URL --user U --password P --cluster NAME --kubeconfi
 """
 
 import argparse
+import json
 import statistics
-import subprocess
 import threading
 import time
 
-from grappe_client import Grappe
+from grappe_client import Grappe, kubectl, rss_mib
 
 FLAGS = ["--delete-emptydir-data", "--ignore-daemonsets", "--force"]
-
-
-def kubectl(kubeconfig, *args, check=True):
-    done = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True,
-                          text=True)
-    if check and done.returncode != 0:
-        raise SystemExit(f"kubectl {' '.join(args)}: exit {done.returncode}\n{done.stderr[-2000:]}")
-    return done.stdout
-
-
-def rss_mib(pid, field="VmRSS:"):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def pods_on(kubeconfig, node):
@@ -89,14 +73,11 @@ def grappe_drain(g, cluster, node, password, pid):
         if any(c["level"] == "fail" for c in plan["checks"]):
             raise SystemExit(f"drain preview not runnable: {plan['checks']}")
         planned = time.perf_counter() - start
-        run = g.call("start_node_drain", {**form, "plan_hash": plan["hash"], "confirm": node,
-                                          "password": password})
-        while True:
-            view = g.call("get_run", {"run": str(run)})
-            status = view["summary"]["status"]
-            if status != "running":
-                break
-            time.sleep(0.1)
+        run = g.call("start_node_drain", {
+            "cluster": cluster, "nodes": node, "options": json.dumps(plan["drain"]["options"]),
+            "plan_hash": plan["hash"], "confirm": node, "password": password})
+        view = g.wait_run(run)
+        status = view["summary"]["status"]
         total = time.perf_counter() - start
     finally:
         stop.set()

@@ -3,8 +3,27 @@ pages, the event stream), for the benchmarks. Standard library only."""
 
 import http.client
 import json
+import subprocess
 import time
 import urllib.parse
+
+
+def kubectl(kubeconfig, *args, check=True):
+    """Runs the machine's kubectl on the lab; stops the benchmark with its stderr on failure."""
+    done = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True,
+                          text=True)
+    if check and done.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)}: exit {done.returncode}\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def rss_mib(pid, field="VmRSS:"):
+    """A process's memory from /proc (VmRSS: now, VmHWM: its peak), in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 class Grappe:
@@ -58,6 +77,14 @@ class Grappe:
         if res.status != 200:
             raise SystemExit(f"server function {name}: HTTP {res.status}: {body[:300]!r}")
         return body
+
+    def wait_run(self, run, poll=0.1):
+        """Polls a run until it is no longer running; returns its view."""
+        while True:
+            view = self.call("get_run", {"run": str(run)})
+            if view["summary"]["status"] != "running":
+                return view
+            time.sleep(poll)
 
     def events(self, cluster, on_event, stop):
         """Reads the event stream, calling on_event(bytes_so_far) at each event, until stop."""

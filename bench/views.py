@@ -29,7 +29,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from grappe_client import Grappe
+from grappe_client import Grappe, kubectl, rss_mib
 
 
 def pct(values, p):
@@ -38,10 +38,9 @@ def pct(values, p):
     return values[k]
 
 
-def kubectl(kubeconfig, *args):
+def timed_kubectl(kubeconfig, *args):
     start = time.perf_counter()
-    out = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args],
-                         check=True, capture_output=True, text=True).stdout
+    out = kubectl(kubeconfig, *args)
     return time.perf_counter() - start, out
 
 
@@ -50,7 +49,7 @@ class Kube:
     kubectl per change costs ~100 ms of CPU each, which capped the change rate below 20/s."""
 
     def __init__(self, kubeconfig):
-        _, raw = kubectl(kubeconfig, "config", "view", "--raw", "-o", "json")
+        raw = kubectl(kubeconfig, "config", "view", "--raw", "-o", "json")
         cfg = json.loads(raw)
         cluster = cfg["clusters"][0]["cluster"]
         user = cfg["users"][0]["user"]
@@ -74,18 +73,8 @@ class Kube:
             raise RuntimeError(f"PATCH node {node}: HTTP {resp.status}")
 
 
-def rss_mib(pid):
-    values = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) / 1024
-    return values["VmRSS"], values["VmHWM"]
-
-
 def apiserver_lists(kubeconfig):
-    _, out = kubectl(kubeconfig, "get", "--raw", "/metrics")
+    out = kubectl(kubeconfig, "get", "--raw", "/metrics")
     counts = {}
     for line in out.splitlines():
         if line.startswith("apiserver_request_total{") and 'verb="LIST"' in line:
@@ -108,9 +97,9 @@ def main():
     a = ap.parse_args()
 
     g = Grappe(a.url, a.user, a.password)
-    _, nodes_json = kubectl(a.kubeconfig, "get", "nodes", "-o", "json")
+    nodes_json = kubectl(a.kubeconfig, "get", "nodes", "-o", "json")
     nodes = [n["metadata"]["name"] for n in json.loads(nodes_json)["items"]]
-    _, pods_out = kubectl(a.kubeconfig, "get", "pods", "-A", "--no-headers", "-o", "name")
+    pods_out = kubectl(a.kubeconfig, "get", "pods", "-A", "--no-headers", "-o", "name")
     pod_count = len(pods_out.splitlines())
 
     # Wait for the watches to hold every node.
@@ -137,10 +126,10 @@ def main():
     measure("nodes page, filtered (search + status)", f"/c/{a.cluster}/nodes?q=orion-w01&status=notready")
     measure("overview", f"/c/{a.cluster}/overview")
     measure("node detail", f"/c/{a.cluster}/nodes/{nodes[len(nodes) // 2]}")
-    kube = [kubectl(a.kubeconfig, "get", "nodes", "-o", "wide")[0] * 1000 for _ in range(10)]
+    kube = [timed_kubectl(a.kubeconfig, "get", "nodes", "-o", "wide")[0] * 1000 for _ in range(10)]
     kube_p50 = statistics.median(kube)
 
-    rss, hwm = rss_mib(a.pid)
+    rss, hwm = rss_mib(a.pid), rss_mib(a.pid, "VmHWM:")
 
     # Change to event, and to the page showing it.
     target = nodes[len(nodes) // 3]
@@ -220,7 +209,7 @@ def main():
     after = apiserver_lists(a.kubeconfig)
     lists = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     lists = {k: v for k, v in lists.items() if v > 0}
-    rss2, hwm2 = rss_mib(a.pid)
+    rss2, hwm2 = rss_mib(a.pid), rss_mib(a.pid, "VmHWM:")
 
     print(f"## Grappe live views: {len(nodes)} nodes, {pod_count} pods\n")
     print("| what | p50 | p99 | bytes | vs `kubectl get nodes -o wide` (p50 {:.0f} ms) |".format(kube_p50))

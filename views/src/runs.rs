@@ -120,6 +120,89 @@ impl PlanView {
     }
 }
 
+/// The drain's options, kubectl's flags. The default is the seed's command:
+/// `kubectl drain <node> --delete-emptydir-data --ignore-daemonsets --force`, with a
+/// 10-minute timeout instead of kubectl's "forever".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DrainOptions {
+    /// `--delete-emptydir-data`
+    pub delete_emptydir_data: bool,
+    /// `--ignore-daemonsets`
+    pub ignore_daemonsets: bool,
+    /// `--force`: pods without a controller are deleted too.
+    pub force: bool,
+    /// `--grace-period`; `None` is each pod's own (kubectl's -1).
+    pub grace_period_seconds: Option<u32>,
+    /// `--timeout`, per node.
+    pub timeout_seconds: u64,
+    /// `--pod-selector` (a label selector; empty: every pod).
+    pub pod_selector: String,
+    /// `--skip-wait-for-delete-timeout`; 0: off.
+    pub skip_wait_for_delete_timeout_seconds: u64,
+    /// `--disable-eviction`: DELETE instead of the Eviction API, bypassing
+    /// PodDisruptionBudgets (admin only).
+    pub disable_eviction: bool,
+    /// Evictions in flight at once (kubectl: one goroutine per pod, unbounded).
+    pub concurrency: usize,
+}
+
+impl Default for DrainOptions {
+    fn default() -> Self {
+        Self {
+            delete_emptydir_data: true,
+            ignore_daemonsets: true,
+            force: true,
+            grace_period_seconds: None,
+            timeout_seconds: 600,
+            pod_selector: String::new(),
+            skip_wait_for_delete_timeout_seconds: 0,
+            disable_eviction: false,
+            concurrency: 32,
+        }
+    }
+}
+
+impl DrainOptions {
+    /// The equivalent kubectl flags, as recorded in the plan.
+    pub fn flags(&self) -> Vec<(String, String)> {
+        let mut f = vec![
+            (
+                "--delete-emptydir-data".to_owned(),
+                self.delete_emptydir_data.to_string(),
+            ),
+            (
+                "--ignore-daemonsets".to_owned(),
+                self.ignore_daemonsets.to_string(),
+            ),
+            ("--force".to_owned(), self.force.to_string()),
+            (
+                "--grace-period".to_owned(),
+                self.grace_period_seconds
+                    .map_or("-1".to_owned(), |g| g.to_string()),
+            ),
+            ("--timeout".to_owned(), format!("{}s", self.timeout_seconds)),
+        ];
+        if !self.pod_selector.trim().is_empty() {
+            f.push((
+                "--pod-selector".to_owned(),
+                self.pod_selector.trim().to_owned(),
+            ));
+        }
+        if self.skip_wait_for_delete_timeout_seconds > 0 {
+            f.push((
+                "--skip-wait-for-delete-timeout".to_owned(),
+                self.skip_wait_for_delete_timeout_seconds.to_string(),
+            ));
+        }
+        if self.disable_eviction {
+            f.push(("--disable-eviction".to_owned(), "true".to_owned()));
+        }
+        f.push(("concurrency".to_owned(), self.concurrency.to_string()));
+        f
+    }
+}
+
 /// What a drain does to one pod, as `kubectl drain` decides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -194,6 +277,8 @@ pub struct PdbAtZeroView {
 /// A drain's preview: every pod on the nodes with its verdict, and the budgets at zero.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrainPreviewView {
+    /// The options it was made with (a start sends them back; the hash covers them).
+    pub options: DrainOptions,
     pub nodes: Vec<DrainNodeView>,
     pub pdbs_at_zero: Vec<PdbAtZeroView>,
 }

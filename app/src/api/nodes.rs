@@ -3,7 +3,7 @@
 //! when the login is older than `session.reauth_after`). Disabling eviction, which bypasses
 //! PodDisruptionBudgets, is for admins.
 
-// The drain form's fields are the server functions' arguments (one per kubectl flag).
+// The preview form's fields are the server function's arguments (one per kubectl flag).
 #![allow(clippy::too_many_arguments)]
 
 use grappe_views::runs::PlanView;
@@ -44,7 +44,8 @@ pub async fn plan_node_drain(
     #[server(default)] skip_wait: String,
     #[server(default)] concurrency: String,
 ) -> Result<PlanView, AppError> {
-    let form = DrainForm {
+    let (engine, _) = guard::require(Role::Operator).await?;
+    let options = DrainForm {
         delete_emptydir_data,
         ignore_daemonsets,
         force,
@@ -54,8 +55,9 @@ pub async fn plan_node_drain(
         pod_selector,
         skip_wait,
         concurrency,
-    };
-    let (engine, _, options) = drain_caller(&form).await?;
+    }
+    .options()?;
+    require_for(&options).await?;
     engine
         .runs
         .plan_drain(&cluster, &split_nodes(&nodes), &options)
@@ -63,36 +65,21 @@ pub async fn plan_node_drain(
         .map_err(map_run_error)
 }
 
-/// Starts a previewed drain (operator).
+/// Starts a previewed drain (operator). `options` is the preview's options as JSON, sent back
+/// unchanged: the plan hash covers them.
 #[server(endpoint = "start_node_drain")]
 pub async fn start_node_drain(
     cluster: String,
     nodes: String,
-    #[server(default)] delete_emptydir_data: String,
-    #[server(default)] ignore_daemonsets: String,
-    #[server(default)] force: String,
-    #[server(default)] disable_eviction: String,
-    #[server(default)] grace_period: String,
-    #[server(default)] timeout: String,
-    #[server(default)] pod_selector: String,
-    #[server(default)] skip_wait: String,
-    #[server(default)] concurrency: String,
+    #[server(default)] options: String,
     plan_hash: String,
     confirm: String,
     #[server(default)] password: String,
 ) -> Result<i64, AppError> {
-    let form = DrainForm {
-        delete_emptydir_data,
-        ignore_daemonsets,
-        force,
-        disable_eviction,
-        grace_period,
-        timeout,
-        pod_selector,
-        skip_wait,
-        concurrency,
-    };
-    let (engine, p, options) = drain_caller(&form).await?;
+    let (engine, p) = guard::require(Role::Operator).await?;
+    let options: DrainOptions = serde_json::from_str(&options)
+        .map_err(|e| AppError::Invalid(format!("drain options: {e}")))?;
+    require_for(&options).await?;
     let confirmation = super::runs::confirmation(&engine, &p, confirm, &password).await?;
     engine
         .runs
@@ -111,12 +98,11 @@ pub async fn start_node_drain(
 
 #[cfg(feature = "ssr")]
 use {
-    super::guard, super::runs::map_run_error, grappe_engine::Engine,
-    grappe_engine::auth::Principal, grappe_engine::runs::drain::DrainOptions,
+    super::guard, super::runs::map_run_error, grappe_engine::runs::drain::DrainOptions,
     grappe_engine::users::Role,
 };
 
-/// The drain form as it arrives (every field a string).
+/// The preview form as it arrives (every field a string).
 #[cfg(feature = "ssr")]
 struct DrainForm {
     delete_emptydir_data: String,
@@ -155,33 +141,36 @@ fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<Option<T>, AppErr
         .map_err(|_| AppError::Invalid(format!("{name} must be a whole number of seconds")))
 }
 
-/// The caller (operator; admin when eviction is disabled) and the options of the form.
+/// Disabling eviction bypasses PodDisruptionBudgets: admins only.
 #[cfg(feature = "ssr")]
-async fn drain_caller(form: &DrainForm) -> Result<(Engine, Principal, DrainOptions), AppError> {
-    let disable_eviction = ticked(&form.disable_eviction);
-    let needed = if disable_eviction {
-        Role::Admin
-    } else {
-        Role::Operator
-    };
-    let (engine, p) = guard::require(needed).await?;
-    let defaults = DrainOptions::default();
-    let concurrency: Option<usize> = number("concurrency", &form.concurrency)
-        .map_err(|_| AppError::Invalid("concurrency must be a whole number".into()))?;
-    let options = DrainOptions {
-        delete_emptydir_data: ticked(&form.delete_emptydir_data),
-        ignore_daemonsets: ticked(&form.ignore_daemonsets),
-        force: ticked(&form.force),
-        disable_eviction,
-        grace_period_seconds: number("grace period", &form.grace_period)?,
-        timeout_seconds: number("timeout", &form.timeout)?.unwrap_or(defaults.timeout_seconds),
-        pod_selector: form.pod_selector.trim().to_owned(),
-        skip_wait_for_delete_timeout_seconds: number(
-            "skip-wait-for-delete timeout",
-            &form.skip_wait,
-        )?
-        .unwrap_or(0),
-        concurrency: concurrency.unwrap_or(defaults.concurrency),
-    };
-    Ok((engine, p, options))
+async fn require_for(options: &DrainOptions) -> Result<(), AppError> {
+    if options.disable_eviction {
+        guard::require(Role::Admin).await?;
+    }
+    Ok(())
+}
+
+#[cfg(feature = "ssr")]
+impl DrainForm {
+    /// The options the form says (unset fields take the defaults).
+    fn options(&self) -> Result<DrainOptions, AppError> {
+        let defaults = DrainOptions::default();
+        let concurrency: Option<usize> = number("concurrency", &self.concurrency)
+            .map_err(|_| AppError::Invalid("concurrency must be a whole number".into()))?;
+        Ok(DrainOptions {
+            delete_emptydir_data: ticked(&self.delete_emptydir_data),
+            ignore_daemonsets: ticked(&self.ignore_daemonsets),
+            force: ticked(&self.force),
+            disable_eviction: ticked(&self.disable_eviction),
+            grace_period_seconds: number("grace period", &self.grace_period)?,
+            timeout_seconds: number("timeout", &self.timeout)?.unwrap_or(defaults.timeout_seconds),
+            pod_selector: self.pod_selector.trim().to_owned(),
+            skip_wait_for_delete_timeout_seconds: number(
+                "skip-wait-for-delete timeout",
+                &self.skip_wait,
+            )?
+            .unwrap_or(0),
+            concurrency: concurrency.unwrap_or(defaults.concurrency),
+        })
+    }
 }

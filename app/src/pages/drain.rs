@@ -104,40 +104,12 @@ fn DrainForm(cluster: String, node: String, is_admin: bool) -> impl IntoView {
 /// The preview and the confirmation form, which sends back exactly the previewed options.
 #[component]
 fn ConfirmDrain(plan: PlanView, start: ServerAction<StartNodeDrain>) -> impl IntoView {
-    let option = |flag: &str| {
-        plan.options
-            .iter()
-            .find(|(k, _)| k == flag)
-            .map(|(_, v)| v.clone())
-    };
-    let ticked = |flag: &str| {
-        if option(flag).as_deref() == Some("true") {
-            "on"
-        } else {
-            ""
-        }
-    };
-    let grace = option("--grace-period").filter(|g| g != "-1");
-    let fields = [
-        (
-            "delete_emptydir_data",
-            ticked("--delete-emptydir-data").to_owned(),
-        ),
-        (
-            "ignore_daemonsets",
-            ticked("--ignore-daemonsets").to_owned(),
-        ),
-        ("force", ticked("--force").to_owned()),
-        ("disable_eviction", ticked("--disable-eviction").to_owned()),
-        ("grace_period", grace.unwrap_or_default()),
-        ("timeout", option("--timeout").unwrap_or_default()),
-        ("pod_selector", option("--pod-selector").unwrap_or_default()),
-        (
-            "skip_wait",
-            option("--skip-wait-for-delete-timeout").unwrap_or_default(),
-        ),
-        ("concurrency", option("concurrency").unwrap_or_default()),
-    ];
+    // The previewed options go back as they are: the plan's hash covers them.
+    let options = plan
+        .drain
+        .as_ref()
+        .and_then(|d| serde_json::to_string(&d.options).ok())
+        .unwrap_or_default();
     let (cluster, nodes, hash, runnable) = (
         plan.cluster.clone(),
         plan.confirm_word(),
@@ -149,7 +121,7 @@ fn ConfirmDrain(plan: PlanView, start: ServerAction<StartNodeDrain>) -> impl Int
         <ActionForm action=start attr:class="stack-form" attr:data-testid="confirm-drain-form">
             <input type="hidden" name="cluster" value=cluster/>
             <input type="hidden" name="nodes" value=nodes/>
-            {fields.into_iter().map(|(name, value)| view! { <input type="hidden" name=name value=value/> }).collect_view()}
+            <input type="hidden" name="options" value=options/>
             <input type="hidden" name="plan_hash" value=hash/>
             <ConfirmFields runnable=runnable label=Msg::TypeNodeNames/>
         </ActionForm>

@@ -65,7 +65,6 @@ impl InstallParams {
     }
 }
 
-
 fn object_ref(o: &ManifestObject) -> ObjectRef {
     ObjectRef {
         api_version: o.api_version.clone(),

@@ -48,122 +48,43 @@ const POLL: Duration = Duration::from_secs(1);
 /// Pods per LIST page, as kubectl.
 const LIST_CHUNK: u32 = 500;
 
-/// The drain's options, kubectl's flags. The default is the seed's command:
-/// `kubectl drain <node> --delete-emptydir-data --ignore-daemonsets --force`, with a
-/// 10-minute timeout instead of kubectl's "forever".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DrainOptions {
-    /// `--delete-emptydir-data`
-    pub delete_emptydir_data: bool,
-    /// `--ignore-daemonsets`
-    pub ignore_daemonsets: bool,
-    /// `--force`: pods without a controller are deleted too.
-    pub force: bool,
-    /// `--grace-period`; `None` is each pod's own (kubectl's -1).
-    pub grace_period_seconds: Option<u32>,
-    /// `--timeout`, per node.
-    pub timeout_seconds: u64,
-    /// `--pod-selector` (a label selector; empty: every pod).
-    pub pod_selector: String,
-    /// `--skip-wait-for-delete-timeout`; 0: off.
-    pub skip_wait_for_delete_timeout_seconds: u64,
-    /// `--disable-eviction`: DELETE instead of the Eviction API, bypassing
-    /// PodDisruptionBudgets (admin only).
-    pub disable_eviction: bool,
-    /// Evictions in flight at once (kubectl: one goroutine per pod, unbounded).
-    pub concurrency: usize,
-}
+pub use grappe_views::runs::DrainOptions;
 
-impl Default for DrainOptions {
-    fn default() -> Self {
-        Self {
-            delete_emptydir_data: true,
-            ignore_daemonsets: true,
-            force: true,
-            grace_period_seconds: None,
-            timeout_seconds: 600,
-            pod_selector: String::new(),
-            skip_wait_for_delete_timeout_seconds: 0,
-            disable_eviction: false,
-            concurrency: 32,
-        }
+/// Checks the options' ranges and that the pod selector is a label selector.
+///
+/// # Errors
+/// [`RunError::Drain`] naming the option out of range.
+pub fn validate(opts: &DrainOptions) -> Result<(), RunError> {
+    if opts.concurrency == 0 || opts.concurrency > MAX_CONCURRENCY {
+        return Err(RunError::Drain(format!(
+            "concurrency must be between 1 and {MAX_CONCURRENCY}"
+        )));
     }
-}
-
-impl DrainOptions {
-    /// # Errors
-    /// [`RunError::Drain`] naming the option out of range.
-    pub fn validate(&self) -> Result<(), RunError> {
-        if self.concurrency == 0 || self.concurrency > MAX_CONCURRENCY {
-            return Err(RunError::Drain(format!(
-                "concurrency must be between 1 and {MAX_CONCURRENCY}"
-            )));
-        }
-        if self.timeout_seconds == 0 || self.timeout_seconds > MAX_TIMEOUT_SECONDS {
-            return Err(RunError::Drain(format!(
-                "timeout must be between 1 s and {MAX_TIMEOUT_SECONDS} s"
-            )));
-        }
-        if self
-            .grace_period_seconds
-            .is_some_and(|g| u64::from(g) > MAX_TIMEOUT_SECONDS)
-        {
-            return Err(RunError::Drain("grace period too long".into()));
-        }
-        if self.skip_wait_for_delete_timeout_seconds > MAX_TIMEOUT_SECONDS {
-            return Err(RunError::Drain(
-                "skip-wait-for-delete timeout too long".into(),
-            ));
-        }
-        let selector = self.pod_selector.trim();
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "-_./=!,() ".contains(c);
-        if selector.len() > 1024 || !selector.chars().all(allowed) {
-            return Err(RunError::Drain(format!(
-                "pod selector {:?} is not a label selector",
-                crate::names::sanitize_for_display(selector, 80)
-            )));
-        }
-        Ok(())
+    if opts.timeout_seconds == 0 || opts.timeout_seconds > MAX_TIMEOUT_SECONDS {
+        return Err(RunError::Drain(format!(
+            "timeout must be between 1 s and {MAX_TIMEOUT_SECONDS} s"
+        )));
     }
-
-    /// The equivalent kubectl flags, as recorded in the plan.
-    pub fn flags(&self) -> Vec<(String, String)> {
-        let mut f = vec![
-            (
-                "--delete-emptydir-data".to_owned(),
-                self.delete_emptydir_data.to_string(),
-            ),
-            (
-                "--ignore-daemonsets".to_owned(),
-                self.ignore_daemonsets.to_string(),
-            ),
-            ("--force".to_owned(), self.force.to_string()),
-            (
-                "--grace-period".to_owned(),
-                self.grace_period_seconds
-                    .map_or("-1".to_owned(), |g| g.to_string()),
-            ),
-            ("--timeout".to_owned(), format!("{}s", self.timeout_seconds)),
-        ];
-        if !self.pod_selector.trim().is_empty() {
-            f.push((
-                "--pod-selector".to_owned(),
-                self.pod_selector.trim().to_owned(),
-            ));
-        }
-        if self.skip_wait_for_delete_timeout_seconds > 0 {
-            f.push((
-                "--skip-wait-for-delete-timeout".to_owned(),
-                self.skip_wait_for_delete_timeout_seconds.to_string(),
-            ));
-        }
-        if self.disable_eviction {
-            f.push(("--disable-eviction".to_owned(), "true".to_owned()));
-        }
-        f.push(("concurrency".to_owned(), self.concurrency.to_string()));
-        f
+    if opts
+        .grace_period_seconds
+        .is_some_and(|g| u64::from(g) > MAX_TIMEOUT_SECONDS)
+    {
+        return Err(RunError::Drain("grace period too long".into()));
     }
+    if opts.skip_wait_for_delete_timeout_seconds > MAX_TIMEOUT_SECONDS {
+        return Err(RunError::Drain(
+            "skip-wait-for-delete timeout too long".into(),
+        ));
+    }
+    let selector = opts.pod_selector.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_./=!,() ".contains(c);
+    if selector.len() > 1024 || !selector.chars().all(allowed) {
+        return Err(RunError::Drain(format!(
+            "pod selector {:?} is not a label selector",
+            crate::names::sanitize_for_display(selector, 80)
+        )));
+    }
+    Ok(())
 }
 
 /// A drain run's parameters.
@@ -460,7 +381,6 @@ fn node_name(name: &str) -> Result<NodeName, RunError> {
     NodeName::parse(name).map_err(|e| RunError::Drain(e.to_string()))
 }
 
-
 impl Runs {
     /// Cordons (`unschedulable`) or uncordons a node. The audit record is written first;
     /// nothing changes without it. Returns whether the node changed.
@@ -515,7 +435,7 @@ impl Runs {
         nodes: &[String],
         opts: &DrainOptions,
     ) -> Result<PlanView, RunError> {
-        opts.validate()?;
+        validate(opts)?;
         if nodes.is_empty() {
             return Err(RunError::Drain("no node to drain".into()));
         }
@@ -665,6 +585,7 @@ impl Runs {
             objects,
             checks,
             drain: Some(DrainPreviewView {
+                options: opts.clone(),
                 nodes: views,
                 pdbs_at_zero,
             }),
@@ -1300,7 +1221,7 @@ mod tests {
 
     #[test]
     fn options_are_validated() {
-        assert!(DrainOptions::default().validate().is_ok());
+        assert!(validate(&DrainOptions::default()).is_ok());
         for bad in [
             DrainOptions {
                 concurrency: 0,
@@ -1315,13 +1236,13 @@ mod tests {
                 ..seed()
             },
         ] {
-            assert!(bad.validate().is_err(), "{bad:?}");
+            assert!(validate(&bad).is_err(), "{bad:?}");
         }
         let ok = DrainOptions {
             pod_selector: "app in (web,db),tier!=front".into(),
             ..seed()
         };
-        assert!(ok.validate().is_ok());
+        assert!(validate(&ok).is_ok());
     }
 
     #[test]

@@ -500,8 +500,14 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
     ];
     let plan = json(&http, &otto, "/api/plan_node_drain", &options).await;
     let hash = plan["hash"].as_str().expect("hash").to_owned();
-    let mut start = options.to_vec();
-    start.extend([("plan_hash", hash.as_str()), ("confirm", "rigel")]);
+    let previewed = plan["drain"]["options"].to_string();
+    let start = [
+        ("cluster", "lab"),
+        ("nodes", "rigel"),
+        ("options", previewed.as_str()),
+        ("plan_hash", hash.as_str()),
+        ("confirm", "rigel"),
+    ];
     let drain = json(&http, &otto, "/api/start_node_drain", &start).await;
     let drain = drain.as_i64().expect("run id").to_string();
     run_until(&http, &otto, &drain, "drain held by demo/web", |v| {
