@@ -47,6 +47,9 @@ commands:
   cni apply FILE | cni delete FILE
               server-side apply or delete a manifest (like kubectl apply --server-side / delete -f)
   kubeconfig  print the admin kubeconfig path
+  ssh NODE [-- COMMAND...]
+              ssh as root to NODE's host (labs started with --hosts on), with the lab's key
+              (<dir>/ssh/id_ed25519) and its pinned host keys (<dir>/ssh/known_hosts)
   pods N      create N bare pods per worker in namespace bench, bound directly (benchmark load)
 
 common flags:
@@ -110,6 +113,18 @@ func flagsFirst(args []string) []string {
 }
 
 func run(ctx context.Context, cmd string, args []string) error {
+	if cmd == "host-tool" {
+		// Internal: `host-tool --dir D --node N TOOL ARGS...` (the host tools' shims), whose
+		// ARGS are the tool's own and must not be read as the lab's flags.
+		if len(args) < 5 || args[0] != "--dir" || args[2] != "--node" {
+			return &lab.UsageError{Err: errors.New("usage: lab host-tool --dir DIR --node NODE TOOL [ARGS...]")}
+		}
+		code, err := lab.HostTool(ctx, args[1], args[3], args[4], args[5:])
+		if err != nil {
+			return err
+		}
+		os.Exit(code)
+	}
 	args = flagsFirst(args)
 	fs := flag.NewFlagSet("lab "+cmd, flag.ContinueOnError)
 	dir := fs.String("dir", defaultDir(), "lab state directory")
@@ -123,6 +138,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 		fs.StringVar(&opts.PodSubnet, "pod-subnet", opts.PodSubnet, "kubeadm podSubnet (default 192.168.0.0/16; 100.64.0.0/10 above 250 nodes)")
 		fs.StringVar(&opts.CNI, "cni", opts.CNI, "CNI to install after start: none, calico (v3.25.1) or flannel")
 		fs.StringVar(&opts.BinDir, "bin-dir", os.Getenv("GRAPPE_LAB_BIN"), "directory with kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok")
+		fs.StringVar(&opts.Hosts, "hosts", opts.Hosts, "on: every node is also a host with a real sshd on its InternalIP in its own network namespace (root only)")
 		fs.StringVar(&opts.ManifestsDir, "manifests", os.Getenv("GRAPPE_MANIFESTS"), "directory with the upstream CNI manifests")
 		if err := fs.Parse(args); err != nil {
 			return &lab.UsageError{Err: err}
@@ -178,6 +194,21 @@ func run(ctx context.Context, cmd string, args []string) error {
 		}
 		fmt.Println(filepath.Join(*dir, "kubeconfig"))
 		return nil
+	case "ssh":
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		if fs.NArg() < 1 {
+			return &lab.UsageError{Err: errors.New("usage: lab ssh NODE [-- COMMAND...]")}
+		}
+		return lab.SSH(*dir, fs.Arg(0), fs.Args()[1:])
+	case "host-init":
+		// Internal: becomes a node's sshd inside its namespaces (started by `lab up --hosts on`).
+		node := fs.String("node", "", "node name")
+		if err := fs.Parse(args); err != nil {
+			return &lab.UsageError{Err: err}
+		}
+		return lab.HostInit(*dir, *node)
 	case "footprint":
 		// Internal: the CNI footprint controller, started by `lab up`.
 		if err := fs.Parse(args); err != nil {

@@ -33,6 +33,8 @@ type Config struct {
 	NodeCIDRMaskSize int    `json:"nodeCIDRMaskSize"`
 	BinDir           string `json:"binDir"`
 	ManifestsDir     string `json:"manifestsDir"`
+	// Hosts: every node is also a host reachable over SSH (lab/internal/hosts).
+	Hosts bool `json:"hosts"`
 }
 
 // Ports derived from PortBase (mirroring the usual port numbers).

@@ -39,6 +39,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"grappe.dev/lab/internal/config"
+	"grappe.dev/lab/internal/hosts"
 	"grappe.dev/lab/internal/stages"
 )
 
@@ -292,6 +293,10 @@ func (c *Controller) reconcileNode(ctx context.Context, name string) error {
 	}
 	if flannelPod != nil {
 		cniConfig = addToSet(cniConfig, "flannel")
+	}
+	// On a lab with hosts, the node agent's files land on the node's host too.
+	if err := hosts.CNIInstalled(c.cfg, name, cniConfig); err != nil {
+		log.Printf("host files for %s: %v", name, err)
 	}
 	annotations := map[string]*string{}
 	if joined := strings.Join(cniConfig, ","); joined != node.Annotations[stages.CNIConfigAnnotation] && len(cniConfig) > 0 {

@@ -24,6 +24,7 @@ import (
 
 	"grappe.dev/lab/internal/config"
 	"grappe.dev/lab/internal/footprint"
+	"grappe.dev/lab/internal/hosts"
 	"grappe.dev/lab/internal/pki"
 	"grappe.dev/lab/internal/proc"
 	"grappe.dev/lab/internal/seed"
@@ -46,12 +47,14 @@ type UpOptions struct {
 	CNI          string
 	BinDir       string
 	ManifestsDir string
+	// Hosts: "on" makes every node a host reachable over SSH (root only), "off" does not.
+	Hosts string
 }
 
 // DefaultUpOptions is a 4-node lab (betelgeuse + 3 workers), no CNI.
 func DefaultUpOptions() UpOptions {
 	d := config.Defaults("")
-	return UpOptions{PortBase: d.PortBase, Nodes: 4, NodeCIDR: d.NodeCIDR, CNI: "none"}
+	return UpOptions{PortBase: d.PortBase, Nodes: 4, NodeCIDR: d.NodeCIDR, CNI: "none", Hosts: "off"}
 }
 
 // components in start order.
@@ -74,6 +77,17 @@ func Up(ctx context.Context, o UpOptions, out io.Writer) error {
 	}
 	if o.PodsPerNode > 0 && o.CNI == "none" {
 		return &UsageError{Err: errors.New("--pods-per-node needs --cni: without a network the pods would stay Pending")}
+	}
+	if o.Hosts != "on" && o.Hosts != "off" {
+		return &UsageError{Err: fmt.Errorf("--hosts %q: use on or off", o.Hosts)}
+	}
+	if o.Hosts == "on" {
+		if o.Nodes > 100 {
+			return &UsageError{Err: errors.New("--hosts on runs an sshd per node: at most 100 nodes")}
+		}
+		if err := hosts.Check(); err != nil {
+			return err
+		}
 	}
 	if o.BinDir == "" {
 		return &UsageError{Err: errors.New("--bin-dir (or GRAPPE_LAB_BIN) must name the built binaries; use lab/lab, which builds them")}
@@ -99,12 +113,13 @@ func Up(ctx context.Context, o UpOptions, out io.Writer) error {
 			cfg.PodSubnet = "100.64.0.0/10"
 		}
 	}
+	cfg.Hosts = o.Hosts == "on"
 	cfg.BinDir, _ = filepath.Abs(o.BinDir)
 	if o.ManifestsDir != "" {
 		cfg.ManifestsDir, _ = filepath.Abs(o.ManifestsDir)
 	}
 	if existing, err := config.Load(dir); err == nil {
-		if existing.PortBase != cfg.PortBase || existing.Workers != cfg.Workers || existing.NodeCIDR != cfg.NodeCIDR || existing.PodSubnet != cfg.PodSubnet {
+		if existing.PortBase != cfg.PortBase || existing.Workers != cfg.Workers || existing.NodeCIDR != cfg.NodeCIDR || existing.PodSubnet != cfg.PodSubnet || existing.Hosts != cfg.Hosts {
 			return fmt.Errorf("a lab with other settings exists in %s (%d nodes, port base %d): run `lab down` first",
 				dir, existing.Workers+1, existing.PortBase)
 		}
@@ -171,6 +186,12 @@ func Up(ctx context.Context, o UpOptions, out io.Writer) error {
 		return fmt.Errorf("%w\nkwok log:\n%s", err, m.TailLog("kwok", 20))
 	}
 	step(out, start, "%d nodes registered with pod CIDRs (NotReady until a CNI is installed)", len(nodes))
+	if cfg.Hosts {
+		if err := hosts.Up(ctx, &cfg, m, self); err != nil {
+			return fmt.Errorf("lab hosts: %w", err)
+		}
+		step(out, start, "%d hosts answer SSH on their InternalIP (key %s, known hosts %s)", len(nodes), cfg.File("ssh", "id_ed25519"), cfg.File("ssh", "known_hosts"))
+	}
 
 	if o.CNI != "none" {
 		manifest, err := cniManifest(&cfg, o.CNI)
@@ -512,6 +533,11 @@ func pollEvery(ctx context.Context, timeout, every time.Duration, f func() (bool
 // Down stops every process and removes the lab directory.
 func Down(dir string, out io.Writer) error {
 	m := proc.Manager{Dir: dir}
+	if cfg, err := config.Load(dir); err == nil {
+		if err := hosts.Down(&cfg, m); err != nil {
+			return fmt.Errorf("lab hosts: %w", err)
+		}
+	}
 	for i := len(components) - 1; i >= 0; i-- {
 		if err := m.Stop(components[i], 10*time.Second); err != nil {
 			return fmt.Errorf("stop %s: %w", components[i], err)
@@ -546,6 +572,19 @@ func Status(ctx context.Context, dir string, out io.Writer) error {
 			allUp = false
 		}
 		fmt.Fprintf(out, "  %-24s %s\n", name, state)
+	}
+	labHosts, err := hosts.List(&cfg)
+	if err != nil {
+		return err
+	}
+	for _, h := range labHosts {
+		state := "stopped"
+		if pid := m.Pid(h.ProcName()); pid != 0 {
+			state = fmt.Sprintf("running  pid %-7d ssh root@%s", pid, h.Node.IP)
+		} else {
+			allUp = false
+		}
+		fmt.Fprintf(out, "  %-24s %s\n", h.ProcName(), state)
 	}
 	client, _, err := Clients(&cfg)
 	if err != nil {

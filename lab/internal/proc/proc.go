@@ -164,3 +164,37 @@ func RSSKiB(pid int) int {
 	}
 	return 0
 }
+
+// StartTime returns when a process started (zero if unknown), from /proc/PID/stat and the
+// boot time in /proc/stat.
+func StartTime(pid int) time.Time {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return time.Time{}
+	}
+	// The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+	s := string(stat)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 20 {
+		return time.Time{}
+	}
+	ticks, err := strconv.ParseInt(fields[19], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	sys, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, line := range strings.Split(string(sys), "\n") {
+		if strings.HasPrefix(line, "btime ") {
+			boot, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(line, "btime ")), 10, 64)
+			if err != nil {
+				return time.Time{}
+			}
+			// USER_HZ is 100 on Linux.
+			return time.Unix(boot, 0).Add(time.Duration(ticks) * 10 * time.Millisecond)
+		}
+	}
+	return time.Time{}
+}
