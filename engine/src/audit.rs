@@ -102,6 +102,9 @@ pub enum Action {
     ManifestRefused,
     NodeCordon,
     NodeUncordon,
+    NodeCheck,
+    SshTrust,
+    RunApprove,
 }
 
 impl Action {
@@ -122,6 +125,9 @@ impl Action {
         Self::ManifestRefused,
         Self::NodeCordon,
         Self::NodeUncordon,
+        Self::NodeCheck,
+        Self::SshTrust,
+        Self::RunApprove,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,6 +148,9 @@ impl Action {
             Self::ManifestRefused => "manifest.refused",
             Self::NodeCordon => "node.cordon",
             Self::NodeUncordon => "node.uncordon",
+            Self::NodeCheck => "node.check",
+            Self::SshTrust => "ssh.trust",
+            Self::RunApprove => "run.approve",
         }
     }
 }

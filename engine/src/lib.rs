@@ -1,4 +1,4 @@
-//! Grappe's engine: everything that touches the database, Kubernetes and (later) SSH.
+//! Grappe's engine: everything that touches the database, Kubernetes and SSH.
 //!
 //! No Leptos and no HTML here. The UI's server functions are thin adapters that check the
 //! session and role, call into this crate, and map the result to a view type.
@@ -12,6 +12,7 @@
 //! - [`diagnostics`]: rules that name known networking failures in that state.
 //! - [`manifests`]: the CNI manifest catalog, downloads, checksums, parsing.
 //! - [`runs`]: workflow runs (CNI install, rollback, removal) as persisted state machines.
+//! - [`ssh`]: the node hosts over SSH: inventory, pinned host keys, fixed scripts, checks.
 //! - [`net`]: IP prefixes.
 
 pub mod audit;
@@ -22,6 +23,7 @@ pub mod manifests;
 pub mod names;
 pub mod net;
 pub mod runs;
+pub mod ssh;
 pub mod state;
 pub mod store;
 pub mod time;
@@ -46,6 +48,8 @@ pub struct EngineConfig {
     /// Mark runs left "running" by a previous process as interrupted (the server does; the
     /// CLI, which may run beside a live server, does not).
     pub recover_runs: bool,
+    /// How each cluster's node hosts are reached over SSH, by cluster name (none: no SSH).
+    pub ssh: std::collections::BTreeMap<String, ssh::SshSpec>,
 }
 
 /// Errors while starting the engine.
@@ -73,6 +77,8 @@ pub struct Engine {
     pub states: state::ClusterStates,
     /// Workflow runs.
     pub runs: runs::Runs,
+    /// SSH to node hosts.
+    pub ssh: ssh::Ssh,
 }
 
 impl Engine {
@@ -87,12 +93,16 @@ impl Engine {
         let users = Users::new(store.clone(), audit.clone());
         let clusters = Clusters::new(config.clusters);
         let states = state::ClusterStates::start(&clusters);
+        let ssh = ssh::Ssh::new(config.ssh, store.clone(), audit.clone());
         let runs = runs::Runs::start(
-            store.clone(),
-            audit.clone(),
-            clusters.clone(),
-            states.clone(),
-            manifests::Fetcher::new(config.manifest_mirror)?,
+            runs::RunServices {
+                store: store.clone(),
+                audit: audit.clone(),
+                clusters: clusters.clone(),
+                states: states.clone(),
+                fetcher: manifests::Fetcher::new(config.manifest_mirror)?,
+                ssh: ssh.clone(),
+            },
             &config.database,
             config.recover_runs,
         )
@@ -101,6 +111,7 @@ impl Engine {
         Ok(Self {
             states,
             runs,
+            ssh,
             clusters,
             store,
             audit,

@@ -24,6 +24,7 @@ async fn engine(dir: &std::path::Path, mirror: String) -> Engine {
         throttle: ThrottlePolicy::default(),
         manifest_mirror: Some(mirror),
         recover_runs: false,
+        ssh: Default::default(),
     })
     .await
     .expect("engine")

@@ -214,6 +214,7 @@ async fn engine(settings: &Settings) -> Result<Engine, CliError> {
         manifest_mirror: None,
         // The server may be executing runs right now: the CLI must not call them interrupted.
         recover_runs: false,
+        ssh: Default::default(),
     })
     .await?)
 }

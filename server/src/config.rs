@@ -79,6 +79,56 @@ pub struct ClusterSettings {
     pub kubeconfig: PathBuf,
     #[serde(default)]
     pub context: Option<String>,
+    /// How the cluster's node hosts are reached over SSH (none: no host checks, resets or
+    /// recovery).
+    #[serde(default)]
+    pub ssh: Option<SshSettings>,
+}
+
+/// A cluster's `[clusters.ssh]` table: the SSH inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    /// Remote user (commands run through `sudo -n` unless it is root).
+    #[serde(default = "default_ssh_user")]
+    pub user: String,
+    /// Private key file (OpenSSH format, without passphrase), relative to the configuration file.
+    pub key: PathBuf,
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+    #[serde(default = "default_connect_timeout", deserialize_with = "de_duration")]
+    pub connect_timeout: Duration,
+    #[serde(default = "default_command_timeout", deserialize_with = "de_duration")]
+    pub command_timeout: Duration,
+    /// Per-node overrides: `[clusters.ssh.hosts.<node>]` with `address`, `port`, `user`.
+    #[serde(default)]
+    pub hosts: std::collections::BTreeMap<String, grappe_engine::ssh::HostOverride>,
+    /// Two-person rule: a node reset waits until a second admin approves it.
+    #[serde(default)]
+    pub reset_needs_second_admin: bool,
+}
+
+fn default_ssh_user() -> String {
+    "root".to_owned()
+}
+fn default_ssh_port() -> u16 {
+    22
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_command_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// A user name a remote shell accepts as it is.
+fn valid_unix_user(user: &str) -> bool {
+    let mut chars = user.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && user.len() <= 32
 }
 
 /// All settings.
@@ -168,6 +218,11 @@ impl Settings {
             for c in &mut settings.clusters {
                 if c.kubeconfig.is_relative() {
                     c.kubeconfig = dir.join(&c.kubeconfig);
+                }
+                if let Some(ssh) = &mut c.ssh
+                    && ssh.key.is_relative()
+                {
+                    ssh.key = dir.join(&ssh.key);
                 }
             }
         }
@@ -260,8 +315,61 @@ impl Settings {
                     c.name
                 )));
             }
+            if let Some(ssh) = &c.ssh {
+                let bad = |what: String| {
+                    ConfigError::Invalid(format!("clusters.ssh of {}: {what}", c.name))
+                };
+                let users = std::iter::once(&ssh.user)
+                    .chain(ssh.hosts.values().filter_map(|h| h.user.as_ref()));
+                for user in users {
+                    if !valid_unix_user(user) {
+                        return Err(bad(format!("user {user:?} is not a valid user name")));
+                    }
+                }
+                for (node, host) in &ssh.hosts {
+                    grappe_engine::names::NodeName::parse(node)
+                        .map_err(|e| bad(format!("hosts.{node}: {e}")))?;
+                    if let Some(address) = &host.address
+                        && (address.is_empty()
+                            || address.starts_with('-')
+                            || address.chars().any(|ch| ch.is_whitespace()))
+                    {
+                        return Err(bad(format!(
+                            "hosts.{node}.address {address:?} is not an address"
+                        )));
+                    }
+                }
+                if let Err(e) = std::fs::metadata(&ssh.key) {
+                    return Err(bad(format!(
+                        "key {} cannot be read: {e}",
+                        ssh.key.display()
+                    )));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The SSH inventories as the engine wants them, by cluster name.
+    pub fn ssh_specs(&self) -> std::collections::BTreeMap<String, grappe_engine::ssh::SshSpec> {
+        self.clusters
+            .iter()
+            .filter_map(|c| {
+                let s = c.ssh.as_ref()?;
+                Some((
+                    c.name.to_string(),
+                    grappe_engine::ssh::SshSpec {
+                        user: s.user.clone(),
+                        key: s.key.clone(),
+                        port: s.port,
+                        connect_timeout: s.connect_timeout,
+                        command_timeout: s.command_timeout,
+                        hosts: s.hosts.clone(),
+                        two_person_reset: s.reset_needs_second_admin,
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// The clusters as the engine wants them.
@@ -332,6 +440,7 @@ fn parse_clusters(value: &str) -> Result<Vec<ClusterSettings>, String> {
                 name,
                 kubeconfig: PathBuf::from(path),
                 context,
+                ssh: None,
             })
         })
         .collect()

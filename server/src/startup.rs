@@ -90,6 +90,7 @@ impl Application {
             throttle: ThrottlePolicy::default(),
             manifest_mirror: settings.manifest_mirror.clone(),
             recover_runs: true,
+            ssh: settings.ssh_specs(),
         })
         .await
         .map_err(|source| StartupError::Engine {

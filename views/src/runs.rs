@@ -91,6 +91,9 @@ pub struct PlanView {
     /// A drain's preview (drain plans only).
     #[serde(default)]
     pub drain: Option<DrainPreviewView>,
+    /// A node reset's preview (reset plans only).
+    #[serde(default)]
+    pub reset: Option<ResetPreviewView>,
     pub hash: String,
 }
 
@@ -98,6 +101,13 @@ impl PlanView {
     /// What the user types to confirm: the node names of a drain (space-separated), else the
     /// cluster's name.
     pub fn confirm_word(&self) -> String {
+        if let Some(r) = &self.reset {
+            return if r.options.reset_cluster {
+                format!("reset cluster {}", self.cluster)
+            } else {
+                r.node.clone()
+            };
+        }
         match &self.drain {
             Some(d) => d
                 .nodes
@@ -309,6 +319,54 @@ pub struct RunSummaryView {
     pub manifest_source: Option<String>,
     pub manifest_sha256: Option<String>,
     pub error: Option<String>,
+    /// Warnings of a finished run (kubeadm's, for a reset): a succeeded run with warnings is
+    /// "completed with warnings", never plain success.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl RunSummaryView {
+    /// The status as shown: `succeeded` becomes `completed with warnings` when there are any.
+    pub fn shown_status(&self) -> &str {
+        if self.status == "succeeded" && !self.warnings.is_empty() {
+            "completed with warnings"
+        } else {
+            &self.status
+        }
+    }
+}
+
+/// What a node reset does besides kubeadm reset, the CNI configuration, iptables and IPVS
+/// (always done). Admin only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResetOptions {
+    /// `rm -f $HOME/.kube/config`.
+    pub remove_kubeconfig: bool,
+    /// `rm -rf /var/lib/cni` (the CNI plugins' IPAM state).
+    pub remove_cni_state: bool,
+    /// Delete the Node object afterwards.
+    pub delete_node: bool,
+    /// Allow the control-plane node: the cluster itself is reset (stronger confirmation).
+    pub reset_cluster: bool,
+}
+
+/// A node reset's preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetPreviewView {
+    pub node: String,
+    /// `user@address:port`.
+    pub endpoint: String,
+    /// The pinned host key's fingerprint (the run uses only this key).
+    pub host_key: String,
+    pub control_plane: bool,
+    /// The node's status (`Ready`, `NotReady,SchedulingDisabled`, ...).
+    pub node_status: String,
+    /// A drain runs first (the node is Ready and schedulable).
+    pub drain_first: bool,
+    pub options: ResetOptions,
+    /// A second admin must approve before anything runs (two-person rule).
+    pub approval: bool,
 }
 
 /// A step of a run.

@@ -4,6 +4,7 @@
 
 pub mod clusters;
 pub mod history;
+pub mod hosts;
 pub mod nodes;
 pub mod runs;
 pub mod session;

@@ -1,7 +1,8 @@
 //! Node actions: cordon and uncordon (operator, audited), and drain (operator): a preview of
 //! every pod's verdict first, then a run confirmed by typing the node names (and the password
 //! when the login is older than `session.reauth_after`). Disabling eviction, which bypasses
-//! PodDisruptionBudgets, is for admins.
+//! PodDisruptionBudgets, is for admins. Reset (admin): a preview, then a run confirmed by the
+//! node's name and the password, always.
 
 // The preview form's fields are the server function's arguments (one per kubectl flag).
 #![allow(clippy::too_many_arguments)]
@@ -96,10 +97,65 @@ pub async fn start_node_drain(
         .map_err(map_run_error)
 }
 
+/// Previews a node reset (admin). Checkboxes arrive as `on` when ticked.
+#[server(endpoint = "plan_node_reset")]
+pub async fn plan_node_reset(
+    cluster: String,
+    node: String,
+    #[server(default)] remove_kubeconfig: String,
+    #[server(default)] remove_cni_state: String,
+    #[server(default)] delete_node: String,
+    #[server(default)] reset_cluster: String,
+) -> Result<PlanView, AppError> {
+    let (engine, _) = guard::require(Role::Admin).await?;
+    let options = ResetOptions {
+        remove_kubeconfig: ticked(&remove_kubeconfig),
+        remove_cni_state: ticked(&remove_cni_state),
+        delete_node: ticked(&delete_node),
+        reset_cluster: ticked(&reset_cluster),
+    };
+    engine
+        .runs
+        .plan_reset(&cluster, &node, &options)
+        .await
+        .map_err(map_run_error)
+}
+
+/// Starts a previewed reset (admin): the node's name typed (`reset cluster <name>` for the
+/// control plane) and the password always given again.
+#[server(endpoint = "start_node_reset")]
+pub async fn start_node_reset(
+    cluster: String,
+    node: String,
+    options: String,
+    plan_hash: String,
+    confirm: String,
+    #[server(default)] password: String,
+) -> Result<i64, AppError> {
+    let (engine, p) = guard::require(Role::Admin).await?;
+    let options: ResetOptions = serde_json::from_str(&options)
+        .map_err(|e| AppError::Invalid(format!("reset options: {e}")))?;
+    let confirmation =
+        super::runs::confirmation_with(&engine, &p, confirm, &password, true).await?;
+    engine
+        .runs
+        .start_reset(
+            &p.caller,
+            &cluster,
+            &node,
+            &options,
+            &plan_hash,
+            confirmation,
+        )
+        .await
+        .map(|id| id.0)
+        .map_err(map_run_error)
+}
+
 #[cfg(feature = "ssr")]
 use {
     super::guard, super::runs::map_run_error, grappe_engine::runs::drain::DrainOptions,
-    grappe_engine::users::Role,
+    grappe_engine::users::Role, grappe_views::runs::ResetOptions,
 };
 
 /// The preview form as it arrives (every field a string).

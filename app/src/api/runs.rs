@@ -173,7 +173,7 @@ pub async fn control_run(run: i64, what: String) -> Result<(), AppError> {
             .runs
             .view(id)
             .await
-            .is_ok_and(|v| v.summary.workflow.starts_with("node."));
+            .is_ok_and(|v| v.summary.workflow == "node.drain");
         if !node_run {
             guard::require(Role::Admin).await?;
         }
@@ -192,6 +192,18 @@ pub async fn control_run(run: i64, what: String) -> Result<(), AppError> {
 pub async fn get_run(run: i64) -> Result<RunView, AppError> {
     let (engine, _) = guard::require(Role::Viewer).await?;
     engine.runs.view(RunId(run)).await.map_err(map_run_error)
+}
+
+/// A second admin approves a run that waits for it (two-person rule; admin, not the run's
+/// own actor).
+#[server(endpoint = "approve_run")]
+pub async fn approve_run(run: i64) -> Result<(), AppError> {
+    let (engine, p) = guard::require(Role::Admin).await?;
+    engine
+        .runs
+        .approve(&p.caller, RunId(run))
+        .await
+        .map_err(map_run_error)
 }
 
 /// Runs, newest first, optionally of one cluster (viewer).
@@ -232,8 +244,20 @@ pub(crate) async fn confirmation(
     typed: String,
     password: &str,
 ) -> Result<Confirmation, AppError> {
+    confirmation_with(engine, p, typed, password, p.reauth_due).await
+}
+
+/// As [`confirmation`], with the password asked whatever the login's age when `always`.
+#[cfg(feature = "ssr")]
+pub(crate) async fn confirmation_with(
+    engine: &Engine,
+    p: &Principal,
+    typed: String,
+    password: &str,
+    always: bool,
+) -> Result<Confirmation, AppError> {
     use grappe_engine::auth::{LoginOutcome, Password};
-    let reauthenticated = p.reauth_due;
+    let reauthenticated = always || p.reauth_due;
     if reauthenticated {
         if password.is_empty() {
             return Err(AppError::Invalid(

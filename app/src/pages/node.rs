@@ -1,6 +1,6 @@
 //! A node's page: status, conditions, taints, addresses, its calico-node pod, the IPAM blocks
 //! affine to it, its pods, recent warning events and the diagnostics that concern it. Live.
-//! Its actions: cordon, uncordon and drain (operator).
+//! Its actions: cordon, uncordon and drain (operator); its host over SSH (check: operator).
 
 use grappe_views::NodeDetailView;
 use leptos::prelude::*;
@@ -36,6 +36,8 @@ pub fn NodePage() -> impl IntoView {
         </Transition>
         // Outside the live part: a live update must not close the form or drop its preview.
         {move || view! { <super::drain::DrainSection cluster=cluster.get() node=node.get()/> }}
+        {move || view! { <super::host::HostSection cluster=cluster.get() node=node.get()/> }}
+        {move || view! { <super::reset::ResetSection cluster=cluster.get() node=node.get()/> }}
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 detail.await.ok().map(|d| view! { <NodeRest d=d/> })

@@ -81,11 +81,31 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     });
     let leftovers = (s.workflow == "cni.remove" || s.workflow == "cni.rollback")
         .then(|| view! { <p class="muted">{Msg::NodeLeftovers.text(lang)}</p> });
-    let cluster_link = match drain.as_deref() {
-        Some([node]) => format!("/c/{}/nodes/{node}", s.cluster),
-        Some(_) => format!("/c/{}/nodes", s.cluster),
-        None => format!("/c/{}/cni", s.cluster),
+    let reset_node = r.plan.reset.as_ref().map(|p| p.node.clone());
+    let cluster_link = match (drain.as_deref(), &reset_node) {
+        (_, Some(node)) | (Some([node]), _) => format!("/c/{}/nodes/{node}", s.cluster),
+        (Some(_), None) => format!("/c/{}/nodes", s.cluster),
+        (None, None) => format!("/c/{}/cni", s.cluster),
     };
+    // Two-person rule: another admin approves a reset waiting at its approval step.
+    let waiting_approval = s.status == "running"
+        && r.steps
+            .iter()
+            .any(|st| st.name == "approval by a second admin" && st.status == "running");
+    let approval = waiting_approval.then(|| {
+        let me = use_context::<Me>().map(|m| m.name.clone()).unwrap_or_default();
+        if is_admin && me != s.actor {
+            view! { <ApproveButton run=id/> }.into_any()
+        } else {
+            view! { <p class="alert alert-warn" data-testid="awaiting-approval">{Msg::AwaitingApproval.text(lang)}</p> }.into_any()
+        }
+    });
+    let warnings = (!s.warnings.is_empty()).then(|| view! {
+        <div class="alert alert-warn" data-testid="run-warnings">
+            <strong>{Msg::Warnings.text(lang)}</strong>
+            <ul class="small">{s.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>
+        </div>
+    });
     let finished = !matches!(s.status.as_str(), "running" | "interrupted");
     let is_drain = drain.is_some();
     let uncordon = drain.clone().filter(|_| finished).map(|nodes| {
@@ -97,13 +117,15 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
                 <dt>{Msg::Workflow.text(lang)}</dt><dd>{s.workflow.clone()} " · " {s.title.clone()}</dd>
                 <dt>{Msg::Cluster.text(lang)}</dt><dd><a href=cluster_link>{s.cluster.clone()}</a></dd>
                 <dt>{Msg::Actor.text(lang)}</dt><dd>{s.actor.clone()}</dd>
-                <dt>{Msg::Status.text(lang)}</dt><dd><span class=format!("status status-{}", s.status) data-testid="run-status">{s.status.clone()}</span></dd>
+                <dt>{Msg::Status.text(lang)}</dt><dd><span class=format!("status status-{}", s.status) data-testid="run-status" data-shown=s.shown_status().to_owned()>{s.shown_status().to_owned()}</span></dd>
                 <dt>{Msg::Started.text(lang)}</dt><dd class="mono">{s.started_at.clone()}</dd>
                 <dt>{Msg::Duration.text(lang)}</dt><dd>{s.duration_seconds.map(|d| format!("{d} s"))}</dd>
                 <dt>{Msg::Confirmation.text(lang)}</dt><dd class="mono small">{r.confirmation.clone()}</dd>
                 {r.digest.clone().map(|d| view! { <dt>{Msg::Sealed.text(lang)}</dt><dd class="mono small">{d}</dd> })}
             </dl>
             {s.error.clone().map(|e| view! { <p class="alert alert-error" data-testid="run-error">{e}</p> })}
+            {warnings}
+            {approval}
             {controls}
             {leftovers}
         </section>
@@ -175,5 +197,21 @@ fn Rollback(run: i64) -> impl IntoView {
                 }
             }}
         </section>
+    }
+}
+
+/// A second admin's approval of a run waiting for it.
+#[component]
+fn ApproveButton(run: i64) -> impl IntoView {
+    let approve = ServerAction::<crate::api::runs::ApproveRun>::new();
+    view! {
+        <div class="alert alert-warn">
+            <p>{t(Msg::AwaitingApproval)}</p>
+            <ActionForm action=approve attr:class="inline-form">
+                <input type="hidden" name="run" value=run/>
+                <button type="submit" class="btn btn-danger" data-testid="approve-run">{t(Msg::Approve)}</button>
+            </ActionForm>
+            {move || approve.value().get().and_then(|r| r.err()).map(|e| view! { <crate::ErrorBox error=e/> })}
+        </div>
     }
 }

@@ -208,6 +208,7 @@ impl Runs {
             objects: planned,
             checks,
             drain: None,
+            reset: None,
             hash: String::new(),
         }))
     }
@@ -546,6 +547,7 @@ impl Runs {
             objects: planned,
             checks,
             drain: None,
+            reset: None,
             hash: String::new(),
         }))
     }
@@ -653,6 +655,7 @@ impl Runs {
             objects: planned,
             checks,
             drain: None,
+            reset: None,
             hash: String::new(),
         }))
     }

@@ -279,7 +279,10 @@ fn pod_key(pod: &Pod) -> String {
     )
 }
 
-fn call(verb: &'static str, object: impl Into<String>) -> impl FnOnce(kube::Error) -> RunError {
+pub(crate) fn call(
+    verb: &'static str,
+    object: impl Into<String>,
+) -> impl FnOnce(kube::Error) -> RunError {
     let object = object.into();
     move |source| {
         RunError::Kube(KubeError::Call {
@@ -377,7 +380,7 @@ fn blocked_error(pods: &[Pod], verdicts: &[PodVerdict]) -> Option<String> {
     })
 }
 
-fn node_name(name: &str) -> Result<NodeName, RunError> {
+pub(crate) fn node_name(name: &str) -> Result<NodeName, RunError> {
     NodeName::parse(name).map_err(|e| RunError::Drain(e.to_string()))
 }
 
@@ -589,6 +592,7 @@ impl Runs {
                 nodes: views,
                 pdbs_at_zero,
             }),
+            reset: None,
             hash: String::new(),
         }))
     }
@@ -686,10 +690,20 @@ impl DrainContext {
         run: &RunRow,
         cancel: watch::Receiver<bool>,
     ) -> Result<Self, RunError> {
-        let client = runs.client_of(&run.cluster).await?;
-        let name = cluster_name(&run.cluster)?;
         let params: DrainParams = serde_json::from_str(&run.params)
             .map_err(|e| RunError::Step(format!("parameters: {e}")))?;
+        Self::with_params(runs, run, params, cancel).await
+    }
+
+    /// A drain inside another workflow (a node reset drains first).
+    pub(crate) async fn with_params(
+        runs: &Runs,
+        run: &RunRow,
+        params: DrainParams,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<Self, RunError> {
+        let client = runs.client_of(&run.cluster).await?;
+        let name = cluster_name(&run.cluster)?;
         Ok(Self {
             runs: runs.clone(),
             run: run.clone(),

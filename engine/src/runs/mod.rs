@@ -19,6 +19,7 @@ pub mod cni;
 pub mod drain;
 pub mod k8s;
 pub mod lease;
+pub mod reset;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -93,6 +94,7 @@ string_enum!(
         CniRollback => "cni.rollback",
         CniRemove => "cni.remove",
         NodeDrain => "node.drain",
+        NodeReset => "node.reset",
     }
 );
 
@@ -162,6 +164,8 @@ pub(crate) struct Inner {
     pub clusters: Clusters,
     pub states: ClusterStates,
     pub fetcher: Fetcher,
+    /// SSH to node hosts (resets, recovery).
+    pub ssh: crate::ssh::Ssh,
     /// `host:database` prefix of this instance's lease holder identities.
     pub instance: String,
     /// Cancel signals of the runs this process executes.
@@ -182,20 +186,34 @@ pub struct Confirmation {
     pub reauthenticated: bool,
 }
 
+/// The services a run uses.
+pub struct RunServices {
+    pub store: Store,
+    pub audit: AuditLog,
+    pub clusters: Clusters,
+    pub states: ClusterStates,
+    pub fetcher: Fetcher,
+    pub ssh: crate::ssh::Ssh,
+}
+
 impl Runs {
     /// Prepares the service and marks runs left "running" by a previous process "interrupted".
     ///
     /// # Errors
     /// [`RunError::Store`] when the database cannot be updated.
     pub async fn start(
-        store: Store,
-        audit: AuditLog,
-        clusters: Clusters,
-        states: ClusterStates,
-        fetcher: Fetcher,
+        services: RunServices,
         database: &std::path::Path,
         recover: bool,
     ) -> Result<Self, RunError> {
+        let RunServices {
+            store,
+            audit,
+            clusters,
+            states,
+            fetcher,
+            ssh,
+        } = services;
         let interrupted = if recover {
             store.interrupt_running_runs().await?
         } else {
@@ -218,6 +236,7 @@ impl Runs {
                 clusters,
                 states,
                 fetcher,
+                ssh,
                 instance: format!("grappe@{host}:{db}"),
                 executing: Mutex::new(HashMap::new()),
                 changes: watch::channel(0).0,
@@ -303,7 +322,11 @@ impl Runs {
         let workflow = plan.workflow.clone();
         let target = Target {
             cluster: Some(plan.cluster.clone()),
-            node: plan.drain.as_ref().map(|_| plan.confirm_word()),
+            node: match (&plan.drain, &plan.reset) {
+                (_, Some(r)) => Some(r.node.clone()),
+                (Some(_), None) => Some(plan.confirm_word()),
+                (None, None) => None,
+            },
             object: plan
                 .manifest_sha256
                 .as_ref()
@@ -902,6 +925,7 @@ pub(crate) fn cluster_name(cluster: &str) -> Result<ClusterName, RunError> {
 enum Context {
     Cni(Box<cni::StepContext>),
     Drain(Box<drain::DrainContext>),
+    Reset(Box<reset::ResetContext>),
 }
 
 impl Context {
@@ -915,6 +939,9 @@ impl Context {
             Workflow::NodeDrain => Self::Drain(Box::new(
                 drain::DrainContext::load(runs, run, cancel).await?,
             )),
+            Workflow::NodeReset => {
+                Self::Reset(Box::new(reset::ResetContext::load(runs, run, cancel)?))
+            }
             _ => Self::Cni(Box::new(cni::StepContext::load(runs, run, cancel).await?)),
         })
     }
@@ -923,6 +950,7 @@ impl Context {
         match self {
             Self::Cni(c) => c.run_step(workflow, idx, name).await,
             Self::Drain(d) => d.run_step(idx, name).await,
+            Self::Reset(r) => r.run_step(idx, name).await,
         }
     }
 }
@@ -955,6 +983,7 @@ fn summary(run: &RunRow) -> RunSummaryView {
         manifest_source: run.manifest_source.clone(),
         manifest_sha256: run.manifest_sha256.clone(),
         error: run.error.clone(),
+        warnings: run.warnings.clone(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! clicking buttons, so the extra fsync per commit costs nothing that matters.
 
 pub mod audit;
+pub mod hosts;
 pub mod runs;
 pub mod sessions;
 pub mod throttle;

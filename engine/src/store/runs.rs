@@ -62,6 +62,7 @@ pub struct RunRow {
     pub finished_at: Option<String>,
     pub error: Option<String>,
     pub digest: Option<String>,
+    pub warnings: Vec<String>,
 }
 
 /// A step row.
@@ -117,11 +118,15 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRow, StoreError> {
         finished_at: row.try_get("finished_at")?,
         error: row.try_get("error")?,
         digest: row.try_get("digest")?,
+        warnings: {
+            let text: String = row.try_get("warnings")?;
+            serde_json::from_str(&text).map_err(|_| corrupt("run warnings", &text))?
+        },
     })
 }
 
 const RUN_COLUMNS: &str = "id, cluster, workflow, params, actor, plan, plan_hash, title, manifest_source, manifest_sha256, \
-     confirmation, status, cancel_requested, started_at, finished_at, error, digest";
+     confirmation, status, cancel_requested, started_at, finished_at, error, digest, warnings";
 
 impl Store {
     /// Stores a manifest's text under its checksum, once.
@@ -424,6 +429,39 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Adds a warning to a run.
+    pub(crate) async fn add_run_warning(&self, id: RunId, warning: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET warnings = json_insert(warnings, '$[#]', ?2) WHERE id = ?1")
+            .bind(id.0)
+            .bind(warning)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records a second admin's approval of a run (idempotent).
+    pub(crate) async fn approve_run(&self, id: RunId, actor: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO run_approvals (run_id, actor, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(actor)
+        .bind(now().to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Who approved a run.
+    pub(crate) async fn run_approvals(&self, id: RunId) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT actor FROM run_approvals WHERE run_id = ?1 ORDER BY at")
+                .bind(id.0)
+                .fetch_all(self.pool())
+                .await?,
+        )
     }
 
     pub(crate) async fn set_run_digest(&self, id: RunId, digest: &str) -> Result<(), StoreError> {

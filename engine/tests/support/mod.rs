@@ -55,11 +55,39 @@ impl Lab {
         self.dir.path().join("kubeconfig")
     }
 
+    /// The lab's state directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// How Grappe reaches this lab's hosts (`lab up --hosts on`): as root with the lab's key.
+    pub fn ssh_spec(&self) -> grappe_engine::ssh::SshSpec {
+        grappe_engine::ssh::SshSpec {
+            user: "root".into(),
+            key: self.dir.path().join("ssh/id_ed25519"),
+            port: 22,
+            connect_timeout: Duration::from_secs(5),
+            command_timeout: Duration::from_secs(120),
+            hosts: Default::default(),
+            two_person_reset: false,
+        }
+    }
+
     /// An engine on a fresh database in `db` with this lab as cluster `lab`.
     pub async fn engine(
         &self,
         db: &std::path::Path,
         manifest_mirror: Option<String>,
+    ) -> grappe_engine::Engine {
+        self.engine_with(db, manifest_mirror, None).await
+    }
+
+    /// As [`Lab::engine`], reaching the lab's hosts over SSH with `ssh`.
+    pub async fn engine_with(
+        &self,
+        db: &std::path::Path,
+        manifest_mirror: Option<String>,
+        ssh: Option<grappe_engine::ssh::SshSpec>,
     ) -> grappe_engine::Engine {
         grappe_engine::Engine::start(grappe_engine::EngineConfig {
             database: db.join("grappe.db"),
@@ -71,6 +99,7 @@ impl Lab {
             throttle: grappe_engine::auth::ThrottlePolicy::default(),
             manifest_mirror,
             recover_runs: true,
+            ssh: ssh.into_iter().map(|s| ("lab".to_owned(), s)).collect(),
         })
         .await
         .expect("engine")

@@ -218,7 +218,9 @@ func (t toolRun) systemctl() int {
 		return 0
 	case "is-active":
 		state, _ := kubeletState(t.h)
-		fmt.Fprintln(t.Out, state)
+		if !has(t.args, "-q", "--quiet") {
+			fmt.Fprintln(t.Out, state)
+		}
 		if state != "active" {
 			return 3
 		}

@@ -46,6 +46,7 @@ async fn spawn_with_lab() -> (TestApp, tempfile::TempDir) {
         name: ClusterName::parse("lab").expect("name"),
         kubeconfig: lab_kubeconfig(),
         context: None,
+        ssh: None,
     }];
     (spawn_with(settings).await, dir)
 }

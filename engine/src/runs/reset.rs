@@ -1,0 +1,548 @@
+//! Node reset (admin): the seed's `kubeadm reset` and the cleanup it leaves to you, as a run.
+//!
+//! Steps: a second admin's approval when the cluster's two-person rule is on; a drain first
+//! (reusing the drain workflow, with the seed's flags) unless the node is already cordoned or
+//! not Ready; `kubeadm reset -f`; `rm -rf /etc/cni/net.d`; iptables flushed and its chains
+//! deleted (filter, nat, mangle); `ipvsadm --clear`; optionally `$HOME/.kube/config` and
+//! `/var/lib/cni` removed and the Node object deleted; a final check that lists what is left
+//! on the host. Each remote step is a fixed script ([`crate::ssh::commands`]) over SSH with the
+//! host key pinned at plan time; its output is streamed into the step. kubeadm's warnings
+//! (and anything left on the host) are the run's warnings: it ends "completed with warnings",
+//! never plain success. The control-plane node is refused unless the admin chose to reset the
+//! cluster, confirmed by typing `reset cluster <name>`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use grappe_views::runs::{DrainOptions, PlanView, ResetOptions, ResetPreviewView};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, DeleteParams};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::drain::{DrainContext, DrainParams, call, node_name};
+use super::k8s::KubeError;
+use super::{Confirmation, RunError, RunId, Runs, Workflow, check, sealed};
+use crate::audit::{Action, AuditEntry, Caller, Outcome, Target};
+use crate::names::NodeName;
+use crate::ssh::{Endpoint, Output, Script, Session, SshError, commands};
+use crate::state::model::NodeInfo;
+use crate::store::runs::RunRow;
+
+/// The approval step's name.
+pub const APPROVAL_STEP: &str = "approval by a second admin";
+
+/// A reset run's parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetParams {
+    pub node: NodeName,
+    pub options: ResetOptions,
+    pub endpoint: Endpoint,
+    /// The host key fingerprint seen at plan time; the run refuses any other.
+    pub host_key: String,
+    /// The drain that runs first, if any.
+    pub drain: Option<DrainOptions>,
+}
+
+impl From<SshError> for RunError {
+    fn from(e: SshError) -> Self {
+        Self::Step(crate::audit::error_chain(&e))
+    }
+}
+
+impl Runs {
+    /// Previews a node reset: where the host is reached and with which key, whether a drain
+    /// comes first, the steps, and the checks (the control-plane node, an untrusted host key or
+    /// an unreachable host fail it).
+    ///
+    /// # Errors
+    /// An invalid node name, an unknown cluster, API errors.
+    pub async fn plan_reset(
+        &self,
+        cluster: &str,
+        node: &str,
+        opts: &ResetOptions,
+    ) -> Result<PlanView, RunError> {
+        let name = node_name(node.trim())?;
+        let cluster_name = super::cluster_name(cluster)?;
+        let client = self.client_of(cluster).await?;
+        let api: Api<Node> = Api::all(client);
+        let info = api
+            .get_opt(name.as_str())
+            .await
+            .map_err(call("get", format!("node {name}")))?
+            .and_then(NodeInfo::from_node);
+        let mut checks = Vec::new();
+        let Some(info) = info else {
+            return Err(RunError::Drain(format!(
+                "node {name} does not exist in cluster {cluster}"
+            )));
+        };
+        let control_plane = info.roles.iter().any(|r| r == "control-plane");
+        match (control_plane, opts.reset_cluster) {
+            (true, false) => checks.push(check(
+                "control-plane",
+                "fail",
+                format!("{name} is the control plane: resetting it resets the cluster. Choose \"reset the cluster\" to go on."),
+            )),
+            (true, true) => checks.push(check(
+                "control-plane",
+                "warn",
+                format!("resetting {name} resets the cluster: its API server, etcd data and certificates are removed"),
+            )),
+            (false, true) => checks.push(check(
+                "control-plane",
+                "fail",
+                format!("{name} is not a control-plane node: \"reset the cluster\" does not apply"),
+            )),
+            (false, false) => {}
+        }
+        if opts.reset_cluster && opts.delete_node {
+            checks.push(check(
+                "delete-node",
+                "fail",
+                "the Node object cannot be deleted once the cluster itself is reset",
+            ));
+        }
+        let ssh = &self.inner().ssh;
+        let approval = ssh.two_person_reset(cluster);
+        let endpoint = ssh.endpoint(&cluster_name, &name, info.internal_ip())?;
+        let pinned = ssh.pinned(&endpoint).await?;
+        let host_key = match &pinned {
+            None => {
+                checks.push(check(
+                    "host-key",
+                    "fail",
+                    format!("no trusted host key for {name}: check the host from its page and trust its key first"),
+                ));
+                String::new()
+            }
+            Some(k) => {
+                // The host must answer with that key, and accept Grappe's, now.
+                match ssh.connect(&endpoint).await {
+                    Ok(session) => {
+                        session.close().await;
+                        checks.push(check(
+                            "ssh",
+                            "pass",
+                            format!(
+                                "{} answers with the pinned key {}",
+                                endpoint.display(),
+                                k.fingerprint
+                            ),
+                        ));
+                    }
+                    Err(e) => checks.push(check("ssh", "fail", crate::audit::error_chain(&e))),
+                }
+                k.fingerprint.clone()
+            }
+        };
+        let drain_first = info.is_ready() && !info.unschedulable;
+        if drain_first {
+            // The drain's own preview: blocked pods fail the reset's plan too, and budgets at
+            // zero are named before anything starts.
+            let drain = self
+                .plan_drain(cluster, &[name.to_string()], &DrainOptions::default())
+                .await?;
+            for c in drain.checks.into_iter().filter(|c| c.id != "control-plane") {
+                checks.push(super::CheckView {
+                    id: format!("drain-{}", c.id),
+                    ..c
+                });
+            }
+        } else {
+            checks.push(check(
+                "drain",
+                "pass",
+                format!("{name} is {}: no drain first", info.status_text()),
+            ));
+        }
+        if approval {
+            checks.push(check(
+                "two-person",
+                "warn",
+                "a second admin must approve the run before anything is done",
+            ));
+        }
+        let mut flags = vec![("node".to_owned(), name.to_string())];
+        for (on, flag) in [
+            (opts.remove_kubeconfig, "remove $HOME/.kube/config"),
+            (opts.remove_cni_state, "remove /var/lib/cni"),
+            (opts.delete_node, "delete the Node object"),
+            (opts.reset_cluster, "reset the cluster"),
+        ] {
+            if on {
+                flags.push((flag.to_owned(), "yes".to_owned()));
+            }
+        }
+        Ok(sealed(PlanView {
+            cluster: cluster.to_owned(),
+            workflow: Workflow::NodeReset.as_str().to_owned(),
+            title: format!("reset {name}"),
+            manifest_source: None,
+            manifest_sha256: None,
+            verified: false,
+            options: flags,
+            objects: Vec::new(),
+            checks,
+            drain: None,
+            reset: Some(ResetPreviewView {
+                node: name.to_string(),
+                endpoint: endpoint.display(),
+                host_key,
+                control_plane,
+                node_status: info.status_text(),
+                drain_first,
+                options: opts.clone(),
+                approval,
+            }),
+            hash: String::new(),
+        }))
+    }
+
+    /// Starts a previewed reset after the admin confirmed it (node name, or `reset cluster
+    /// <name>` for the control plane) and gave the password again when needed.
+    ///
+    /// # Errors
+    /// As [`Runs::plan_reset`], plus confirmation, a changed preview, failed checks, a busy
+    /// cluster.
+    pub async fn start_reset(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        node: &str,
+        opts: &ResetOptions,
+        expected_hash: &str,
+        confirmation: Confirmation,
+    ) -> Result<RunId, RunError> {
+        let plan = self.plan_reset(cluster, node, opts).await?;
+        let preview = plan
+            .reset
+            .clone()
+            .ok_or_else(|| RunError::Step("not a reset plan".into()))?;
+        let name = node_name(node.trim())?;
+        let endpoint = self.inner().ssh.endpoint(
+            &super::cluster_name(cluster)?,
+            &name,
+            preview
+                .endpoint
+                .rsplit_once('@')
+                .and_then(|(_, hp)| hp.rsplit_once(':'))
+                .map(|(h, _)| h),
+        )?;
+        let drain = preview.drain_first.then(DrainOptions::default);
+        let steps = steps(&name, &preview, drain.is_some());
+        let params = serde_json::to_value(ResetParams {
+            node: name,
+            options: opts.clone(),
+            endpoint,
+            host_key: preview.host_key.clone(),
+            drain,
+        })
+        .map_err(|e| RunError::Step(e.to_string()))?;
+        self.launch(caller, plan, expected_hash, confirmation, params, steps)
+            .await
+    }
+
+    /// A second admin approves a run waiting for it (two-person rule). The run's own actor
+    /// cannot approve it. Audited (`run.approve`).
+    ///
+    /// # Errors
+    /// [`RunError::UnknownRun`], [`RunError::WrongStatus`] when the run does not wait for an
+    /// approval, [`RunError::NotConfirmed`] when its actor tries.
+    pub async fn approve(&self, caller: &Caller, id: RunId) -> Result<(), RunError> {
+        let run = self.load(id).await?;
+        let waiting = self
+            .inner()
+            .store
+            .run_steps(id)
+            .await?
+            .iter()
+            .any(|s| s.name == APPROVAL_STEP && s.status != super::StepStatus::Done);
+        if run.status != super::RunStatus::Running || !waiting {
+            return Err(RunError::WrongStatus {
+                id,
+                status: run.status.as_str(),
+                expected: "running and waiting for an approval",
+            });
+        }
+        let target = Target {
+            cluster: Some(run.cluster.clone()),
+            node: None,
+            object: Some(format!("run/{}", id.0)),
+        };
+        if run.actor == caller.actor {
+            let entry = AuditEntry::new(caller, Action::RunApprove, target, Outcome::Denied)
+                .detail("error", "the run's own actor cannot approve it");
+            let _ = self.inner().audit.append(entry).await;
+            return Err(RunError::NotConfirmed(
+                "a second admin (not the one who started the run)".into(),
+            ));
+        }
+        let entry = AuditEntry::new(caller, Action::RunApprove, target, Outcome::Success)
+            .detail("workflow", run.workflow.clone())
+            .detail("title", run.title.clone());
+        self.inner()
+            .audit
+            .append(entry)
+            .await
+            .map_err(RunError::AuditUnavailable)?;
+        self.inner().store.approve_run(id, &caller.actor).await?;
+        self.bump();
+        Ok(())
+    }
+}
+
+/// The steps of a reset, in order.
+fn steps(node: &NodeName, preview: &ResetPreviewView, drain: bool) -> Vec<String> {
+    let mut steps = Vec::new();
+    if preview.approval {
+        steps.push(APPROVAL_STEP.to_owned());
+    }
+    if drain {
+        steps.push(format!("cordon {node}"));
+        steps.push(format!("drain {node}"));
+    }
+    for script in [
+        commands::KUBEADM_RESET,
+        commands::REMOVE_CNI_CONFIG,
+        commands::FLUSH_IPTABLES,
+        commands::CLEAR_IPVS,
+    ] {
+        steps.push(script.name().to_owned());
+    }
+    if preview.options.remove_kubeconfig {
+        steps.push(commands::REMOVE_KUBECONFIG.name().to_owned());
+    }
+    if preview.options.remove_cni_state {
+        steps.push(commands::REMOVE_CNI_STATE.name().to_owned());
+    }
+    if preview.options.delete_node {
+        steps.push(format!("delete node {node}"));
+    }
+    steps.push(commands::LEFTOVERS.name().to_owned());
+    steps
+}
+
+/// Whether a line of kubeadm's output is one of its warnings: klog warnings (`W0407 ...`) and
+/// the paragraphs about what it leaves behind.
+pub fn is_kubeadm_warning(line: &str) -> bool {
+    let b = line.as_bytes();
+    (b.len() > 5 && b[0] == b'W' && b[1..5].iter().all(u8::is_ascii_digit))
+        || line.starts_with("The reset process does not")
+}
+
+/// Executes a reset run's steps.
+pub(crate) struct ResetContext {
+    runs: Runs,
+    run: RunRow,
+    params: ResetParams,
+    cancel: watch::Receiver<bool>,
+    session: Option<Arc<Session>>,
+}
+
+impl ResetContext {
+    pub(crate) fn load(
+        runs: &Runs,
+        run: &RunRow,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<Self, RunError> {
+        let params: ResetParams = serde_json::from_str(&run.params)
+            .map_err(|e| RunError::Step(format!("parameters: {e}")))?;
+        Ok(Self {
+            runs: runs.clone(),
+            run: run.clone(),
+            params,
+            cancel,
+            session: None,
+        })
+    }
+
+    async fn say(&self, idx: i64, line: &str) -> Result<(), RunError> {
+        self.runs.say(self.run.id, idx, line).await
+    }
+
+    async fn warn(&self, text: &str) -> Result<(), RunError> {
+        self.runs
+            .inner()
+            .store
+            .add_run_warning(self.run.id, text)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn run_step(&mut self, idx: i64, name: &str) -> Result<(), RunError> {
+        let node = self.params.node.clone();
+        if name == APPROVAL_STEP {
+            return self.await_approval(idx).await;
+        }
+        if name == format!("cordon {node}") || name == format!("drain {node}") {
+            let params = DrainParams {
+                nodes: vec![node],
+                options: self.params.drain.clone().unwrap_or_default(),
+            };
+            let mut drain =
+                DrainContext::with_params(&self.runs, &self.run, params, self.cancel.clone())
+                    .await?;
+            return drain.run_step(idx, name).await;
+        }
+        if name == format!("delete node {node}") {
+            let client = self.runs.client_of(&self.run.cluster).await?;
+            let api: Api<Node> = Api::all(client);
+            return match api.delete(node.as_str(), &DeleteParams::default()).await {
+                Ok(_) => self.say(idx, &format!("node/{node} deleted")).await,
+                Err(kube::Error::Api(e)) if e.code == 404 => {
+                    self.say(idx, &format!("node/{node} was already gone"))
+                        .await
+                }
+                Err(e) => Err(call("delete", format!("node {node}"))(e)),
+            };
+        }
+        let script = [
+            commands::KUBEADM_RESET,
+            commands::REMOVE_CNI_CONFIG,
+            commands::FLUSH_IPTABLES,
+            commands::CLEAR_IPVS,
+            commands::REMOVE_KUBECONFIG,
+            commands::REMOVE_CNI_STATE,
+            commands::LEFTOVERS,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| RunError::Step(format!("unknown step {name}")))?;
+        let out = self.remote(idx, &script).await?;
+        if script == commands::KUBEADM_RESET {
+            let mut seen = std::collections::BTreeSet::new();
+            for line in out.text.lines().filter(|l| is_kubeadm_warning(l)) {
+                // klog's prefix (time, pid, file) differs per line; what it says does not.
+                let text = line.split_once("] ").map_or(line, |(_, t)| t).trim();
+                if seen.insert(text.to_owned()) {
+                    self.warn(&format!("kubeadm: {text}")).await?;
+                }
+            }
+        }
+        if script == commands::LEFTOVERS {
+            for line in out.text.lines().filter_map(|l| l.strip_prefix("left ")) {
+                self.warn(&format!("left on the host: {line}")).await?;
+            }
+        }
+        if !out.success() {
+            return Err(RunError::Step(format!(
+                "`{}` exited with {}",
+                script.name(),
+                out.exit
+                    .map_or_else(|| "no status".to_owned(), |c| c.to_string())
+            )));
+        }
+        Ok(())
+    }
+
+    /// Connects once per run, to the pinned key only.
+    async fn session(&mut self) -> Result<Arc<Session>, RunError> {
+        if let Some(s) = &self.session {
+            return Ok(s.clone());
+        }
+        let ssh = &self.runs.inner().ssh;
+        let pinned = ssh.pinned(&self.params.endpoint).await?;
+        if pinned.as_ref().map(|k| k.fingerprint.as_str()) != Some(self.params.host_key.as_str()) {
+            return Err(RunError::Step(format!(
+                "the pinned host key of {} is no longer the one the plan showed ({}): nothing run",
+                self.params.node, self.params.host_key
+            )));
+        }
+        let session = Arc::new(ssh.connect(&self.params.endpoint).await?);
+        self.session = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Runs a script, streaming its output into the step every 300 ms.
+    async fn remote(&mut self, idx: i64, script: &Script) -> Result<Output, RunError> {
+        let session = self.session().await?;
+        self.say(idx, &format!("$ {}", script.name())).await?;
+        let buffer = Arc::new(Mutex::new(String::new()));
+        let sink = buffer.clone();
+        let run = session.run(script, move |text| {
+            if let Ok(mut b) = sink.lock() {
+                b.push_str(text);
+            }
+        });
+        tokio::pin!(run);
+        let mut tick = tokio::time::interval(Duration::from_millis(300));
+        let mut cancel = self.cancel.clone();
+        let result = loop {
+            tokio::select! {
+                out = &mut run => break out,
+                _ = tick.tick() => self.flush(idx, &buffer, false).await?,
+                changed = cancel.changed() => {
+                    if changed.is_ok() && *cancel.borrow() {
+                        // A remote command is not interrupted half-way: it finishes, then the
+                        // run stops before the next step.
+                        self.say(idx, "cancel requested: this command finishes, nothing runs after it").await?;
+                    }
+                }
+            }
+        };
+        self.flush(idx, &buffer, true).await?;
+        Ok(result?)
+    }
+
+    async fn flush(&self, idx: i64, buffer: &Mutex<String>, all: bool) -> Result<(), RunError> {
+        let text = {
+            let Ok(mut b) = buffer.lock() else {
+                return Ok(());
+            };
+            let cut = if all {
+                b.len()
+            } else {
+                b.rfind('\n').map_or(0, |i| i + 1)
+            };
+            b.drain(..cut).collect::<String>()
+        };
+        let text = text.trim_end_matches('\n');
+        if !text.is_empty() {
+            self.say(idx, text).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until an admin other than the run's actor approves (or the run is cancelled).
+    async fn await_approval(&mut self, idx: i64) -> Result<(), RunError> {
+        self.say(
+            idx,
+            "waiting for a second admin to approve this run (from its page)",
+        )
+        .await?;
+        loop {
+            let approvers = self.runs.inner().store.run_approvals(self.run.id).await?;
+            if let Some(a) = approvers.iter().find(|a| **a != self.run.actor) {
+                return self.say(idx, &format!("approved by {a}")).await;
+            }
+            if *self.cancel.borrow() {
+                return Err(RunError::Kube(KubeError::Cancelled));
+            }
+            let mut changes = self.runs.subscribe();
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = self.cancel.changed() => {}
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeadm_warnings_are_recognised() {
+        assert!(is_kubeadm_warning(
+            "W0407 02:30:51.874637  313090 reset.go:106] [reset] Unable to fetch"
+        ));
+        assert!(is_kubeadm_warning(
+            "The reset process does not clean CNI configuration. To do so, you must remove /etc/cni/net.d"
+        ));
+        assert!(!is_kubeadm_warning("[reset] Stopping the kubelet service"));
+        assert!(!is_kubeadm_warning("Warning"));
+    }
+}

@@ -1,0 +1,432 @@
+//! SSH to the lab's hosts (`lab up --hosts on`: a real sshd per node in its own network
+//! namespace): host keys are refused until trusted, a trust must match the fingerprint the
+//! admin saw, a changed key is refused; the read-only check after a Calico install; a worker's
+//! reset as a run (drain first, kubeadm's warnings, files and iptables gone, node NotReady);
+//! the control plane refused without "reset the cluster".
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use grappe_engine::names::{ClusterName, NodeName};
+use grappe_engine::runs::Confirmation;
+use grappe_engine::ssh::{Script, SshError};
+use grappe_views::runs::ResetOptions;
+use support::{Lab, caller, finished, manifests};
+
+/// The fingerprint of a host's key as `ssh-keygen -l` prints it, from the lab's known_hosts.
+fn fingerprint(lab: &Lab, ip: &str) -> String {
+    let known = std::fs::read_to_string(lab.dir().join("ssh/known_hosts")).expect("known_hosts");
+    let line = known
+        .lines()
+        .find(|l| l.starts_with(&format!("{ip} ")))
+        .unwrap_or_else(|| panic!("no key for {ip} in known_hosts:\n{known}"));
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(line.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("ssh-keygen");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("fingerprint")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_are_checked_and_reset_over_ssh() {
+    assert!(
+        nix_root(),
+        "the lab hosts need root (network namespaces and an sshd per node): run the tests as root"
+    );
+    let lab = Lab::up(
+        "17700",
+        &[
+            "--hosts",
+            "on",
+            "--node-cidr",
+            "10.16.0.0/16",
+            "--cni",
+            "calico",
+        ],
+    );
+    let _ = manifests();
+    let db = tempfile::tempdir().expect("tempdir");
+    let engine = lab.engine_with(db.path(), None, Some(lab.ssh_spec())).await;
+    let admin = caller("ada", "hosts_lab");
+    let cluster = ClusterName::parse("lab").expect("cluster");
+    let rigel = NodeName::parse("rigel").expect("node");
+    let endpoint = engine
+        .ssh
+        .endpoint(&cluster, &rigel, Some("10.16.0.11"))
+        .expect("endpoint");
+    assert_eq!(endpoint.display(), "root@10.16.0.11:22");
+
+    // Unknown key: refused, its fingerprint named, nothing run.
+    let err = engine
+        .ssh
+        .check(&admin, &endpoint)
+        .await
+        .expect_err("an unknown key is refused");
+    let presented = match &err {
+        SshError::UnknownHostKey { key, .. } => key.clone(),
+        other => panic!("expected an unknown host key, got {other}"),
+    };
+    assert_eq!(presented.fingerprint, fingerprint(&lab, "10.16.0.11"));
+    assert!(err.to_string().contains(&presented.fingerprint), "{err}");
+
+    // A trust must name the key the host presents.
+    let wrong = fingerprint(&lab, "10.16.0.12");
+    match engine.ssh.trust(&admin, &endpoint, &wrong).await {
+        Err(SshError::TrustMismatch { .. }) => {}
+        other => panic!("a mismatching trust was accepted: {other:?}"),
+    }
+    assert!(
+        engine
+            .ssh
+            .pinned(&endpoint)
+            .await
+            .expect("pinned")
+            .is_none()
+    );
+    let pinned = engine
+        .ssh
+        .trust(&admin, &endpoint, &presented.fingerprint)
+        .await
+        .expect("trust");
+    assert_eq!(pinned.fingerprint, presented.fingerprint);
+
+    // The read-only check after Calico's install.
+    let check = engine.ssh.check(&admin, &endpoint).await.expect("check");
+    assert!(check.kubelet.active, "{:?}", check.kubelet);
+    assert!(
+        !check.kubelet.calico_lines.is_empty(),
+        "no calico in the journal: {:?}",
+        check.kubelet
+    );
+    let netd = check
+        .dirs
+        .iter()
+        .find(|d| d.path == "/etc/cni/net.d")
+        .expect("net.d");
+    assert!(
+        netd.entries
+            .iter()
+            .any(|e| e.name == "10-calico.conflist" && e.size > 0),
+        "{netd:?}"
+    );
+    assert!(
+        check
+            .conf_files
+            .iter()
+            .any(|f| f.content.contains("calico-ipam"))
+    );
+    let nat = check
+        .iptables
+        .iter()
+        .find(|t| t.table == "nat")
+        .expect("nat");
+    assert!(nat.rules > 0 && nat.error.is_none(), "{nat:?}");
+    assert!(check.ipvs.installed, "{:?}", check.ipvs);
+    let view = engine
+        .ssh
+        .host_view(&cluster, &rigel, Some("10.16.0.11"))
+        .await
+        .expect("host view");
+    assert_eq!(view.checks.first().map(|c| c.id), Some(check.id));
+    assert_eq!(
+        view.pinned.map(|k| k.fingerprint),
+        Some(presented.fingerprint.clone())
+    );
+
+    // A changed key: rigel's name pinned, bellatrix's key presented (the inventory sends rigel
+    // to bellatrix's address).
+    let mut spec = lab.ssh_spec();
+    spec.hosts.insert(
+        "rigel".into(),
+        grappe_engine::ssh::HostOverride {
+            address: Some("10.16.0.12".into()),
+            ..Default::default()
+        },
+    );
+    let moved = grappe_engine::ssh::Ssh::new(
+        [("lab".to_owned(), spec)].into_iter().collect(),
+        engine.store.clone(),
+        engine.audit.clone(),
+    );
+    let elsewhere = moved
+        .endpoint(&cluster, &rigel, Some("10.16.0.11"))
+        .expect("endpoint");
+    match moved.check(&admin, &elsewhere).await {
+        Err(SshError::ChangedHostKey {
+            pinned, presented, ..
+        }) => {
+            assert_eq!(pinned.fingerprint, fingerprint(&lab, "10.16.0.11"));
+            assert_eq!(presented.fingerprint, fingerprint(&lab, "10.16.0.12"));
+        }
+        other => panic!("a changed key was not refused: {other:?}"),
+    }
+
+    // Names that are not DNS-1123 never reach an endpoint, let alone a command.
+    for bad in [
+        "rigel;reboot",
+        "$(id)",
+        "rigel bellatrix",
+        "-oProxyCommand=x",
+        "../etc",
+    ] {
+        assert!(
+            NodeName::parse(bad).is_err(),
+            "{bad:?} accepted as a node name"
+        );
+    }
+    // Scripts are fixed: what runs is the body, quoted once.
+    let line = Script::command_line(&grappe_engine::ssh::commands::KUBEADM_RESET, true);
+    assert_eq!(line, "sudo -n sh -c 'kubeadm reset -f'");
+
+    // The control plane is refused without "reset the cluster".
+    let plan = engine
+        .runs
+        .plan_reset("lab", "betelgeuse", &ResetOptions::default())
+        .await
+        .expect("plan");
+    assert!(
+        plan.checks
+            .iter()
+            .any(|c| c.id == "control-plane" && c.level == "fail"),
+        "{:?}",
+        plan.checks
+    );
+
+    // A worker without a trusted key cannot be reset.
+    let plan = engine
+        .runs
+        .plan_reset("lab", "bellatrix", &ResetOptions::default())
+        .await
+        .expect("plan");
+    assert!(
+        plan.checks
+            .iter()
+            .any(|c| c.id == "host-key" && c.level == "fail"),
+        "{:?}",
+        plan.checks
+    );
+
+    // Reset bellatrix: trust its key, preview, run.
+    let bellatrix = NodeName::parse("bellatrix").expect("node");
+    let bep = engine
+        .ssh
+        .endpoint(&cluster, &bellatrix, Some("10.16.0.12"))
+        .expect("endpoint");
+    engine
+        .ssh
+        .trust(&admin, &bep, &fingerprint(&lab, "10.16.0.12"))
+        .await
+        .expect("trust bellatrix");
+    let opts = ResetOptions {
+        remove_kubeconfig: true,
+        remove_cni_state: true,
+        delete_node: false,
+        reset_cluster: false,
+    };
+    // The demo's budget allows no disruption: the reset's preview says so (its drain would
+    // wait for it), then the admin relaxes it as they would.
+    let plan = engine
+        .runs
+        .plan_reset("lab", "bellatrix", &opts)
+        .await
+        .expect("plan");
+    if plan.checks.iter().any(|c| c.id == "drain-pdb") {
+        lab.kubectl(&[
+            "-n",
+            "demo",
+            "patch",
+            "pdb",
+            "web",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"maxUnavailable":1}}"#,
+        ]);
+    }
+    let plan = engine
+        .runs
+        .plan_reset("lab", "bellatrix", &opts)
+        .await
+        .expect("plan");
+    assert!(plan.runnable(), "{:?}", plan.checks);
+    assert!(
+        !plan.checks.iter().any(|c| c.id == "drain-pdb"),
+        "{:?}",
+        plan.checks
+    );
+    let preview = plan.reset.clone().expect("reset preview");
+    assert!(
+        preview.drain_first,
+        "a Ready, schedulable node is drained first"
+    );
+    assert_eq!(plan.confirm_word(), "bellatrix");
+    let wrong = engine
+        .runs
+        .start_reset(
+            &admin,
+            "lab",
+            "bellatrix",
+            &opts,
+            &plan.hash,
+            Confirmation {
+                typed: "rigel".into(),
+                reauthenticated: true,
+            },
+        )
+        .await;
+    assert!(wrong.is_err(), "a wrong typed name started a reset");
+    let started = Instant::now();
+    let id = engine
+        .runs
+        .start_reset(
+            &admin,
+            "lab",
+            "bellatrix",
+            &opts,
+            &plan.hash,
+            Confirmation {
+                typed: "bellatrix".into(),
+                reauthenticated: true,
+            },
+        )
+        .await
+        .expect("start reset");
+    let run = finished(&engine.runs, id).await;
+    eprintln!(
+        "reset of bellatrix: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(run.summary.status, "succeeded", "{:#?}", run.steps);
+    assert_eq!(run.summary.shown_status(), "completed with warnings");
+    assert!(
+        run.summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("does not clean CNI configuration")),
+        "{:?}",
+        run.summary.warnings
+    );
+    let names: Vec<&str> = run.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "cordon bellatrix",
+            "drain bellatrix",
+            "kubeadm reset -f",
+            "rm -rf /etc/cni/net.d",
+            "iptables -F && iptables -X (filter, nat, mangle)",
+            "ipvsadm --clear",
+            "rm -f $HOME/.kube/config",
+            "rm -rf /var/lib/cni",
+            "check what is left on the host",
+        ]
+    );
+    let kubeadm = &run.steps[2].output;
+    assert!(
+        kubeadm.contains("[reset] Deleting contents of directories"),
+        "{kubeadm}"
+    );
+
+    // On the host: the CNI configuration and state gone, iptables empty, kubelet stopped.
+    let session = engine.ssh.connect(&bep).await.expect("connect");
+    let after = session
+        .run(&grappe_engine::ssh::commands::CHECK, |_| {})
+        .await
+        .expect("check script");
+    session.close().await;
+    let after = grappe_engine::ssh::checks::parse(&after.text);
+    assert!(!after.kubelet.active);
+    let netd = after
+        .dirs
+        .iter()
+        .find(|d| d.path == "/etc/cni/net.d")
+        .expect("net.d");
+    assert!(!netd.present, "{netd:?}");
+    assert!(
+        !after
+            .dirs
+            .iter()
+            .find(|d| d.path == "/var/lib/cni")
+            .expect("cni")
+            .present
+    );
+    for t in &after.iptables {
+        if t.table != "raw" {
+            assert_eq!((t.rules, t.chains), (0, 0), "{t:?}");
+        }
+    }
+    // The node goes NotReady (its kubelet stopped).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = lab.kubectl(&[
+            "get",
+            "node",
+            "bellatrix",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ]);
+        if status.trim() != "True" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bellatrix still Ready 2 min after its reset"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // The history has the refusals, the trusts, the checks and the run.
+    let records = engine
+        .audit
+        .export(&grappe_engine::audit::AuditFilter::default(), 1_000)
+        .await
+        .expect("audit");
+    let has = |action: &str, node: &str, outcome: &str| {
+        records.iter().any(|r| {
+            r.action == action && r.node.as_deref() == Some(node) && r.outcome.as_str() == outcome
+        })
+    };
+    assert!(
+        has("node.check", "rigel", "failure"),
+        "the refused check is recorded"
+    );
+    assert!(has("ssh.trust", "rigel", "success"));
+    assert!(has("ssh.trust", "bellatrix", "success"));
+    assert!(has("node.check", "rigel", "success"));
+    assert!(
+        has("run.start", "bellatrix", "attempted"),
+        "a reset's start names its node"
+    );
+    assert!(matches!(
+        engine.audit.verify().await.expect("verify"),
+        grappe_engine::audit::VerifyReport::Intact { .. }
+    ));
+}
+
+fn nix_root() -> bool {
+    // SAFETY-free check: /proc/self/status's Uid line.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
