@@ -82,7 +82,9 @@ fn locate(
     node: &str,
 ) -> Result<(ClusterName, NodeName, Option<String>), AppError> {
     let c = ClusterName::parse(cluster)
-        .map_err(|_| AppError::NotFound(format!("cluster {cluster}")))?;
+        .ok()
+        .filter(|c| engine.clusters.spec(c).is_some())
+        .ok_or_else(|| AppError::NotFound(format!("cluster {cluster}")))?;
     let n = NodeName::parse(node).map_err(|e| AppError::Invalid(e.to_string()))?;
     let ip = engine
         .states

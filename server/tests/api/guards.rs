@@ -285,6 +285,68 @@ async fn a_database_that_cannot_be_migrated_stops_startup_with_a_clear_error() {
 }
 
 #[tokio::test]
+async fn host_checks_need_an_operator_and_trusts_resets_and_approvals_an_admin() {
+    let app = spawn_app().await;
+    let viewer = app.add_user("vera", Role::Viewer).await;
+    let operator = app.add_user("otto", Role::Operator).await;
+    let viewer_cookie = app.login("vera", &viewer).await;
+    let operator_cookie = app.login("otto", &operator).await;
+    let node = [("cluster", "lab"), ("node", "rigel")];
+    let trust = [
+        ("cluster", "lab"),
+        ("node", "rigel"),
+        ("fingerprint", "SHA256:x"),
+    ];
+    let reset = [
+        ("cluster", "lab"),
+        ("node", "rigel"),
+        ("options", "{}"),
+        ("plan_hash", "x"),
+        ("confirm", "rigel"),
+        ("password", "x"),
+    ];
+    let res = app
+        .call("/api/check_host", Some(&viewer_cookie), &node)
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "a viewer checking a host"
+    );
+    // An operator passes the role check (the cluster is unknown here: 404).
+    let res = app
+        .call("/api/check_host", Some(&operator_cookie), &node)
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    for (path, form) in [
+        ("/api/trust_host_key", &trust[..]),
+        ("/api/plan_node_reset", &node[..]),
+        ("/api/start_node_reset", &reset[..]),
+        ("/api/approve_run", &[("run", "1")][..]),
+    ] {
+        let res = app.call(path, Some(&operator_cookie), form).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "an operator calling {path}"
+        );
+    }
+    // Names that are not DNS-1123 are refused before anything else.
+    let admin = app.add_user("ada", Role::Admin).await;
+    let admin_cookie = app.login("ada", &admin).await;
+    let bad = [
+        ("cluster", "lab"),
+        ("node", "rigel;reboot"),
+        ("fingerprint", "SHA256:x"),
+    ];
+    let res = app
+        .call("/api/trust_host_key", Some(&admin_cookie), &bad)
+        .await;
+    assert_ne!(res.status(), StatusCode::OK);
+    assert!(app.audit_records("ssh.trust").await.is_empty());
+}
+
+#[tokio::test]
 async fn node_actions_need_an_operator_and_disabling_eviction_an_admin() {
     let app = spawn_app().await;
     let viewer = app.add_user("vera", Role::Viewer).await;
