@@ -177,6 +177,11 @@ messages! {
     AwaitingApproval => "This run waits for a second admin's approval (two-person rule).", "Cette exécution attend l'approbation d'un second administrateur (règle des deux personnes).";
     Approve => "Approve", "Approuver";
     Warnings => "Warnings", "Avertissements";
+    Recover => "Recover a lost kube-apiserver (over SSH)", "Rétablir un kube-apiserver perdu (par SSH)";
+    RecoverHelp => "The seed's troubleshooting, needing only SSH: look at the control-plane host (kubelet, the kube-apiserver container), touch the kube-apiserver manifest and restart the kubelet, wait for /readyz, verify the container runs. Then roll back the most recent CNI install.", "Le dépannage du runbook, par SSH seulement : examiner l'hôte du plan de contrôle (kubelet, conteneur kube-apiserver), toucher le manifeste kube-apiserver et redémarrer le kubelet, attendre /readyz, vérifier que le conteneur tourne. Puis annuler la dernière installation CNI.";
+    PreviewRecovery => "Preview the recovery", "Prévisualiser le rétablissement";
+    GoRecover => "Recover it over SSH", "Le rétablir par SSH";
+    RollBackInstall => "Roll back the most recent CNI install", "Annuler la dernière installation CNI";
     DisableEvictionWarn => "Deleting instead of evicting bypasses every PodDisruptionBudget: a workload can lose all its replicas at once.", "Supprimer au lieu d'évincer contourne tous les PodDisruptionBudgets : une charge peut perdre toutes ses répliques d'un coup.";
     TypeNodeNames => "Type the node name(s) to confirm", "Tapez le(s) nom(s) de nœud pour confirmer";
     Verdict => "Verdict", "Verdict";

@@ -391,6 +391,71 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // A lost kube-apiserver, recovered over SSH only.
+    let plan = engine.runs.plan_recovery("lab").await.expect("plan");
+    assert!(
+        plan.checks
+            .iter()
+            .any(|c| c.id == "apiserver" && c.level == "fail"),
+        "a recovery of an answering API server must not run: {:?}",
+        plan.checks
+    );
+    let betelgeuse = NodeName::parse("betelgeuse").expect("node");
+    let cep = engine
+        .ssh
+        .endpoint(&cluster, &betelgeuse, Some("10.16.0.10"))
+        .expect("endpoint");
+    engine
+        .ssh
+        .trust(&admin, &cep, &fingerprint(&lab, "10.16.0.10"))
+        .await
+        .expect("trust betelgeuse");
+    lab.run(&["break", "apiserver"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let plan = loop {
+        let plan = engine.runs.plan_recovery("lab").await.expect("plan");
+        if plan.runnable() {
+            break plan;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no runnable recovery: {:?}",
+            plan.checks
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let preview = plan.recovery.clone().expect("recovery preview");
+    assert_eq!(preview.hosts.len(), 1);
+    assert_eq!(preview.hosts[0].node, "betelgeuse");
+    let started = Instant::now();
+    let id = engine
+        .runs
+        .start_recovery(
+            &admin,
+            "lab",
+            &plan.hash,
+            Confirmation {
+                typed: "lab".into(),
+                reauthenticated: false,
+            },
+        )
+        .await
+        .expect("start recovery");
+    let run = finished(&engine.runs, id).await;
+    eprintln!("recovery: {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(run.summary.status, "succeeded", "{:#?}", run.steps);
+    assert!(
+        run.steps[0].output.contains("Exited"),
+        "the look shows the exited container: {}",
+        run.steps[0].output
+    );
+    assert!(
+        run.steps[2].output.contains("/readyz: ok"),
+        "{}",
+        run.steps[2].output
+    );
+    assert_eq!(lab.kubectl(&["get", "--raw", "/readyz"]).trim(), "ok");
+
     // The history has the refusals, the trusts, the checks and the run.
     let records = engine
         .audit

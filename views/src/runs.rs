@@ -94,6 +94,9 @@ pub struct PlanView {
     /// A node reset's preview (reset plans only).
     #[serde(default)]
     pub reset: Option<ResetPreviewView>,
+    /// A kube-apiserver recovery's preview (recovery plans only).
+    #[serde(default)]
+    pub recovery: Option<RecoveryPreviewView>,
     pub hash: String,
 }
 
@@ -367,6 +370,31 @@ pub struct ResetPreviewView {
     pub options: ResetOptions,
     /// A second admin must approve before anything runs (two-person rule).
     pub approval: bool,
+}
+
+/// A control-plane host a recovery works on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryHostView {
+    pub node: String,
+    /// `user@address:port`.
+    pub endpoint: String,
+    /// The pinned host key's fingerprint (empty: none, the plan fails).
+    pub host_key: String,
+}
+
+/// A kube-apiserver recovery's preview: the seed's troubleshooting over SSH only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryPreviewView {
+    /// Since when Grappe cannot watch the cluster, and why (from its live state).
+    pub unreachable_since: Option<String>,
+    pub error: Option<String>,
+    pub hosts: Vec<RecoveryHostView>,
+    /// The most recent CNI install on the cluster: what the recovery offers to roll back once
+    /// the API server answers.
+    pub rollback_run: Option<i64>,
+    pub rollback_title: Option<String>,
+    /// How long the run waits for `/readyz`.
+    pub ready_timeout_seconds: u64,
 }
 
 /// A step of a run.

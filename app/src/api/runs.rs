@@ -194,6 +194,35 @@ pub async fn get_run(run: i64) -> Result<RunView, AppError> {
     engine.runs.view(RunId(run)).await.map_err(map_run_error)
 }
 
+/// Previews the recovery of a lost kube-apiserver over SSH (admin).
+#[server(endpoint = "plan_recovery")]
+pub async fn plan_recovery(cluster: String) -> Result<PlanView, AppError> {
+    let (engine, _) = guard::require(Role::Admin).await?;
+    engine
+        .runs
+        .plan_recovery(&cluster)
+        .await
+        .map_err(map_run_error)
+}
+
+/// Starts a previewed recovery (admin; the cluster's name typed).
+#[server(endpoint = "start_recovery")]
+pub async fn start_recovery(
+    cluster: String,
+    plan_hash: String,
+    confirm: String,
+    #[server(default)] password: String,
+) -> Result<i64, AppError> {
+    let (engine, p) = guard::require(Role::Admin).await?;
+    let confirmation = confirmation(&engine, &p, confirm, &password).await?;
+    engine
+        .runs
+        .start_recovery(&p.caller, &cluster, &plan_hash, confirmation)
+        .await
+        .map(|id| id.0)
+        .map_err(map_run_error)
+}
+
 /// A second admin approves a run that waits for it (two-person rule; admin, not the run's
 /// own actor).
 #[server(endpoint = "approve_run")]

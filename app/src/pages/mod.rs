@@ -11,6 +11,7 @@ pub mod node;
 pub mod nodes;
 pub mod not_found;
 pub mod overview;
+pub mod recover;
 pub mod reset;
 pub mod run;
 pub mod settings;

@@ -34,6 +34,8 @@ pub fn OverviewPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        // Outside the live part: a live update must not close the form or drop its preview.
+        {move || view! { <super::recover::RecoverySection cluster=name.get()/> }}
     }
 }
 
@@ -63,6 +65,7 @@ pub fn StaleBanner(link: LinkView) -> impl IntoView {
                 <strong>{Msg::ApiUnreachableSince.text(lang)} " " {since} ". "</strong>
                 {Msg::StaleState.text(lang)}
                 {link.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> })}
+                <p><a href="#recover" data-testid="go-recover">{Msg::GoRecover.text(lang)} " ↓"</a></p>
             </div>
         }
     });

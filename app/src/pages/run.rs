@@ -85,6 +85,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     let cluster_link = match (drain.as_deref(), &reset_node) {
         (_, Some(node)) | (Some([node]), _) => format!("/c/{}/nodes/{node}", s.cluster),
         (Some(_), None) => format!("/c/{}/nodes", s.cluster),
+        (None, None) if r.plan.recovery.is_some() => format!("/c/{}", s.cluster),
         (None, None) => format!("/c/{}/cni", s.cluster),
     };
     // Two-person rule: another admin approves a reset waiting at its approval step.
@@ -100,6 +101,20 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
             view! { <p class="alert alert-warn" data-testid="awaiting-approval">{Msg::AwaitingApproval.text(lang)}</p> }.into_any()
         }
     });
+    // A recovery that brought the API server back offers the rollback of the CNI install.
+    let rollback = r
+        .plan
+        .recovery
+        .as_ref()
+        .filter(|_| s.status == "succeeded")
+        .and_then(|p| p.rollback_run.map(|id| (id, p.rollback_title.clone().unwrap_or_default())))
+        .map(|(id, title)| view! {
+            <p class="alert alert-warn" data-testid="offer-rollback">
+                <a class="btn btn-danger" href=format!("/runs/{id}#rollback") data-testid="go-rollback">
+                    {Msg::RollBackInstall.text(lang)} " (run " {id} ": " {title} ")"
+                </a>
+            </p>
+        });
     let warnings = (!s.warnings.is_empty()).then(|| view! {
         <div class="alert alert-warn" data-testid="run-warnings">
             <strong>{Msg::Warnings.text(lang)}</strong>
@@ -125,6 +140,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
             </dl>
             {s.error.clone().map(|e| view! { <p class="alert alert-error" data-testid="run-error">{e}</p> })}
             {warnings}
+            {rollback}
             {approval}
             {controls}
             {leftovers}
@@ -175,7 +191,7 @@ fn Rollback(run: i64) -> impl IntoView {
     let start = ServerAction::<StartRunRollback>::new();
     go_to_run(move || start.value().get());
     view! {
-        <section class="card" data-testid="rollback">
+        <section class="card" id="rollback" data-testid="rollback">
             <ActionForm action=plan attr:class="inline-form">
                 <input type="hidden" name="run" value=run/>
                 <button type="submit" class="btn" data-testid="plan-rollback">{t(Msg::RollBack)}</button>

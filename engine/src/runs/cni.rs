@@ -209,6 +209,7 @@ impl Runs {
             checks,
             drain: None,
             reset: None,
+            recovery: None,
             hash: String::new(),
         }))
     }
@@ -548,6 +549,7 @@ impl Runs {
             checks,
             drain: None,
             reset: None,
+            recovery: None,
             hash: String::new(),
         }))
     }
@@ -656,6 +658,7 @@ impl Runs {
             checks,
             drain: None,
             reset: None,
+            recovery: None,
             hash: String::new(),
         }))
     }

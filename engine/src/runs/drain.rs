@@ -593,6 +593,7 @@ impl Runs {
                 pdbs_at_zero,
             }),
             reset: None,
+            recovery: None,
             hash: String::new(),
         }))
     }

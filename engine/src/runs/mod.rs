@@ -19,6 +19,7 @@ pub mod cni;
 pub mod drain;
 pub mod k8s;
 pub mod lease;
+pub mod recover;
 pub mod reset;
 
 use std::collections::HashMap;
@@ -95,6 +96,7 @@ string_enum!(
         CniRemove => "cni.remove",
         NodeDrain => "node.drain",
         NodeReset => "node.reset",
+        ApiserverRecover => "apiserver.recover",
     }
 );
 
@@ -393,7 +395,9 @@ impl Runs {
                 return Err(err);
             }
         };
-        if let Err(e) = self.take_lease(id, &plan.cluster, &caller.actor).await {
+        // A recovery runs while the API server is down: no Lease can be taken.
+        let lease = plan.workflow != Workflow::ApiserverRecover.as_str();
+        if lease && let Err(e) = self.take_lease(id, &plan.cluster, &caller.actor).await {
             let message = e.to_string();
             inner
                 .store
@@ -493,7 +497,8 @@ impl Runs {
         let workflow = Workflow::parse(&run.workflow)
             .ok_or_else(|| RunError::Step(format!("unknown workflow {}", run.workflow)))?;
         let mut ctx = Context::load(self, &run, workflow, cancel.clone()).await?;
-        let renewer = self.renew_lease_while_running(id, &run);
+        let renewer = (workflow != Workflow::ApiserverRecover)
+            .then(|| self.renew_lease_while_running(id, &run));
         let result = async {
             for step in self.inner.store.run_steps(id).await? {
                 if step.status == StepStatus::Done {
@@ -564,7 +569,9 @@ impl Runs {
             Ok(())
         }
         .await;
-        renewer.abort();
+        if let Some(r) = renewer {
+            r.abort();
+        }
         result
     }
 
@@ -754,7 +761,9 @@ impl Runs {
             .append(entry)
             .await
             .map_err(RunError::AuditUnavailable)?;
-        self.take_lease(id, &run.cluster, &run.actor).await?;
+        if run.workflow != Workflow::ApiserverRecover.as_str() {
+            self.take_lease(id, &run.cluster, &run.actor).await?;
+        }
         if !self
             .inner
             .store
@@ -926,6 +935,7 @@ enum Context {
     Cni(Box<cni::StepContext>),
     Drain(Box<drain::DrainContext>),
     Reset(Box<reset::ResetContext>),
+    Recover(Box<recover::RecoveryContext>),
 }
 
 impl Context {
@@ -942,6 +952,9 @@ impl Context {
             Workflow::NodeReset => {
                 Self::Reset(Box::new(reset::ResetContext::load(runs, run, cancel)?))
             }
+            Workflow::ApiserverRecover => {
+                Self::Recover(Box::new(recover::RecoveryContext::load(runs, run, cancel)?))
+            }
             _ => Self::Cni(Box::new(cni::StepContext::load(runs, run, cancel).await?)),
         })
     }
@@ -951,6 +964,7 @@ impl Context {
             Self::Cni(c) => c.run_step(workflow, idx, name).await,
             Self::Drain(d) => d.run_step(idx, name).await,
             Self::Reset(r) => r.run_step(idx, name).await,
+            Self::Recover(r) => r.run_step(idx, name).await,
         }
     }
 }

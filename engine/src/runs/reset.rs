@@ -196,6 +196,7 @@ impl Runs {
                 options: opts.clone(),
                 approval,
             }),
+            recovery: None,
             hash: String::new(),
         }))
     }
