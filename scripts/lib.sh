@@ -54,6 +54,12 @@ write_config() {
     if [[ -n "$mirror" ]]; then echo "manifest_mirror = \"$mirror\""; fi
     if [[ -n "$kubeconfig" ]]; then
       printf '\n[[clusters]]\nname = "%s"\nkubeconfig = "%s"\n' "$name" "$kubeconfig"
+      # A lab started with --hosts on: its nodes are reached over SSH as root with its key.
+      local key
+      key="$(dirname "$kubeconfig")/ssh/id_ed25519"
+      if [[ -f "$key" ]]; then
+        printf '\n[clusters.ssh]\nuser = "root"\nkey = "%s"\n' "$key"
+      fi
     fi
   } > "$file"
 }

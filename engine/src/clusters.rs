@@ -181,6 +181,14 @@ impl Clusters {
         Some(status)
     }
 
+    /// Probes the cluster now (no cached answer), and caches the result.
+    pub async fn status_now(&self, name: &ClusterName) -> Option<ClusterStatus> {
+        let entry = self.entries.get(name)?;
+        let status = self.probe(name).await;
+        *entry.last.lock().await = Some((Instant::now(), status.clone()));
+        Some(status)
+    }
+
     async fn probe(&self, name: &ClusterName) -> ClusterStatus {
         let started = Instant::now();
         let reachability = match self.client(name).await {

@@ -46,7 +46,8 @@ pub fn HostSection(cluster: String, node: String) -> impl IntoView {
             {move || check.pending().get().then(|| view! { <p class="muted">{t(Msg::Loading)}</p> })}
             {move || check.value().get().map(|r| match r {
                 Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                Ok(CheckOutcome::Done(v)) => view! { <CheckResult v=v/> }.into_any(),
+                // The stored check above shows it (the section reloads after each check).
+                Ok(CheckOutcome::Done(_)) => ().into_any(),
                 Ok(CheckOutcome::UntrustedKey { presented, pinned, message }) => view! {
                     <UntrustedKey cluster=cluster.clone() node=node.clone() presented=presented pinned=pinned message=message trust=trust is_admin=role == Some(RoleView::Admin)/>
                 }.into_any(),
@@ -57,6 +58,7 @@ pub fn HostSection(cluster: String, node: String) -> impl IntoView {
             })}
         </section>
     }
+    .into_any()
 }
 
 #[component]
@@ -87,6 +89,7 @@ fn HostSummary(h: HostView) -> impl IntoView {
             </details>
         })}
     }
+    .into_any()
 }
 
 /// One check's result.
@@ -94,6 +97,8 @@ fn HostSummary(h: HostView) -> impl IntoView {
 fn CheckResult(v: HostCheckView) -> impl IntoView {
     let lang = use_lang();
     let kubelet_class = if v.kubelet.active { "ok" } else { "bad" };
+    let files = view! { <CheckFiles v=v.clone()/> }.into_any();
+    let network = view! { <CheckNetwork v=v.clone()/> }.into_any();
     view! {
         <div class="host-check" data-testid="host-check">
             <p class="muted small">{v.at.clone()}" · "{Msg::CheckedBy.text(lang)}" "{v.actor.clone()}" · "{v.endpoint.clone()}" · "{v.duration_ms}" ms"</p>
@@ -109,6 +114,17 @@ fn CheckResult(v: HostCheckView) -> impl IntoView {
                 <pre class="output small">{v.kubelet.calico_lines.join("\n")}</pre>
             })}
             <details><summary>"systemctl status kubelet"</summary><pre class="output small">{v.kubelet.status.clone()}</pre></details>
+            {files}
+            {network}
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn CheckFiles(v: HostCheckView) -> impl IntoView {
+    let lang = use_lang();
+    view! {
             <h3>{Msg::CniFiles.text(lang)}</h3>
             {v.dirs.iter().map(|d| view! {
                 <p><code>{d.path.clone()}</code>" "
@@ -126,10 +142,18 @@ fn CheckResult(v: HostCheckView) -> impl IntoView {
                         }).collect_view()}</tbody>
                     </table>
                 })}
-            }).collect_view()}
+            }.into_any()).collect_view()}
             {v.conf_files.iter().map(|f| view! {
                 <details><summary><code>{f.path.clone()}</code></summary><pre class="output small">{f.content.clone()}</pre></details>
-            }).collect_view()}
+            }.into_any()).collect_view()}
+    }
+    .into_any()
+}
+
+#[component]
+fn CheckNetwork(v: HostCheckView) -> impl IntoView {
+    let lang = use_lang();
+    view! {
             <h3>{Msg::IptablesRules.text(lang)}</h3>
             <table class="small" data-testid="iptables">
                 <thead><tr><th>{Msg::Table.text(lang)}</th><th>{Msg::Rules.text(lang)}</th><th>{Msg::Chains.text(lang)}</th></tr></thead>
@@ -149,8 +173,8 @@ fn CheckResult(v: HostCheckView) -> impl IntoView {
                     (None, true) => format!("{} services, {} destinations", v.ipvs.services, v.ipvs.destinations),
                 }}</span>
             </p>
-        </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -184,4 +208,5 @@ fn UntrustedKey(
             }}
         </div>
     }
+    .into_any()
 }

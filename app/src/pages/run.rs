@@ -85,7 +85,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     let cluster_link = match (drain.as_deref(), &reset_node) {
         (_, Some(node)) | (Some([node]), _) => format!("/c/{}/nodes/{node}", s.cluster),
         (Some(_), None) => format!("/c/{}/nodes", s.cluster),
-        (None, None) if r.plan.recovery.is_some() => format!("/c/{}", s.cluster),
+        (None, None) if r.plan.recovery.is_some() => format!("/c/{}/overview", s.cluster),
         (None, None) => format!("/c/{}/cni", s.cluster),
     };
     // Two-person rule: another admin approves a reset waiting at its approval step.

@@ -43,7 +43,8 @@ impl Runs {
         let name = super::cluster_name(cluster)?;
         let inner = self.inner();
         let mut checks = Vec::new();
-        match inner.clusters.status(&name).await.map(|s| s.reachability) {
+        // A fresh probe: a cached answer from before the failure would say it answers.
+        match inner.clusters.status_now(&name).await.map(|s| s.reachability) {
             None => return Err(RunError::UnknownCluster(cluster.to_owned())),
             Some(Reachability::Reachable { version, .. }) => checks.push(check(
                 "apiserver",

@@ -137,13 +137,22 @@ impl Runs {
                 k.fingerprint.clone()
             }
         };
-        let drain_first = info.is_ready() && !info.unschedulable;
-        if drain_first {
+        // Drained already: cordoned with nothing left to evict. A NotReady node is not drained
+        // (its pods cannot leave gracefully; kubeadm reset removes them).
+        let drain = if info.is_ready() {
+            Some(
+                self.plan_drain(cluster, &[name.to_string()], &DrainOptions::default())
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let drain_first = drain
+            .as_ref()
+            .is_some_and(|d| !info.unschedulable || !d.objects.is_empty());
+        if let Some(drain) = drain.filter(|_| drain_first) {
             // The drain's own preview: blocked pods fail the reset's plan too, and budgets at
             // zero are named before anything starts.
-            let drain = self
-                .plan_drain(cluster, &[name.to_string()], &DrainOptions::default())
-                .await?;
             for c in drain.checks.into_iter().filter(|c| c.id != "control-plane") {
                 checks.push(super::CheckView {
                     id: format!("drain-{}", c.id),
@@ -154,7 +163,7 @@ impl Runs {
             checks.push(check(
                 "drain",
                 "pass",
-                format!("{name} is {}: no drain first", info.status_text()),
+                format!("{name} is {} with nothing left to evict: no drain first", info.status_text()),
             ));
         }
         if approval {

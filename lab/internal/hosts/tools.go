@@ -60,10 +60,18 @@ type toolRun struct {
 	args []string
 }
 
-// positional drops options (words starting with -), keeping those in keep with their value.
+// valueFlags are the options of the host tools that take a value (`-n 20`).
+var valueFlags = map[string]bool{"-n": true, "--lines": true, "-u": true, "--unit": true, "--name": true, "-o": true, "--output": true, "--since": true}
+
+// positional drops options (words starting with -) and the values of those that take one.
 func positional(args []string) []string {
 	var out []string
-	for _, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if valueFlags[a] {
+			i++
+			continue
+		}
 		if !strings.HasPrefix(a, "-") {
 			out = append(out, a)
 		}

@@ -1,0 +1,191 @@
+// The node hosts over SSH against the lab's hosts (lab up --hosts on: a real sshd per node in
+// its own network namespace). A host key is refused until an admin trusts it; the host check
+// after a Calico install shows the conflist and calico in the kubelet's journal; a lost
+// kube-apiserver (lab break apiserver after the install) is recovered from the overview over
+// SSH only, then the install rolled back from the recovery's result (clicks and wall time
+// printed); a worker is reset from its page and the run ends "completed with warnings".
+// Screenshots 40 to 47.
+import { test, expect, Page } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import { hydrated, login, shot } from "./helpers";
+
+function kubeconfig(): string {
+  const k = process.env.GRAPPE_E2E_KUBECONFIG;
+  if (!k) {
+    throw new Error("GRAPPE_E2E_KUBECONFIG must name the lab's kubeconfig (scripts/e2e --kubeconfig sets it)");
+  }
+  return k;
+}
+
+function kubectl(...args: string[]): string {
+  return execFileSync("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8" });
+}
+
+/** lab/lab against the lab whose kubeconfig the suite was given. */
+function lab(...args: string[]): string {
+  const [command, ...rest] = args;
+  return execFileSync("../lab/lab", [command, "--dir", path.dirname(kubeconfig()), ...rest], { encoding: "utf8" });
+}
+
+const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
+
+/** Checks a node's host, trusting its key first when it is not trusted yet. */
+async function checkHost(page: Page, node: string, screenshot?: string): Promise<void> {
+  await page.goto(`/c/${cluster}/nodes/${node}`);
+  await hydrated(page);
+  const host = page.getByTestId("host");
+  await host.getByTestId("check-host").click();
+  const untrusted = host.getByTestId("untrusted-key");
+  const done = host.getByTestId("host-check").first();
+  await expect(untrusted.or(done)).toBeVisible({ timeout: 30_000 });
+  if (await untrusted.isVisible()) {
+    await expect(host.getByTestId("presented-fingerprint")).toContainText("SHA256:");
+    if (screenshot) {
+      await shot(page, screenshot);
+    }
+    await host.getByTestId("trust-key").click();
+    await expect(host.getByTestId("trusted")).toContainText("SHA256:", { timeout: 30_000 });
+    await host.getByTestId("check-host").click();
+  }
+  await expect(host.getByTestId("host-key")).toContainText("SHA256:", { timeout: 30_000 });
+  await expect(host.getByTestId("kubelet-state").first()).toBeVisible({ timeout: 30_000 });
+}
+
+/** Confirms the plan shown with `word` and the password; returns the started run's page URL. */
+async function execute(page: Page, word: string): Promise<string> {
+  const before = page.url();
+  await page.getByTestId("confirm-cluster").fill(word);
+  await page.getByTestId("confirm-password").fill(process.env.GRAPPE_E2E_PASSWORD ?? "");
+  await page.getByTestId("execute").click();
+  await expect(page).not.toHaveURL(before, { timeout: 30_000 });
+  await expect(page).toHaveURL(/\/runs\/\d+(#.*)?$/);
+  await hydrated(page);
+  return page.url();
+}
+
+test("check hosts, recover a lost kube-apiserver over SSH, then roll back the install", async ({ page }) => {
+  test.setTimeout(420_000);
+  try {
+    await login(page);
+    // The control plane's key, trusted before anything breaks (as an admin would on day one).
+    await checkHost(page, "betelgeuse", "40-host-key-untrusted");
+
+    // Install Calico from the CNI page.
+    await page.goto(`/c/${cluster}/cni`);
+    await hydrated(page);
+    await page.getByTestId("manifest-source").selectOption("calico-v3.25.1");
+    await page.getByTestId("plan-install").click();
+    await expect(page.getByTestId("plan-counts")).toContainText("27 create", { timeout: 60_000 });
+    const installUrl = await execute(page, cluster);
+    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
+
+    // The seed's check after an install: the conflist on the host, calico in the journal.
+    await checkHost(page, "rigel");
+    const check = page.getByTestId("host").getByTestId("host-check").first();
+    await expect(check.getByTestId("dir--etc-cni-net.d")).toContainText("10-calico.conflist", { timeout: 30_000 });
+    await expect(check.getByTestId("calico-journal")).toHaveText(/calico in the kubelet/);
+    await expect(check.getByTestId("kubelet-state")).toContainText("active (running)");
+    await expect(check.getByTestId("iptables")).toContainText("nat");
+    await shot(page, "41-host-check");
+
+    // The API server dies (the seed's lost static pod).
+    lab("break", "apiserver");
+    const started = Date.now();
+    let clicks = 0;
+    await page.goto(`/c/${cluster}/overview`);
+    await hydrated(page);
+    await expect(page.getByTestId("stale-banner")).toBeVisible({ timeout: 60_000 });
+    await page.getByTestId("go-recover").click();
+    clicks++;
+    await page.getByTestId("recover").locator("summary").click();
+    clicks++;
+    await page.getByTestId("plan-recovery").click();
+    clicks++;
+    await expect(page.getByTestId("recovery-hosts")).toContainText("betelgeuse", { timeout: 60_000 });
+    await expect(page.getByTestId("plan-checks").locator('[data-level="fail"]')).toHaveCount(0);
+    await shot(page, "42-recovery-plan");
+    await execute(page, cluster);
+    clicks++;
+    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
+    await expect(page.getByTestId("run-steps")).toContainText("/readyz: ok");
+    expect(kubectl("get", "--raw", "/readyz").trim()).toBe("ok");
+    const recovered = (Date.now() - started) / 1000;
+    await shot(page, "43-recovery-done");
+
+    // Then the install that broke it is rolled back, from the recovery's result.
+    await page.getByTestId("go-rollback").click();
+    clicks++;
+    await expect(page).toHaveURL(installUrl.replace(/#.*$/, "") + "#rollback");
+    await hydrated(page);
+    await page.getByTestId("plan-rollback").click();
+    clicks++;
+    await expect(page.getByTestId("rollback").getByTestId("plan-counts")).toContainText("27 delete", { timeout: 60_000 });
+    await execute(page, cluster);
+    clicks++;
+    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
+    const total = (Date.now() - started) / 1000;
+    await shot(page, "44-rollback-after-recovery");
+    expect(kubectl("get", "ds", "-n", "kube-system", "-o", "name")).not.toContain("calico");
+    expect(kubectl("get", "crd", "-o", "name")).not.toContain("projectcalico.org");
+    console.log(`recovery: ${clicks} clicks from the overview; API server back after ${recovered.toFixed(1)} s, install rolled back after ${total.toFixed(1)} s`);
+  } finally {
+    // Leave the lab as found, whatever happened above.
+    try {
+      lab("heal");
+    } catch {
+      // the API server may already run
+    }
+    const manifests = process.env.GRAPPE_MANIFESTS;
+    if (manifests && kubectl("get", "ds", "-n", "kube-system", "-o", "name").includes("calico")) {
+      kubectl("delete", "--ignore-not-found", "--wait=true", "-f", `${manifests}/calico-v3.25.1.yaml`);
+    }
+  }
+});
+
+test("reset a worker from its page: preview, confirmation, completed with warnings", async ({ page }) => {
+  test.setTimeout(300_000);
+  const node = "saiph";
+  // The budgets would hold the drain that comes first: without a CNI (rolled back above) the
+  // evicted pods' replacements cannot become Ready.
+  const budget = (ns: string, name: string, maxUnavailable: number | string) =>
+    kubectl("-n", ns, "patch", "pdb", name, "--type=merge", "-p", JSON.stringify({ spec: { maxUnavailable } }));
+  budget("demo", "web", "100%");
+  budget("kube-system", "coredns", "100%");
+  try {
+    await login(page);
+    await checkHost(page, node);
+    await page.getByTestId("reset").locator("summary").click();
+    await page.getByTestId("reset-kubeconfig").check();
+    await page.getByTestId("plan-reset").click();
+    await expect(page.getByTestId("reset-preview")).toBeVisible({ timeout: 60_000 });
+    await expect(page.getByTestId("reset-drain-first")).toHaveText("yes");
+    await expect(page.getByTestId("plan-checks").locator('[data-level="fail"]')).toHaveCount(0);
+    await shot(page, "45-reset-preview");
+
+    // The cluster's name does not confirm a reset: the node's does.
+    await page.getByTestId("confirm-cluster").fill(cluster);
+    await page.getByTestId("confirm-password").fill(process.env.GRAPPE_E2E_PASSWORD ?? "");
+    await page.getByTestId("execute").click();
+    await expect(page.getByTestId("reset").locator(".alert-error")).toContainText(node, { timeout: 30_000 });
+    await execute(page, node);
+    await expect(page.getByTestId("run-status")).toHaveAttribute("data-shown", "completed with warnings", { timeout: 240_000 });
+    await expect(page.getByTestId("run-warnings")).toContainText("does not clean CNI configuration");
+    await expect(page.getByTestId("run-steps").locator('[data-step="kubeadm reset -f"]')).toContainText("[reset] Deleting contents of directories");
+    await shot(page, "46-reset-done");
+
+    // On the host: kubeadm's files and the CNI configuration gone, iptables empty.
+    const left = lab("ssh", node, "--", "ls -A /etc/kubernetes; ls /etc/cni 2>&1; iptables -t nat -S | grep -c -e '^-A' -e '^-N' || true");
+    expect(left).not.toContain("kubelet.conf");
+    expect(left).not.toContain("net.d");
+    expect(left.trim().split("\n").pop()).toBe("0");
+    // The node goes NotReady (its kubelet stopped) and stays cordoned.
+    await page.goto(`/c/${cluster}/nodes`);
+    await hydrated(page);
+    await expect(page.locator(`tr[data-node="${node}"]`).getByTestId("node-status")).toHaveText(/^(NotReady|Unknown),SchedulingDisabled$/, { timeout: 120_000 });
+    await shot(page, "47-reset-nodes");
+  } finally {
+    budget("demo", "web", 0);
+    budget("kube-system", "coredns", 1);
+  }
+});
