@@ -63,7 +63,10 @@ async fn hosts_are_checked_and_reset_over_ssh() {
     );
     let _ = manifests();
     let db = tempfile::tempdir().expect("tempdir");
-    let engine = lab.engine_with(db.path(), None, Some(lab.ssh_spec())).await;
+    // The two-person rule on: a reset waits for a second admin.
+    let mut spec = lab.ssh_spec();
+    spec.two_person_reset = true;
+    let engine = lab.engine_with(db.path(), None, Some(spec)).await;
     let admin = caller("ada", "hosts_lab");
     let cluster = ClusterName::parse("lab").expect("cluster");
     let rigel = NodeName::parse("rigel").expect("node");
@@ -308,6 +311,35 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         )
         .await
         .expect("start reset");
+    // It waits for a second admin: its own actor cannot approve it, another admin can.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = engine.runs.view(id).await.expect("run");
+        let step = &view.steps[0];
+        assert_eq!(step.name, "approval by a second admin");
+        if step.status == "running" && step.output.contains("waiting for a second admin") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the approval step did not start: {step:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        engine.runs.approve(&admin, id).await.is_err(),
+        "the run's own actor approved it"
+    );
+    let view = engine.runs.view(id).await.expect("run");
+    assert_eq!(
+        view.steps[1].status, "pending",
+        "nothing ran before the approval"
+    );
+    engine
+        .runs
+        .approve(&caller("bob", "hosts_lab"), id)
+        .await
+        .expect("a second admin approves");
     let run = finished(&engine.runs, id).await;
     eprintln!(
         "reset of bellatrix: {:.1} s",
@@ -327,6 +359,7 @@ async fn hosts_are_checked_and_reset_over_ssh() {
     assert_eq!(
         names,
         [
+            "approval by a second admin",
             "cordon bellatrix",
             "drain bellatrix",
             "kubeadm reset -f",
@@ -338,7 +371,12 @@ async fn hosts_are_checked_and_reset_over_ssh() {
             "check what is left on the host",
         ]
     );
-    let kubeadm = &run.steps[2].output;
+    assert!(
+        run.steps[0].output.contains("approved by bob"),
+        "{}",
+        run.steps[0].output
+    );
+    let kubeadm = &run.steps[3].output;
     assert!(
         kubeadm.contains("[reset] Deleting contents of directories"),
         "{kubeadm}"

@@ -385,9 +385,8 @@ pub struct RecoveryHostView {
 /// A kube-apiserver recovery's preview: the seed's troubleshooting over SSH only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryPreviewView {
-    /// Since when Grappe cannot watch the cluster, and why (from its live state).
-    pub unreachable_since: Option<String>,
-    pub error: Option<String>,
+    // What the API server answers (or not) changes from one probe to the next: the overview's
+    // banner shows it, the plan (whose hash the admin confirms) does not.
     pub hosts: Vec<RecoveryHostView>,
     /// The most recent CNI install on the cluster: what the recovery offers to roll back once
     /// the API server answers.

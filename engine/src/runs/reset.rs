@@ -163,7 +163,10 @@ impl Runs {
             checks.push(check(
                 "drain",
                 "pass",
-                format!("{name} is {} with nothing left to evict: no drain first", info.status_text()),
+                format!(
+                    "{name} is {} with nothing left to evict: no drain first",
+                    info.status_text()
+                ),
             ));
         }
         if approval {
