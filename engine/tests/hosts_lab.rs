@@ -44,6 +44,31 @@ fn fingerprint(lab: &Lab, ip: &str) -> String {
         .to_owned()
 }
 
+/// Trusts a node's host key as an admin who checked its fingerprint; returns its endpoint.
+async fn trust(
+    engine: &grappe_engine::Engine,
+    lab: &Lab,
+    node: &str,
+    ip: &str,
+) -> grappe_engine::ssh::Endpoint {
+    let cluster = ClusterName::parse("lab").expect("cluster");
+    let name = NodeName::parse(node).expect("node");
+    let endpoint = engine
+        .ssh
+        .endpoint(&cluster, &name, Some(ip))
+        .expect("endpoint");
+    engine
+        .ssh
+        .trust(
+            &caller("ada", "hosts_lab"),
+            &endpoint,
+            &fingerprint(lab, ip),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("trust {node}: {e}"));
+    endpoint
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_are_checked_and_reset_over_ssh() {
     assert!(
@@ -227,16 +252,7 @@ async fn hosts_are_checked_and_reset_over_ssh() {
     );
 
     // Reset bellatrix: trust its key, preview, run.
-    let bellatrix = NodeName::parse("bellatrix").expect("node");
-    let bep = engine
-        .ssh
-        .endpoint(&cluster, &bellatrix, Some("10.16.0.12"))
-        .expect("endpoint");
-    engine
-        .ssh
-        .trust(&admin, &bep, &fingerprint(&lab, "10.16.0.12"))
-        .await
-        .expect("trust bellatrix");
+    let bep = trust(&engine, &lab, "bellatrix", "10.16.0.12").await;
     let opts = ResetOptions {
         remove_kubeconfig: true,
         remove_cni_state: true,
@@ -438,16 +454,7 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         "a recovery of an answering API server must not run: {:?}",
         plan.checks
     );
-    let betelgeuse = NodeName::parse("betelgeuse").expect("node");
-    let cep = engine
-        .ssh
-        .endpoint(&cluster, &betelgeuse, Some("10.16.0.10"))
-        .expect("endpoint");
-    engine
-        .ssh
-        .trust(&admin, &cep, &fingerprint(&lab, "10.16.0.10"))
-        .await
-        .expect("trust betelgeuse");
+    trust(&engine, &lab, "betelgeuse", "10.16.0.10").await;
     lab.run(&["break", "apiserver"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let plan = loop {

@@ -691,8 +691,7 @@ impl DrainContext {
         run: &RunRow,
         cancel: watch::Receiver<bool>,
     ) -> Result<Self, RunError> {
-        let params: DrainParams = serde_json::from_str(&run.params)
-            .map_err(|e| RunError::Step(format!("parameters: {e}")))?;
+        let params: DrainParams = super::run_params(run)?;
         Self::with_params(runs, run, params, cancel).await
     }
 

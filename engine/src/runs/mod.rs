@@ -925,6 +925,11 @@ pub(crate) fn sealed(mut plan: PlanView) -> PlanView {
     plan
 }
 
+/// A run's parameters, as its start stored them.
+pub(crate) fn run_params<T: serde::de::DeserializeOwned>(run: &RunRow) -> Result<T, RunError> {
+    serde_json::from_str(&run.params).map_err(|e| RunError::Step(format!("parameters: {e}")))
+}
+
 /// A run's cluster name (runs only hold configured, valid names).
 pub(crate) fn cluster_name(cluster: &str) -> Result<ClusterName, RunError> {
     ClusterName::parse(cluster).map_err(|_| RunError::UnknownCluster(cluster.to_owned()))

@@ -191,11 +191,7 @@ impl Runs {
         let mut steps = Vec::new();
         for h in &preview.hosts {
             let node = NodeName::parse(&h.node).map_err(|e| RunError::Step(e.to_string()))?;
-            let address = h
-                .endpoint
-                .rsplit_once('@')
-                .and_then(|(_, hp)| hp.rsplit_once(':'))
-                .map(|(a, _)| a);
+            let address = Endpoint::address_in(&h.endpoint);
             let endpoint = self.inner().ssh.endpoint(&name, &node, address)?;
             steps.push(format!("look at {node}"));
             steps.push(format!("restart the kube-apiserver on {node}"));
@@ -229,8 +225,7 @@ impl RecoveryContext {
         run: &RunRow,
         cancel: watch::Receiver<bool>,
     ) -> Result<Self, RunError> {
-        let params: RecoveryParams = serde_json::from_str(&run.params)
-            .map_err(|e| RunError::Step(format!("parameters: {e}")))?;
+        let params: RecoveryParams = super::run_params(run)?;
         Ok(Self {
             runs: runs.clone(),
             run: run.clone(),

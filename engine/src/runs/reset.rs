@@ -237,11 +237,7 @@ impl Runs {
         let endpoint = self.inner().ssh.endpoint(
             &super::cluster_name(cluster)?,
             &name,
-            preview
-                .endpoint
-                .rsplit_once('@')
-                .and_then(|(_, hp)| hp.rsplit_once(':'))
-                .map(|(h, _)| h),
+            Endpoint::address_in(&preview.endpoint),
         )?;
         let drain = preview.drain_first.then(DrainOptions::default);
         let steps = steps(&name, &preview, drain.is_some());
@@ -360,8 +356,7 @@ impl ResetContext {
         run: &RunRow,
         cancel: watch::Receiver<bool>,
     ) -> Result<Self, RunError> {
-        let params: ResetParams = serde_json::from_str(&run.params)
-            .map_err(|e| RunError::Step(format!("parameters: {e}")))?;
+        let params: ResetParams = super::run_params(run)?;
         Ok(Self {
             runs: runs.clone(),
             run: run.clone(),

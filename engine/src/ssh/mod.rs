@@ -75,9 +75,17 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// `user@address:port`, for messages.
+    /// `user@address:port`, for messages and previews.
     pub fn display(&self) -> String {
         format!("{}@{}:{}", self.user, self.address, self.port)
+    }
+
+    /// The address in a [`Endpoint::display`] text (a preview's), if it is one.
+    pub fn address_in(display: &str) -> Option<&str> {
+        display
+            .rsplit_once('@')
+            .and_then(|(_, host_port)| host_port.rsplit_once(':'))
+            .map(|(address, _)| address)
     }
 }
 
