@@ -44,6 +44,23 @@ fn fingerprint(lab: &Lab, ip: &str) -> String {
         .to_owned()
 }
 
+async fn plan_reset(
+    engine: &grappe_engine::Engine,
+    node: &str,
+    opts: &ResetOptions,
+) -> grappe_views::runs::PlanView {
+    engine
+        .runs
+        .plan_reset("lab", node, opts)
+        .await
+        .unwrap_or_else(|e| panic!("plan a reset of {node}: {e}"))
+}
+
+/// Whether a plan's check `id` failed.
+fn failed(plan: &grappe_views::runs::PlanView, id: &str) -> bool {
+    plan.checks.iter().any(|c| c.id == id && c.level == "fail")
+}
+
 /// Trusts a node's host key as an admin who checked its fingerprint; returns its endpoint.
 async fn trust(
     engine: &grappe_engine::Engine,
@@ -134,6 +151,12 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         .await
         .expect("trust");
     assert_eq!(pinned.fingerprint, presented.fingerprint);
+    // A run connects only with the key its plan showed.
+    match engine.ssh.connect_planned(&endpoint, &wrong).await {
+        Err(SshError::PinChanged { .. }) => {}
+        Err(e) => panic!("expected a refused key, got {e}"),
+        Ok(_) => panic!("a run connected with a key its plan did not show"),
+    }
 
     // The read-only check after Calico's install.
     let check = engine.ssh.check(&admin, &endpoint).await.expect("check");
@@ -224,32 +247,12 @@ async fn hosts_are_checked_and_reset_over_ssh() {
     assert_eq!(line, "sudo -n sh -c 'kubeadm reset -f'");
 
     // The control plane is refused without "reset the cluster".
-    let plan = engine
-        .runs
-        .plan_reset("lab", "betelgeuse", &ResetOptions::default())
-        .await
-        .expect("plan");
-    assert!(
-        plan.checks
-            .iter()
-            .any(|c| c.id == "control-plane" && c.level == "fail"),
-        "{:?}",
-        plan.checks
-    );
+    let plan = plan_reset(&engine, "betelgeuse", &ResetOptions::default()).await;
+    assert!(failed(&plan, "control-plane"), "{:?}", plan.checks);
 
     // A worker without a trusted key cannot be reset.
-    let plan = engine
-        .runs
-        .plan_reset("lab", "bellatrix", &ResetOptions::default())
-        .await
-        .expect("plan");
-    assert!(
-        plan.checks
-            .iter()
-            .any(|c| c.id == "host-key" && c.level == "fail"),
-        "{:?}",
-        plan.checks
-    );
+    let plan = plan_reset(&engine, "bellatrix", &ResetOptions::default()).await;
+    assert!(failed(&plan, "host-key"), "{:?}", plan.checks);
 
     // Reset bellatrix: trust its key, preview, run.
     let bep = trust(&engine, &lab, "bellatrix", "10.16.0.12").await;
@@ -261,11 +264,7 @@ async fn hosts_are_checked_and_reset_over_ssh() {
     };
     // The demo's budget allows no disruption: the reset's preview says so (its drain would
     // wait for it), then the admin relaxes it as they would.
-    let plan = engine
-        .runs
-        .plan_reset("lab", "bellatrix", &opts)
-        .await
-        .expect("plan");
+    let plan = plan_reset(&engine, "bellatrix", &opts).await;
     if plan.checks.iter().any(|c| c.id == "drain-pdb") {
         lab.kubectl(&[
             "-n",
@@ -279,11 +278,7 @@ async fn hosts_are_checked_and_reset_over_ssh() {
             r#"{"spec":{"maxUnavailable":1}}"#,
         ]);
     }
-    let plan = engine
-        .runs
-        .plan_reset("lab", "bellatrix", &opts)
-        .await
-        .expect("plan");
+    let plan = plan_reset(&engine, "bellatrix", &opts).await;
     assert!(plan.runnable(), "{:?}", plan.checks);
     assert!(
         !plan.checks.iter().any(|c| c.id == "drain-pdb"),
@@ -448,9 +443,7 @@ async fn hosts_are_checked_and_reset_over_ssh() {
     // A lost kube-apiserver, recovered over SSH only.
     let plan = engine.runs.plan_recovery("lab").await.expect("plan");
     assert!(
-        plan.checks
-            .iter()
-            .any(|c| c.id == "apiserver" && c.level == "fail"),
+        failed(&plan, "apiserver"),
         "a recovery of an answering API server must not run: {:?}",
         plan.checks
     );

@@ -335,7 +335,11 @@ pub(crate) fn map_run_error(e: RunError) -> AppError {
     match e {
         RunError::UnknownCluster(c) => AppError::NotFound(format!("cluster {c}")),
         RunError::UnknownRun(id) => AppError::NotFound(format!("run {id}")),
-        RunError::Store(_) | RunError::AuditUnavailable(_) => AppError::internal(&e),
+        RunError::Store(_)
+        | RunError::AuditUnavailable(_)
+        | RunError::Ssh(
+            grappe_engine::ssh::SshError::Store(_) | grappe_engine::ssh::SshError::Audit(_),
+        ) => AppError::internal(&e),
         // Everything else says what to do about it (busy, changed plan, failed check, an API
         // error with its cause): the admin needs the cause.
         other => {

@@ -146,6 +146,9 @@ pub enum RunError {
     Step(String),
     #[error("invalid drain: {0}")]
     Drain(String),
+    /// A node host could not be reached or refused (resets, recovery).
+    #[error("SSH")]
+    Ssh(#[from] crate::ssh::SshError),
 }
 
 /// The runs service. Cheap to clone.

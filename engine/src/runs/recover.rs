@@ -285,15 +285,7 @@ impl RecoveryContext {
         key: &str,
         script: &Script,
     ) -> Result<Output, RunError> {
-        let ssh = &self.runs.inner().ssh;
-        let pinned = ssh.pinned(endpoint).await?;
-        if pinned.as_ref().map(|k| k.fingerprint.as_str()) != Some(key) {
-            return Err(RunError::Step(format!(
-                "the pinned host key of {} is no longer the one the plan showed ({key}): nothing run",
-                endpoint.node
-            )));
-        }
-        let session = ssh.connect(endpoint).await?;
+        let session = self.runs.inner().ssh.connect_planned(endpoint, key).await?;
         self.say(idx, &format!("$ {}", script.name())).await?;
         let mut text = String::new();
         let out = session.run(script, |t| text.push_str(t)).await;

@@ -25,7 +25,7 @@ use super::k8s::KubeError;
 use super::{Confirmation, RunError, RunId, Runs, Workflow, check, sealed};
 use crate::audit::{Action, AuditEntry, Caller, Outcome, Target};
 use crate::names::NodeName;
-use crate::ssh::{Endpoint, Output, Script, Session, SshError, commands};
+use crate::ssh::{Endpoint, Output, Script, Session, commands};
 use crate::state::model::NodeInfo;
 use crate::store::runs::RunRow;
 
@@ -42,12 +42,6 @@ pub struct ResetParams {
     pub host_key: String,
     /// The drain that runs first, if any.
     pub drain: Option<DrainOptions>,
-}
-
-impl From<SshError> for RunError {
-    fn from(e: SshError) -> Self {
-        Self::Step(crate::audit::error_chain(&e))
-    }
 }
 
 impl Runs {
@@ -450,15 +444,13 @@ impl ResetContext {
         if let Some(s) = &self.session {
             return Ok(s.clone());
         }
-        let ssh = &self.runs.inner().ssh;
-        let pinned = ssh.pinned(&self.params.endpoint).await?;
-        if pinned.as_ref().map(|k| k.fingerprint.as_str()) != Some(self.params.host_key.as_str()) {
-            return Err(RunError::Step(format!(
-                "the pinned host key of {} is no longer the one the plan showed ({}): nothing run",
-                self.params.node, self.params.host_key
-            )));
-        }
-        let session = Arc::new(ssh.connect(&self.params.endpoint).await?);
+        let session = Arc::new(
+            self.runs
+                .inner()
+                .ssh
+                .connect_planned(&self.params.endpoint, &self.params.host_key)
+                .await?,
+        );
         self.session = Some(session.clone());
         Ok(session)
     }

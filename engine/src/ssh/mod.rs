@@ -176,6 +176,10 @@ pub enum SshError {
         confirmed: String,
         presented: String,
     },
+    #[error(
+        "the pinned host key of {node} is no longer {planned}, the one the plan showed: nothing run"
+    )]
+    PinChanged { node: String, planned: String },
     #[error("the audit log cannot be written, so nothing was pinned")]
     Audit(#[source] AuditError),
     #[error(transparent)]
@@ -389,6 +393,26 @@ impl Ssh {
             sudo: endpoint.user != "root",
             command_timeout: spec.command_timeout,
         })
+    }
+
+    /// Opens a session only while the pinned key is still `fingerprint`, the one a run's plan
+    /// showed (a key trusted again since then must be confirmed by a new plan).
+    ///
+    /// # Errors
+    /// [`SshError::PinChanged`], and as [`Ssh::connect`].
+    pub async fn connect_planned(
+        &self,
+        endpoint: &Endpoint,
+        fingerprint: &str,
+    ) -> Result<Session, SshError> {
+        let pinned = self.pinned(endpoint).await?;
+        if pinned.as_ref().map(|k| k.fingerprint.as_str()) != Some(fingerprint) {
+            return Err(SshError::PinChanged {
+                node: endpoint.node.to_string(),
+                planned: fingerprint.to_owned(),
+            });
+        }
+        self.connect(endpoint).await
     }
 
     /// Connects far enough to see the host key; `pinned` decides whether it is accepted.
