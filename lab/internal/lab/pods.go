@@ -245,14 +245,6 @@ func (c *podReadyCounter) Ready() int {
 }
 
 // wait returns when want pods are Ready, reporting every 30 s.
-func (c *podReadyCounter) wait(ctx context.Context, want int, timeout time.Duration, out io.Writer, start time.Time) error {
-	lastReport := time.Now()
-	return pollEvery(ctx, timeout, 2*time.Second, func() (bool, string, error) {
-		n := c.Ready()
-		if time.Since(lastReport) > 30*time.Second {
-			step(out, start, "%d/%d load pods Ready", n, want)
-			lastReport = time.Now()
-		}
-		return n >= want, fmt.Sprintf("%d/%d load pods Ready", n, want), nil
-	})
+func (c *podReadyCounter) wait(ctx context.Context, want int, out io.Writer, start time.Time) error {
+	return waitProgress(ctx, want, "load pods Ready", out, start, func() (int, error) { return c.Ready(), nil })
 }

@@ -1,0 +1,47 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fastProgress makes waitProgress poll every millisecond and give up after stall.
+func fastProgress(t *testing.T, stall time.Duration) {
+	t.Helper()
+	oldStall, oldPoll, oldReport := stallTimeout, progressPoll, progressReport
+	stallTimeout, progressPoll, progressReport = stall, time.Millisecond, 10*time.Millisecond
+	t.Cleanup(func() { stallTimeout, progressPoll, progressReport = oldStall, oldPoll, oldReport })
+}
+
+func TestWaitProgressGoesOnWhileCountGrows(t *testing.T) {
+	fastProgress(t, 50*time.Millisecond)
+	var out bytes.Buffer
+	n := 0
+	started := time.Now()
+	// One more every 20 ms: 300 ms in all, six times the stall limit, but never stalled.
+	err := waitProgress(context.Background(), 15, "nodes Ready", &out, started, func() (int, error) {
+		n = int(time.Since(started) / (20 * time.Millisecond))
+		return n, nil
+	})
+	if err != nil {
+		t.Fatalf("waitProgress: %v", err)
+	}
+	if n < 15 {
+		t.Fatalf("returned at %d/15", n)
+	}
+	if !strings.Contains(out.String(), "/15 nodes Ready") {
+		t.Fatalf("no progress reported: %q", out.String())
+	}
+}
+
+func TestWaitProgressFailsWhenStalled(t *testing.T) {
+	fastProgress(t, 50*time.Millisecond)
+	var out bytes.Buffer
+	err := waitProgress(context.Background(), 10, "load pods Ready", &out, time.Now(), func() (int, error) { return 7, nil })
+	if err == nil || !strings.Contains(err.Error(), "no progress for 50ms: 7/10 load pods Ready") {
+		t.Fatalf("want a stall error naming 7/10, got %v", err)
+	}
+}
