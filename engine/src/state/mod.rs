@@ -80,6 +80,10 @@ const FINDINGS_COALESCE: std::time::Duration = std::time::Duration::from_millis(
 /// background refresher publishes the newer ones, and browsers reload then.
 const FINDINGS_REUSED_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// Past this age, unchanged diagnostics are computed by the page that needs them: the
+/// refresher (every [`FINDINGS_FRESH_FOR`]) is late or not running.
+const FINDINGS_OVERDUE: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl ClusterState {
     fn new(name: ClusterName) -> Self {
         Self {
@@ -94,26 +98,25 @@ impl ClusterState {
 
     /// The diagnostics of the current state. Under constant change (pods turning Ready by the
     /// thousand) they come from the background refresher, at most [`FINDINGS_REUSED_FOR`] old,
-    /// instead of being computed again by every page; otherwise once per version (and at most
-    /// every [`FINDINGS_FRESH_FOR`] while nothing changes).
+    /// instead of being computed again by every page; while nothing changes, the refresher
+    /// renews them every [`FINDINGS_FRESH_FOR`] and a page computes them only when that renewal
+    /// is overdue ([`FINDINGS_OVERDUE`]). No lock is held while diagnosing: a page never waits
+    /// for another's (or the refresher's) computation.
     pub(crate) fn findings_for(
         &self,
         stores: &Stores,
         link: &Link,
     ) -> Arc<Vec<grappe_views::Finding>> {
         let version = self.version();
-        let mut cache = self.findings_cache();
-        let reusable = cache.as_ref().is_some_and(|c| {
+        if let Some(c) = self.findings_cache().as_ref() {
             let age = c.at.elapsed();
-            (c.version == version && age < FINDINGS_FRESH_FOR) || age < FINDINGS_REUSED_FOR
-        });
-        if !reusable {
-            diagnose_into(&mut cache, version, stores, link);
+            if (c.version == version && age < FINDINGS_OVERDUE) || age < FINDINGS_REUSED_FOR {
+                return Arc::clone(&c.findings);
+            }
         }
-        cache
-            .as_ref()
-            .map(|c| Arc::clone(&c.findings))
-            .unwrap_or_default()
+        let findings = diagnose(stores, link);
+        store_findings(&mut self.findings_cache(), version, Arc::clone(&findings));
+        findings
     }
 
     fn findings_cache(&self) -> std::sync::MutexGuard<'_, Option<CachedFindings>> {
@@ -257,10 +260,8 @@ async fn refresh_findings(state: Arc<ClusterState>) {
         }
         let version = *changes.borrow_and_update();
         let link = state.link();
-        let differ = {
-            let stores = state.read();
-            diagnose_into(&mut state.findings_cache(), version, &stores, &link)
-        };
+        let findings = diagnose(&state.read(), &link);
+        let differ = store_findings(&mut state.findings_cache(), version, findings);
         if differ || published_version != Some(version) {
             published_version = Some(version);
             state.published.send_modify(|v| *v += 1);
@@ -268,18 +269,25 @@ async fn refresh_findings(state: Arc<ClusterState>) {
     }
 }
 
-/// Diagnoses `stores` as of `version` into `cache`; returns whether the findings changed.
-fn diagnose_into(
-    cache: &mut Option<CachedFindings>,
-    version: u64,
-    stores: &Stores,
-    link: &Link,
-) -> bool {
-    let findings = Arc::new(crate::diagnostics::diagnose(
+/// The diagnostics of `stores` now.
+fn diagnose(stores: &Stores, link: &Link) -> Arc<Vec<grappe_views::Finding>> {
+    Arc::new(crate::diagnostics::diagnose(
         stores,
         link,
         now().unix_seconds(),
-    ));
+    ))
+}
+
+/// Keeps `findings` (of the state at `version`) in `cache` unless the cache already holds a
+/// later version's; returns whether they differ from what the cache held.
+fn store_findings(
+    cache: &mut Option<CachedFindings>,
+    version: u64,
+    findings: Arc<Vec<grappe_views::Finding>>,
+) -> bool {
+    if cache.as_ref().is_some_and(|c| c.version > version) {
+        return false;
+    }
     let changed = cache.as_ref().is_none_or(|c| c.findings != findings);
     *cache = Some(CachedFindings {
         version,
@@ -354,5 +362,21 @@ mod tests {
                 .is_err(),
             "a second event for the same burst"
         );
+    }
+
+    #[test]
+    fn a_slower_diagnosis_of_an_older_state_does_not_replace_a_newer_one() {
+        let mut cache = None;
+        let newer = Arc::new(vec![]);
+        assert!(store_findings(&mut cache, 7, Arc::clone(&newer)));
+        let mut stores = Stores::default();
+        stores.apply_nodes(Change::Upsert(not_ready("rigel")));
+        let older = diagnose(&stores, &Link::default());
+        assert!(!older.is_empty(), "a node without CNI has its finding");
+        assert!(!store_findings(&mut cache, 6, older));
+        assert_eq!(cache.as_ref().map(|c| c.version), Some(7));
+        assert!(cache.as_ref().is_some_and(|c| c.findings.is_empty()));
+        // The same version computed again (time-based rules) replaces it.
+        assert!(!store_findings(&mut cache, 7, newer));
     }
 }
