@@ -278,13 +278,22 @@ async fn hosts_are_checked_and_reset_over_ssh() {
             r#"{"spec":{"maxUnavailable":1}}"#,
         ]);
     }
-    let plan = plan_reset(&engine, "bellatrix", &opts).await;
+    // The budgets' status follows the change (and the pods turning Ready after Calico's
+    // install) through the disruption controller and the watches: wait for it.
+    let start = Instant::now();
+    let plan = loop {
+        let plan = plan_reset(&engine, "bellatrix", &opts).await;
+        if !plan.checks.iter().any(|c| c.id == "drain-pdb") {
+            break plan;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "budgets still block the drain after 60 s: {:?}",
+            plan.checks
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     assert!(plan.runnable(), "{:?}", plan.checks);
-    assert!(
-        !plan.checks.iter().any(|c| c.id == "drain-pdb"),
-        "{:?}",
-        plan.checks
-    );
     let preview = plan.reset.clone().expect("reset preview");
     assert!(
         preview.drain_first,
