@@ -249,22 +249,26 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
         .collect();
     assert_eq!(nodes.len(), 5, "{nodes:?}");
     // Every demo pod scheduled and the Job finished before comparing.
-    support::eventually("demo workloads settled", Duration::from_secs(90), || {
-        let out = lab.kubectl(&[
-            "-n",
-            "demo",
-            "get",
-            "pods",
-            "-o",
-            "jsonpath={range .items[*]}{.metadata.name}={.status.phase}{\"\\n\"}{end}",
-        ]);
-        let settled = out.lines().count() >= 6
-            && out.lines().all(|l| {
-                l.ends_with("=Running")
-                    || (l.starts_with("db-migrate") && l.ends_with("=Succeeded"))
-            });
-        settled.then_some(()).ok_or(out)
-    })
+    support::eventually(
+        "demo workloads settled",
+        Duration::from_secs(90),
+        async || {
+            let out = lab.kubectl(&[
+                "-n",
+                "demo",
+                "get",
+                "pods",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name}={.status.phase}{\"\\n\"}{end}",
+            ]);
+            let settled = out.lines().count() >= 6
+                && out.lines().all(|l| {
+                    l.ends_with("=Running")
+                        || (l.starts_with("db-migrate") && l.ends_with("=Succeeded"))
+                });
+            settled.then_some(()).ok_or(out)
+        },
+    )
     .await;
 
     // 1. Parity with `kubectl drain --dry-run=server`, every node, four flag sets.

@@ -13,7 +13,7 @@ use grappe_engine::names::{ClusterName, NodeName};
 use grappe_engine::runs::Confirmation;
 use grappe_engine::ssh::{Script, SshError};
 use grappe_views::runs::ResetOptions;
-use support::{Lab, caller, finished, manifests};
+use support::{Lab, caller, eventually, finished, manifests};
 
 /// The fingerprint of a host's key as `ssh-keygen -l` prints it, from the lab's known_hosts.
 fn fingerprint(lab: &Lab, ip: &str) -> String {
@@ -280,19 +280,19 @@ async fn hosts_are_checked_and_reset_over_ssh() {
     }
     // The budgets' status follows the change (and the pods turning Ready after Calico's
     // install) through the disruption controller and the watches: wait for it.
-    let start = Instant::now();
-    let plan = loop {
-        let plan = plan_reset(&engine, "bellatrix", &opts).await;
-        if !plan.checks.iter().any(|c| c.id == "drain-pdb") {
-            break plan;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "budgets still block the drain after 60 s: {:?}",
-            plan.checks
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let plan = eventually(
+        "the budgets allow the reset's drain",
+        Duration::from_secs(60),
+        async || {
+            let plan = plan_reset(&engine, "bellatrix", &opts).await;
+            if plan.checks.iter().any(|c| c.id == "drain-pdb") {
+                Err(format!("{:?}", plan.checks))
+            } else {
+                Ok(plan)
+            }
+        },
+    )
+    .await;
     assert!(plan.runnable(), "{:?}", plan.checks);
     let preview = plan.reset.clone().expect("reset preview");
     assert!(

@@ -55,7 +55,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         .states
         .get(&ClusterName::parse("lab").expect("name"))
         .expect("state");
-    support::eventually("state synced", Duration::from_secs(30), || {
+    support::eventually("state synced", Duration::from_secs(30), async || {
         state
             .link()
             .synced

@@ -32,7 +32,7 @@ async fn expect_rule(state: &ClusterState, rule: &str, present: bool) {
             if present { "raised" } else { "cleared" }
         ),
         Duration::from_secs(90),
-        || {
+        async || {
             let now = rules_of(state);
             if now.iter().any(|r| r == rule) == present {
                 Ok(())
@@ -57,7 +57,7 @@ async fn live_state_follows_the_lab() {
     let state: Arc<ClusterState> = states.get(&name).expect("state");
 
     // Synced: the nodes table matches `kubectl get nodes`.
-    eventually("first node list", Duration::from_secs(30), || {
+    eventually("first node list", Duration::from_secs(30), async || {
         if state.link().synced {
             Ok(())
         } else {
@@ -109,7 +109,7 @@ async fn live_state_follows_the_lab() {
     let overview = eventually(
         "Calico healthy in the overview",
         Duration::from_secs(120),
-        || {
+        async || {
             let o = state.overview();
             let calico_ready = o
                 .calico_node
@@ -166,7 +166,7 @@ async fn live_state_follows_the_lab() {
 
     // A cordon shows as SchedulingDisabled.
     lab.kubectl(&["cordon", "rigel"]);
-    eventually("rigel cordoned", Duration::from_secs(10), || {
+    eventually("rigel cordoned", Duration::from_secs(10), async || {
         let q = NodesQuery {
             status: "cordoned".into(),
             ..NodesQuery::default()
@@ -259,7 +259,7 @@ async fn live_state_follows_the_lab() {
         calico.to_str().expect("utf-8"),
         "--wait=false",
     ]);
-    eventually("Calico gone", Duration::from_secs(120), || {
+    eventually("Calico gone", Duration::from_secs(120), async || {
         let o = state.overview();
         if o.cnis.is_empty() && o.pools.is_empty() && o.blocks == 0 {
             Ok(())

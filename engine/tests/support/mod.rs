@@ -152,30 +152,30 @@ pub async fn finished(
     runs: &grappe_engine::runs::Runs,
     id: grappe_engine::runs::RunId,
 ) -> grappe_views::runs::RunView {
-    let start = Instant::now();
-    loop {
-        let view = runs.view(id).await.expect("run view");
-        if !matches!(view.summary.status.as_str(), "running" | "interrupted") {
-            return view;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(600),
-            "run {id} still running after 10 min: {:#?}",
-            view.steps
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        &format!("run {id} finished"),
+        Duration::from_secs(600),
+        async || {
+            let view = runs.view(id).await.expect("run view");
+            if matches!(view.summary.status.as_str(), "running" | "interrupted") {
+                Err(format!("{:#?}", view.steps))
+            } else {
+                Ok(view)
+            }
+        },
+    )
+    .await
 }
 
-/// Polls `check` until it returns `Ok`, or fails with its last complaint.
+/// Polls `check` every 200 ms until it returns `Ok`, or fails with its last complaint.
 pub async fn eventually<T>(
     what: &str,
     timeout: Duration,
-    mut check: impl FnMut() -> Result<T, String>,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
 ) -> T {
     let start = Instant::now();
     loop {
-        match check() {
+        match check().await {
             Ok(v) => return v,
             Err(why) if start.elapsed() > timeout => {
                 panic!("{what}: still not true after {timeout:?}: {why}")

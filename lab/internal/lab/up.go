@@ -182,7 +182,7 @@ func Up(ctx context.Context, o UpOptions, out io.Writer) error {
 		return fmt.Errorf("seeding the cluster: %w", err)
 	}
 	step(out, start, "seeded: kubeadm-config, mirror pods, kube-proxy, CoreDNS, demo workloads")
-	if err := waitNodesInitialized(ctx, client, len(nodes), 10*time.Minute); err != nil {
+	if err := waitNodesInitialized(ctx, client, len(nodes), out, start); err != nil {
 		return fmt.Errorf("%w\nkwok log:\n%s", err, m.TailLog("kwok", 20))
 	}
 	step(out, start, "%d nodes registered with pod CIDRs (NotReady until a CNI is installed)", len(nodes))
@@ -399,10 +399,11 @@ func leaseSeconds(cfg *config.Config) int {
 	return 40
 }
 
-// stallTimeout is how long the waits of a large lab (nodes Ready once a CNI is applied, load
-// pods Ready) go on without any progress before they fail. They have no fixed deadline: on 2
-// cores their pace depends on what else runs (a 5,000-node lab shared with a release build of
-// Grappe took more than 41 minutes to bring every node up with Calico).
+// stallTimeout is how long the waits of a large lab (nodes registered, nodes Ready once a CNI
+// is applied, load pods Ready) go on without any progress before they fail. They have no fixed
+// deadline: on 2 cores their pace depends on what else runs (a 5,000-node lab shared with a
+// release build of Grappe took 570 s to register and more than 41 minutes to bring every node
+// up with Calico).
 var stallTimeout = 10 * time.Minute
 
 // How often waitProgress polls and reports (variables for the unit test).
@@ -462,23 +463,32 @@ func waitHTTP(ctx context.Context, url string, tlsCfg *tls.Config, timeout time.
 	return fmt.Errorf("timed out after %s: %v", timeout, last)
 }
 
-func waitNodesInitialized(ctx context.Context, c kubernetes.Interface, want int, timeout time.Duration) error {
-	return waitNodes(ctx, c, want, timeout, "initialized", func(n *corev1.Node) bool {
+// waitNodesInitialized waits until want nodes are registered with their pod CIDR.
+func waitNodesInitialized(ctx context.Context, c kubernetes.Interface, want int, out io.Writer, start time.Time) error {
+	return waitNodes(ctx, c, want, "registered", out, start, func(n *corev1.Node) bool {
 		return readyCondition(n) != nil && n.Spec.PodCIDR != ""
 	})
 }
 
-// waitNodesReady waits until want nodes are Ready, reporting progress every 30 s; it fails only
-// when no node turned Ready for [stallTimeout].
+// waitNodesReady waits until want nodes are Ready.
 func waitNodesReady(ctx context.Context, c kubernetes.Interface, want int, out io.Writer, start time.Time) error {
-	return waitProgress(ctx, want, "nodes Ready", out, start, func() (int, error) {
+	return waitNodes(ctx, c, want, "Ready", out, start, func(n *corev1.Node) bool {
+		rc := readyCondition(n)
+		return rc != nil && rc.Status == corev1.ConditionTrue
+	})
+}
+
+// waitNodes waits until want nodes satisfy ok, listed from the API server's cache, with
+// [waitProgress]'s reports and stall limit (a list the busy API server fails is no progress).
+func waitNodes(ctx context.Context, c kubernetes.Interface, want int, what string, out io.Writer, start time.Time, ok func(*corev1.Node) bool) error {
+	return waitProgress(ctx, want, "nodes "+what, out, start, func() (int, error) {
 		list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
-			return 0, nil // the API server is busy: no progress this round
+			return 0, err
 		}
 		n := 0
 		for i := range list.Items {
-			if rc := readyCondition(&list.Items[i]); rc != nil && rc.Status == corev1.ConditionTrue {
+			if ok(&list.Items[i]) {
 				n++
 			}
 		}
@@ -487,25 +497,28 @@ func waitNodesReady(ctx context.Context, c kubernetes.Interface, want int, out i
 }
 
 // waitProgress polls count every [progressPoll] until it reaches want, reporting every
-// [progressReport]; it fails when count has not grown for [stallTimeout].
+// [progressReport]. It has no deadline: it fails when count has not grown for [stallTimeout]
+// (an error from count is taken as no progress this round, and named if it comes to that).
 func waitProgress(ctx context.Context, want int, what string, out io.Writer, start time.Time, count func() (int, error)) error {
-	best, lastGain, lastReport := -1, time.Now(), time.Now()
+	best, lastGain, lastReport := 0, time.Now(), time.Now()
+	var lastErr error
 	for {
 		n, err := count()
 		if err != nil {
-			return err
-		}
-		if n >= want {
+			lastErr = err
+		} else if n >= want {
 			return nil
-		}
-		if n > best {
+		} else if n > best {
 			best, lastGain = n, time.Now()
 		}
 		if time.Since(lastGain) > stallTimeout {
+			if lastErr != nil {
+				return fmt.Errorf("no progress for %s: %d/%d %s (last error: %w)", stallTimeout, best, want, what, lastErr)
+			}
 			return fmt.Errorf("no progress for %s: %d/%d %s", stallTimeout, best, want, what)
 		}
 		if time.Since(lastReport) > progressReport {
-			step(out, start, "%d/%d %s", n, want, what)
+			step(out, start, "%d/%d %s", best, want, what)
 			lastReport = time.Now()
 		}
 		select {
@@ -514,23 +527,6 @@ func waitProgress(ctx context.Context, want int, what string, out io.Writer, sta
 		case <-time.After(progressPoll):
 		}
 	}
-}
-
-// waitNodes waits until want nodes satisfy ok (listed every 2 s from the API server's cache).
-func waitNodes(ctx context.Context, c kubernetes.Interface, want int, timeout time.Duration, what string, ok func(*corev1.Node) bool) error {
-	return pollEvery(ctx, timeout, 2*time.Second, func() (bool, string, error) {
-		list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		n := 0
-		for i := range list.Items {
-			if ok(&list.Items[i]) {
-				n++
-			}
-		}
-		return n >= want, fmt.Sprintf("%d/%d nodes %s", n, want, what), nil
-	})
 }
 
 func readyCondition(n *corev1.Node) *corev1.NodeCondition {

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -43,5 +44,18 @@ func TestWaitProgressFailsWhenStalled(t *testing.T) {
 	err := waitProgress(context.Background(), 10, "load pods Ready", &out, time.Now(), func() (int, error) { return 7, nil })
 	if err == nil || !strings.Contains(err.Error(), "no progress for 50ms: 7/10 load pods Ready") {
 		t.Fatalf("want a stall error naming 7/10, got %v", err)
+	}
+	// A count that fails (the API server too busy to list) is no progress; the error is named.
+	busy := errors.New("the server is currently unable to handle the request")
+	calls := 0
+	err = waitProgress(context.Background(), 10, "nodes Ready", &out, time.Now(), func() (int, error) {
+		calls++
+		if calls == 1 {
+			return 3, nil
+		}
+		return 0, busy
+	})
+	if !errors.Is(err, busy) || !strings.Contains(err.Error(), "3/10 nodes Ready") {
+		t.Fatalf("want a stall error at 3/10 naming the last error, got %v", err)
 	}
 }
