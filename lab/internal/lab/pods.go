@@ -57,8 +57,19 @@ func workerNames(cfg *config.Config) ([]string, error) {
 	return names, nil
 }
 
+// loadWindow bounds the load pods that `up --pods-per-node` keeps created but not yet Ready:
+// creation pauses when the window is full and resumes when half of it has turned Ready.
+// Unpaced, creation ran ahead of the CNI footprint and KWOK on a saturated API server
+// (5,000 nodes, 2 cores: 104,000 pods created, 62,000 addressed, 16,000 Ready): every pod
+// then cost a second status write (KWOK's ContainerCreating stage, played when the address
+// comes later than 3 s), and Ready pods came at 2 to 6 per second while creation took the
+// API server's capacity. A variable for the unit test.
+var loadWindow = 1000
+
 // createBoundPods creates perNode pause pods named bench-NODE-I on each node, 32 requests in
-// flight, and reports progress every 30 s (with the Ready count when ready is given).
+// flight, and reports progress every 30 s (with the Ready count when ready is given). With
+// ready, creation is paced by [loadWindow]; a window that stays full for [stallTimeout] (pods
+// that never turn Ready) is an error.
 func createBoundPods(ctx context.Context, client kubernetes.Interface, nodes []string, perNode int, ready func() int, out io.Writer) error {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: BenchNamespace}}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -118,6 +129,7 @@ func createBoundPods(ctx context.Context, client kubernetes.Interface, nodes []s
 		}
 	}()
 	total := 0
+	var paceErr error
 feed:
 	for i := 0; i < perNode; i++ {
 		for _, n := range nodes {
@@ -125,6 +137,11 @@ feed:
 			total++
 			if existing[name] {
 				continue
+			}
+			if ready != nil {
+				if paceErr = pace(ctx, len(existing)+int(created.Load()), ready, start); paceErr != nil {
+					break feed
+				}
 			}
 			select {
 			case <-ctx.Done():
@@ -142,7 +159,20 @@ feed:
 	if n := failed.Load(); n > 0 {
 		return fmt.Errorf("%d pods could not be created; first error: %w", n, firstErr)
 	}
+	if paceErr != nil {
+		return fmt.Errorf("creation paused on a full window of %d pods not Ready: %w", loadWindow, paceErr)
+	}
 	return ctx.Err()
+}
+
+// pace returns at once while fewer than [loadWindow] of the made pods (existing and created)
+// are not Ready; otherwise it waits until at most half the window is, with [waitProgress]'s
+// stall limit.
+func pace(ctx context.Context, made int, ready func() int, start time.Time) error {
+	if made-ready() < loadWindow {
+		return nil
+	}
+	return waitProgress(ctx, made-loadWindow/2, "load pods Ready", io.Discard, start, func() (int, error) { return ready(), nil })
 }
 
 // podNames lists the pods of ns by pages, so that a second run only creates what is missing
