@@ -86,6 +86,7 @@ func TestLoadPodsArePacedByTheWindow(t *testing.T) {
 }
 
 func TestLoadPodsUnpacedWithoutReadyCount(t *testing.T) {
+	fastProgress(t, 50*time.Millisecond) // a paced creation would fail fast here
 	setWindow(t, 20)
 	c := newLoadClient() // nothing turns Ready: `lab pods` does not wait for it
 	var out bytes.Buffer

@@ -540,10 +540,6 @@ func readyCondition(n *corev1.Node) *corev1.NodeCondition {
 
 // poll calls f every 500 ms until it says done, ctx ends or timeout passes.
 func poll(ctx context.Context, timeout time.Duration, f func() (bool, string, error)) error {
-	return pollEvery(ctx, timeout, 500*time.Millisecond, f)
-}
-
-func pollEvery(ctx context.Context, timeout, every time.Duration, f func() (bool, string, error)) error {
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for {
@@ -561,7 +557,7 @@ func pollEvery(ctx context.Context, timeout, every time.Duration, f func() (bool
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(every):
+		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
