@@ -1,8 +1,9 @@
 //! CNI workflow runs against a lab of their own: install Calico v3.25.1 from a (local) mirror
 //! until calico-node is Ready on every node; upgrade to v3.26.5 and roll the upgrade back,
 //! comparing every object with its snapshot; roll back the install and find all 27 objects
-//! gone; remove a Calico installed with kubectl; a tampered manifest, a changed plan, a wrong
-//! confirmation and a second concurrent run are refused; runs are sealed in the audit chain.
+//! gone (a deletion held by a finalizer says what holds it); remove a Calico installed with
+//! kubectl; a tampered manifest, a changed plan, a wrong confirmation and a second concurrent
+//! run are refused; runs are sealed in the audit chain.
 //!
 //! Needs Go, the machine's kubectl and the shared manifests (`GRAPPE_MANIFESTS`). Fails (never
 //! skips) when they are missing.
@@ -276,7 +277,20 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         "the upgrade's new CRD must be gone: {bgpfilters}"
     );
 
-    // Roll the install back: all 27 objects gone.
+    // Roll the install back: all 27 objects gone. A finalizer holds calico-config on the way:
+    // the delete step says what holds it while it waits, and goes on once it is removed.
+    let hold = r#"{"metadata":{"finalizers":["grappe.test/hold"]}}"#;
+    lab.kubectl(&[
+        "patch",
+        "cm",
+        "calico-config",
+        "-n",
+        "kube-system",
+        "--type",
+        "merge",
+        "-p",
+        hold,
+    ]);
     let rb_plan = engine
         .runs
         .plan_rollback(install)
@@ -288,6 +302,38 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         .start_rollback(&alice(), install, &rb_plan.hash, confirm())
         .await
         .expect("undo");
+    let waiting = "waiting for ConfigMap/kube-system/calico-config";
+    support::eventually(
+        "the held deletion reported",
+        Duration::from_secs(120),
+        async || {
+            let view = engine.runs.view(undo).await.expect("run view");
+            let said = view
+                .steps
+                .iter()
+                .map(|s| s.output.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            if said.contains(waiting) && said.contains("finalizers grappe.test/hold") {
+                Ok(())
+            } else {
+                Err(format!("{}: {said}", view.summary.status))
+            }
+        },
+    )
+    .await;
+    let release = r#"{"metadata":{"finalizers":null}}"#;
+    lab.kubectl(&[
+        "patch",
+        "cm",
+        "calico-config",
+        "-n",
+        "kube-system",
+        "--type",
+        "merge",
+        "-p",
+        release,
+    ]);
     assert_succeeded(&support::finished(&engine.runs, undo).await);
     let crds = lab.kubectl(&["get", "crd", "-o", "name"]);
     assert!(!crds.contains("projectcalico.org"), "{crds}");

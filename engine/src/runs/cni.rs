@@ -30,6 +30,8 @@ use crate::store::runs::{ObjectRow, RunRow};
 const CALICO_DEFAULT_POOL: &str = "192.168.0.0/16";
 /// How long a deletion may take before the step fails.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How often a deletion that takes its time says what still holds the object.
+const WAITING_REPORT: Duration = Duration::from_secs(15);
 
 /// Requests in flight at once while planning, snapshotting and applying.
 const CONCURRENCY: usize = 4;
@@ -1161,11 +1163,55 @@ impl StepContext {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let cancel = self.cancel.clone();
-            let gone = k8s::delete_and_wait(&api, &r, DELETE_TIMEOUT, &|| *cancel.borrow()).await?;
+            let gone = match k8s::delete(&api, &r).await? {
+                Some(deleting) => {
+                    self.wait_gone(idx, &api, &r, &deleting).await?;
+                    true
+                }
+                None => false,
+            };
             let what = if gone { "deleted" } else { "absent" };
             self.done(row.seq, what).await?;
             self.say(idx, &format!("{what} {}", r.key())).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until a deleted object is gone, checking for cancellation every half second and
+    /// saying every [`WAITING_REPORT`] what still holds it ([`k8s::holding`]).
+    async fn wait_gone(
+        &self,
+        idx: i64,
+        api: &Api<DynamicObject>,
+        r: &ObjectRef,
+        deleting: &k8s::Deleting,
+    ) -> Result<(), RunError> {
+        let started = tokio::time::Instant::now();
+        let mut next_report = started + WAITING_REPORT;
+        while let Some(current) = deleting.remaining(api, r).await? {
+            if self.cancelled() {
+                return Err(KubeError::Cancelled.into());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= started + DELETE_TIMEOUT {
+                return Err(KubeError::NotGone {
+                    object: r.key(),
+                    seconds: DELETE_TIMEOUT.as_secs(),
+                    holding: k8s::holding(&current),
+                }
+                .into());
+            }
+            if now >= next_report {
+                next_report = now + WAITING_REPORT;
+                let waited = now.duration_since(started).as_secs();
+                let holding = k8s::holding(&current);
+                self.say(
+                    idx,
+                    &format!("waiting for {} ({waited} s): {holding}", r.key()),
+                )
+                .await?;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
         Ok(())
     }

@@ -1,9 +1,8 @@
 //! The Kubernetes calls of workflow runs, on any kind through the dynamic API: resolving a kind,
-//! reading an object, server-side apply (also as a dry run), deleting and waiting until gone,
+//! reading an object, server-side apply (also as a dry run), deleting (and what holds a deletion),
 //! restoring a snapshot; and comparing objects field by field.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
@@ -36,8 +35,12 @@ pub enum KubeError {
         #[source]
         source: kube::Error,
     },
-    #[error("{object} is not gone after {seconds} s")]
-    NotGone { object: String, seconds: u64 },
+    #[error("{object} is not gone after {seconds} s ({holding})")]
+    NotGone {
+        object: String,
+        seconds: u64,
+        holding: String,
+    },
     #[error("cancelled")]
     Cancelled,
     #[error("object {0} cannot be encoded")]
@@ -171,44 +174,77 @@ pub async fn apply(
     serde_json::to_value(out).map_err(|e| KubeError::Encode(obj.key(), e))
 }
 
-/// Deletes with foreground propagation (dependents first) and waits until the object is gone,
-/// checking `cancelled` every half second.
+/// A foreground deletion the API server accepted, for [`Deleting::remaining`].
+#[derive(Debug)]
+pub struct Deleting {
+    uid: Option<String>,
+}
+
+/// Deletes with foreground propagation (dependents first): `None` when the object was already
+/// gone, else the deletion to wait for (a CRD's can take minutes while the API server's
+/// finalizer removes its custom resources).
 ///
 /// # Errors
-/// [`KubeError::NotGone`] after `timeout`, [`KubeError::Cancelled`], or a failed call.
-pub async fn delete_and_wait(
+/// [`KubeError::Call`].
+pub async fn delete(
     api: &Api<DynamicObject>,
     obj: &ObjectRef,
-    timeout: Duration,
-    cancelled: &(dyn Fn() -> bool + Sync),
-) -> Result<bool, KubeError> {
+) -> Result<Option<Deleting>, KubeError> {
     let uid = match api.get_opt(&obj.name).await.map_err(call("get", obj))? {
         Some(o) => o.metadata.uid,
-        None => return Ok(false),
+        None => return Ok(None),
     };
     match api.delete(&obj.name, &DeleteParams::foreground()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => return Ok(false),
-        Err(e) => return Err(call("delete", obj)(e)),
+        Ok(_) => Ok(Some(Deleting { uid })),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+        Err(e) => Err(call("delete", obj)(e)),
     }
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match api.get_opt(&obj.name).await.map_err(call("get", obj))? {
-            None => return Ok(true),
-            Some(o) if o.metadata.uid != uid => return Ok(true),
-            Some(_) => {}
-        }
-        if cancelled() {
-            return Err(KubeError::Cancelled);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(KubeError::NotGone {
-                object: obj.key(),
-                seconds: timeout.as_secs(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+impl Deleting {
+    /// The object while it is still there (same uid), `None` once it is gone.
+    ///
+    /// # Errors
+    /// [`KubeError::Call`].
+    pub async fn remaining(
+        &self,
+        api: &Api<DynamicObject>,
+        obj: &ObjectRef,
+    ) -> Result<Option<DynamicObject>, KubeError> {
+        Ok(api
+            .get_opt(&obj.name)
+            .await
+            .map_err(call("get", obj))?
+            .filter(|o| o.metadata.uid == self.uid))
     }
+}
+
+/// What keeps a deleted object in place: its finalizers and the message of a `Terminating`
+/// condition (a CRD's, while the API server deletes its custom resources).
+#[must_use]
+pub fn holding(o: &DynamicObject) -> String {
+    let mut parts = Vec::new();
+    match o.metadata.finalizers.as_deref() {
+        Some(f) if !f.is_empty() => parts.push(format!("finalizers {}", f.join(", "))),
+        _ => parts.push("no finalizers".to_owned()),
+    }
+    let conditions = o
+        .data
+        .pointer("/status/conditions")
+        .and_then(Value::as_array);
+    if let Some(c) = conditions
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Terminating"))
+    {
+        let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
+        parts.push(format!(
+            "Terminating {}: {}",
+            field("reason"),
+            field("message")
+        ));
+    }
+    parts.join("; ")
 }
 
 /// Puts an object back as it was in `before`: replaced when it exists, created when not.
@@ -394,6 +430,30 @@ mod tests {
         assert_eq!(changes[1].path, "/spec/template/spec/containers/0/image");
         assert_eq!(diff(&before, &before).1, 0);
         assert_eq!(normalize(&before).get("status"), None);
+    }
+
+    #[test]
+    fn holding_names_finalizers_and_a_crd_terminating_condition() {
+        let crd: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "ipamblocks.crd.projectcalico.org",
+                         "finalizers": ["customresourcecleanup.apiextensions.k8s.io"]},
+            "status": {"conditions": [
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"},
+                {"type": "Terminating", "status": "True", "reason": "InstanceDeletionCheck",
+                 "message": "could not confirm zero CustomResources remaining: timed out waiting for the condition"}]}
+        }))
+        .unwrap();
+        assert_eq!(
+            holding(&crd),
+            "finalizers customresourcecleanup.apiextensions.k8s.io; Terminating InstanceDeletionCheck: \
+             could not confirm zero CustomResources remaining: timed out waiting for the condition"
+        );
+        let pod: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "status": {"phase": "Running"}
+        }))
+        .unwrap();
+        assert_eq!(holding(&pod), "no finalizers");
     }
 
     #[test]
