@@ -391,12 +391,18 @@ func kwokSpec(cfg *config.Config) proc.Spec {
 
 // Large labs renew node leases less often (every lease/4 seconds), so that 5,000 fake kubelets
 // do not saturate a 2-core API server; the controller-manager's grace period follows, or nodes
-// would flap to Unknown.
+// would flap to Unknown. Renewing every 60 s, 5,000 leases alone are 83 writes per second, most
+// of what the API server wrote while 5,000 nodes waited for their load pods: above 2,000 nodes a
+// lease is renewed every 150 s.
 func leaseSeconds(cfg *config.Config) int {
-	if cfg.Workers+1 > 500 {
+	switch n := cfg.Workers + 1; {
+	case n > 2000:
+		return 600
+	case n > 500:
 		return 240
+	default:
+		return 40
 	}
-	return 40
 }
 
 // stallTimeout is how long the waits of a large lab (nodes registered, nodes Ready once a CNI
@@ -418,10 +424,15 @@ var (
 // again afterwards as a kubelet would: from 100 nodes on, the grace is 3 minutes. Breaks do not
 // depend on it (they set the node's conditions themselves).
 func nodeMonitorGrace(cfg *config.Config) string {
-	if cfg.Workers+1 >= 100 {
+	switch n := cfg.Workers + 1; {
+	case n > 2000:
+		// Three renewals of a 600 s lease.
+		return "450s"
+	case n >= 100:
 		return "180s"
+	default:
+		return "20s"
 	}
-	return "20s"
 }
 
 func adminTLS(cfg *config.Config) (*tls.Config, error) {
