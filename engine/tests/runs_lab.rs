@@ -46,6 +46,22 @@ fn assert_succeeded(view: &RunView) {
     );
 }
 
+/// Sets (or with `null` clears) the finalizers of kube-system/calico-config.
+fn set_calico_config_finalizers(lab: &Lab, finalizers: &str) {
+    let patch = format!(r#"{{"metadata":{{"finalizers":{finalizers}}}}}"#);
+    lab.kubectl(&[
+        "patch",
+        "cm",
+        "calico-config",
+        "-n",
+        "kube-system",
+        "--type",
+        "merge",
+        "-p",
+        &patch,
+    ]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     let lab = Lab::up(PORT_BASE, &[]);
@@ -279,18 +295,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
 
     // Roll the install back: all 27 objects gone. A finalizer holds calico-config on the way:
     // the delete step says what holds it while it waits, and goes on once it is removed.
-    let hold = r#"{"metadata":{"finalizers":["grappe.test/hold"]}}"#;
-    lab.kubectl(&[
-        "patch",
-        "cm",
-        "calico-config",
-        "-n",
-        "kube-system",
-        "--type",
-        "merge",
-        "-p",
-        hold,
-    ]);
+    set_calico_config_finalizers(&lab, r#"["grappe.test/hold"]"#);
     let rb_plan = engine
         .runs
         .plan_rollback(install)
@@ -322,18 +327,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         },
     )
     .await;
-    let release = r#"{"metadata":{"finalizers":null}}"#;
-    lab.kubectl(&[
-        "patch",
-        "cm",
-        "calico-config",
-        "-n",
-        "kube-system",
-        "--type",
-        "merge",
-        "-p",
-        release,
-    ]);
+    set_calico_config_finalizers(&lab, "null");
     assert_succeeded(&support::finished(&engine.runs, undo).await);
     let crds = lab.kubectl(&["get", "crd", "-o", "name"]);
     assert!(!crds.contains("projectcalico.org"), "{crds}");
