@@ -297,6 +297,21 @@ pub struct DrainPreviewView {
 }
 
 impl DrainPreviewView {
+    /// The preview as its plan's hash covers it: the live figures that move on their own
+    /// between a preview and its start (a pod's phase, a budget's healthy counts) are shown,
+    /// not hashed; the pods, their verdicts and the budgets that block them are.
+    #[must_use]
+    pub fn without_live_figures(&self) -> Self {
+        let mut d = self.clone();
+        for pod in d.nodes.iter_mut().flat_map(|n| n.pods.iter_mut()) {
+            pod.phase.clear();
+        }
+        for b in &mut d.pdbs_at_zero {
+            (b.current_healthy, b.desired_healthy) = (0, 0);
+        }
+        d
+    }
+
     /// How many pods have `verdict`, over all nodes.
     pub fn count(&self, verdict: Verdict) -> usize {
         self.nodes

@@ -1165,7 +1165,7 @@ impl StepContext {
             };
             let gone = match k8s::delete(&api, &r).await? {
                 Some(deleting) => {
-                    self.wait_gone(idx, &api, &r, &deleting).await?;
+                    self.wait_gone(idx, &deleting).await?;
                     true
                 }
                 None => false,
@@ -1179,23 +1179,18 @@ impl StepContext {
 
     /// Waits until a deleted object is gone, checking for cancellation every half second and
     /// saying every [`WAITING_REPORT`] what still holds it ([`k8s::holding`]).
-    async fn wait_gone(
-        &self,
-        idx: i64,
-        api: &Api<DynamicObject>,
-        r: &ObjectRef,
-        deleting: &k8s::Deleting,
-    ) -> Result<(), RunError> {
+    async fn wait_gone(&self, idx: i64, deleting: &k8s::Deleting) -> Result<(), RunError> {
+        let key = deleting.object().key();
         let started = tokio::time::Instant::now();
         let mut next_report = started + WAITING_REPORT;
-        while let Some(current) = deleting.remaining(api, r).await? {
+        while let Some(current) = deleting.remaining().await? {
             if self.cancelled() {
                 return Err(KubeError::Cancelled.into());
             }
             let now = tokio::time::Instant::now();
             if now >= started + DELETE_TIMEOUT {
                 return Err(KubeError::NotGone {
-                    object: r.key(),
+                    object: key,
                     seconds: DELETE_TIMEOUT.as_secs(),
                     holding: k8s::holding(&current),
                 }
@@ -1205,11 +1200,8 @@ impl StepContext {
                 next_report = now + WAITING_REPORT;
                 let waited = now.duration_since(started).as_secs();
                 let holding = k8s::holding(&current);
-                self.say(
-                    idx,
-                    &format!("waiting for {} ({waited} s): {holding}", r.key()),
-                )
-                .await?;
+                self.say(idx, &format!("waiting for {key} ({waited} s): {holding}"))
+                    .await?;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

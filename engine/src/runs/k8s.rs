@@ -177,6 +177,8 @@ pub async fn apply(
 /// A foreground deletion the API server accepted, for [`Deleting::remaining`].
 #[derive(Debug)]
 pub struct Deleting {
+    api: Api<DynamicObject>,
+    obj: ObjectRef,
     uid: Option<String>,
 }
 
@@ -195,26 +197,33 @@ pub async fn delete(
         None => return Ok(None),
     };
     match api.delete(&obj.name, &DeleteParams::foreground()).await {
-        Ok(_) => Ok(Some(Deleting { uid })),
+        Ok(_) => Ok(Some(Deleting {
+            api: api.clone(),
+            obj: obj.clone(),
+            uid,
+        })),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
         Err(e) => Err(call("delete", obj)(e)),
     }
 }
 
 impl Deleting {
+    /// The object being deleted.
+    #[must_use]
+    pub fn object(&self) -> &ObjectRef {
+        &self.obj
+    }
+
     /// The object while it is still there (same uid), `None` once it is gone.
     ///
     /// # Errors
     /// [`KubeError::Call`].
-    pub async fn remaining(
-        &self,
-        api: &Api<DynamicObject>,
-        obj: &ObjectRef,
-    ) -> Result<Option<DynamicObject>, KubeError> {
-        Ok(api
-            .get_opt(&obj.name)
+    pub async fn remaining(&self) -> Result<Option<DynamicObject>, KubeError> {
+        Ok(self
+            .api
+            .get_opt(&self.obj.name)
             .await
-            .map_err(call("get", obj))?
+            .map_err(call("get", &self.obj))?
             .filter(|o| o.metadata.uid == self.uid))
     }
 }

@@ -26,7 +26,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use grappe_views::runs::{CheckView, PlanView, RunObjectView, RunSummaryView, RunView, StepView};
+use grappe_views::runs::{
+    CheckView, DrainPreviewView, PlanView, RunObjectView, RunSummaryView, RunView, StepView,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -920,22 +922,16 @@ pub(crate) fn check(id: &str, level: &str, message: impl Into<String>) -> CheckV
     }
 }
 
-/// Seals a plan with the hash of what the user consents to: everything it shows but the live
-/// figures that move on their own between a preview and its start, a drained pod's phase and a
-/// budget's healthy counts (the verdicts, and which budgets block which pods, stay covered).
-/// Covered, they refused a drain previewed while a pod on the node turned from Pending to
-/// Running after a CNI install.
+/// Seals a plan with the hash of what the user consents to: everything it shows but a drain's
+/// live figures ([`DrainPreviewView::without_live_figures`]). Hashed, they refused a drain
+/// previewed while a pod on the node turned from Pending to Running after a CNI install.
 pub(crate) fn sealed(mut plan: PlanView) -> PlanView {
     plan.hash = String::new();
     let mut basis = plan.clone();
-    if let Some(d) = basis.drain.as_mut() {
-        for pod in d.nodes.iter_mut().flat_map(|n| n.pods.iter_mut()) {
-            pod.phase.clear();
-        }
-        for b in &mut d.pdbs_at_zero {
-            (b.current_healthy, b.desired_healthy) = (0, 0);
-        }
-    }
+    basis.drain = plan
+        .drain
+        .as_ref()
+        .map(DrainPreviewView::without_live_figures);
     let text = serde_json::to_string(&basis).unwrap_or_default();
     plan.hash = hex::encode(Sha256::digest(text.as_bytes()));
     plan
@@ -1045,9 +1041,7 @@ fn object_view(o: &ObjectRow) -> RunObjectView {
 
 #[cfg(test)]
 mod tests {
-    use grappe_views::runs::{
-        DrainNodeView, DrainOptions, DrainPreviewView, PdbAtZeroView, PodVerdictView, Verdict,
-    };
+    use grappe_views::runs::{DrainNodeView, DrainOptions, PdbAtZeroView, PodVerdictView, Verdict};
 
     use super::*;
 

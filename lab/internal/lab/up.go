@@ -389,6 +389,9 @@ func kwokSpec(cfg *config.Config) proc.Spec {
 	}}
 }
 
+// longLeaseNodes is the size above which leases last 600 s.
+const longLeaseNodes = 2000
+
 // Large labs renew node leases less often (every lease/4 seconds), so that 5,000 fake kubelets
 // do not saturate a 2-core API server; the controller-manager's grace period follows, or nodes
 // would flap to Unknown. Renewing every 60 s, 5,000 leases alone are 83 writes per second, most
@@ -396,7 +399,7 @@ func kwokSpec(cfg *config.Config) proc.Spec {
 // lease is renewed every 150 s.
 func leaseSeconds(cfg *config.Config) int {
 	switch n := cfg.Workers + 1; {
-	case n > 2000:
+	case n > longLeaseNodes:
 		return 600
 	case n > 500:
 		return 240
@@ -425,9 +428,9 @@ var (
 // depend on it (they set the node's conditions themselves).
 func nodeMonitorGrace(cfg *config.Config) string {
 	switch n := cfg.Workers + 1; {
-	case n > 2000:
-		// Three renewals of a 600 s lease.
-		return "450s"
+	case n > longLeaseNodes:
+		// Three renewals (every lease/4 seconds).
+		return fmt.Sprintf("%ds", 3*leaseSeconds(cfg)/4)
 	case n >= 100:
 		return "180s"
 	default:

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"grappe.dev/lab/internal/config"
 )
 
 // fastProgress makes waitProgress poll every millisecond and give up after stall.
@@ -57,5 +59,24 @@ func TestWaitProgressFailsWhenStalled(t *testing.T) {
 	})
 	if !errors.Is(err, busy) || !strings.Contains(err.Error(), "3/10 nodes Ready") {
 		t.Fatalf("want a stall error at 3/10 naming the last error, got %v", err)
+	}
+}
+
+// A node must miss at least two lease renewals (KWOK renews every lease/4 seconds) before the
+// controller-manager calls it NotReady, at every size.
+func TestNodeMonitorGraceOutlastsLeaseRenewals(t *testing.T) {
+	for _, nodes := range []int{4, 100, 501, 2001, 5000} {
+		cfg := &config.Config{Workers: nodes - 1}
+		grace, err := time.ParseDuration(nodeMonitorGrace(cfg))
+		if err != nil {
+			t.Fatalf("%d nodes: grace %q: %v", nodes, nodeMonitorGrace(cfg), err)
+		}
+		renewal := time.Duration(leaseSeconds(cfg)) * time.Second / 4
+		if grace < 2*renewal {
+			t.Errorf("%d nodes: grace %v, lease renewed every %v", nodes, grace, renewal)
+		}
+	}
+	if g := nodeMonitorGrace(&config.Config{Workers: 4999}); g != "450s" {
+		t.Errorf("5,000 nodes: grace %s, want 450s", g)
 	}
 }
