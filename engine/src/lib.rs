@@ -11,7 +11,8 @@
 //! - [`state`]: live cluster state from shared watches, and its views.
 //! - [`diagnostics`]: rules that name known networking failures in that state.
 //! - [`manifests`]: the CNI manifest catalog, downloads, checksums, parsing.
-//! - [`runs`]: workflow runs (CNI install, rollback, removal) as persisted state machines.
+//! - [`model`]: ids, statuses and rows of runs, shared by the store and the services.
+//! - [`runs`]: workflow runs as persisted state machines: a core and one folder per workflow.
 //! - [`ssh`]: the node hosts over SSH: inventory, pinned host keys, fixed scripts, checks.
 //! - [`net`]: IP prefixes.
 
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod clusters;
 pub mod diagnostics;
 pub mod manifests;
+pub mod model;
 pub mod names;
 pub mod net;
 pub mod runs;
@@ -102,6 +104,7 @@ impl Engine {
                 states: states.clone(),
                 fetcher: manifests::Fetcher::new(config.manifest_mirror)?,
                 ssh: ssh.clone(),
+                registry: runs::kinds::registry(),
             },
             &config.database,
             config.recover_runs,

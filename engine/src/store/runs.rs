@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreError};
-use crate::runs::{RunId, RunStatus, StepStatus};
+use crate::model::{ActiveRun, ObjectRow, RunId, RunRow, RunStatus, StepRow, StepStatus};
 use crate::time::now;
 use grappe_views::runs::Planned;
 
@@ -31,64 +31,6 @@ pub(crate) struct NewRunObject {
     pub namespace: Option<String>,
     pub name: String,
     pub planned: Planned,
-}
-
-/// The run that holds a cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveRun {
-    pub id: RunId,
-    pub actor: String,
-    pub workflow: String,
-    pub status: RunStatus,
-}
-
-/// A run row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunRow {
-    pub id: RunId,
-    pub cluster: String,
-    pub workflow: String,
-    pub params: String,
-    pub actor: String,
-    pub plan: String,
-    pub plan_hash: String,
-    pub title: String,
-    pub manifest_source: Option<String>,
-    pub manifest_sha256: Option<String>,
-    pub confirmation: String,
-    pub status: RunStatus,
-    pub cancel_requested: bool,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub error: Option<String>,
-    pub digest: Option<String>,
-    pub warnings: Vec<String>,
-}
-
-/// A step row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepRow {
-    pub idx: i64,
-    pub name: String,
-    pub status: StepStatus,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub output: String,
-}
-
-/// An object row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectRow {
-    pub seq: i64,
-    pub api_version: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-    pub planned: Planned,
-    pub snapshot_taken: bool,
-    pub before: Option<String>,
-    pub done: Option<String>,
-    pub done_at: Option<String>,
 }
 
 /// Output kept per step (the end is kept when longer).

@@ -11,23 +11,23 @@
 //! never plain success. The control-plane node is refused unless the admin chose to reset the
 //! cluster, confirmed by typing `reset cluster <name>`.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use grappe_views::runs::{DrainOptions, PlanView, ResetOptions, ResetPreviewView};
 use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, DeleteParams};
+use kube::api::Api;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::drain::{DrainContext, DrainParams, call, node_name};
-use super::k8s::KubeError;
+use super::drain::{call, node_name};
+use super::registry::{Executor, Kind, Policy};
 use super::{Confirmation, RunError, RunId, Runs, Workflow, check, sealed};
 use crate::audit::{Action, AuditEntry, Caller, Outcome, Target};
+use crate::model::RunRow;
 use crate::names::NodeName;
-use crate::ssh::{Endpoint, Output, Script, Session, commands};
+use crate::runs::Launch;
+use crate::ssh::{Endpoint, commands};
 use crate::state::model::NodeInfo;
-use crate::store::runs::RunRow;
+use crate::users::Role;
+use futures::future::BoxFuture;
 
 /// The approval step's name.
 pub const APPROVAL_STEP: &str = "approval by a second admin";
@@ -148,7 +148,7 @@ impl Runs {
             // The drain's own preview: blocked pods fail the reset's plan too, and budgets at
             // zero are named before anything starts.
             for c in drain.checks.into_iter().filter(|c| c.id != "control-plane") {
-                checks.push(super::CheckView {
+                checks.push(grappe_views::runs::CheckView {
                     id: format!("drain-{}", c.id),
                     ..c
                 });
@@ -243,7 +243,11 @@ impl Runs {
             drain,
         })
         .map_err(|e| RunError::Step(e.to_string()))?;
-        self.launch(caller, plan, expected_hash, confirmation, params, steps)
+        let launch = Launch {
+            node: Some(preview.node.clone()),
+            ..Launch::new(plan, params, steps)
+        };
+        self.launch(caller, launch, expected_hash, confirmation)
             .await
     }
 
@@ -296,6 +300,10 @@ impl Runs {
     }
 }
 
+mod steps;
+
+pub(crate) use steps::ResetContext;
+
 /// The steps of a reset, in order.
 fn steps(node: &NodeName, preview: &ResetPreviewView, drain: bool) -> Vec<String> {
     let mut steps = Vec::new();
@@ -335,201 +343,6 @@ pub fn is_kubeadm_warning(line: &str) -> bool {
         || line.starts_with("The reset process does not")
 }
 
-/// Executes a reset run's steps.
-pub(crate) struct ResetContext {
-    runs: Runs,
-    run: RunRow,
-    params: ResetParams,
-    cancel: watch::Receiver<bool>,
-    session: Option<Arc<Session>>,
-}
-
-impl ResetContext {
-    pub(crate) fn load(
-        runs: &Runs,
-        run: &RunRow,
-        cancel: watch::Receiver<bool>,
-    ) -> Result<Self, RunError> {
-        let params: ResetParams = super::run_params(run)?;
-        Ok(Self {
-            runs: runs.clone(),
-            run: run.clone(),
-            params,
-            cancel,
-            session: None,
-        })
-    }
-
-    async fn say(&self, idx: i64, line: &str) -> Result<(), RunError> {
-        self.runs.say(self.run.id, idx, line).await
-    }
-
-    async fn warn(&self, text: &str) -> Result<(), RunError> {
-        self.runs
-            .inner()
-            .store
-            .add_run_warning(self.run.id, text)
-            .await?;
-        Ok(())
-    }
-
-    pub(crate) async fn run_step(&mut self, idx: i64, name: &str) -> Result<(), RunError> {
-        let node = self.params.node.clone();
-        if name == APPROVAL_STEP {
-            return self.await_approval(idx).await;
-        }
-        if name == format!("cordon {node}") || name == format!("drain {node}") {
-            let params = DrainParams {
-                nodes: vec![node],
-                options: self.params.drain.clone().unwrap_or_default(),
-            };
-            let mut drain =
-                DrainContext::with_params(&self.runs, &self.run, params, self.cancel.clone())
-                    .await?;
-            return drain.run_step(idx, name).await;
-        }
-        if name == format!("delete node {node}") {
-            let client = self.runs.client_of(&self.run.cluster).await?;
-            let api: Api<Node> = Api::all(client);
-            return match api.delete(node.as_str(), &DeleteParams::default()).await {
-                Ok(_) => self.say(idx, &format!("node/{node} deleted")).await,
-                Err(kube::Error::Api(e)) if e.code == 404 => {
-                    self.say(idx, &format!("node/{node} was already gone"))
-                        .await
-                }
-                Err(e) => Err(call("delete", format!("node {node}"))(e)),
-            };
-        }
-        let script = [
-            commands::KUBEADM_RESET,
-            commands::REMOVE_CNI_CONFIG,
-            commands::FLUSH_IPTABLES,
-            commands::CLEAR_IPVS,
-            commands::REMOVE_KUBECONFIG,
-            commands::REMOVE_CNI_STATE,
-            commands::LEFTOVERS,
-        ]
-        .into_iter()
-        .find(|s| s.name() == name)
-        .ok_or_else(|| RunError::Step(format!("unknown step {name}")))?;
-        let out = self.remote(idx, &script).await?;
-        if script == commands::KUBEADM_RESET {
-            let mut seen = std::collections::BTreeSet::new();
-            for line in out.text.lines().filter(|l| is_kubeadm_warning(l)) {
-                // klog's prefix (time, pid, file) differs per line; what it says does not.
-                let text = line.split_once("] ").map_or(line, |(_, t)| t).trim();
-                if seen.insert(text.to_owned()) {
-                    self.warn(&format!("kubeadm: {text}")).await?;
-                }
-            }
-        }
-        if script == commands::LEFTOVERS {
-            for line in out.text.lines().filter_map(|l| l.strip_prefix("left ")) {
-                self.warn(&format!("left on the host: {line}")).await?;
-            }
-        }
-        if !out.success() {
-            return Err(RunError::Step(format!(
-                "`{}` exited with {}",
-                script.name(),
-                out.exit
-                    .map_or_else(|| "no status".to_owned(), |c| c.to_string())
-            )));
-        }
-        Ok(())
-    }
-
-    /// Connects once per run, to the pinned key only.
-    async fn session(&mut self) -> Result<Arc<Session>, RunError> {
-        if let Some(s) = &self.session {
-            return Ok(s.clone());
-        }
-        let session = Arc::new(
-            self.runs
-                .inner()
-                .ssh
-                .connect_planned(&self.params.endpoint, &self.params.host_key)
-                .await?,
-        );
-        self.session = Some(session.clone());
-        Ok(session)
-    }
-
-    /// Runs a script, streaming its output into the step every 300 ms.
-    async fn remote(&mut self, idx: i64, script: &Script) -> Result<Output, RunError> {
-        let session = self.session().await?;
-        self.say(idx, &format!("$ {}", script.name())).await?;
-        let buffer = Arc::new(Mutex::new(String::new()));
-        let sink = buffer.clone();
-        let run = session.run(script, move |text| {
-            if let Ok(mut b) = sink.lock() {
-                b.push_str(text);
-            }
-        });
-        tokio::pin!(run);
-        let mut tick = tokio::time::interval(Duration::from_millis(300));
-        let mut cancel = self.cancel.clone();
-        let result = loop {
-            tokio::select! {
-                out = &mut run => break out,
-                _ = tick.tick() => self.flush(idx, &buffer, false).await?,
-                changed = cancel.changed() => {
-                    if changed.is_ok() && *cancel.borrow() {
-                        // A remote command is not interrupted half-way: it finishes, then the
-                        // run stops before the next step.
-                        self.say(idx, "cancel requested: this command finishes, nothing runs after it").await?;
-                    }
-                }
-            }
-        };
-        self.flush(idx, &buffer, true).await?;
-        Ok(result?)
-    }
-
-    async fn flush(&self, idx: i64, buffer: &Mutex<String>, all: bool) -> Result<(), RunError> {
-        let text = {
-            let Ok(mut b) = buffer.lock() else {
-                return Ok(());
-            };
-            let cut = if all {
-                b.len()
-            } else {
-                b.rfind('\n').map_or(0, |i| i + 1)
-            };
-            b.drain(..cut).collect::<String>()
-        };
-        let text = text.trim_end_matches('\n');
-        if !text.is_empty() {
-            self.say(idx, text).await?;
-        }
-        Ok(())
-    }
-
-    /// Waits until an admin other than the run's actor approves (or the run is cancelled).
-    async fn await_approval(&mut self, idx: i64) -> Result<(), RunError> {
-        self.say(
-            idx,
-            "waiting for a second admin to approve this run (from its page)",
-        )
-        .await?;
-        loop {
-            let approvers = self.runs.inner().store.run_approvals(self.run.id).await?;
-            if let Some(a) = approvers.iter().find(|a| **a != self.run.actor) {
-                return self.say(idx, &format!("approved by {a}")).await;
-            }
-            if *self.cancel.borrow() {
-                return Err(RunError::Kube(KubeError::Cancelled));
-            }
-            let mut changes = self.runs.subscribe();
-            tokio::select! {
-                _ = changes.changed() => {}
-                _ = self.cancel.changed() => {}
-                () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,5 +357,34 @@ mod tests {
         ));
         assert!(!is_kubeadm_warning("[reset] Stopping the kubelet service"));
         assert!(!is_kubeadm_warning("Warning"));
+    }
+}
+
+/// `node.reset`: kubeadm reset and the cleanup over SSH (admin).
+pub(crate) struct Reset;
+
+impl Kind for Reset {
+    fn id(&self) -> Workflow {
+        Workflow::NodeReset
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            lease: true,
+            roll_back: false,
+            control: Role::Admin,
+            start: Role::Admin,
+        }
+    }
+
+    fn executor<'a>(
+        &'a self,
+        runs: &'a Runs,
+        run: &'a RunRow,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Result<Box<dyn Executor>, RunError>> {
+        Box::pin(async move {
+            Ok(Box::new(ResetContext::load(runs, run, cancel)?) as Box<dyn Executor>)
+        })
     }
 }

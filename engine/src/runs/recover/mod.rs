@@ -16,12 +16,16 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::k8s::KubeError;
+use super::registry::{Executor, Kind, Policy};
 use super::{Confirmation, RunError, RunId, RunStatus, Runs, Workflow, check, sealed};
 use crate::audit::Caller;
 use crate::clusters::Reachability;
+use crate::model::RunRow;
 use crate::names::NodeName;
+use crate::runs::Launch;
 use crate::ssh::{Endpoint, Output, Script, commands};
-use crate::store::runs::RunRow;
+use crate::users::Role;
+use futures::future::BoxFuture;
 
 /// How long the run waits for `/readyz` after the restart.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(180);
@@ -206,8 +210,13 @@ impl Runs {
             ready_timeout_seconds: preview.ready_timeout_seconds,
         })
         .map_err(|e| RunError::Step(e.to_string()))?;
-        self.launch(caller, plan, expected_hash, confirmation, params, steps)
-            .await
+        self.launch(
+            caller,
+            Launch::new(plan, params, steps),
+            expected_hash,
+            confirmation,
+        )
+        .await
     }
 }
 
@@ -238,7 +247,7 @@ impl RecoveryContext {
         self.runs.say(self.run.id, idx, line).await
     }
 
-    pub(crate) async fn run_step(&mut self, idx: i64, name: &str) -> Result<(), RunError> {
+    async fn step(&mut self, idx: i64, name: &str) -> Result<(), RunError> {
         if name == "wait for /readyz" {
             return self.wait_ready(idx).await;
         }
@@ -350,5 +359,41 @@ impl RecoveryContext {
                 _ = cancel.changed() => {}
             }
         }
+    }
+}
+
+/// `apiserver.recover`: a lost kube-apiserver restarted over SSH (admin). It runs while the
+/// API server is down, so it takes no Lease.
+pub(crate) struct Recover;
+
+impl Kind for Recover {
+    fn id(&self) -> Workflow {
+        Workflow::ApiserverRecover
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            lease: false,
+            roll_back: false,
+            control: Role::Admin,
+            start: Role::Admin,
+        }
+    }
+
+    fn executor<'a>(
+        &'a self,
+        runs: &'a Runs,
+        run: &'a RunRow,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Result<Box<dyn Executor>, RunError>> {
+        Box::pin(async move {
+            Ok(Box::new(RecoveryContext::load(runs, run, cancel)?) as Box<dyn Executor>)
+        })
+    }
+}
+
+impl Executor for RecoveryContext {
+    fn run_step<'a>(&'a mut self, idx: i64, name: &'a str) -> BoxFuture<'a, Result<(), RunError>> {
+        Box::pin(self.step(idx, name))
     }
 }

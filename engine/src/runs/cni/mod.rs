@@ -1,0 +1,158 @@
+//! The CNI workflows on the run engine: install (or upgrade) from a manifest, roll back a
+//! finished run, and remove a catalog manifest's objects (a CNI installed outside Grappe). Each
+//! has a plan, computed without changing anything, and idempotent steps.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::k8s::ObjectRef;
+use super::registry::{Executor, Kind, Policy};
+use super::{RunError, Runs, Workflow};
+use crate::manifests::Manifest;
+use crate::manifests::parse::{CalicoOptions, ManifestObject, apply_calico_options, parse};
+use crate::model::{ObjectRow, RunRow};
+use crate::net::Cidr;
+use crate::users::Role;
+use futures::future::BoxFuture;
+
+/// Calico's default pool when neither the option nor kubeadm's podSubnet says otherwise.
+const CALICO_DEFAULT_POOL: &str = "192.168.0.0/16";
+/// How long a run waits for the rollout unless its parameters say otherwise.
+pub const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a deletion may take before the step fails.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How often a deletion that takes its time says what still holds the object.
+const WAITING_REPORT: Duration = Duration::from_secs(15);
+
+/// Requests in flight at once while planning, snapshotting and applying.
+const CONCURRENCY: usize = 4;
+
+/// The options of an install, as recorded in the run's parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InstallParams {
+    pub manifest_sha256: String,
+    pub ipv4pool_cidr: Option<String>,
+    pub ip_autodetection_method: Option<String>,
+}
+
+impl InstallParams {
+    fn calico(&self) -> Result<CalicoOptions, RunError> {
+        Ok(CalicoOptions {
+            ipv4pool_cidr: self
+                .ipv4pool_cidr
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| {
+                    s.trim()
+                        .parse::<Cidr>()
+                        .map_err(|e| RunError::Step(format!("CALICO_IPV4POOL_CIDR {s:?}: {e}")))
+                })
+                .transpose()?,
+            ip_autodetection_method: self
+                .ip_autodetection_method
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        })
+    }
+}
+
+fn object_ref(o: &ManifestObject) -> ObjectRef {
+    ObjectRef {
+        api_version: o.api_version.clone(),
+        kind: o.kind.clone(),
+        namespace: o.namespace.clone(),
+        name: o.name.clone(),
+    }
+}
+
+fn row_ref(o: &ObjectRow) -> ObjectRef {
+    ObjectRef {
+        api_version: o.api_version.clone(),
+        kind: o.kind.clone(),
+        namespace: o.namespace.clone(),
+        name: o.name.clone(),
+    }
+}
+
+/// The manifest's objects with the install options applied, in apply order.
+fn install_objects(
+    manifest: &Manifest,
+    params: &InstallParams,
+) -> Result<Vec<ManifestObject>, RunError> {
+    let mut objects = parse(&manifest.text)?;
+    let options = params.calico()?;
+    if options != CalicoOptions::default() {
+        apply_calico_options(&mut objects, &options)?;
+    }
+    objects.sort_by_key(ManifestObject::phase);
+    Ok(objects)
+}
+
+/// The CNI a manifest installs (`Calico`, `Flannel`), from its catalog entry or its images.
+fn manifest_cni(manifest: &Manifest, objects: &[ManifestObject]) -> Option<String> {
+    if let Some(entry) = manifest.catalog {
+        return Some(entry.cni.to_owned());
+    }
+    let text = objects
+        .iter()
+        .filter(|o| o.kind == "DaemonSet")
+        .map(|o| o.value.to_string())
+        .collect::<String>();
+    if text.contains("calico/node") {
+        Some("Calico".into())
+    } else if text.contains("flannel") {
+        Some("Flannel".into())
+    } else {
+        None
+    }
+}
+
+mod plan;
+mod steps;
+
+pub(crate) use steps::StepContext;
+
+/// The CNI workflows (`cni.install`, `cni.rollback`, `cni.remove`): one executor, told apart by
+/// the run's workflow id. Admin only; every one can be rolled back once finished.
+pub(crate) struct Cni(Workflow);
+
+/// The three CNI kinds, for the registry.
+pub(crate) fn kinds() -> Vec<Box<dyn Kind>> {
+    [
+        Workflow::CniInstall,
+        Workflow::CniRollback,
+        Workflow::CniRemove,
+    ]
+    .into_iter()
+    .map(|w| Box::new(Cni(w)) as Box<dyn Kind>)
+    .collect()
+}
+
+impl Kind for Cni {
+    fn id(&self) -> Workflow {
+        self.0
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            lease: true,
+            roll_back: true,
+            control: Role::Admin,
+            start: Role::Admin,
+        }
+    }
+
+    fn executor<'a>(
+        &'a self,
+        runs: &'a Runs,
+        run: &'a RunRow,
+        cancel: watch::Receiver<bool>,
+    ) -> BoxFuture<'a, Result<Box<dyn Executor>, RunError>> {
+        Box::pin(async move {
+            Ok(Box::new(StepContext::load(runs, run, cancel).await?) as Box<dyn Executor>)
+        })
+    }
+}

@@ -1,0 +1,218 @@
+//! The steps of a node reset: approval, drain, the fixed scripts over SSH, the Node deleted.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, DeleteParams};
+use tokio::sync::watch;
+
+use super::*;
+use crate::model::RunRow;
+use crate::runs::drain::{DrainContext, DrainParams, call};
+use crate::runs::k8s::KubeError;
+use crate::runs::registry::Executor;
+use crate::runs::{RunError, Runs};
+use crate::ssh::{Output, Script, Session, commands};
+use futures::future::BoxFuture;
+
+/// Executes a reset run's steps.
+pub(crate) struct ResetContext {
+    runs: Runs,
+    run: RunRow,
+    params: ResetParams,
+    cancel: watch::Receiver<bool>,
+    session: Option<Arc<Session>>,
+}
+
+impl ResetContext {
+    pub(crate) fn load(
+        runs: &Runs,
+        run: &RunRow,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<Self, RunError> {
+        let params: ResetParams = crate::runs::run_params(run)?;
+        Ok(Self {
+            runs: runs.clone(),
+            run: run.clone(),
+            params,
+            cancel,
+            session: None,
+        })
+    }
+
+    async fn say(&self, idx: i64, line: &str) -> Result<(), RunError> {
+        self.runs.say(self.run.id, idx, line).await
+    }
+
+    async fn warn(&self, text: &str) -> Result<(), RunError> {
+        self.runs
+            .inner()
+            .store
+            .add_run_warning(self.run.id, text)
+            .await?;
+        Ok(())
+    }
+
+    async fn step(&mut self, idx: i64, name: &str) -> Result<(), RunError> {
+        let node = self.params.node.clone();
+        if name == APPROVAL_STEP {
+            return self.await_approval(idx).await;
+        }
+        if name == format!("cordon {node}") || name == format!("drain {node}") {
+            let params = DrainParams {
+                nodes: vec![node],
+                options: self.params.drain.clone().unwrap_or_default(),
+            };
+            let mut drain =
+                DrainContext::with_params(&self.runs, &self.run, params, self.cancel.clone())
+                    .await?;
+            return drain.step(idx, name).await;
+        }
+        if name == format!("delete node {node}") {
+            let client = self.runs.client_of(&self.run.cluster).await?;
+            let api: Api<Node> = Api::all(client);
+            return match api.delete(node.as_str(), &DeleteParams::default()).await {
+                Ok(_) => self.say(idx, &format!("node/{node} deleted")).await,
+                Err(kube::Error::Api(e)) if e.code == 404 => {
+                    self.say(idx, &format!("node/{node} was already gone"))
+                        .await
+                }
+                Err(e) => Err(call("delete", format!("node {node}"))(e)),
+            };
+        }
+        let script = [
+            commands::KUBEADM_RESET,
+            commands::REMOVE_CNI_CONFIG,
+            commands::FLUSH_IPTABLES,
+            commands::CLEAR_IPVS,
+            commands::REMOVE_KUBECONFIG,
+            commands::REMOVE_CNI_STATE,
+            commands::LEFTOVERS,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| RunError::Step(format!("unknown step {name}")))?;
+        let out = self.remote(idx, &script).await?;
+        if script == commands::KUBEADM_RESET {
+            let mut seen = std::collections::BTreeSet::new();
+            for line in out.text.lines().filter(|l| is_kubeadm_warning(l)) {
+                // klog's prefix (time, pid, file) differs per line; what it says does not.
+                let text = line.split_once("] ").map_or(line, |(_, t)| t).trim();
+                if seen.insert(text.to_owned()) {
+                    self.warn(&format!("kubeadm: {text}")).await?;
+                }
+            }
+        }
+        if script == commands::LEFTOVERS {
+            for line in out.text.lines().filter_map(|l| l.strip_prefix("left ")) {
+                self.warn(&format!("left on the host: {line}")).await?;
+            }
+        }
+        if !out.success() {
+            return Err(RunError::Step(format!(
+                "`{}` exited with {}",
+                script.name(),
+                out.exit
+                    .map_or_else(|| "no status".to_owned(), |c| c.to_string())
+            )));
+        }
+        Ok(())
+    }
+
+    /// Connects once per run, to the pinned key only.
+    async fn session(&mut self) -> Result<Arc<Session>, RunError> {
+        if let Some(s) = &self.session {
+            return Ok(s.clone());
+        }
+        let session = Arc::new(
+            self.runs
+                .inner()
+                .ssh
+                .connect_planned(&self.params.endpoint, &self.params.host_key)
+                .await?,
+        );
+        self.session = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Runs a script, streaming its output into the step every 300 ms.
+    async fn remote(&mut self, idx: i64, script: &Script) -> Result<Output, RunError> {
+        let session = self.session().await?;
+        self.say(idx, &format!("$ {}", script.name())).await?;
+        let buffer = Arc::new(Mutex::new(String::new()));
+        let sink = buffer.clone();
+        let run = session.run(script, move |text| {
+            if let Ok(mut b) = sink.lock() {
+                b.push_str(text);
+            }
+        });
+        tokio::pin!(run);
+        let mut tick = tokio::time::interval(Duration::from_millis(300));
+        let mut cancel = self.cancel.clone();
+        let result = loop {
+            tokio::select! {
+                out = &mut run => break out,
+                _ = tick.tick() => self.flush(idx, &buffer, false).await?,
+                changed = cancel.changed() => {
+                    if changed.is_ok() && *cancel.borrow() {
+                        // A remote command is not interrupted half-way: it finishes, then the
+                        // run stops before the next step.
+                        self.say(idx, "cancel requested: this command finishes, nothing runs after it").await?;
+                    }
+                }
+            }
+        };
+        self.flush(idx, &buffer, true).await?;
+        Ok(result?)
+    }
+
+    async fn flush(&self, idx: i64, buffer: &Mutex<String>, all: bool) -> Result<(), RunError> {
+        let text = {
+            let Ok(mut b) = buffer.lock() else {
+                return Ok(());
+            };
+            let cut = if all {
+                b.len()
+            } else {
+                b.rfind('\n').map_or(0, |i| i + 1)
+            };
+            b.drain(..cut).collect::<String>()
+        };
+        let text = text.trim_end_matches('\n');
+        if !text.is_empty() {
+            self.say(idx, text).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until an admin other than the run's actor approves (or the run is cancelled).
+    async fn await_approval(&mut self, idx: i64) -> Result<(), RunError> {
+        self.say(
+            idx,
+            "waiting for a second admin to approve this run (from its page)",
+        )
+        .await?;
+        loop {
+            let approvers = self.runs.inner().store.run_approvals(self.run.id).await?;
+            if let Some(a) = approvers.iter().find(|a| **a != self.run.actor) {
+                return self.say(idx, &format!("approved by {a}")).await;
+            }
+            if *self.cancel.borrow() {
+                return Err(RunError::Kube(KubeError::Cancelled));
+            }
+            let mut changes = self.runs.subscribe();
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = self.cancel.changed() => {}
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    }
+}
+
+impl Executor for ResetContext {
+    fn run_step<'a>(&'a mut self, idx: i64, name: &'a str) -> BoxFuture<'a, Result<(), RunError>> {
+        Box::pin(self.step(idx, name))
+    }
+}

@@ -1,0 +1,139 @@
+//! Runs as the pages and exports read them: the history list, one run with its steps and
+//! objects, and the CSV export.
+
+use grappe_views::runs::{RunObjectView, RunSummaryView, RunView, StepView};
+
+use super::{RunError, RunId, Runs};
+use crate::model::{ObjectRow, RunRow, RunStatus, StepRow};
+use crate::store::StoreError;
+
+impl Runs {
+    /// Runs, newest first.
+    ///
+    /// # Errors
+    /// [`RunError::Store`].
+    pub async fn list(
+        &self,
+        cluster: Option<&str>,
+        workflow_prefix: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunSummaryView>, RunError> {
+        let rows = self
+            .inner
+            .store
+            .runs(cluster, workflow_prefix, limit)
+            .await?;
+        Ok(rows.iter().map(summary).collect())
+    }
+
+    /// Everything recorded about one run.
+    ///
+    /// # Errors
+    /// [`RunError::UnknownRun`], [`RunError::Store`].
+    pub async fn view(&self, id: RunId) -> Result<RunView, RunError> {
+        let run = self.load(id).await?;
+        let steps = self.inner.store.run_steps(id).await?;
+        let objects = self.inner.store.run_objects(id).await?;
+        let plan: grappe_views::runs::PlanView = serde_json::from_str(&run.plan)
+            .map_err(|e| StoreError::Corrupt(format!("plan of run {id}: {e}")))?;
+        let finished = !matches!(run.status, RunStatus::Running | RunStatus::Interrupted);
+        Ok(RunView {
+            summary: summary(&run),
+            plan,
+            confirmation: run.confirmation.clone(),
+            steps: steps.iter().map(step_view).collect(),
+            objects: objects.iter().map(object_view).collect(),
+            cancel_requested: run.cancel_requested,
+            can_roll_back: finished
+                && self.inner.registry.policy(&run.workflow).roll_back
+                && objects.iter().any(|o| o.done.is_some()),
+            digest: run.digest.clone(),
+        })
+    }
+}
+
+/// Writes runs as CSV (one line per run, the history's columns).
+///
+/// # Errors
+/// [`csv::Error`] when writing fails.
+pub fn write_csv<W: std::io::Write>(runs: &[RunSummaryView], out: W) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "id",
+        "cluster",
+        "workflow",
+        "title",
+        "actor",
+        "status",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
+        "manifest_source",
+        "manifest_sha256",
+        "error",
+    ])?;
+    for r in runs {
+        w.write_record([
+            r.id.to_string(),
+            r.cluster.clone(),
+            r.workflow.clone(),
+            r.title.clone(),
+            r.actor.clone(),
+            r.status.clone(),
+            r.started_at.clone(),
+            r.finished_at.clone().unwrap_or_default(),
+            r.duration_seconds
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            r.manifest_source.clone().unwrap_or_default(),
+            r.manifest_sha256.clone().unwrap_or_default(),
+            r.error.clone().unwrap_or_default(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn summary(run: &RunRow) -> RunSummaryView {
+    let duration = run.finished_at.as_deref().and_then(|f| {
+        let f = crate::time::Timestamp::parse(f).ok()?;
+        let s = crate::time::Timestamp::parse(&run.started_at).ok()?;
+        Some(f.unix_seconds() - s.unix_seconds())
+    });
+    RunSummaryView {
+        id: run.id.0,
+        cluster: run.cluster.clone(),
+        workflow: run.workflow.clone(),
+        title: run.title.clone(),
+        actor: run.actor.clone(),
+        status: run.status.as_str().to_owned(),
+        started_at: run.started_at.clone(),
+        finished_at: run.finished_at.clone(),
+        duration_seconds: duration,
+        manifest_source: run.manifest_source.clone(),
+        manifest_sha256: run.manifest_sha256.clone(),
+        error: run.error.clone(),
+        warnings: run.warnings.clone(),
+    }
+}
+
+fn step_view(s: &StepRow) -> StepView {
+    StepView {
+        name: s.name.clone(),
+        status: s.status.as_str().to_owned(),
+        started_at: s.started_at.clone(),
+        finished_at: s.finished_at.clone(),
+        output: s.output.clone(),
+    }
+}
+
+fn object_view(o: &ObjectRow) -> RunObjectView {
+    RunObjectView {
+        kind: o.kind.clone(),
+        namespace: o.namespace.clone(),
+        name: o.name.clone(),
+        planned: o.planned,
+        existed: o.snapshot_taken.then_some(o.before.is_some()),
+        done: o.done.clone(),
+    }
+}
