@@ -182,6 +182,7 @@ messages! {
     PreviewRecovery => "Preview the recovery", "Prévisualiser le rétablissement";
     GoRecover => "Recover it over SSH", "Le rétablir par SSH";
     RollBackInstall => "Roll back the most recent CNI install", "Annuler la dernière installation CNI";
+    ThenRollBack => "Then roll back", "Puis annuler";
     DisableEvictionWarn => "Deleting instead of evicting bypasses every PodDisruptionBudget: a workload can lose all its replicas at once.", "Supprimer au lieu d'évincer contourne tous les PodDisruptionBudgets : une charge peut perdre toutes ses répliques d'un coup.";
     TypeNodeNames => "Type the node name(s) to confirm", "Tapez le(s) nom(s) de nœud pour confirmer";
     Verdict => "Verdict", "Verdict";

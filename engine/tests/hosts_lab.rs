@@ -6,43 +6,13 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use grappe_engine::names::{ClusterName, NodeName};
 use grappe_engine::runs::Confirmation;
 use grappe_engine::ssh::{Script, SshError};
 use grappe_views::runs::ResetOptions;
-use support::{Lab, caller, eventually, finished, manifests};
-
-/// The fingerprint of a host's key as `ssh-keygen -l` prints it, from the lab's known_hosts.
-fn fingerprint(lab: &Lab, ip: &str) -> String {
-    let known = std::fs::read_to_string(lab.dir().join("ssh/known_hosts")).expect("known_hosts");
-    let line = known
-        .lines()
-        .find(|l| l.starts_with(&format!("{ip} ")))
-        .unwrap_or_else(|| panic!("no key for {ip} in known_hosts:\n{known}"));
-    let out = Command::new("ssh-keygen")
-        .args(["-l", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(line.as_bytes())?;
-            child.wait_with_output()
-        })
-        .expect("ssh-keygen");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .nth(1)
-        .expect("fingerprint")
-        .to_owned()
-}
+use support::{Lab, caller, eventually, fingerprint, finished, is_root, manifests, trust};
 
 async fn plan_reset(
     engine: &grappe_engine::Engine,
@@ -61,35 +31,10 @@ fn failed(plan: &grappe_views::runs::PlanView, id: &str) -> bool {
     plan.checks.iter().any(|c| c.id == id && c.level == "fail")
 }
 
-/// Trusts a node's host key as an admin who checked its fingerprint; returns its endpoint.
-async fn trust(
-    engine: &grappe_engine::Engine,
-    lab: &Lab,
-    node: &str,
-    ip: &str,
-) -> grappe_engine::ssh::Endpoint {
-    let cluster = ClusterName::parse("lab").expect("cluster");
-    let name = NodeName::parse(node).expect("node");
-    let endpoint = engine
-        .ssh
-        .endpoint(&cluster, &name, Some(ip))
-        .expect("endpoint");
-    engine
-        .ssh
-        .trust(
-            &caller("ada", "hosts_lab"),
-            &endpoint,
-            &fingerprint(lab, ip),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("trust {node}: {e}"));
-    endpoint
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_are_checked_and_reset_over_ssh() {
     assert!(
-        nix_root(),
+        is_root(),
         "the lab hosts need root (network namespaces and an sshd per node): run the tests as root"
     );
     let lab = Lab::up(
@@ -472,6 +417,8 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let preview = plan.recovery.clone().expect("recovery preview");
+    // Calico came with the lab, not from a Grappe run: no rollback is offered.
+    assert_eq!(preview.rollback_run, None, "{:?}", plan.checks);
     assert_eq!(preview.hosts.len(), 1);
     assert_eq!(preview.hosts[0].node, "betelgeuse");
     let started = Instant::now();
@@ -480,6 +427,7 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         .start_recovery(
             &admin,
             "lab",
+            true,
             &plan.hash,
             Confirmation {
                 typed: "lab".into(),
@@ -529,16 +477,4 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         engine.audit.verify().await.expect("verify"),
         grappe_engine::audit::VerifyReport::Intact { .. }
     ));
-}
-
-fn nix_root() -> bool {
-    // SAFETY-free check: /proc/self/status's Uid line.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }

@@ -407,6 +407,10 @@ pub struct RecoveryPreviewView {
     /// the API server answers.
     pub rollback_run: Option<i64>,
     pub rollback_title: Option<String>,
+    /// The run rolls that install back itself, after the restart (a started recovery whose
+    /// admin left "then roll back" ticked); otherwise its page offers the rollback.
+    #[serde(default)]
+    pub rollback_included: bool,
     /// How long the run waits for `/readyz`.
     pub ready_timeout_seconds: u64,
 }

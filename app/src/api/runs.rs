@@ -205,19 +205,21 @@ pub async fn plan_recovery(cluster: String) -> Result<PlanView, AppError> {
         .map_err(map_run_error)
 }
 
-/// Starts a previewed recovery (admin; the cluster's name typed).
+/// Starts a previewed recovery (admin; the cluster's name typed). With `rollback`, the offered
+/// CNI install is rolled back in the same run once the API server answers.
 #[server(endpoint = "start_recovery")]
 pub async fn start_recovery(
     cluster: String,
     plan_hash: String,
     confirm: String,
+    #[server(default)] rollback: bool,
     #[server(default)] password: String,
 ) -> Result<i64, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
     let confirmation = confirmation(&engine, &p, confirm, &password).await?;
     engine
         .runs
-        .start_recovery(&p.caller, &cluster, &plan_hash, confirmation)
+        .start_recovery(&p.caller, &cluster, rollback, &plan_hash, confirmation)
         .await
         .map(|id| id.0)
         .map_err(map_run_error)

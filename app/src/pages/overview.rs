@@ -65,7 +65,7 @@ pub fn StaleBanner(link: LinkView) -> impl IntoView {
                 <strong>{Msg::ApiUnreachableSince.text(lang)} " " {since} ". "</strong>
                 {Msg::StaleState.text(lang)}
                 {link.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> })}
-                <p><a href="#recover" data-testid="go-recover">{Msg::GoRecover.text(lang)} " ↓"</a></p>
+                <p><a href="?recover=1#recover" data-testid="go-recover">{Msg::GoRecover.text(lang)} " ↓"</a></p>
             </div>
         }
     });

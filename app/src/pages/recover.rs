@@ -1,9 +1,12 @@
 //! The recovery section of a cluster's overview (admin): a lost kube-apiserver brought back over
-//! SSH, with a preview (the control-plane hosts and their pinned keys, the checks, the CNI
-//! install the run then offers to roll back) and the confirmation by the cluster's name.
+//! SSH, with a preview (the control-plane hosts and their pinned keys, the checks, and the most
+//! recent CNI install, whose rollback follows the restart in the same run unless unticked) and
+//! the confirmation by the cluster's name. The stale banner's link opens it (`?recover`): from
+//! the banner, a recovery takes three clicks (the link, the preview, execute).
 
 use grappe_views::runs::PlanView;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 use super::cni::{ConfirmFields, PlanBox, go_to_run};
 use crate::ErrorBox;
@@ -20,9 +23,11 @@ pub fn RecoverySection(cluster: String) -> impl IntoView {
         let start = ServerAction::<StartRecovery>::new();
         go_to_run(move || start.value().get());
         let lang = use_lang();
+        let query = use_query_map();
+        let open = move || query.read().get("recover").is_some();
         view! {
             <section class="card" id="recover">
-                <details data-testid="recover">
+                <details data-testid="recover" open=open>
                     <summary><strong>{Msg::Recover.text(lang)}</strong></summary>
                     <p class="muted small">{Msg::RecoverHelp.text(lang)}</p>
                     <ActionForm action=plan attr:class="inline-form">
@@ -45,6 +50,10 @@ pub fn RecoverySection(cluster: String) -> impl IntoView {
 fn ConfirmRecovery(plan: PlanView, start: ServerAction<StartRecovery>) -> impl IntoView {
     let (cluster, hash, runnable) = (plan.cluster.clone(), plan.hash.clone(), plan.runnable());
     let hosts = plan.recovery.clone().map(|r| r.hosts).unwrap_or_default();
+    let offer = plan.recovery.as_ref().and_then(|r| {
+        r.rollback_run
+            .map(|id| (id, r.rollback_title.clone().unwrap_or_default()))
+    });
     view! {
         <ul class="small" data-testid="recovery-hosts">
             {hosts.into_iter().map(|h| view! {
@@ -55,6 +64,12 @@ fn ConfirmRecovery(plan: PlanView, start: ServerAction<StartRecovery>) -> impl I
         <ActionForm action=start attr:class="stack-form" attr:data-testid="confirm-recovery-form">
             <input type="hidden" name="cluster" value=cluster/>
             <input type="hidden" name="plan_hash" value=hash/>
+            {offer.map(|(id, title)| view! {
+                <label class="check" data-testid="recovery-rollback">
+                    <input type="checkbox" name="rollback" value="true" checked/>
+                    " " {t(Msg::ThenRollBack)} " run " {id} " (" {title} ")"
+                </label>
+            })}
             <ConfirmFields runnable=runnable/>
         </ActionForm>
         {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}

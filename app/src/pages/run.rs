@@ -106,7 +106,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
         .plan
         .recovery
         .as_ref()
-        .filter(|_| s.status == "succeeded")
+        .filter(|p| s.status == "succeeded" && !p.rollback_included)
         .and_then(|p| p.rollback_run.map(|id| (id, p.rollback_title.clone().unwrap_or_default())))
         .map(|(id, title)| view! {
             <p class="alert alert-warn" data-testid="offer-rollback">

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use grappe_engine::names::{ClusterName, NodeName};
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -120,6 +122,25 @@ impl Lab {
         text
     }
 
+    /// Runs `command` on a node's host over the lab's SSH (`lab ssh`); fails if it fails.
+    pub fn ssh(&self, node: &str, command: &[&str]) -> String {
+        let out = Command::new(repo().join("lab/lab"))
+            .args(["ssh", "--dir"])
+            .arg(self.dir.path())
+            .arg(node)
+            .arg("--")
+            .args(command)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run lab/lab: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "lab ssh {node} {command:?} failed:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
     pub fn kubectl(&self, args: &[&str]) -> String {
         let out = Command::new("kubectl")
             .arg("--kubeconfig")
@@ -225,4 +246,67 @@ pub async fn serve_dir(dir: PathBuf) -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// The fingerprint of a host's key as `ssh-keygen -l` prints it, from the lab's known_hosts.
+pub fn fingerprint(lab: &Lab, ip: &str) -> String {
+    let known = std::fs::read_to_string(lab.dir().join("ssh/known_hosts")).expect("known_hosts");
+    let line = known
+        .lines()
+        .find(|l| l.starts_with(&format!("{ip} ")))
+        .unwrap_or_else(|| panic!("no key for {ip} in known_hosts:\n{known}"));
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(line.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("ssh-keygen");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("fingerprint")
+        .to_owned()
+}
+
+/// Trusts a node's host key as an admin who checked its fingerprint; returns its endpoint.
+pub async fn trust(
+    engine: &grappe_engine::Engine,
+    lab: &Lab,
+    node: &str,
+    ip: &str,
+) -> grappe_engine::ssh::Endpoint {
+    let cluster = ClusterName::parse("lab").expect("cluster");
+    let name = NodeName::parse(node).expect("node");
+    let endpoint = engine
+        .ssh
+        .endpoint(&cluster, &name, Some(ip))
+        .expect("endpoint");
+    engine
+        .ssh
+        .trust(&caller("ada", "trust"), &endpoint, &fingerprint(lab, ip))
+        .await
+        .unwrap_or_else(|e| panic!("trust {node}: {e}"));
+    endpoint
+}
+
+/// Whether the tests run as root (the lab's hosts are network namespaces with an sshd each).
+pub fn is_root() -> bool {
+    // SAFETY-free check: /proc/self/status's Uid line.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
 }

@@ -110,9 +110,15 @@ fn manifest_cni(manifest: &Manifest, objects: &[ManifestObject]) -> Option<Strin
     }
 }
 
-mod plan;
+mod checks;
+mod install;
+mod remove;
+mod rollback;
+mod rollout;
 mod steps;
+mod undo;
 
+pub(crate) use rollback::ROLLBACK_STEPS;
 pub(crate) use steps::StepContext;
 
 /// The CNI workflows (`cni.install`, `cni.rollback`, `cni.remove`): one executor, told apart by

@@ -1,0 +1,195 @@
+//! The install (or upgrade) plan from a manifest and its start.
+
+use std::collections::BTreeSet;
+
+use futures::{StreamExt, TryStreamExt};
+use grappe_views::runs::{PlanView, Planned, PlannedObjectView};
+use kube::api::{Api, DynamicObject};
+use serde_json::Value;
+
+use super::*;
+use crate::audit::Caller;
+use crate::manifests::parse::Phase;
+use crate::manifests::{self, Manifest};
+use crate::runs::Launch;
+use crate::runs::k8s::{self, KubeError, ObjectRef, Resolver};
+use crate::runs::{Confirmation, RunError, RunId, Runs, Workflow, check, cluster_name, sealed};
+
+impl Runs {
+    /// Plans an install (or upgrade) of `manifest` on `cluster`: each object's action from a
+    /// server-side dry-run apply, and the preflight checks. Changes nothing in the cluster; the
+    /// manifest is stored (content-addressed) so that the run can use exactly it.
+    ///
+    /// # Errors
+    /// [`RunError`]: an unknown cluster, an unparsable manifest (with document and line), an
+    /// invalid option, an unreachable API server.
+    pub async fn plan_install(
+        &self,
+        cluster: &str,
+        manifest: &Manifest,
+        params: &InstallParams,
+    ) -> Result<PlanView, RunError> {
+        let inner = self.inner();
+        let name = cluster_name(cluster)?;
+        let objects = install_objects(manifest, params)?;
+        let cni = manifest_cni(manifest, &objects);
+        manifests::store(&inner.store, manifest).await?;
+        let client = self.client_of(cluster).await?;
+        client
+            .apiserver_version()
+            .await
+            .map_err(|source| KubeError::Call {
+                verb: "get",
+                object: "/version".into(),
+                source,
+            })?;
+        // Check messages are part of the plan's hash: nothing that varies by itself (timings).
+        let mut checks = vec![check("api", "pass", "API server reachable")];
+        let mut resolver = Resolver::new(client.clone());
+        let created_namespaces: BTreeSet<String> = objects
+            .iter()
+            .filter(|o| o.kind == "Namespace")
+            .map(|o| o.name.clone())
+            .collect();
+        let defines_kinds = objects.iter().any(|o| o.kind == "CustomResourceDefinition");
+        // Resolve every kind first (cached), then GET and dry-run a few objects at a time.
+        let mut todo = Vec::new();
+        for o in &objects {
+            let r = object_ref(o);
+            let api = match resolver.api(&r).await {
+                Ok(api) => Some(api),
+                // A kind this manifest's own CRDs define: it cannot be dry-run before them.
+                Err(KubeError::UnknownKind { .. }) if defines_kinds => None,
+                Err(e) => return Err(e.into()),
+            };
+            let in_new_ns = r
+                .namespace
+                .as_ref()
+                .is_some_and(|ns| created_namespaces.contains(ns));
+            todo.push((r, api, o.value.clone(), in_new_ns));
+        }
+        // Owned items: futures borrowing from the list would not be Send for the run's task.
+        let planned: Vec<PlannedObjectView> = futures::stream::iter(todo)
+            .map(|(r, api, value, in_new_ns)| async move {
+                plan_object(&r, api.as_ref(), &value, in_new_ns).await
+            })
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut options = Vec::new();
+        if let Some(c) = &params.ipv4pool_cidr {
+            options.push(("CALICO_IPV4POOL_CIDR".to_owned(), c.clone()));
+        }
+        if let Some(m) = &params.ip_autodetection_method {
+            options.push(("IP_AUTODETECTION_METHOD".to_owned(), m.clone()));
+        }
+        checks.extend(self.state_checks(&name, cni.as_deref(), manifest, params)?);
+        checks.push(
+            self.permissions(
+                &mut resolver,
+                &objects.iter().map(object_ref).collect::<Vec<_>>(),
+                &["get", "create", "patch"],
+            )
+            .await?,
+        );
+        let title = match manifest.catalog {
+            Some(e) => format!("{} {}", e.cni, e.version),
+            None => format!("{} (unverified)", manifest.source),
+        };
+        Ok(sealed(PlanView {
+            cluster: cluster.to_owned(),
+            workflow: Workflow::CniInstall.as_str().to_owned(),
+            title,
+            manifest_source: Some(manifest.source.clone()),
+            manifest_sha256: Some(manifest.sha256.clone()),
+            verified: manifest.verified(),
+            options,
+            objects: planned,
+            checks,
+            drain: None,
+            reset: None,
+            recovery: None,
+            hash: String::new(),
+        }))
+    }
+
+    /// Starts an install after the user confirmed `expected_hash`.
+    ///
+    /// # Errors
+    /// As [`Runs::plan_install`], plus confirmation, plan change, failed checks, a busy cluster.
+    pub async fn start_install(
+        &self,
+        caller: &Caller,
+        cluster: &str,
+        params: &InstallParams,
+        expected_hash: &str,
+        confirmation: Confirmation,
+    ) -> Result<RunId, RunError> {
+        let manifest = manifests::load(&self.inner().store, &params.manifest_sha256).await?;
+        let plan = self.plan_install(cluster, &manifest, params).await?;
+        let objects = install_objects(&manifest, params)?;
+        let mut steps = vec!["snapshot".to_owned()];
+        for phase in Phase::ALL {
+            if objects.iter().any(|o| o.phase() == phase) {
+                steps.push(format!("apply {}", phase.as_str()));
+                if phase == Phase::Crds {
+                    steps.push("wait crds established".to_owned());
+                }
+            }
+        }
+        steps.push("rollout".to_owned());
+        let params = serde_json::to_value(params).map_err(|e| RunError::Step(e.to_string()))?;
+        self.launch(
+            caller,
+            Launch::new(plan, params, steps),
+            expected_hash,
+            confirmation,
+        )
+        .await
+    }
+}
+
+/// What applying `value` would do to `r`: create, update (with the field diff of a server-side
+/// dry run) or nothing. `api` is `None` for a kind the manifest's own CRDs define; `in_new_ns`
+/// when the object's namespace is created by the manifest (a dry run would fail on that alone).
+async fn plan_object(
+    r: &ObjectRef,
+    api: Option<&Api<DynamicObject>>,
+    value: &Value,
+    in_new_ns: bool,
+) -> Result<PlannedObjectView, KubeError> {
+    let create = PlannedObjectView {
+        api_version: r.api_version.clone(),
+        kind: r.kind.clone(),
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+        action: Planned::Create,
+        changes: Vec::new(),
+        changes_total: 0,
+    };
+    let Some(api) = api else {
+        return Ok(create);
+    };
+    let current = k8s::get(api, r).await?;
+    if current.is_none() && in_new_ns {
+        return Ok(create);
+    }
+    // The dry run checks every object as the API server would take it, new ones too.
+    let after = k8s::apply(api, r, value, true).await?;
+    Ok(match current {
+        None => create,
+        Some(current) => {
+            let (changes, total) = k8s::diff(&current, &after);
+            PlannedObjectView {
+                action: if total == 0 {
+                    Planned::Unchanged
+                } else {
+                    Planned::Update
+                },
+                changes,
+                changes_total: total,
+                ..create
+            }
+        }
+    })
+}

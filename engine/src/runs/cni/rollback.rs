@@ -1,0 +1,168 @@
+//! The rollback plan of a finished CNI run (what it created is deleted, what it changed or
+//! deleted is put back as its snapshot) and its start.
+
+use grappe_views::runs::{PlanView, Planned, PlannedObjectView};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::audit::Caller;
+use crate::model::ObjectRow;
+use crate::runs::Launch;
+use crate::runs::k8s::{self, Resolver};
+use crate::runs::{Confirmation, RunError, RunId, RunStatus, Runs, Workflow, check, sealed};
+
+impl Runs {
+    /// Plans the rollback of a finished run: what it created is deleted, what it changed or
+    /// deleted is put back as its snapshot.
+    ///
+    /// # Errors
+    /// [`RunError::NotRollbackable`] when the run is not finished or touched nothing.
+    pub async fn plan_rollback(&self, target: RunId) -> Result<PlanView, RunError> {
+        let inner = self.inner();
+        let run = inner
+            .store
+            .run(target)
+            .await?
+            .ok_or(RunError::UnknownRun(target))?;
+        if matches!(run.status, RunStatus::Running | RunStatus::Interrupted) {
+            return Err(RunError::NotRollbackable(
+                target,
+                format!("it is {}", run.status.as_str()),
+            ));
+        }
+        let touched = self.touched(target).await?;
+        if touched.is_empty() {
+            return Err(RunError::NotRollbackable(
+                target,
+                "it changed nothing".into(),
+            ));
+        }
+        let client = self.client_of(&run.cluster).await?;
+        let mut resolver = Resolver::new(client);
+        let mut planned = Vec::new();
+        let mut refs = Vec::new();
+        for o in &touched {
+            let r = row_ref(o);
+            let api = resolver.api(&r).await?;
+            let current = k8s::get(&api, &r).await?;
+            let before: Option<Value> =
+                o.before
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|e| RunError::Step(format!("snapshot of {}: {e}", r.key())))?;
+            let (action, changes, total) = match (&before, &current) {
+                (None, None) => (Planned::Absent, Vec::new(), 0),
+                (None, Some(_)) => (Planned::Delete, Vec::new(), 0),
+                (Some(_), None) => (Planned::Restore, Vec::new(), 0),
+                (Some(b), Some(c)) => {
+                    let (changes, total) = k8s::diff(c, b);
+                    (
+                        if total == 0 {
+                            Planned::Unchanged
+                        } else {
+                            Planned::Restore
+                        },
+                        changes,
+                        total,
+                    )
+                }
+            };
+            planned.push(PlannedObjectView {
+                api_version: r.api_version.clone(),
+                kind: r.kind.clone(),
+                namespace: r.namespace.clone(),
+                name: r.name.clone(),
+                action,
+                changes,
+                changes_total: total,
+            });
+            refs.push(r);
+        }
+        let mut checks = vec![check("api", "pass", "API server reachable")];
+        checks.push(
+            self.permissions(&mut resolver, &refs, &["get", "update", "create", "delete"])
+                .await?,
+        );
+        Ok(sealed(PlanView {
+            cluster: run.cluster.clone(),
+            workflow: Workflow::CniRollback.as_str().to_owned(),
+            title: format!("rollback of run {} ({})", target.0, run.title),
+            manifest_source: None,
+            manifest_sha256: run.manifest_sha256.clone(),
+            verified: false,
+            options: vec![("run".into(), target.0.to_string())],
+            objects: planned,
+            checks,
+            drain: None,
+            reset: None,
+            recovery: None,
+            hash: String::new(),
+        }))
+    }
+
+    /// Starts a rollback after the user confirmed `expected_hash`.
+    ///
+    /// # Errors
+    /// As [`Runs::plan_rollback`], plus confirmation, plan change, a busy cluster.
+    pub async fn start_rollback(
+        &self,
+        caller: &Caller,
+        target: RunId,
+        expected_hash: &str,
+        confirmation: Confirmation,
+    ) -> Result<RunId, RunError> {
+        let plan = self.plan_rollback(target).await?;
+        let steps = ROLLBACK_STEPS.map(str::to_owned).to_vec();
+        let launch = Launch {
+            links: vec![("rollback_of", target)],
+            ..Launch::new(plan, json!({ "run": target.0 }), steps)
+        };
+        self.launch(caller, launch, expected_hash, confirmation)
+            .await
+    }
+
+    /// The objects run `target` changed, each with its snapshot from before: what its
+    /// rollback puts back.
+    async fn touched(&self, target: RunId) -> Result<Vec<ObjectRow>, RunError> {
+        Ok(self
+            .inner()
+            .store
+            .run_objects(target)
+            .await?
+            .into_iter()
+            .filter(|o| o.done.is_some() && o.snapshot_taken)
+            .collect())
+    }
+
+    /// The rollback of finished run `target` as it can be planned while the API server does
+    /// not answer (a recovery offers it): from the stored snapshots alone, each object it
+    /// created is to be deleted and each it changed restored. Whether one is already so is
+    /// seen when the steps run (`absent`, `unchanged`). Empty when the run changed nothing.
+    pub(crate) async fn rollback_from_snapshots(
+        &self,
+        target: RunId,
+    ) -> Result<Vec<PlannedObjectView>, RunError> {
+        Ok(self
+            .touched(target)
+            .await?
+            .into_iter()
+            .map(|o| PlannedObjectView {
+                action: if o.before.is_some() {
+                    Planned::Restore
+                } else {
+                    Planned::Delete
+                },
+                api_version: o.api_version,
+                kind: o.kind,
+                namespace: o.namespace,
+                name: o.name,
+                changes: Vec::new(),
+                changes_total: 0,
+            })
+            .collect())
+    }
+}
+
+/// The steps of a rollback, in order (a recovery that rolls back an install runs them too).
+pub(crate) const ROLLBACK_STEPS: [&str; 5] = ["snapshot", "restore", "delete", "rollout", "verify"];

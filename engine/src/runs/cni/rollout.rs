@@ -1,0 +1,215 @@
+//! The rollout step: every DaemonSet and Deployment of the run rolled out and every node Ready.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::*;
+use crate::runs::k8s::{self, KubeError, ObjectRef};
+use crate::runs::{RunError, Workflow, cluster_name};
+
+impl StepContext {
+    /// Waits until every DaemonSet and Deployment of the run is rolled out and every node is
+    /// Ready, reporting progress; fails after the timeout saying what is missing.
+    pub(super) async fn rollout(&mut self, idx: i64) -> Result<(), RunError> {
+        let workloads: Vec<ObjectRef> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(i, row)| {
+                matches!(row.kind.as_str(), "DaemonSet" | "Deployment")
+                    // A rollback waits for what it restored, not for what it deleted.
+                    && (self.workflow != Workflow::CniRollback || self.target_before[*i].is_some())
+            })
+            .map(|(_, row)| row_ref(row))
+            .collect();
+        if workloads.is_empty() {
+            return self.say(idx, "no workload to wait for").await;
+        }
+        let started = tokio::time::Instant::now();
+        let mut last = String::new();
+        let mut changes = cluster_name(&self.run.cluster)
+            .ok()
+            .and_then(|c| self.runs.inner().states.get(&c))
+            .map(|s| s.changes());
+        loop {
+            let mut missing = Vec::new();
+            let mut lines = Vec::new();
+            for w in &workloads {
+                let api = self.resolver.api(w).await?;
+                let Some(obj) = k8s::get(&api, w).await? else {
+                    missing.push(format!("{} is missing", w.key()));
+                    continue;
+                };
+                let (line, ready) = if w.kind == "DaemonSet" {
+                    self.daemonset_progress(&obj)
+                } else {
+                    deployment_progress(&obj)
+                };
+                if !ready {
+                    missing.push(line.clone());
+                }
+                lines.push(line);
+            }
+            let (nodes_line, nodes_ready) = self.nodes_progress().await?;
+            if !nodes_ready {
+                missing.push(nodes_line.clone());
+            }
+            lines.push(nodes_line);
+            let text = lines.join("; ");
+            if text != last {
+                self.say(
+                    idx,
+                    &format!("[{:>4} s] {text}", started.elapsed().as_secs()),
+                )
+                .await?;
+                last = text;
+            }
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if self.cancelled() {
+                return Err(KubeError::Cancelled.into());
+            }
+            if started.elapsed() > self.rollout_timeout {
+                return Err(RunError::Step(format!(
+                    "rollout not finished after {} s: {}",
+                    self.rollout_timeout.as_secs(),
+                    missing.join("; ")
+                )));
+            }
+            // Look again when the cluster's live state changes (pods turning Ready, the
+            // DaemonSet's status), a short moment later so that a burst makes one look; at the
+            // latest after a second.
+            let mut cancel = self.cancel.clone();
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = changed(changes.as_mut()) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                _ = cancel.changed() => {}
+            }
+        }
+    }
+
+    /// A DaemonSet's rollout line, and whether it is done. The nodes still waiting (no Ready
+    /// pod of the DaemonSet) come from the live state: no LIST per poll.
+    pub(super) fn daemonset_progress(&self, ds: &Value) -> (String, bool) {
+        let n = |p: &str| ds.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+        let name = ds
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        let ns = ds
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        let (desired, updated, ready, available) = (
+            n("/status/desiredNumberScheduled"),
+            n("/status/updatedNumberScheduled"),
+            n("/status/numberReady"),
+            n("/status/numberAvailable"),
+        );
+        let observed = n("/status/observedGeneration") >= n("/metadata/generation");
+        let done = observed && updated == desired && available == desired && ready == desired;
+        let mut line = format!("{name}: {ready}/{desired} Ready, {updated} updated");
+        if !done {
+            let waiting = self.nodes_without_ready_pod(ns, name);
+            if !waiting.is_empty() {
+                let shown: Vec<&str> = waiting.iter().take(8).map(String::as_str).collect();
+                line.push_str(&format!(
+                    " (waiting on {}{})",
+                    shown.join(", "),
+                    if waiting.len() > 8 {
+                        format!(" and {} more", waiting.len() - 8)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
+        (line, done)
+    }
+
+    /// The nodes with no Ready pod of DaemonSet `namespace/name`, from the live state.
+    pub(super) fn nodes_without_ready_pod(&self, namespace: &str, name: &str) -> Vec<String> {
+        let Ok(cluster) = cluster_name(&self.run.cluster) else {
+            return Vec::new();
+        };
+        let Some(state) = self.runs.inner().states.get(&cluster) else {
+            return Vec::new();
+        };
+        let stores = state.read();
+        stores
+            .nodes
+            .keys()
+            .filter(|node| {
+                !stores.pods_on(node).any(|p| {
+                    p.ready
+                        && !p.deleting
+                        && p.namespace == namespace
+                        && p.owner
+                            .as_ref()
+                            .is_some_and(|o| o.kind == "DaemonSet" && o.name == name)
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
+    pub(super) async fn nodes_progress(&self) -> Result<(String, bool), RunError> {
+        let name = cluster_name(&self.run.cluster)?;
+        let Some(state) = self.runs.inner().states.get(&name) else {
+            return Ok(("nodes: no live state".into(), false));
+        };
+        let stores = state.read();
+        let total = stores.nodes.len();
+        let not_ready: Vec<&str> = stores
+            .nodes
+            .values()
+            .filter(|n| !n.is_ready())
+            .map(|n| n.name.as_str())
+            .collect();
+        let mut line = format!("nodes: {}/{total} Ready", total - not_ready.len());
+        if !not_ready.is_empty() {
+            let shown: Vec<&str> = not_ready.iter().take(8).copied().collect();
+            line.push_str(&format!(" (NotReady: {})", shown.join(", ")));
+        }
+        Ok((line, not_ready.is_empty()))
+    }
+}
+
+/// Resolves when the live state's version changes; never without a live state.
+async fn changed(changes: Option<&mut tokio::sync::watch::Receiver<u64>>) {
+    match changes {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn deployment_progress(d: &Value) -> (String, bool) {
+    let n = |p: &str| d.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let name = d
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    let want = d
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let (updated, available, replicas) = (
+        n("/status/updatedReplicas"),
+        n("/status/availableReplicas"),
+        n("/status/replicas"),
+    );
+    let observed = n("/status/observedGeneration") >= n("/metadata/generation");
+    let done = observed && updated == want && available == want && replicas == want;
+    (
+        format!("{name}: {available}/{want} available, {updated} updated"),
+        done,
+    )
+}

@@ -1,0 +1,158 @@
+//! The steps that undo a run: restore what it changed, delete what it created (waiting until
+//! gone), and verify that every object equals its snapshot from before.
+
+use std::time::Duration;
+
+use grappe_views::runs::Planned;
+
+use super::*;
+use crate::manifests::parse::Phase;
+use crate::runs::RunError;
+use crate::runs::k8s::{self, KubeError};
+
+impl StepContext {
+    /// Puts back, in apply order, what the target run changed or deleted.
+    pub(super) async fn restore(&mut self, idx: i64) -> Result<(), RunError> {
+        let mut order: Vec<usize> = (0..self.rows.len()).collect();
+        order.sort_by_key(|&i| Phase::of(&self.rows[i].kind));
+        for i in order {
+            let row = self.rows[i].clone();
+            if row.done.is_some() || !matches!(row.planned, Planned::Restore | Planned::Unchanged) {
+                continue;
+            }
+            let Some(before) = self.target_before[i].clone() else {
+                continue;
+            };
+            if self.cancelled() {
+                return Err(KubeError::Cancelled.into());
+            }
+            let r = row_ref(&row);
+            let api = self.resolver.api(&r).await?;
+            let current = k8s::get(&api, &r).await?;
+            let what = match current {
+                Some(c) if k8s::diff(&c, &before).1 == 0 => "unchanged",
+                _ => k8s::restore(&api, &r, &before).await?,
+            };
+            self.done(row.seq, what).await?;
+            self.say(idx, &format!("{what} {}", r.key())).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes, workloads first and CRDs last, what is planned for deletion, waiting until
+    /// each is gone.
+    pub(super) async fn delete(&mut self, idx: i64) -> Result<(), RunError> {
+        let mut order: Vec<usize> = (0..self.rows.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(Phase::of(&self.rows[i].kind)));
+        for i in order {
+            let row = self.rows[i].clone();
+            if row.planned != Planned::Delete || row.done.is_some() {
+                continue;
+            }
+            let r = row_ref(&row);
+            let api = match self.resolver.api(&r).await {
+                Ok(api) => api,
+                Err(KubeError::UnknownKind { .. }) => {
+                    self.done(row.seq, "absent").await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let gone = match k8s::delete(&api, &r).await? {
+                Some(deleting) => {
+                    self.wait_gone(idx, &deleting).await?;
+                    true
+                }
+                None => false,
+            };
+            let what = if gone { "deleted" } else { "absent" };
+            self.done(row.seq, what).await?;
+            self.say(idx, &format!("{what} {}", r.key())).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until a deleted object is gone, checking for cancellation every half second and
+    /// saying every [`WAITING_REPORT`] what still holds it ([`k8s::holding`]).
+    pub(super) async fn wait_gone(
+        &self,
+        idx: i64,
+        deleting: &k8s::Deleting,
+    ) -> Result<(), RunError> {
+        let key = deleting.object().key();
+        let started = tokio::time::Instant::now();
+        let mut next_report = started + WAITING_REPORT;
+        while let Some(current) = deleting.remaining().await? {
+            if self.cancelled() {
+                return Err(KubeError::Cancelled.into());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= started + DELETE_TIMEOUT {
+                return Err(KubeError::NotGone {
+                    object: key,
+                    seconds: DELETE_TIMEOUT.as_secs(),
+                    holding: k8s::holding(&current),
+                }
+                .into());
+            }
+            if now >= next_report {
+                next_report = now + WAITING_REPORT;
+                let waited = now.duration_since(started).as_secs();
+                let holding = k8s::holding(&current);
+                self.say(idx, &format!("waiting for {key} ({waited} s): {holding}"))
+                    .await?;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(())
+    }
+
+    /// Compares every object with the target run's snapshot: the same, or absent if it did not
+    /// exist.
+    pub(super) async fn verify(&mut self, idx: i64) -> Result<(), RunError> {
+        let mut differ = Vec::new();
+        for (i, row) in self.rows.clone().iter().enumerate() {
+            let r = row_ref(row);
+            let current = match self.resolver.api(&r).await {
+                Ok(api) => k8s::get(&api, &r).await?,
+                Err(KubeError::UnknownKind { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            match (&self.target_before[i], current) {
+                (None, None) => {}
+                (Some(b), Some(c)) => {
+                    let (changes, total) = k8s::diff(b, &c);
+                    if total > 0 {
+                        differ.push(format!(
+                            "{} differs at {}",
+                            r.key(),
+                            changes
+                                .iter()
+                                .take(3)
+                                .map(|c| c.path.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
+                }
+                (None, Some(_)) => differ.push(format!("{} still exists", r.key())),
+                (Some(_), None) => differ.push(format!("{} is missing", r.key())),
+            }
+        }
+        if differ.is_empty() {
+            self.say(
+                idx,
+                &format!(
+                    "all {} objects equal their snapshot from before the run",
+                    self.rows.len()
+                ),
+            )
+            .await
+        } else {
+            Err(RunError::Step(format!(
+                "not as before the run: {}",
+                differ.join("; ")
+            )))
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The steps of a recovery: look, restart and verify over SSH, wait for `/readyz`, then, when
+//! the plan included it, the rollback of the install that broke the API server (the CNI
+//! rollback's own steps).
+
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use tokio::sync::watch;
+
+use super::{RecoveryParams, rollback_step};
+use crate::model::RunRow;
+use crate::runs::cni::StepContext as CniSteps;
+use crate::runs::k8s::KubeError;
+use crate::runs::registry::Executor;
+use crate::runs::{RunError, RunId, Runs};
+use crate::ssh::{Endpoint, Output, Script, commands};
+
+/// Executes a recovery run's steps.
+pub(crate) struct RecoveryContext {
+    runs: Runs,
+    run: RunRow,
+    params: RecoveryParams,
+    cancel: watch::Receiver<bool>,
+    /// The CNI rollback's executor, made when its first step comes (the API server answers).
+    rollback: Option<CniSteps>,
+}
+
+impl RecoveryContext {
+    pub(crate) fn load(
+        runs: &Runs,
+        run: &RunRow,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<Self, RunError> {
+        let params: RecoveryParams = crate::runs::run_params(run)?;
+        Ok(Self {
+            runs: runs.clone(),
+            run: run.clone(),
+            params,
+            cancel,
+            rollback: None,
+        })
+    }
+
+    async fn say(&self, idx: i64, line: &str) -> Result<(), RunError> {
+        self.runs.say(self.run.id, idx, line).await
+    }
+
+    async fn step(&mut self, idx: i64, name: &str) -> Result<(), RunError> {
+        if let Some((target, step)) = self.rollback_of(name) {
+            return self.roll_back(target, idx, step).await;
+        }
+        if name == "wait for /readyz" {
+            return self.wait_ready(idx).await;
+        }
+        for (endpoint, key) in self.params.hosts.clone() {
+            let node = endpoint.node.as_str();
+            let script = if name == format!("look at {node}") {
+                commands::APISERVER_LOOK
+            } else if name == format!("restart the kube-apiserver on {node}") {
+                commands::APISERVER_RESTART
+            } else if name == format!("verify the kube-apiserver on {node}") {
+                commands::APISERVER_RUNNING
+            } else {
+                continue;
+            };
+            let out = self.remote(idx, &endpoint, &key, &script).await?;
+            if out.success() {
+                if script == commands::APISERVER_RUNNING {
+                    self.say(idx, "the kube-apiserver container runs again")
+                        .await?;
+                }
+                return Ok(());
+            }
+            let why = if script == commands::APISERVER_LOOK {
+                "/etc/kubernetes/manifests/kube-apiserver.yaml is missing: the kubelet has no static pod to restart"
+            } else if script == commands::APISERVER_RUNNING {
+                "the kube-apiserver container is not running"
+            } else {
+                "the restart failed"
+            };
+            return Err(RunError::Step(format!(
+                "{node}: {why} (`{}` exited with {})",
+                script.name(),
+                out.exit
+                    .map_or_else(|| "no status".to_owned(), |c| c.to_string())
+            )));
+        }
+        Err(RunError::Step(format!("unknown step {name}")))
+    }
+
+    /// The rollback step `name` stands for, with the run it rolls back.
+    fn rollback_of<'n>(&self, name: &'n str) -> Option<(RunId, &'n str)> {
+        let target = self.params.rollback?;
+        crate::runs::cni::ROLLBACK_STEPS
+            .into_iter()
+            .find(|s| rollback_step(target, s) == name)
+            .map(|_| (target, name.rsplit(": ").next().unwrap_or(name)))
+    }
+
+    /// One of the CNI rollback's steps, run by the rollback's own executor.
+    async fn roll_back(&mut self, target: RunId, idx: i64, step: &str) -> Result<(), RunError> {
+        if self.rollback.is_none() {
+            let steps =
+                CniSteps::rollback_of(&self.runs, &self.run, target, self.cancel.clone()).await?;
+            self.rollback = Some(steps);
+        }
+        match self.rollback.as_mut() {
+            Some(steps) => steps.step(idx, step).await,
+            None => Err(RunError::Step(format!("no rollback of run {target}"))),
+        }
+    }
+
+    async fn remote(
+        &self,
+        idx: i64,
+        endpoint: &Endpoint,
+        key: &str,
+        script: &Script,
+    ) -> Result<Output, RunError> {
+        let session = self.runs.inner().ssh.connect_planned(endpoint, key).await?;
+        self.say(idx, &format!("$ {}", script.name())).await?;
+        let mut text = String::new();
+        let out = session.run(script, |t| text.push_str(t)).await;
+        session.close().await;
+        let text = text.trim_end();
+        if !text.is_empty() {
+            self.say(idx, text).await?;
+        }
+        Ok(out?)
+    }
+
+    /// Polls `/readyz` every 2 s until it answers `ok` or the timeout passes.
+    async fn wait_ready(&mut self, idx: i64) -> Result<(), RunError> {
+        let name = crate::runs::cluster_name(&self.run.cluster)?;
+        let started = Instant::now();
+        let timeout = Duration::from_secs(self.params.ready_timeout_seconds);
+        let mut said = Duration::ZERO;
+        loop {
+            if *self.cancel.borrow() {
+                return Err(RunError::Kube(KubeError::Cancelled));
+            }
+            let answer = match self.runs.inner().clusters.client(&name).await {
+                Ok(client) => {
+                    let req = http::Request::get("/readyz").body(Vec::new());
+                    match req {
+                        Ok(req) => client.request_text(req).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    }
+                }
+                Err(e) => Err(crate::audit::error_chain(&e)),
+            };
+            let last = match answer {
+                Ok(body) if body.trim() == "ok" => {
+                    return self
+                        .say(
+                            idx,
+                            &format!("/readyz: ok after {} s", started.elapsed().as_secs()),
+                        )
+                        .await;
+                }
+                Ok(body) => body.lines().last().unwrap_or_default().to_owned(),
+                Err(e) => e,
+            };
+            let elapsed = started.elapsed();
+            if elapsed >= timeout {
+                let rollback = self
+                    .params
+                    .rollback
+                    .map(|t| format!(" (the rollback of run {t} was not started)"))
+                    .unwrap_or_default();
+                return Err(RunError::Step(format!(
+                    "/readyz did not answer ok within {} s: {last}{rollback}",
+                    timeout.as_secs()
+                )));
+            }
+            if elapsed >= said + Duration::from_secs(10) {
+                said = elapsed;
+                self.say(
+                    idx,
+                    &format!("waiting for /readyz ({} s): {last}", elapsed.as_secs()),
+                )
+                .await?;
+            }
+            let mut cancel = self.cancel.clone();
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = cancel.changed() => {}
+            }
+        }
+    }
+}
+
+impl Executor for RecoveryContext {
+    fn run_step<'a>(&'a mut self, idx: i64, name: &'a str) -> BoxFuture<'a, Result<(), RunError>> {
+        Box::pin(self.step(idx, name))
+    }
+}
