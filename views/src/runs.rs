@@ -437,6 +437,20 @@ pub struct RunObjectView {
     pub done: Option<String>,
 }
 
+/// What the reader of a run may do to it now, as the engine's policy answers for the reader's
+/// role (the page shows only these controls; the server checks again).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCapabilities {
+    pub cancel: bool,
+    pub resume: bool,
+    pub abandon: bool,
+    pub roll_back: bool,
+    /// Approve a run that waits for a second admin (not its own actor).
+    pub approve: bool,
+    /// The run waits for a second admin's approval (whoever reads it).
+    pub awaiting_approval: bool,
+}
+
 /// A run with everything recorded about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunView {
@@ -449,4 +463,7 @@ pub struct RunView {
     /// Runs that can be rolled back (install, upgrade, remove) once finished.
     pub can_roll_back: bool,
     pub digest: Option<String>,
+    /// What the reader may do to it (none unless asked as someone, [`RunCapabilities`]).
+    #[serde(default)]
+    pub may: RunCapabilities,
 }

@@ -38,7 +38,7 @@ pub async fn require(needed: Role) -> Result<(Engine, Principal), AppError> {
     Ok((engine, principal))
 }
 
-fn set_status(status: http::StatusCode) {
+pub(crate) fn set_status(status: http::StatusCode) {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(status);
     }

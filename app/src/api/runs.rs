@@ -161,37 +161,29 @@ pub async fn start_run_rollback(
         .map_err(map_run_error)
 }
 
-/// Cancels, resumes or abandons a run: admin, or operator for node workflows (drain). `what`
-/// is `cancel`, `resume` or `abandon`.
+/// Cancels, resumes or abandons a run (`what`: `cancel`, `resume` or `abandon`) as the
+/// workflow's policy allows the caller's role (operators control drains; the rest is admin).
 #[server(endpoint = "control_run")]
 pub async fn control_run(run: i64, what: String) -> Result<(), AppError> {
     let (engine, p) = guard::require(Role::Operator).await?;
-    let id = RunId(run);
-    if !p.user.role.allows(Role::Admin) {
-        // An operator controls node workflows only (an unknown run is refused the same way).
-        let node_run = engine
-            .runs
-            .view(id)
-            .await
-            .is_ok_and(|v| v.summary.workflow == "node.drain");
-        if !node_run {
-            guard::require(Role::Admin).await?;
-        }
-    }
-    let result = match what.as_str() {
-        "cancel" => engine.runs.cancel(&p.caller, id).await,
-        "resume" => engine.runs.resume(&p.caller, id).await,
-        "abandon" => engine.runs.abandon(&p.caller, id).await,
-        other => return Err(AppError::Invalid(format!("unknown run action {other:?}"))),
-    };
-    result.map_err(map_run_error)
+    let what = grappe_engine::runs::Control::parse(&what)
+        .ok_or_else(|| AppError::Invalid(format!("unknown run action {what:?}")))?;
+    engine
+        .runs
+        .control(&actor(&p), RunId(run), what)
+        .await
+        .map_err(map_run_error)
 }
 
-/// One run with its plan, steps and objects (viewer).
+/// One run with its plan, steps and objects, and what the reader may do to it (viewer).
 #[server(endpoint = "get_run")]
 pub async fn get_run(run: i64) -> Result<RunView, AppError> {
-    let (engine, _) = guard::require(Role::Viewer).await?;
-    engine.runs.view(RunId(run)).await.map_err(map_run_error)
+    let (engine, p) = guard::require(Role::Viewer).await?;
+    engine
+        .runs
+        .view_as(&actor(&p), RunId(run))
+        .await
+        .map_err(map_run_error)
 }
 
 /// Previews the recovery of a lost kube-apiserver over SSH (admin).
@@ -262,6 +254,14 @@ use {
     grappe_engine::runs::{Confirmation, RunError, RunId},
     grappe_engine::users::Role,
 };
+
+#[cfg(feature = "ssr")]
+fn actor(p: &Principal) -> grappe_engine::runs::Actor {
+    grappe_engine::runs::Actor {
+        caller: p.caller.clone(),
+        role: p.user.role,
+    }
+}
 
 #[cfg(feature = "ssr")]
 fn non_empty(s: String) -> Option<String> {
@@ -337,6 +337,11 @@ pub(crate) fn map_run_error(e: RunError) -> AppError {
     match e {
         RunError::UnknownCluster(c) => AppError::NotFound(format!("cluster {c}")),
         RunError::UnknownRun(id) => AppError::NotFound(format!("run {id}")),
+        RunError::Forbidden { .. } => {
+            tracing::warn!(error = %e, "run control refused");
+            guard::set_status(http::StatusCode::FORBIDDEN);
+            AppError::Forbidden
+        }
         RunError::Store(_)
         | RunError::AuditUnavailable(_)
         | RunError::Ssh(

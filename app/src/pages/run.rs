@@ -8,9 +8,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::cni::{ConfirmFields, PlanBox, go_to_run};
 use super::overview::LiveBadge;
-use crate::api::RoleView;
 use crate::api::runs::{ControlRun, PlanRunRollback, StartRunRollback, get_run};
-use crate::api::session::Me;
 use crate::i18n::{Msg, t, use_lang};
 use crate::live::use_live_runs;
 use crate::{ErrorBox, PageHeader};
@@ -50,16 +48,13 @@ pub fn RunPage() -> impl IntoView {
 #[component]
 fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     let lang = use_lang();
-    let role = use_context::<Me>().map(|m| m.role);
-    let is_admin = role == Some(RoleView::Admin);
+    let may = r.may;
     let s = r.summary.clone();
     let drain = r
         .plan
         .drain
         .as_ref()
         .map(|d| d.nodes.iter().map(|n| n.node.clone()).collect::<Vec<_>>());
-    // Operators control their drains; CNI runs are for admins.
-    let can_control = is_admin || (drain.is_some() && role >= Some(RoleView::Operator));
     let id = s.id;
     let button = move |what: &'static str, label: Msg| {
         view! {
@@ -70,15 +65,13 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
             </ActionForm>
         }
     };
-    let controls = can_control.then(|| match s.status.as_str() {
-        "running" if !r.cancel_requested => button("cancel", Msg::CancelRun).into_any(),
-        "interrupted" => view! {
-            <p class="alert alert-warn">{Msg::InterruptedHelp.text(lang)}</p>
-            {button("resume", Msg::ResumeRun)} " " {button("abandon", Msg::AbandonRun)}
-        }
-        .into_any(),
-        _ => ().into_any(),
-    });
+    // What the engine's policy lets this reader do (operators control drains).
+    let controls = view! {
+        {may.cancel.then(|| button("cancel", Msg::CancelRun))}
+        {(may.resume || may.abandon).then(|| view! { <p class="alert alert-warn">{Msg::InterruptedHelp.text(lang)}</p> })}
+        {may.resume.then(|| button("resume", Msg::ResumeRun))} " "
+        {may.abandon.then(|| button("abandon", Msg::AbandonRun))}
+    };
     let leftovers = (s.workflow == "cni.remove" || s.workflow == "cni.rollback")
         .then(|| view! { <p class="muted">{Msg::NodeLeftovers.text(lang)}</p> });
     let reset_node = r.plan.reset.as_ref().map(|p| p.node.clone());
@@ -89,13 +82,8 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
         (None, None) => format!("/c/{}/cni", s.cluster),
     };
     // Two-person rule: another admin approves a reset waiting at its approval step.
-    let waiting_approval = s.status == "running"
-        && r.steps
-            .iter()
-            .any(|st| st.name == "approval by a second admin" && st.status == "running");
-    let approval = waiting_approval.then(|| {
-        let me = use_context::<Me>().map(|m| m.name.clone()).unwrap_or_default();
-        if is_admin && me != s.actor {
+    let approval = may.awaiting_approval.then(|| {
+        if may.approve {
             view! { <ApproveButton run=id/> }.into_any()
         } else {
             view! { <p class="alert alert-warn" data-testid="awaiting-approval">{Msg::AwaitingApproval.text(lang)}</p> }.into_any()
@@ -175,7 +163,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
                 </tbody>
             </table>
         </section>
-        {(is_admin && r.can_roll_back).then(|| view! { <Rollback run=id/> })}
+        {may.roll_back.then(|| view! { <Rollback run=id/> })}
         <section class="card">
             <details>
                 <summary>{Msg::Plan.text(lang)}</summary>

@@ -21,14 +21,18 @@
 
 pub mod cni;
 pub mod consent;
+mod control;
 pub mod drain;
+mod drive;
 pub mod k8s;
 pub mod kinds;
 pub mod lease;
 mod lifecycle;
+pub mod policy;
 pub mod recover;
 pub mod registry;
 pub mod reset;
+mod seal;
 mod view;
 
 use std::collections::HashMap;
@@ -49,6 +53,7 @@ use crate::model::RunRow;
 pub use crate::model::{RunId, RunStatus, StepStatus, Workflow};
 pub(crate) use consent::{check, sealed};
 pub use lifecycle::Launch;
+pub use policy::{Actor, Control};
 pub use registry::{Policy, Registry};
 pub use view::write_csv;
 
@@ -70,6 +75,11 @@ pub enum RunError {
     PlanChanged,
     #[error("a preflight check failed: {0}")]
     ChecksFailed(String),
+    #[error("not allowed: to {what} this run needs the {needed} role")]
+    Forbidden {
+        what: &'static str,
+        needed: &'static str,
+    },
     #[error("type {0:?} to confirm")]
     NotConfirmed(String),
     #[error("run {id} is {status}, not {expected}")]

@@ -25,6 +25,8 @@ pub struct Policy {
     pub control: Role,
     /// The least role that may start one.
     pub start: Role,
+    /// The step at which a run waits for a second admin's approval (two-person rule).
+    pub approval: Option<&'static str>,
 }
 
 impl Policy {
@@ -34,6 +36,7 @@ impl Policy {
         roll_back: false,
         control: Role::Admin,
         start: Role::Admin,
+        approval: None,
     };
 }
 

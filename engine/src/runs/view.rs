@@ -48,6 +48,7 @@ impl Runs {
                 && self.inner.registry.policy(&run.workflow).roll_back
                 && objects.iter().any(|o| o.done.is_some()),
             digest: run.digest.clone(),
+            may: Default::default(),
         })
     }
 }

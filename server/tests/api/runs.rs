@@ -528,6 +528,10 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
     let otto = http.login("otto", "another-test-password-42").await;
     let view = json(&http, &otto, "/api/get_run", &[("run", &drain)]).await;
     assert_eq!(view["summary"]["status"], "interrupted", "{view:#}");
+    // The engine's policy says what this operator may do to the drain: resume or abandon it.
+    assert_eq!(view["may"]["resume"], true, "{:#}", view["may"]);
+    assert_eq!(view["may"]["abandon"], true);
+    assert_eq!(view["may"]["cancel"], false);
     assert_eq!(step_status(&view, "cordon rigel"), "done");
     assert_eq!(step_status(&view, "drain rigel"), "interrupted");
     kubectl(&[

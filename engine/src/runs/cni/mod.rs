@@ -148,6 +148,7 @@ impl Kind for Cni {
             roll_back: true,
             control: Role::Admin,
             start: Role::Admin,
+            approval: None,
         }
     }
 

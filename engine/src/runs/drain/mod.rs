@@ -245,6 +245,7 @@ impl Kind for Drain {
             roll_back: false,
             control: Role::Operator,
             start: Role::Operator,
+            approval: None,
         }
     }
 

@@ -313,6 +313,7 @@ impl Kind for Recover {
             roll_back: false,
             control: Role::Admin,
             start: Role::Admin,
+            approval: None,
         }
     }
 

@@ -374,6 +374,7 @@ impl Kind for Reset {
             roll_back: false,
             control: Role::Admin,
             start: Role::Admin,
+            approval: Some(APPROVAL_STEP),
         }
     }
 
