@@ -33,6 +33,7 @@ pub mod recover;
 pub mod registry;
 pub mod reset;
 mod seal;
+mod step;
 mod view;
 
 use std::collections::HashMap;

@@ -20,6 +20,8 @@ use futures::future::BoxFuture;
 const CALICO_DEFAULT_POOL: &str = "192.168.0.0/16";
 /// How long a run waits for the rollout unless its parameters say otherwise.
 pub const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the CRDs of a manifest may take to be Established.
+const CRDS_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a deletion may take before the step fails.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often a deletion that takes its time says what still holds the object.

@@ -5,7 +5,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::*;
-use crate::runs::k8s::{self, KubeError, ObjectRef};
+use crate::runs::k8s::{self, ObjectRef};
+use crate::runs::step::{Next, Wait};
 use crate::runs::{RunError, Workflow, cluster_name};
 
 impl StepContext {
@@ -24,14 +25,19 @@ impl StepContext {
             .map(|(_, row)| row_ref(row))
             .collect();
         if workloads.is_empty() {
-            return self.say(idx, "no workload to wait for").await;
+            return self.cx.say(idx, "no workload to wait for").await;
         }
-        let started = tokio::time::Instant::now();
-        let mut last = String::new();
-        let mut changes = cluster_name(&self.run.cluster)
+        // Look again when the cluster's live state changes (pods turning Ready, the
+        // DaemonSet's status); at the latest after a second.
+        let changes = cluster_name(&self.cx.run.cluster)
             .ok()
-            .and_then(|c| self.runs.inner().states.get(&c))
+            .and_then(|c| self.cx.runs.inner().states.get(&c))
             .map(|s| s.changes());
+        let wait = Wait::new("the rollout", Duration::from_secs(1))
+            .timeout(self.rollout_timeout)
+            .report_changes()
+            .woken_by(changes);
+        let mut waiter = self.cx.waiter(idx, wait);
         loop {
             let mut missing = Vec::new();
             let mut lines = Vec::new();
@@ -57,37 +63,15 @@ impl StepContext {
             }
             lines.push(nodes_line);
             let text = lines.join("; ");
-            if text != last {
-                self.say(
-                    idx,
-                    &format!("[{:>4} s] {text}", started.elapsed().as_secs()),
-                )
-                .await?;
-                last = text;
-            }
             if missing.is_empty() {
-                return Ok(());
+                return waiter.done(&text).await;
             }
-            if self.cancelled() {
-                return Err(KubeError::Cancelled.into());
-            }
-            if started.elapsed() > self.rollout_timeout {
+            if let Next::TimedOut(_) = waiter.not_yet(text).await? {
                 return Err(RunError::Step(format!(
                     "rollout not finished after {} s: {}",
                     self.rollout_timeout.as_secs(),
                     missing.join("; ")
                 )));
-            }
-            // Look again when the cluster's live state changes (pods turning Ready, the
-            // DaemonSet's status), a short moment later so that a burst makes one look; at the
-            // latest after a second.
-            let mut cancel = self.cancel.clone();
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                () = changed(changes.as_mut()) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                _ = cancel.changed() => {}
             }
         }
     }
@@ -133,10 +117,10 @@ impl StepContext {
 
     /// The nodes with no Ready pod of DaemonSet `namespace/name`, from the live state.
     pub(super) fn nodes_without_ready_pod(&self, namespace: &str, name: &str) -> Vec<String> {
-        let Ok(cluster) = cluster_name(&self.run.cluster) else {
+        let Ok(cluster) = cluster_name(&self.cx.run.cluster) else {
             return Vec::new();
         };
-        let Some(state) = self.runs.inner().states.get(&cluster) else {
+        let Some(state) = self.cx.runs.inner().states.get(&cluster) else {
             return Vec::new();
         };
         let stores = state.read();
@@ -158,8 +142,8 @@ impl StepContext {
     }
 
     pub(super) async fn nodes_progress(&self) -> Result<(String, bool), RunError> {
-        let name = cluster_name(&self.run.cluster)?;
-        let Some(state) = self.runs.inner().states.get(&name) else {
+        let name = cluster_name(&self.cx.run.cluster)?;
+        let Some(state) = self.cx.runs.inner().states.get(&name) else {
             return Ok(("nodes: no live state".into(), false));
         };
         let stores = state.read();
@@ -176,18 +160,6 @@ impl StepContext {
             line.push_str(&format!(" (NotReady: {})", shown.join(", ")));
         }
         Ok((line, not_ready.is_empty()))
-    }
-}
-
-/// Resolves when the live state's version changes; never without a live state.
-async fn changed(changes: Option<&mut tokio::sync::watch::Receiver<u64>>) {
-    match changes {
-        Some(rx) => {
-            if rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending::<()>().await,
     }
 }
 

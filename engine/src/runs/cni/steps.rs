@@ -13,17 +13,16 @@ use crate::manifests::{self};
 use crate::model::{ObjectRow, RunRow};
 use crate::runs::k8s::{self, KubeError, Resolver};
 use crate::runs::registry::Executor;
+use crate::runs::step::{Next, StepCx, Wait};
 use crate::runs::{RunError, RunId, Runs, Workflow};
 use futures::future::BoxFuture;
 
 /// What a step needs: the run, its objects, the cluster.
 pub(crate) struct StepContext {
-    pub(super) runs: Runs,
-    pub(super) run: RunRow,
+    pub(super) cx: StepCx,
     /// Which CNI workflow the steps are of (a recovery's rollback steps are a rollback's).
     pub(super) workflow: Workflow,
     pub(super) resolver: Resolver,
-    pub(super) cancel: watch::Receiver<bool>,
     /// This run's object rows (seq order).
     pub(super) rows: Vec<ObjectRow>,
     /// For installs: the manifest objects by row (same order as the plan).
@@ -95,11 +94,9 @@ impl StepContext {
         let client = runs.client_of(&run.cluster).await?;
         let rows = runs.inner().store.run_objects(run.id).await?;
         Ok(Self {
-            runs: runs.clone(),
-            run: run.clone(),
+            cx: StepCx::new(runs, run, cancel),
             workflow,
             resolver: Resolver::new(client),
-            cancel,
             desired: vec![None; rows.len()],
             target_before: vec![None; rows.len()],
             rows,
@@ -109,7 +106,7 @@ impl StepContext {
 
     /// `target`'s snapshots by this run's rows (`None`: the object did not exist before it).
     pub(super) async fn snapshots_of(&self, target: RunId) -> Result<Vec<Option<Value>>, RunError> {
-        let theirs = self.runs.inner().store.run_objects(target).await?;
+        let theirs = self.cx.runs.inner().store.run_objects(target).await?;
         self.rows
             .iter()
             .map(|row| {
@@ -124,19 +121,12 @@ impl StepContext {
             .collect()
     }
 
-    pub(super) fn cancelled(&self) -> bool {
-        *self.cancel.borrow()
-    }
-
-    pub(super) async fn say(&self, idx: i64, line: &str) -> Result<(), RunError> {
-        self.runs.say(self.run.id, idx, line).await
-    }
-
     pub(super) async fn done(&self, seq: i64, what: &str) -> Result<(), RunError> {
-        self.runs
+        self.cx
+            .runs
             .inner()
             .store
-            .set_object_done(self.run.id, seq, what)
+            .set_object_done(self.cx.run.id, seq, what)
             .await?;
         Ok(())
     }
@@ -144,7 +134,13 @@ impl StepContext {
     pub(crate) async fn step(&mut self, idx: i64, name: &str) -> Result<(), RunError> {
         let workflow = self.workflow;
         // Rows are reloaded: a resumed step sees what the previous attempt recorded.
-        self.rows = self.runs.inner().store.run_objects(self.run.id).await?;
+        self.rows = self
+            .cx
+            .runs
+            .inner()
+            .store
+            .run_objects(self.cx.run.id)
+            .await?;
         match (workflow, name) {
             (_, "snapshot") => self.snapshot(idx).await,
             (Workflow::CniInstall, "wait crds established") => self.wait_crds(idx).await,
@@ -197,20 +193,22 @@ impl StepContext {
         while let Some((seq, current)) = gets.next().await {
             let text = current?.as_ref().map(Value::to_string);
             existing += usize::from(text.is_some());
-            self.runs
+            self.cx
+                .runs
                 .inner()
                 .store
-                .set_object_snapshot(self.run.id, seq, text.as_deref())
+                .set_object_snapshot(self.cx.run.id, seq, text.as_deref())
                 .await?;
         }
-        self.say(
-            idx,
-            &format!(
-                "{} objects recorded, {existing} existed before the run",
-                self.rows.len()
-            ),
-        )
-        .await
+        self.cx
+            .say(
+                idx,
+                &format!(
+                    "{} objects recorded, {existing} existed before the run",
+                    self.rows.len()
+                ),
+            )
+            .await
     }
 
     /// Applies the phase's objects, a few at a time (objects of one phase do not depend on
@@ -233,7 +231,7 @@ impl StepContext {
             todo.push((row.seq, r, api, value));
         }
         for batch in todo.chunks(CONCURRENCY) {
-            if self.cancelled() {
+            if self.cx.cancelled() {
                 return Err(KubeError::Cancelled.into());
             }
             let applies = batch
@@ -245,7 +243,7 @@ impl StepContext {
                 match result {
                     Ok(_) => {
                         self.done(*seq, "applied").await?;
-                        self.say(idx, &format!("applied {}", r.key())).await?;
+                        self.cx.say(idx, &format!("applied {}", r.key())).await?;
                     }
                     Err(e) => {
                         failure.get_or_insert(e);
@@ -260,7 +258,8 @@ impl StepContext {
     }
 
     pub(super) async fn wait_crds(&mut self, idx: i64) -> Result<(), RunError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let wait = Wait::new("CRDs", Duration::from_millis(250)).timeout(CRDS_TIMEOUT);
+        let mut waiter = self.cx.waiter(idx, wait);
         for row in self.rows.clone() {
             if row.kind != "CustomResourceDefinition" {
                 continue;
@@ -279,20 +278,15 @@ impl StepContext {
                 if established {
                     break;
                 }
-                if self.cancelled() {
-                    return Err(KubeError::Cancelled.into());
+                let line = format!("{} not Established", r.name);
+                if let Next::TimedOut(line) = waiter.not_yet(line).await? {
+                    let secs = CRDS_TIMEOUT.as_secs();
+                    return Err(RunError::Step(format!("{line} after {secs} s")));
                 }
-                if tokio::time::Instant::now() > deadline {
-                    return Err(RunError::Step(format!(
-                        "{} not Established after 120 s",
-                        r.name
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
         self.resolver.forget();
-        self.say(idx, "every CRD is Established").await
+        self.cx.say(idx, "every CRD is Established").await
     }
 }
 

@@ -9,6 +9,7 @@ use super::*;
 use crate::manifests::parse::Phase;
 use crate::runs::RunError;
 use crate::runs::k8s::{self, KubeError};
+use crate::runs::step::{Next, Wait};
 
 impl StepContext {
     /// Puts back, in apply order, what the target run changed or deleted.
@@ -23,7 +24,7 @@ impl StepContext {
             let Some(before) = self.target_before[i].clone() else {
                 continue;
             };
-            if self.cancelled() {
+            if self.cx.cancelled() {
                 return Err(KubeError::Cancelled.into());
             }
             let r = row_ref(&row);
@@ -34,7 +35,7 @@ impl StepContext {
                 _ => k8s::restore(&api, &r, &before).await?,
             };
             self.done(row.seq, what).await?;
-            self.say(idx, &format!("{what} {}", r.key())).await?;
+            self.cx.say(idx, &format!("{what} {}", r.key())).await?;
         }
         Ok(())
     }
@@ -67,7 +68,7 @@ impl StepContext {
             };
             let what = if gone { "deleted" } else { "absent" };
             self.done(row.seq, what).await?;
-            self.say(idx, &format!("{what} {}", r.key())).await?;
+            self.cx.say(idx, &format!("{what} {}", r.key())).await?;
         }
         Ok(())
     }
@@ -80,29 +81,19 @@ impl StepContext {
         deleting: &k8s::Deleting,
     ) -> Result<(), RunError> {
         let key = deleting.object().key();
-        let started = tokio::time::Instant::now();
-        let mut next_report = started + WAITING_REPORT;
+        let wait = Wait::new(key.clone(), Duration::from_millis(500))
+            .timeout(DELETE_TIMEOUT)
+            .report_every(WAITING_REPORT);
+        let mut waiter = self.cx.waiter(idx, wait);
         while let Some(current) = deleting.remaining().await? {
-            if self.cancelled() {
-                return Err(KubeError::Cancelled.into());
-            }
-            let now = tokio::time::Instant::now();
-            if now >= started + DELETE_TIMEOUT {
+            if let Next::TimedOut(holding) = waiter.not_yet(k8s::holding(&current)).await? {
                 return Err(KubeError::NotGone {
                     object: key,
                     seconds: DELETE_TIMEOUT.as_secs(),
-                    holding: k8s::holding(&current),
+                    holding,
                 }
                 .into());
             }
-            if now >= next_report {
-                next_report = now + WAITING_REPORT;
-                let waited = now.duration_since(started).as_secs();
-                let holding = k8s::holding(&current);
-                self.say(idx, &format!("waiting for {key} ({waited} s): {holding}"))
-                    .await?;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
         Ok(())
     }
@@ -140,14 +131,15 @@ impl StepContext {
             }
         }
         if differ.is_empty() {
-            self.say(
-                idx,
-                &format!(
-                    "all {} objects equal their snapshot from before the run",
-                    self.rows.len()
-                ),
-            )
-            .await
+            self.cx
+                .say(
+                    idx,
+                    &format!(
+                        "all {} objects equal their snapshot from before the run",
+                        self.rows.len()
+                    ),
+                )
+                .await
         } else {
             Err(RunError::Step(format!(
                 "not as before the run: {}",

@@ -18,6 +18,7 @@ use crate::model::{ObjectRow, RunRow};
 use crate::names::NodeName;
 use crate::runs::k8s::KubeError;
 use crate::runs::registry::Executor;
+use crate::runs::step::{StepCx, Wait};
 use crate::runs::{RunError, Runs, cluster_name};
 use crate::state::ClusterState;
 
@@ -36,12 +37,10 @@ struct Removal {
 
 /// Executes a drain run's steps.
 pub(crate) struct DrainContext {
-    runs: Runs,
-    run: RunRow,
+    cx: StepCx,
     client: Client,
     params: DrainParams,
     state: Option<Arc<ClusterState>>,
-    cancel: watch::Receiver<bool>,
     rows: Vec<ObjectRow>,
 }
 
@@ -65,12 +64,10 @@ impl DrainContext {
         let client = runs.client_of(&run.cluster).await?;
         let name = cluster_name(&run.cluster)?;
         Ok(Self {
-            runs: runs.clone(),
-            run: run.clone(),
+            cx: StepCx::new(runs, run, cancel),
             client,
             params,
             state: runs.inner().states.get(&name),
-            cancel,
             rows: runs.inner().store.run_objects(run.id).await?,
         })
     }
@@ -88,7 +85,7 @@ impl DrainContext {
             } else {
                 format!("node/{n} already cordoned")
             };
-            return self.say(idx, &line).await;
+            return self.cx.say(idx, &line).await;
         }
         if let Some(n) = node("drain ") {
             let result = self.drain(idx, &n).await;
@@ -110,29 +107,26 @@ impl DrainContext {
                 if !rest.is_empty() {
                     line.push_str(&format!("; not drained: {}", rest.join(", ")));
                 }
-                self.say(idx, &line).await?;
+                self.cx.say(idx, &line).await?;
             }
             return result;
         }
         Err(RunError::Step(format!("unknown step {name}")))
     }
 
-    async fn say(&self, idx: i64, line: &str) -> Result<(), RunError> {
-        self.runs.say(self.run.id, idx, line).await
-    }
-
     async fn status(&self, r: &Removal, text: &str) {
         if let Some(seq) = r.seq {
             if let Err(e) = self
+                .cx
                 .runs
                 .inner()
                 .store
-                .set_object_done(self.run.id, seq, text)
+                .set_object_done(self.cx.run.id, seq, text)
                 .await
             {
-                tracing::warn!(run = self.run.id.0, error = %crate::audit::error_chain(&e), "could not record a pod's status");
+                tracing::warn!(run = self.cx.run.id.0, error = %crate::audit::error_chain(&e), "could not record a pod's status");
             }
-            self.runs.bump();
+            self.cx.runs.bump();
         }
     }
 
@@ -179,11 +173,13 @@ impl DrainContext {
             }
         }
         for (reason, pods) in &warnings {
-            self.say(idx, &format!("Warning: {reason}: {}", pods.join(", ")))
+            self.cx
+                .say(idx, &format!("Warning: {reason}: {}", pods.join(", ")))
                 .await?;
         }
         if removals.is_empty() {
             return self
+                .cx
                 .say(idx, &format!("node/{node} drained: no pod to remove"))
                 .await;
         }
@@ -192,15 +188,16 @@ impl DrainContext {
         } else {
             "evicting"
         };
-        self.say(
-            idx,
-            &format!(
-                "{verb} {} pod(s), {} at a time",
-                removals.len(),
-                opts.concurrency
-            ),
-        )
-        .await?;
+        self.cx
+            .say(
+                idx,
+                &format!(
+                    "{verb} {} pod(s), {} at a time",
+                    removals.len(),
+                    opts.concurrency
+                ),
+            )
+            .await?;
         let remaining: Arc<Mutex<BTreeSet<String>>> =
             Arc::new(Mutex::new(removals.iter().map(|r| r.key.clone()).collect()));
         // Boxed one by one: the futures borrow `self` and the removal they work on.
@@ -211,9 +208,9 @@ impl DrainContext {
         let evictions = futures::stream::iter(jobs)
             .buffer_unordered(opts.concurrency)
             .try_collect::<Vec<()>>();
-        let waiting = self.wait_gone(node, &removals, &remaining);
+        let waiting = self.wait_gone(idx, node, &removals, &remaining);
         let work = async { futures::try_join!(evictions, waiting).map(|_| ()) };
-        let mut cancel = self.cancel.clone();
+        let mut cancel = self.cx.cancel.clone();
         let cancelled = async {
             while !*cancel.borrow_and_update() {
                 if cancel.changed().await.is_err() {
@@ -224,7 +221,7 @@ impl DrainContext {
         tokio::select! {
             r = work => {
                 r?;
-                self.say(
+                self.cx.say(
                     idx,
                     &format!("node/{node} drained in {:.1} s", started.elapsed().as_secs_f64()),
                 )
@@ -277,15 +274,16 @@ impl DrainContext {
             match result {
                 Ok(()) => {
                     if let Some(since) = blocked_since {
-                        self.say(
-                            idx,
-                            &format!(
-                                "{}: evicted after {} s blocked by its PodDisruptionBudget",
-                                r.key,
-                                since.elapsed().as_secs()
-                            ),
-                        )
-                        .await?;
+                        self.cx
+                            .say(
+                                idx,
+                                &format!(
+                                    "{}: evicted after {} s blocked by its PodDisruptionBudget",
+                                    r.key,
+                                    since.elapsed().as_secs()
+                                ),
+                            )
+                            .await?;
                     }
                     let still = remaining.lock().map(|s| s.contains(&r.key)).unwrap_or(true);
                     if still {
@@ -319,7 +317,8 @@ impl DrainContext {
                         since.elapsed().as_secs()
                     );
                     if first {
-                        self.say(idx, &format!("{}: {text} (retrying every 5 s)", r.key))
+                        self.cx
+                            .say(idx, &format!("{}: {text} (retrying every 5 s)", r.key))
                             .await?;
                     }
                     self.status(r, &text).await;
@@ -341,11 +340,16 @@ impl DrainContext {
     /// change of the live state (at most every 100 ms) or every second.
     async fn wait_gone(
         &self,
+        idx: i64,
         node: &NodeName,
         removals: &[Removal],
         remaining: &Mutex<BTreeSet<String>>,
     ) -> Result<(), RunError> {
-        let mut changes = self.state.as_ref().map(|s| s.changes());
+        // No timeout nor cancel here: the drain's step bounds this wait and the evictions
+        // together. Woken by the live state (pods deleted), at the latest after a second.
+        let changes = self.state.as_ref().map(|s| s.changes());
+        let wait = Wait::new("pods gone", POLL).woken_by(changes);
+        let mut waiter = self.cx.waiter(idx, wait);
         loop {
             let now: HashMap<String, String> = pods_on(
                 &self.client,
@@ -383,18 +387,7 @@ impl DrainContext {
             if left == 0 {
                 return Ok(());
             }
-            let wake = async {
-                match changes.as_mut() {
-                    Some(rx) => {
-                        if rx.changed().await.is_err() {
-                            std::future::pending::<()>().await;
-                        }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            let _ = tokio::time::timeout(POLL, wake).await;
+            waiter.not_yet(format!("{left} pod(s) still there")).await?;
         }
     }
 }

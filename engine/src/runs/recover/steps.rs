@@ -2,7 +2,9 @@
 //! the plan included it, the rollback of the install that broke the API server (the CNI
 //! rollback's own steps).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::runs::step::{Next, StepCx, Wait};
 
 use futures::future::BoxFuture;
 use tokio::sync::watch;
@@ -10,17 +12,14 @@ use tokio::sync::watch;
 use super::{RecoveryParams, rollback_step};
 use crate::model::RunRow;
 use crate::runs::cni::StepContext as CniSteps;
-use crate::runs::k8s::KubeError;
 use crate::runs::registry::Executor;
 use crate::runs::{RunError, RunId, Runs};
 use crate::ssh::{Endpoint, Output, Script, commands};
 
 /// Executes a recovery run's steps.
 pub(crate) struct RecoveryContext {
-    runs: Runs,
-    run: RunRow,
+    cx: StepCx,
     params: RecoveryParams,
-    cancel: watch::Receiver<bool>,
     /// The CNI rollback's executor, made when its first step comes (the API server answers).
     rollback: Option<CniSteps>,
 }
@@ -33,16 +32,10 @@ impl RecoveryContext {
     ) -> Result<Self, RunError> {
         let params: RecoveryParams = crate::runs::run_params(run)?;
         Ok(Self {
-            runs: runs.clone(),
-            run: run.clone(),
+            cx: StepCx::new(runs, run, cancel),
             params,
-            cancel,
             rollback: None,
         })
-    }
-
-    async fn say(&self, idx: i64, line: &str) -> Result<(), RunError> {
-        self.runs.say(self.run.id, idx, line).await
     }
 
     async fn step(&mut self, idx: i64, name: &str) -> Result<(), RunError> {
@@ -66,7 +59,8 @@ impl RecoveryContext {
             let out = self.remote(idx, &endpoint, &key, &script).await?;
             if out.success() {
                 if script == commands::APISERVER_RUNNING {
-                    self.say(idx, "the kube-apiserver container runs again")
+                    self.cx
+                        .say(idx, "the kube-apiserver container runs again")
                         .await?;
                 }
                 return Ok(());
@@ -101,7 +95,8 @@ impl RecoveryContext {
     async fn roll_back(&mut self, target: RunId, idx: i64, step: &str) -> Result<(), RunError> {
         if self.rollback.is_none() {
             let steps =
-                CniSteps::rollback_of(&self.runs, &self.run, target, self.cancel.clone()).await?;
+                CniSteps::rollback_of(&self.cx.runs, &self.cx.run, target, self.cx.cancel.clone())
+                    .await?;
             self.rollback = Some(steps);
         }
         match self.rollback.as_mut() {
@@ -117,52 +112,52 @@ impl RecoveryContext {
         key: &str,
         script: &Script,
     ) -> Result<Output, RunError> {
-        let session = self.runs.inner().ssh.connect_planned(endpoint, key).await?;
-        self.say(idx, &format!("$ {}", script.name())).await?;
+        let session = self
+            .cx
+            .runs
+            .inner()
+            .ssh
+            .connect_planned(endpoint, key)
+            .await?;
+        self.cx.say(idx, &format!("$ {}", script.name())).await?;
         let mut text = String::new();
         let out = session.run(script, |t| text.push_str(t)).await;
         session.close().await;
         let text = text.trim_end();
         if !text.is_empty() {
-            self.say(idx, text).await?;
+            self.cx.say(idx, text).await?;
         }
         Ok(out?)
     }
 
-    /// Polls `/readyz` every 2 s until it answers `ok` or the timeout passes.
+    /// Asks `/readyz` every 2 s until it answers `ok` or the timeout passes.
     async fn wait_ready(&mut self, idx: i64) -> Result<(), RunError> {
-        let name = crate::runs::cluster_name(&self.run.cluster)?;
-        let started = Instant::now();
+        let name = crate::runs::cluster_name(&self.cx.run.cluster)?;
         let timeout = Duration::from_secs(self.params.ready_timeout_seconds);
-        let mut said = Duration::ZERO;
+        let wait = Wait::new("/readyz", Duration::from_secs(2))
+            .timeout(timeout)
+            .report_every(Duration::from_secs(10));
+        let mut waiter = self.cx.waiter(idx, wait);
         loop {
-            if *self.cancel.borrow() {
-                return Err(RunError::Kube(KubeError::Cancelled));
-            }
-            let answer = match self.runs.inner().clusters.client(&name).await {
-                Ok(client) => {
-                    let req = http::Request::get("/readyz").body(Vec::new());
-                    match req {
-                        Ok(req) => client.request_text(req).await.map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
+            let answer = match self.cx.runs.inner().clusters.client(&name).await {
+                Ok(client) => match http::Request::get("/readyz").body(Vec::new()) {
+                    Ok(req) => client.request_text(req).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
                 Err(e) => Err(crate::audit::error_chain(&e)),
             };
             let last = match answer {
                 Ok(body) if body.trim() == "ok" => {
+                    let secs = waiter.elapsed().as_secs();
                     return self
-                        .say(
-                            idx,
-                            &format!("/readyz: ok after {} s", started.elapsed().as_secs()),
-                        )
+                        .cx
+                        .say(idx, &format!("/readyz: ok after {secs} s"))
                         .await;
                 }
                 Ok(body) => body.lines().last().unwrap_or_default().to_owned(),
                 Err(e) => e,
             };
-            let elapsed = started.elapsed();
-            if elapsed >= timeout {
+            if let Next::TimedOut(last) = waiter.not_yet(last).await? {
                 let rollback = self
                     .params
                     .rollback
@@ -172,19 +167,6 @@ impl RecoveryContext {
                     "/readyz did not answer ok within {} s: {last}{rollback}",
                     timeout.as_secs()
                 )));
-            }
-            if elapsed >= said + Duration::from_secs(10) {
-                said = elapsed;
-                self.say(
-                    idx,
-                    &format!("waiting for /readyz ({} s): {last}", elapsed.as_secs()),
-                )
-                .await?;
-            }
-            let mut cancel = self.cancel.clone();
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = cancel.changed() => {}
             }
         }
     }

@@ -10,18 +10,16 @@ use tokio::sync::watch;
 use super::*;
 use crate::model::RunRow;
 use crate::runs::drain::{DrainContext, DrainParams, call};
-use crate::runs::k8s::KubeError;
 use crate::runs::registry::Executor;
+use crate::runs::step::{Next, StepCx, Wait};
 use crate::runs::{RunError, Runs};
 use crate::ssh::{Output, Script, Session, commands};
 use futures::future::BoxFuture;
 
 /// Executes a reset run's steps.
 pub(crate) struct ResetContext {
-    runs: Runs,
-    run: RunRow,
+    cx: StepCx,
     params: ResetParams,
-    cancel: watch::Receiver<bool>,
     session: Option<Arc<Session>>,
 }
 
@@ -33,25 +31,10 @@ impl ResetContext {
     ) -> Result<Self, RunError> {
         let params: ResetParams = crate::runs::run_params(run)?;
         Ok(Self {
-            runs: runs.clone(),
-            run: run.clone(),
+            cx: StepCx::new(runs, run, cancel),
             params,
-            cancel,
             session: None,
         })
-    }
-
-    async fn say(&self, idx: i64, line: &str) -> Result<(), RunError> {
-        self.runs.say(self.run.id, idx, line).await
-    }
-
-    async fn warn(&self, text: &str) -> Result<(), RunError> {
-        self.runs
-            .inner()
-            .store
-            .add_run_warning(self.run.id, text)
-            .await?;
-        Ok(())
     }
 
     async fn step(&mut self, idx: i64, name: &str) -> Result<(), RunError> {
@@ -64,18 +47,23 @@ impl ResetContext {
                 nodes: vec![node],
                 options: self.params.drain.clone().unwrap_or_default(),
             };
-            let mut drain =
-                DrainContext::with_params(&self.runs, &self.run, params, self.cancel.clone())
-                    .await?;
+            let mut drain = DrainContext::with_params(
+                &self.cx.runs,
+                &self.cx.run,
+                params,
+                self.cx.cancel.clone(),
+            )
+            .await?;
             return drain.step(idx, name).await;
         }
         if name == format!("delete node {node}") {
-            let client = self.runs.client_of(&self.run.cluster).await?;
+            let client = self.cx.runs.client_of(&self.cx.run.cluster).await?;
             let api: Api<Node> = Api::all(client);
             return match api.delete(node.as_str(), &DeleteParams::default()).await {
-                Ok(_) => self.say(idx, &format!("node/{node} deleted")).await,
+                Ok(_) => self.cx.say(idx, &format!("node/{node} deleted")).await,
                 Err(kube::Error::Api(e)) if e.code == 404 => {
-                    self.say(idx, &format!("node/{node} was already gone"))
+                    self.cx
+                        .say(idx, &format!("node/{node} was already gone"))
                         .await
                 }
                 Err(e) => Err(call("delete", format!("node {node}"))(e)),
@@ -100,13 +88,13 @@ impl ResetContext {
                 // klog's prefix (time, pid, file) differs per line; what it says does not.
                 let text = line.split_once("] ").map_or(line, |(_, t)| t).trim();
                 if seen.insert(text.to_owned()) {
-                    self.warn(&format!("kubeadm: {text}")).await?;
+                    self.cx.warn(&format!("kubeadm: {text}")).await?;
                 }
             }
         }
         if script == commands::LEFTOVERS {
             for line in out.text.lines().filter_map(|l| l.strip_prefix("left ")) {
-                self.warn(&format!("left on the host: {line}")).await?;
+                self.cx.warn(&format!("left on the host: {line}")).await?;
             }
         }
         if !out.success() {
@@ -126,7 +114,8 @@ impl ResetContext {
             return Ok(s.clone());
         }
         let session = Arc::new(
-            self.runs
+            self.cx
+                .runs
                 .inner()
                 .ssh
                 .connect_planned(&self.params.endpoint, &self.params.host_key)
@@ -139,7 +128,7 @@ impl ResetContext {
     /// Runs a script, streaming its output into the step every 300 ms.
     async fn remote(&mut self, idx: i64, script: &Script) -> Result<Output, RunError> {
         let session = self.session().await?;
-        self.say(idx, &format!("$ {}", script.name())).await?;
+        self.cx.say(idx, &format!("$ {}", script.name())).await?;
         let buffer = Arc::new(Mutex::new(String::new()));
         let sink = buffer.clone();
         let run = session.run(script, move |text| {
@@ -149,7 +138,7 @@ impl ResetContext {
         });
         tokio::pin!(run);
         let mut tick = tokio::time::interval(Duration::from_millis(300));
-        let mut cancel = self.cancel.clone();
+        let mut cancel = self.cx.cancel.clone();
         let result = loop {
             tokio::select! {
                 out = &mut run => break out,
@@ -158,7 +147,7 @@ impl ResetContext {
                     if changed.is_ok() && *cancel.borrow() {
                         // A remote command is not interrupted half-way: it finishes, then the
                         // run stops before the next step.
-                        self.say(idx, "cancel requested: this command finishes, nothing runs after it").await?;
+                        self.cx.say(idx, "cancel requested: this command finishes, nothing runs after it").await?;
                     }
                 }
             }
@@ -181,31 +170,37 @@ impl ResetContext {
         };
         let text = text.trim_end_matches('\n');
         if !text.is_empty() {
-            self.say(idx, text).await?;
+            self.cx.say(idx, text).await?;
         }
         Ok(())
     }
 
     /// Waits until an admin other than the run's actor approves (or the run is cancelled).
     async fn await_approval(&mut self, idx: i64) -> Result<(), RunError> {
-        self.say(
-            idx,
-            "waiting for a second admin to approve this run (from its page)",
-        )
-        .await?;
+        self.cx
+            .say(
+                idx,
+                "waiting for a second admin to approve this run (from its page)",
+            )
+            .await?;
+        // No timeout: the run waits until approved or cancelled. Woken by any run's change
+        // (an approval bumps them).
+        let wait = Wait::new("an approval", Duration::from_secs(2))
+            .woken_by(Some(self.cx.runs.subscribe()));
+        let mut waiter = self.cx.waiter(idx, wait);
         loop {
-            let approvers = self.runs.inner().store.run_approvals(self.run.id).await?;
-            if let Some(a) = approvers.iter().find(|a| **a != self.run.actor) {
-                return self.say(idx, &format!("approved by {a}")).await;
+            let approvers = self
+                .cx
+                .runs
+                .inner()
+                .store
+                .run_approvals(self.cx.run.id)
+                .await?;
+            if let Some(a) = approvers.iter().find(|a| **a != self.cx.run.actor) {
+                return self.cx.say(idx, &format!("approved by {a}")).await;
             }
-            if *self.cancel.borrow() {
-                return Err(RunError::Kube(KubeError::Cancelled));
-            }
-            let mut changes = self.runs.subscribe();
-            tokio::select! {
-                _ = changes.changed() => {}
-                _ = self.cancel.changed() => {}
-                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            if let Next::TimedOut(_) = waiter.not_yet(String::new()).await? {
+                return Err(RunError::Step("no approval".into()));
             }
         }
     }
