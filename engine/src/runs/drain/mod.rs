@@ -87,8 +87,6 @@ pub struct DrainParams {
     pub options: DrainOptions,
 }
 
-/// kubectl's reasons, word for word where kubectl has them.
-
 pub(crate) fn call(
     verb: &'static str,
     object: impl Into<String>,

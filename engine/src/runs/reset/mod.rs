@@ -343,23 +343,6 @@ pub fn is_kubeadm_warning(line: &str) -> bool {
         || line.starts_with("The reset process does not")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kubeadm_warnings_are_recognised() {
-        assert!(is_kubeadm_warning(
-            "W0407 02:30:51.874637  313090 reset.go:106] [reset] Unable to fetch"
-        ));
-        assert!(is_kubeadm_warning(
-            "The reset process does not clean CNI configuration. To do so, you must remove /etc/cni/net.d"
-        ));
-        assert!(!is_kubeadm_warning("[reset] Stopping the kubelet service"));
-        assert!(!is_kubeadm_warning("Warning"));
-    }
-}
-
 /// `node.reset`: kubeadm reset and the cleanup over SSH (admin).
 pub(crate) struct Reset;
 
@@ -387,5 +370,22 @@ impl Kind for Reset {
         Box::pin(async move {
             Ok(Box::new(ResetContext::load(runs, run, cancel)?) as Box<dyn Executor>)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeadm_warnings_are_recognised() {
+        assert!(is_kubeadm_warning(
+            "W0407 02:30:51.874637  313090 reset.go:106] [reset] Unable to fetch"
+        ));
+        assert!(is_kubeadm_warning(
+            "The reset process does not clean CNI configuration. To do so, you must remove /etc/cni/net.d"
+        ));
+        assert!(!is_kubeadm_warning("[reset] Stopping the kubelet service"));
+        assert!(!is_kubeadm_warning("Warning"));
     }
 }
