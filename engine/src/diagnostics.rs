@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use grappe_views::{Evidence, Finding, Severity};
 
 use crate::net::{Cidr, address_part};
-use crate::state::Link;
+use crate::state::link::Link;
 use crate::state::model::{NodeInfo, UnixSeconds};
 use crate::state::store::Stores;
 use crate::time::fmt_unix_seconds as fmt_time;

@@ -6,7 +6,7 @@
 //! - [`store`]: the SQLite database and all SQL.
 //! - [`audit`]: the append-only, hash-chained audit log and the audit-first guard.
 //! - [`auth`]: passwords, login throttling, login/logout records.
-//! - [`users`]: accounts and roles.
+//! - [`users`]: accounts and roles; [`password`]: password hashing.
 //! - [`clusters`]: configured clusters, kube clients and reachability.
 //! - [`state`]: live cluster state from shared watches, and its views.
 //! - [`diagnostics`]: rules that name known networking failures in that state.
@@ -24,6 +24,7 @@ pub mod manifests;
 pub mod model;
 pub mod names;
 pub mod net;
+pub mod password;
 pub mod runs;
 pub mod ssh;
 pub mod state;

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Action, AuditEntry, AuditLog, Caller, GuardedError, Outcome, Target};
-use crate::auth::{Password, PasswordError, hash_password};
 use crate::names::UserName;
+use crate::password::{Password, PasswordError, hash_password};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
 

@@ -21,6 +21,7 @@ use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::config::Settings;
 use crate::http;
+pub use crate::state::AppState;
 
 /// Errors that stop the server from starting. Each says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -39,20 +40,6 @@ pub enum StartupError {
     },
     #[error("invalid session table name")]
     SessionStore(String),
-}
-
-/// State shared by the axum handlers and middleware.
-#[derive(Clone)]
-pub struct AppState {
-    pub engine: Engine,
-    pub settings: Arc<Settings>,
-    pub leptos_options: LeptosOptions,
-}
-
-impl axum::extract::FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
-    }
 }
 
 /// The largest request body accepted (413 above it): a custom manifest of at most 5 MiB, sent

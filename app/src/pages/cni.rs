@@ -2,9 +2,11 @@
 //! first, then confirm), and the history of CNI runs on this cluster. Plans and run tables are
 //! shared with the run page.
 
-use grappe_views::runs::{PlanView, RunSummaryView};
+use grappe_views::runs::RunSummaryView;
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
+
+use super::plan::{ConfirmFields, PlanBox, go_to_run};
 
 use crate::api::RoleView;
 use crate::api::runs::{
@@ -261,121 +263,6 @@ fn RemoveCard(cluster: Signal<String>) -> impl IntoView {
             }}
         </section>
     }
-}
-
-/// Opens the run page once a start answered with a run id.
-pub fn go_to_run(value: impl Fn() -> Option<Result<i64, crate::error::AppError>> + 'static) {
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(id)) = value() {
-            navigate(&format!("/runs/{id}"), Default::default());
-        }
-    });
-}
-
-/// The typed cluster name, the password, and the button of a confirmation form.
-#[component]
-pub fn ConfirmFields(
-    runnable: bool,
-    /// What to type (the cluster's name unless said otherwise).
-    #[prop(default = Msg::TypeClusterName)]
-    label: Msg,
-) -> impl IntoView {
-    if !runnable {
-        return view! { <p class="alert alert-error">{t(Msg::NotRunnable)}</p> }.into_any();
-    }
-    view! {
-        <label>{t(label)} <input type="text" name="confirm" required autocomplete="off" data-testid="confirm-cluster"/></label>
-        <label>{t(Msg::PasswordAgain)} <input type="password" name="password" autocomplete="current-password" data-testid="confirm-password"/></label>
-        <button type="submit" class="btn btn-danger" data-testid="execute">{t(Msg::Execute)}</button>
-    }
-    .into_any()
-}
-
-/// A plan: what it is for, the manifest, the checks, and each object's action.
-#[component]
-pub fn PlanBox(plan: PlanView) -> impl IntoView {
-    let lang = use_lang();
-    let counts: Vec<String> = match &plan.drain {
-        // A drain counts pods by verdict.
-        Some(d) => {
-            use grappe_views::runs::Verdict;
-            [
-                Verdict::Evict,
-                Verdict::Delete,
-                Verdict::Skip,
-                Verdict::Blocked,
-            ]
-            .into_iter()
-            .filter(|v| d.count(*v) > 0)
-            .map(|v| format!("{} {}", d.count(v), v.as_str()))
-            .collect()
-        }
-        None => grappe_views::runs::Planned::ALL
-            .into_iter()
-            .filter(|a| plan.count(*a) > 0)
-            .map(|a| format!("{} {}", plan.count(a), a.as_str()))
-            .collect(),
-    };
-    view! {
-        <div class="plan" data-testid="plan" data-hash=plan.hash.clone()>
-            <h3>{Msg::Plan.text(lang)} ": " {plan.title.clone()}</h3>
-            <p class="muted" data-testid="plan-counts">{counts.join(" · ")}</p>
-            {plan.manifest_source.clone().map(|src| view! {
-                <p>
-                    {Msg::Manifest.text(lang)} ": " <span class="mono">{src}</span> " "
-                    <span class="mono small">"sha256:" {plan.manifest_sha256.clone().unwrap_or_default()}</span> " "
-                    {if plan.verified {
-                        view! { <span class="badge badge-ok">{Msg::Verified.text(lang)}</span> }.into_any()
-                    } else {
-                        view! { <span class="badge badge-warn">{Msg::Unverified.text(lang)}</span> }.into_any()
-                    }}
-                </p>
-            })}
-            {(!plan.options.is_empty()).then(|| view! {
-                <p class="mono small">{plan.options.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ")}</p>
-            })}
-            <h4>{Msg::Checks.text(lang)}</h4>
-            <ul class="checks" data-testid="plan-checks">
-                {plan.checks.iter().map(|c| view! {
-                    <li class=format!("check check-{}", c.level) data-check=c.id.clone() data-level=c.level.clone()>
-                        <strong>{c.level.clone()}</strong> " " {c.message.clone()}
-                    </li>
-                }).collect_view()}
-            </ul>
-            {plan.drain.clone().map(|d| view! { <super::drain::DrainPreview preview=d/> })}
-            <h4 class:hidden=plan.drain.is_some()>{Msg::Objects.text(lang)}</h4>
-            <table class="table dense" data-testid="plan-objects" class:hidden=plan.drain.is_some()>
-                <thead><tr><th>"Kind"</th><th>{Msg::Name.text(lang)}</th><th>{Msg::Action.text(lang)}</th><th>{Msg::Changes.text(lang)}</th></tr></thead>
-                <tbody>
-                    {plan.objects.iter().map(|o| {
-                        let name = match &o.namespace { Some(ns) => format!("{ns}/{}", o.name), None => o.name.clone() };
-                        view! {
-                            <tr data-action=o.action.as_str()>
-                                <td>{o.kind.clone()}</td>
-                                <td class="mono">{name}</td>
-                                <td><span class=format!("action action-{}", o.action.as_str())>{o.action.as_str()}</span></td>
-                                <td>
-                                    {(o.changes_total > 0).then(|| view! {
-                                        <details>
-                                            <summary>{o.changes_total} " " {Msg::Changes.text(lang).to_lowercase()}</summary>
-                                            <ul class="mono small">
-                                                {o.changes.iter().map(|c| view! {
-                                                    <li>{c.path.clone()} ": " {c.before.clone().unwrap_or_else(|| "∅".into())} " → " {c.after.clone().unwrap_or_else(|| "∅".into())}</li>
-                                                }).collect_view()}
-                                            </ul>
-                                        </details>
-                                    })}
-                                </td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
-            <p class="mono small muted">{Msg::PlanHash.text(lang)} ": " {plan.hash.clone()}</p>
-        </div>
-    }
-    .into_any()
 }
 
 /// Runs, newest first (of one cluster, or all when `cluster` is empty), live.

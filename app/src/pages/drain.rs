@@ -2,10 +2,10 @@
 //! confirmation), the drain preview that plans and runs show, and the uncordon buttons on a
 //! finished drain run.
 
-use grappe_views::runs::{DrainPreviewView, PlanView};
+use grappe_views::runs::PlanView;
 use leptos::prelude::*;
 
-use super::cni::{ConfirmFields, PlanBox, go_to_run};
+use super::plan::{ConfirmFields, PlanBox, go_to_run};
 use crate::ErrorBox;
 use crate::api::RoleView;
 use crate::api::nodes::{CordonNode, PlanNodeDrain, StartNodeDrain};
@@ -126,57 +126,6 @@ fn ConfirmDrain(plan: PlanView, start: ServerAction<StartNodeDrain>) -> impl Int
             <ConfirmFields runnable=runnable label=Msg::TypeNodeNames/>
         </ActionForm>
         {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
-    }
-}
-
-/// Every pod of a drain with its verdict, and the budgets at zero.
-#[component]
-pub fn DrainPreview(preview: DrainPreviewView) -> impl IntoView {
-    let lang = use_lang();
-    view! {
-        {(!preview.pdbs_at_zero.is_empty()).then(|| view! {
-            <div class="alert alert-warn" data-testid="pdbs-at-zero">
-                <strong>{Msg::BudgetsAtZero.text(lang)}</strong>
-                <p class="small">{Msg::BudgetsAtZeroHelp.text(lang)}</p>
-                <table class="table dense">
-                    <thead><tr><th>"PodDisruptionBudget"</th><th>{Msg::HealthyNeeded.text(lang)}</th><th>{Msg::CoveredPods.text(lang)}</th></tr></thead>
-                    <tbody>
-                        {preview.pdbs_at_zero.iter().map(|p| view! {
-                            <tr data-pdb=format!("{}/{}", p.namespace, p.name)>
-                                <td class="mono">{p.namespace.clone()} "/" {p.name.clone()}</td>
-                                <td>{p.current_healthy} " / " {p.desired_healthy}</td>
-                                <td class="mono small">{p.pods.join(", ")}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </div>
-        })}
-        {preview.nodes.iter().map(|n| view! {
-            <h4>{n.node.clone()} " " <span class="muted small">{n.status.clone()}</span></h4>
-            <table class="table dense" data-testid="drain-preview" data-node=n.node.clone()>
-                <thead><tr>
-                    <th>{Msg::Name.text(lang)}</th><th>{Msg::Owner.text(lang)}</th><th>{Msg::Status.text(lang)}</th>
-                    <th>{Msg::Verdict.text(lang)}</th><th>{Msg::Reason.text(lang)}</th>
-                </tr></thead>
-                <tbody>
-                    {n.pods.iter().map(|p| view! {
-                        <tr data-pod=p.key() data-verdict=p.verdict.as_str()>
-                            <td class="mono">{p.key()}</td>
-                            <td class="mono small">{if p.owner.is_empty() { "—".to_owned() } else { p.owner.clone() }}</td>
-                            <td>{p.phase.clone()}</td>
-                            <td><span class=format!("verdict verdict-{}", p.verdict.as_str())>{p.verdict.as_str()}</span></td>
-                            <td class="small">
-                                {p.reason.clone()}
-                                {(!p.blocking_pdbs.is_empty()).then(|| view! {
-                                    <span class="badge badge-warn">"PDB " {p.blocking_pdbs.join(", ")}</span>
-                                })}
-                            </td>
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-        }).collect_view()}
     }
 }
 

@@ -1,4 +1,5 @@
-//! The pages, one module each; shared pieces live in `layout`.
+//! The pages, one module each; shared pieces live in `layout` (the frame) and `plan` (plans,
+//! confirmations).
 
 pub mod cni;
 pub mod drain;
@@ -11,6 +12,7 @@ pub mod node;
 pub mod nodes;
 pub mod not_found;
 pub mod overview;
+pub mod plan;
 pub mod recover;
 pub mod reset;
 pub mod run;

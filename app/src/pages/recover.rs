@@ -8,7 +8,7 @@ use grappe_views::runs::PlanView;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::cni::{ConfirmFields, PlanBox, go_to_run};
+use super::plan::{ConfirmFields, PlanBox, go_to_run};
 use crate::ErrorBox;
 use crate::api::RoleView;
 use crate::api::runs::{PlanRecovery, StartRecovery};

@@ -5,7 +5,7 @@
 use grappe_views::runs::PlanView;
 use leptos::prelude::*;
 
-use super::cni::{ConfirmFields, PlanBox, go_to_run};
+use super::plan::{ConfirmFields, PlanBox, go_to_run};
 use crate::ErrorBox;
 use crate::api::RoleView;
 use crate::api::nodes::{PlanNodeReset, StartNodeReset};

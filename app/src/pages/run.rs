@@ -6,8 +6,8 @@ use grappe_views::runs::RunView;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use super::cni::{ConfirmFields, PlanBox, go_to_run};
 use super::overview::LiveBadge;
+use super::plan::{ConfirmFields, PlanBox, go_to_run};
 use crate::api::runs::{ControlRun, PlanRunRollback, StartRunRollback, get_run};
 use crate::i18n::{Msg, t, use_lang};
 use crate::live::use_live_runs;

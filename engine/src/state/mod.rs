@@ -11,6 +11,7 @@
 //! Every applied change bumps the cluster's version ([`ClusterState::subscribe`]), which the
 //! server turns into server-sent events so that browsers reload what they show.
 
+pub mod link;
 pub mod model;
 pub mod store;
 pub mod views;
@@ -23,30 +24,9 @@ use tokio::sync::watch as tokio_watch;
 
 use crate::clusters::Clusters;
 use crate::names::ClusterName;
-use crate::time::{Timestamp, now};
+use crate::time::now;
+pub use link::Link;
 use store::Stores;
-
-/// Whether the watches reach the API server.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Link {
-    /// The node list has been received at least once.
-    pub synced: bool,
-    /// Set while the node watch fails: the API server is unreachable (or refuses us) since then.
-    pub unreachable_since: Option<Timestamp>,
-    /// The latest error of the node watch, with its causes.
-    pub error: Option<String>,
-    /// Other resources whose watch currently fails, with the error.
-    pub resource_errors: BTreeMap<String, String>,
-    /// Resources whose first list has arrived (`nodes`, `daemonsets`, `kubeadm-config`, …).
-    pub listed: std::collections::BTreeSet<String>,
-}
-
-impl Link {
-    /// Whether the first list of every one of `resources` has arrived.
-    pub fn has_listed(&self, resources: &[&str]) -> bool {
-        resources.iter().all(|r| self.listed.contains(*r))
-    }
-}
 
 /// One cluster's live state.
 #[derive(Debug)]

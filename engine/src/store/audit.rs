@@ -5,7 +5,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{Store, StoreError};
-use crate::audit::{AuditFilter, AuditId, AuditRecord, Outcome};
+use crate::model::audit::{AuditFilter, AuditId, AuditRecord, Outcome};
 use crate::time::Timestamp;
 
 const COLUMNS: &str = "id, at, actor, source, user_agent, action, cluster, node, object, details, \

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{caller_from_request, keys, safe_next};
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::api::history::encode_component;
 
 #[derive(Deserialize)]

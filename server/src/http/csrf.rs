@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Why a request was refused (logged, not sent).
 #[derive(Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use http::StatusCode;
 use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use serde::Deserialize;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::api::history::{HistoryQuery, to_filter};
 
 /// At most this many records per export.

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use http::StatusCode;
 use serde_json::json;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.engine.store.ping().await {

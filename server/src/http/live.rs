@@ -15,7 +15,7 @@ use futures::Stream;
 use grappe_engine::names::ClusterName;
 use http::StatusCode;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The shortest time between two events to one browser: changes within it are coalesced.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(700);

@@ -13,7 +13,7 @@ use http::header::{
 };
 use rand::RngCore;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use app::CspNonce;
 
 fn new_nonce() -> String {

@@ -14,7 +14,7 @@ use http::{Method, StatusCode};
 use tower_sessions::Session;
 
 use super::{caller_from_request, is_public, keys};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn require_session(
     State(state): State<AppState>,

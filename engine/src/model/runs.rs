@@ -1,6 +1,4 @@
-//! The vocabulary of workflow runs that the store and the services share: ids, statuses and the
-//! rows of `runs`, `run_steps` and `run_objects`. A leaf: it imports neither the store nor the
-//! run engine, so both can import it.
+//! Workflow runs' ids, statuses and the rows of `runs`, `run_steps` and `run_objects`.
 
 use grappe_views::runs::Planned;
 use serde::{Deserialize, Serialize};
