@@ -140,3 +140,103 @@ pub async fn release(client: &Client, holder: &str) -> Result<(), LeaseError> {
         Err(e) => Err(LeaseError::Kube(e)),
     }
 }
+
+#[cfg(test)]
+mod mock_tests {
+    //! The Lease's exact calls against a mocked API server (tower-test).
+
+    use http::{Request, Response, StatusCode};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+    use tower_test::mock;
+
+    use super::*;
+
+    type Handle = mock::Handle<Request<Body>, Response<Body>>;
+
+    async fn answer(
+        handle: &mut Handle,
+        status: StatusCode,
+        body: Value,
+    ) -> (String, String, Value) {
+        let (request, send) = handle.next_request().await.expect("a request");
+        let method = request.method().to_string();
+        let path = request.uri().path().to_owned();
+        let bytes = request.into_body().collect_bytes().await.expect("body");
+        let sent = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let response = Response::builder()
+            .status(status)
+            .body(Body::from(serde_json::to_vec(&body).expect("json")))
+            .expect("response");
+        send.send_response(response);
+        (method, path, sent)
+    }
+
+    const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/grappe-workflow";
+
+    fn not_found() -> Value {
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": "not found"})
+    }
+
+    #[tokio::test]
+    async fn a_free_cluster_gets_a_lease_created_for_the_run() {
+        let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let server = tokio::spawn(async move {
+            let get = answer(&mut handle, StatusCode::NOT_FOUND, not_found()).await;
+            let create = answer(
+                &mut handle,
+                StatusCode::CREATED,
+                json!({
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": LEASE_NAME, "namespace": LEASE_NAMESPACE}
+                }),
+            )
+            .await;
+            (get, create)
+        });
+        acquire(&client, "grappe@host:db/run-7/ada", &|_: &str| false)
+            .await
+            .expect("acquired");
+        let ((get, get_path, _), (post, post_path, lease)) = server.await.expect("server");
+        assert_eq!((get.as_str(), get_path.as_str()), ("GET", PATH));
+        assert_eq!(post, "POST");
+        assert_eq!(
+            post_path,
+            "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
+        );
+        assert_eq!(lease["metadata"]["name"], LEASE_NAME);
+        assert_eq!(lease["spec"]["holderIdentity"], "grappe@host:db/run-7/ada");
+        assert_eq!(lease["spec"]["leaseDurationSeconds"], LEASE_SECONDS);
+    }
+
+    #[tokio::test]
+    async fn a_lease_another_run_renews_is_refused_without_a_write() {
+        let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let renewed = k8s_openapi::jiff::Timestamp::now().to_string();
+        let server = tokio::spawn(async move {
+            answer(&mut handle, StatusCode::OK, json!({
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": LEASE_NAME, "namespace": LEASE_NAMESPACE, "resourceVersion": "5"},
+                "spec": {"holderIdentity": "grappe@other:db/run-3/bob", "leaseDurationSeconds": 30, "renewTime": renewed}
+            }))
+            .await;
+            // Nothing else may be asked: the handle sees no second request.
+            handle
+        });
+        let err = acquire(&client, "grappe@host:db/run-7/ada", &|_: &str| false)
+            .await
+            .expect_err("held");
+        let mut handle = server.await.expect("server");
+        assert!(
+            matches!(&err, LeaseError::Held { holder } if holder == "grappe@other:db/run-3/bob"),
+            "{err}"
+        );
+        drop(client);
+        assert!(
+            handle.next_request().await.is_none(),
+            "no write after a refusal"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use grappe_views::runs::Verdict;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::api::{Api, DeleteParams, EvictParams};
+use kube::api::{Api, DeleteParams};
 use tokio::sync::watch;
 
 use super::*;
@@ -251,26 +251,9 @@ impl DrainContext {
     ) -> Result<(), RunError> {
         let opts = &self.params.options;
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &r.namespace);
-        let dp = DeleteParams {
-            grace_period_seconds: opts.grace_period_seconds,
-            // The pod evicted is the one judged: a replacement with the same name is not.
-            preconditions: Some(kube::api::Preconditions {
-                uid: Some(r.uid.clone()),
-                resource_version: None,
-            }),
-            ..DeleteParams::default()
-        };
         let mut blocked_since: Option<Instant> = None;
         loop {
-            let result = if opts.disable_eviction {
-                api.delete(&r.name, &dp).await.map(|_| ())
-            } else {
-                let ep = EvictParams {
-                    delete_options: Some(dp.clone()),
-                    ..EvictParams::default()
-                };
-                api.evict(&r.name, &ep).await.map(|_| ())
-            };
+            let result = evict_or_delete(&api, r, opts).await;
             match result {
                 Ok(()) => {
                     if let Some(since) = blocked_since {
@@ -301,21 +284,7 @@ impl DrainContext {
                 Err(kube::Error::Api(e)) if e.code == 429 => {
                     let first = blocked_since.is_none();
                     let since = *blocked_since.get_or_insert_with(Instant::now);
-                    let why = if r.budgets.is_empty() {
-                        "(unknown)".to_owned()
-                    } else {
-                        r.budgets.join(", ")
-                    };
-                    let cause = e
-                        .details
-                        .as_ref()
-                        .and_then(|d| d.causes.first())
-                        .map(|c| c.message.clone())
-                        .unwrap_or_else(|| e.message.clone());
-                    let text = format!(
-                        "blocked by PodDisruptionBudget {why} for {} s: {cause}",
-                        since.elapsed().as_secs()
-                    );
+                    let text = blocked(r, since.elapsed().as_secs(), &e);
                     if first {
                         self.cx
                             .say(idx, &format!("{}: {text} (retrying every 5 s)", r.key))
@@ -397,3 +366,61 @@ impl Executor for DrainContext {
         Box::pin(self.step(idx, name))
     }
 }
+
+/// Evicts the pod of `r` (or deletes it, eviction disabled), only if it is still the pod the
+/// preview judged: its UID is the precondition. kubectl's call, one attempt.
+async fn evict_or_delete(
+    api: &Api<Pod>,
+    r: &Removal,
+    opts: &DrainOptions,
+) -> Result<(), kube::Error> {
+    let dp = DeleteParams {
+        grace_period_seconds: opts.grace_period_seconds,
+        // The pod evicted is the one judged: a replacement with the same name is not.
+        preconditions: Some(kube::api::Preconditions {
+            uid: Some(r.uid.clone()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    if opts.disable_eviction {
+        return api.delete(&r.name, &dp).await.map(|_| ());
+    }
+    // An Eviction of policy/v1 written out: kube 5.0's `Api::evict` sends its delete options
+    // under `delete_options`, a key the API server ignores, so neither the UID precondition
+    // nor the grace period would reach it (the mock test below caught it).
+    let eviction = serde_json::json!({
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": { "name": r.name, "namespace": r.namespace },
+        "deleteOptions": dp,
+    });
+    api.create_subresource::<_, serde_json::Value>(
+        "eviction",
+        &r.name,
+        &kube::api::PostParams::default(),
+        &eviction,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// What a pod's status says while its eviction is refused with 429: the budgets that cover it
+/// (the preview named them) and the API server's cause.
+fn blocked(r: &Removal, seconds: u64, e: &kube::core::Status) -> String {
+    let why = if r.budgets.is_empty() {
+        "(unknown)".to_owned()
+    } else {
+        r.budgets.join(", ")
+    };
+    let cause = e
+        .details
+        .as_ref()
+        .and_then(|d| d.causes.first())
+        .map(|c| c.message.clone())
+        .unwrap_or_else(|| e.message.clone());
+    format!("blocked by PodDisruptionBudget {why} for {seconds} s: {cause}")
+}
+
+#[cfg(test)]
+mod mock_tests;
