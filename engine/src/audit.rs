@@ -382,8 +382,7 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// # Errors
 /// The CSV writer's error (only I/O of `out`).
 pub fn write_csv<W: std::io::Write>(records: &[AuditRecord], out: W) -> Result<(), csv::Error> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
+    let header = [
         "id",
         "at",
         "actor",
@@ -397,36 +396,23 @@ pub fn write_csv<W: std::io::Write>(records: &[AuditRecord], out: W) -> Result<(
         "outcome",
         "prev_hash",
         "hash",
-    ])?;
-    for r in records {
-        let id = r.id.0.to_string();
-        let cells = [
-            id.as_str(),
-            &r.at_raw,
-            &r.actor,
-            r.source.as_deref().unwrap_or(""),
-            r.user_agent.as_deref().unwrap_or(""),
-            &r.action,
-            r.cluster.as_deref().unwrap_or(""),
-            r.node.as_deref().unwrap_or(""),
-            r.object.as_deref().unwrap_or(""),
-            &r.details,
-            r.outcome.as_str(),
-            &r.prev_hash,
-            &r.hash,
-        ];
-        w.write_record(cells.map(|c| spreadsheet_safe(c).into_owned()))?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
-/// Prefixes cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) with a
-/// quote, so that an exported audit log opened in a spreadsheet cannot execute what an attacker
-/// typed (for instance as a user agent).
-fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
-        _ => cell.into(),
-    }
+    ];
+    let rows = records.iter().map(|r| {
+        [
+            r.id.0.to_string(),
+            r.at_raw.clone(),
+            r.actor.clone(),
+            r.source.clone().unwrap_or_default(),
+            r.user_agent.clone().unwrap_or_default(),
+            r.action.clone(),
+            r.cluster.clone().unwrap_or_default(),
+            r.node.clone().unwrap_or_default(),
+            r.object.clone().unwrap_or_default(),
+            r.details.clone(),
+            r.outcome.as_str().to_owned(),
+            r.prev_hash.clone(),
+            r.hash.clone(),
+        ]
+    });
+    crate::csv_export::write(out, &header, rows)
 }

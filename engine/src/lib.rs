@@ -19,6 +19,7 @@
 pub mod audit;
 pub mod auth;
 pub mod clusters;
+pub mod csv_export;
 pub mod diagnostics;
 pub mod manifests;
 pub mod model;

@@ -58,8 +58,7 @@ impl Runs {
 /// # Errors
 /// [`csv::Error`] when writing fails.
 pub fn write_csv<W: std::io::Write>(runs: &[RunSummaryView], out: W) -> Result<(), csv::Error> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
+    let header = [
         "id",
         "cluster",
         "workflow",
@@ -72,9 +71,9 @@ pub fn write_csv<W: std::io::Write>(runs: &[RunSummaryView], out: W) -> Result<(
         "manifest_source",
         "manifest_sha256",
         "error",
-    ])?;
-    for r in runs {
-        w.write_record([
+    ];
+    let rows = runs.iter().map(|r| {
+        [
             r.id.to_string(),
             r.cluster.clone(),
             r.workflow.clone(),
@@ -89,10 +88,9 @@ pub fn write_csv<W: std::io::Write>(runs: &[RunSummaryView], out: W) -> Result<(
             r.manifest_source.clone().unwrap_or_default(),
             r.manifest_sha256.clone().unwrap_or_default(),
             r.error.clone().unwrap_or_default(),
-        ])?;
-    }
-    w.flush()?;
-    Ok(())
+        ]
+    });
+    crate::csv_export::write(out, &header, rows)
 }
 
 fn summary(run: &RunRow) -> RunSummaryView {

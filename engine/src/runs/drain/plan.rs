@@ -15,7 +15,7 @@ use super::*;
 use crate::audit::{Action, AuditEntry, Caller, GuardedError, Target};
 use crate::names::NodeName;
 use crate::runs::Launch;
-use crate::runs::{Confirmation, RunError, RunId, Runs, Workflow, check, sealed};
+use crate::runs::{Confirmation, RunError, RunId, Runs, Workflow, check};
 use crate::state::model::NodeInfo;
 
 impl Runs {
@@ -211,7 +211,7 @@ impl Runs {
             })
             .collect();
         let node_list: Vec<String> = names.iter().map(ToString::to_string).collect();
-        Ok(sealed(PlanView {
+        Ok(sealed_drain(PlanView {
             cluster: cluster.to_owned(),
             workflow: Workflow::NodeDrain.as_str().to_owned(),
             title: format!("drain {}", node_list.join(", ")),
@@ -267,5 +267,91 @@ impl Runs {
         };
         self.launch(caller, launch, expected_hash, confirmation)
             .await
+    }
+}
+
+/// A drain plan's seal: its hash covers the pods, their verdicts and the budgets that block
+/// them, not a pod's phase nor a budget's healthy counts
+/// ([`DrainPreviewView::without_live_figures`]): hashed, they refused a drain previewed while a
+/// pod on the node turned from Pending to Running after a CNI install.
+pub(crate) fn sealed_drain(plan: PlanView) -> PlanView {
+    crate::runs::consent::sealed_except(plan, |basis| {
+        basis.drain = basis
+            .drain
+            .as_ref()
+            .map(DrainPreviewView::without_live_figures);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use grappe_views::runs::{DrainNodeView, DrainOptions, PdbAtZeroView, PodVerdictView, Verdict};
+
+    use super::*;
+    use crate::model::Workflow;
+    use crate::runs::check;
+
+    fn drain_plan(phase: &str, healthy: i32, verdict: Verdict) -> PlanView {
+        PlanView {
+            cluster: "lab".into(),
+            workflow: Workflow::NodeDrain.as_str().into(),
+            title: "drain saiph".into(),
+            manifest_source: None,
+            manifest_sha256: None,
+            verified: false,
+            options: Vec::new(),
+            objects: Vec::new(),
+            checks: vec![check("pods", "pass", "1 pod(s) to remove")],
+            drain: Some(DrainPreviewView {
+                options: DrainOptions::default(),
+                nodes: vec![DrainNodeView {
+                    node: "saiph".into(),
+                    status: "Ready".into(),
+                    pods: vec![PodVerdictView {
+                        namespace: "demo".into(),
+                        name: "web-1".into(),
+                        owner: "ReplicaSet/web-5d".into(),
+                        phase: phase.into(),
+                        verdict,
+                        reason: String::new(),
+                        blocking_pdbs: vec!["demo/web".into()],
+                    }],
+                }],
+                pdbs_at_zero: vec![PdbAtZeroView {
+                    namespace: "demo".into(),
+                    name: "web".into(),
+                    current_healthy: healthy,
+                    desired_healthy: healthy,
+                    pods: vec!["demo/web-1".into()],
+                }],
+            }),
+            reset: None,
+            recovery: None,
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_drain_hash_ignores_live_figures_but_not_verdicts() {
+        let planned = sealed_drain(drain_plan("Pending", 2, Verdict::Evict));
+        let started = sealed_drain(drain_plan("Running", 3, Verdict::Evict));
+        assert_eq!(planned.hash, started.hash);
+        // What is shown keeps the live figures.
+        assert_eq!(
+            started
+                .drain
+                .as_ref()
+                .map(|d| d.pdbs_at_zero[0].current_healthy),
+            Some(3)
+        );
+        assert_ne!(
+            planned.hash,
+            sealed_drain(drain_plan("Pending", 2, Verdict::Delete)).hash
+        );
+        let mut other_pod = drain_plan("Pending", 2, Verdict::Evict);
+        if let Some(d) = other_pod.drain.as_mut() {
+            d.nodes[0].pods[0].name = "web-2".into();
+        }
+        assert_ne!(planned.hash, sealed_drain(other_pod).hash);
     }
 }
