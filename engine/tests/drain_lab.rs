@@ -526,7 +526,7 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
             .steps
             .iter()
             .find(|s| s.name == name)
-            .map(|s| s.status.clone())
+            .map(|s| s.status.as_str())
             .unwrap_or_default()
     };
     assert_eq!(status(&format!("drain {third}")), "failed");

@@ -12,7 +12,7 @@ use grappe_engine::audit::{Action, AuditFilter, VerifyReport};
 use grappe_engine::manifests::Source;
 use grappe_engine::runs::cni::InstallParams;
 use grappe_engine::runs::{Confirmation, RunId};
-use grappe_views::runs::{PlanView, Planned};
+use grappe_views::runs::{PlanView, Planned, RunView};
 use support::{Lab, caller, finished, is_root, manifests, serve_dir, trust};
 
 const PORT_BASE: &str = "17800";
@@ -35,6 +35,20 @@ async fn runnable_recovery(engine: &grappe_engine::Engine) -> PlanView {
         }
     })
     .await
+}
+
+/// Starts the recovery `plan` previewed, with its rollback ticked, and waits for its end.
+async fn recover(engine: &grappe_engine::Engine, plan: &PlanView) -> RunView {
+    let id = engine
+        .runs
+        .start_recovery(&admin(), "lab", true, &plan.hash, confirm())
+        .await
+        .expect("start recovery");
+    finished(&engine.runs, id).await
+}
+
+fn admin() -> grappe_engine::audit::Caller {
+    caller("ada", "recover_lab")
 }
 
 /// Whether the audit log has a `run.start` of run `id` linked to the run it rolls back.
@@ -66,7 +80,7 @@ async fn a_recovery_restarts_the_apiserver_then_rolls_back_the_install_in_one_ru
     let engine = lab
         .engine_with(db.path(), Some(mirror), Some(lab.ssh_spec()))
         .await;
-    let admin = caller("ada", "recover_lab");
+    let admin = admin();
 
     // The seed's Calico, installed through Grappe.
     let calico = engine
@@ -116,12 +130,7 @@ async fn a_recovery_restarts_the_apiserver_then_rolls_back_the_install_in_one_ru
     // the API server stays down, and the rollback's steps never start.
     let manifest = "/etc/kubernetes/manifests/kube-apiserver.yaml";
     lab.ssh("betelgeuse", &["mv", manifest, "/root/kube-apiserver.yaml"]);
-    let id = engine
-        .runs
-        .start_recovery(&admin, "lab", true, &plan.hash, confirm())
-        .await
-        .expect("start recovery");
-    let run = finished(&engine.runs, id).await;
+    let run = recover(&engine, &plan).await;
     assert_eq!(run.summary.status, "failed", "{:#?}", run.steps);
     let error = run.summary.error.clone().unwrap_or_default();
     assert!(error.contains("kube-apiserver.yaml is missing"), "{error}");
@@ -141,12 +150,7 @@ async fn a_recovery_restarts_the_apiserver_then_rolls_back_the_install_in_one_ru
     // One run: restart, /readyz, then the install rolled back.
     let plan = runnable_recovery(&engine).await;
     let started = Instant::now();
-    let id = engine
-        .runs
-        .start_recovery(&admin, "lab", true, &plan.hash, confirm())
-        .await
-        .expect("start recovery");
-    let run = finished(&engine.runs, id).await;
+    let run = recover(&engine, &plan).await;
     eprintln!(
         "recovery with rollback: {:.1} s",
         started.elapsed().as_secs_f64()

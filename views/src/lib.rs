@@ -5,6 +5,7 @@
 
 pub mod hosts;
 pub mod runs;
+pub mod vocab;
 
 use serde::{Deserialize, Serialize};
 

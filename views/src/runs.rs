@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::vocab::{Level, RunStatus, StepStatus, Workflow};
+
 /// What a plan will do to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,13 +69,13 @@ pub struct PlannedObjectView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckView {
     pub id: String,
-    /// `pass`, `warn` or `fail`; a failed check blocks the run.
-    pub level: String,
+    /// A failed check blocks the run.
+    pub level: Level,
     pub message: String,
 }
 
 /// A plan: computed without changing anything, identified by its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanView {
     pub cluster: String,
     /// `cni.install`, `cni.rollback` or `cni.remove`.
@@ -124,7 +126,7 @@ impl PlanView {
 
     /// Whether no check failed.
     pub fn runnable(&self) -> bool {
-        self.checks.iter().all(|c| c.level != "fail")
+        self.checks.iter().all(|c| c.level != Level::Fail)
     }
 
     /// Count of objects per action.
@@ -327,10 +329,10 @@ impl DrainPreviewView {
 pub struct RunSummaryView {
     pub id: i64,
     pub cluster: String,
-    pub workflow: String,
+    pub workflow: Workflow,
     pub title: String,
     pub actor: String,
-    pub status: String,
+    pub status: RunStatus,
     pub started_at: String,
     pub finished_at: Option<String>,
     pub duration_seconds: Option<i64>,
@@ -346,10 +348,10 @@ pub struct RunSummaryView {
 impl RunSummaryView {
     /// The status as shown: `succeeded` becomes `completed with warnings` when there are any.
     pub fn shown_status(&self) -> &str {
-        if self.status == "succeeded" && !self.warnings.is_empty() {
+        if self.status == RunStatus::Succeeded && !self.warnings.is_empty() {
             "completed with warnings"
         } else {
-            &self.status
+            self.status.as_str()
         }
     }
 }
@@ -419,7 +421,7 @@ pub struct RecoveryPreviewView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepView {
     pub name: String,
-    pub status: String,
+    pub status: StepStatus,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub output: String,

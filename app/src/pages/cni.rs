@@ -300,14 +300,14 @@ fn RunLine(r: RunSummaryView) -> impl IntoView {
         .clone()
         .map(|s| s.chars().take(12).collect::<String>());
     view! {
-        <tr data-run=r.id data-status=r.status.clone()>
+        <tr data-run=r.id data-status=r.status.as_str()>
             <td><a href=format!("/runs/{}", r.id)>{r.id}</a></td>
             <td>{r.cluster.clone()}</td>
-            <td>{r.workflow.clone()} " · " {r.title.clone()}</td>
+            <td>{r.workflow.as_str()} " · " {r.title.clone()}</td>
             <td>{r.actor.clone()}</td>
             <td class="mono small">{r.started_at.clone()}</td>
             <td>{r.duration_seconds.map(|d| format!("{d} s"))}</td>
-            <td><span class=format!("status status-{}", r.status)>{r.status.clone()}</span></td>
+            <td><span class=format!("status status-{}", r.status)>{r.status.as_str()}</span></td>
             <td class="mono small" title=r.manifest_sha256.clone().unwrap_or_default()>
                 {r.manifest_source.clone().unwrap_or_default()} " " {sha}
             </td>

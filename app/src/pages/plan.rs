@@ -83,8 +83,8 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
             <h4>{Msg::Checks.text(lang)}</h4>
             <ul class="checks" data-testid="plan-checks">
                 {plan.checks.iter().map(|c| view! {
-                    <li class=format!("check check-{}", c.level) data-check=c.id.clone() data-level=c.level.clone()>
-                        <strong>{c.level.clone()}</strong> " " {c.message.clone()}
+                    <li class=format!("check check-{}", c.level) data-check=c.id.clone() data-level=c.level.as_str()>
+                        <strong>{c.level.as_str()}</strong> " " {c.message.clone()}
                     </li>
                 }).collect_view()}
             </ul>

@@ -2,7 +2,7 @@
 //! plan and the confirmation it ran with; cancel (running), resume or abandon (interrupted),
 //! and a rollback (finished). Live: it reloads whenever a run changes.
 
-use grappe_views::runs::RunView;
+use grappe_views::runs::{RunStatus, RunView, Workflow};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -72,7 +72,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
         {may.resume.then(|| button("resume", Msg::ResumeRun))} " "
         {may.abandon.then(|| button("abandon", Msg::AbandonRun))}
     };
-    let leftovers = (s.workflow == "cni.remove" || s.workflow == "cni.rollback")
+    let leftovers = matches!(s.workflow, Workflow::CniRemove | Workflow::CniRollback)
         .then(|| view! { <p class="muted">{Msg::NodeLeftovers.text(lang)}</p> });
     let reset_node = r.plan.reset.as_ref().map(|p| p.node.clone());
     let cluster_link = match (drain.as_deref(), &reset_node) {
@@ -94,7 +94,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
         .plan
         .recovery
         .as_ref()
-        .filter(|p| s.status == "succeeded" && !p.rollback_included)
+        .filter(|p| s.status == RunStatus::Succeeded && !p.rollback_included)
         .and_then(|p| p.rollback_run.map(|id| (id, p.rollback_title.clone().unwrap_or_default())))
         .map(|(id, title)| view! {
             <p class="alert alert-warn" data-testid="offer-rollback">
@@ -109,15 +109,15 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
             <ul class="small">{s.warnings.iter().map(|w| view! { <li>{w.clone()}</li> }).collect_view()}</ul>
         </div>
     });
-    let finished = !matches!(s.status.as_str(), "running" | "interrupted");
+    let finished = s.status.finished();
     let is_drain = drain.is_some();
     let uncordon = drain.clone().filter(|_| finished).map(|nodes| {
         view! { <super::drain::UncordonAfterDrain cluster=s.cluster.clone() nodes=nodes/> }
     });
     view! {
-        <section class="card" data-testid="run-summary" data-run=s.id data-status=s.status.clone()>
+        <section class="card" data-testid="run-summary" data-run=s.id data-status=s.status.as_str()>
             <dl class="facts">
-                <dt>{Msg::Workflow.text(lang)}</dt><dd>{s.workflow.clone()} " · " {s.title.clone()}</dd>
+                <dt>{Msg::Workflow.text(lang)}</dt><dd>{s.workflow.as_str()} " · " {s.title.clone()}</dd>
                 <dt>{Msg::Cluster.text(lang)}</dt><dd><a href=cluster_link>{s.cluster.clone()}</a></dd>
                 <dt>{Msg::Actor.text(lang)}</dt><dd>{s.actor.clone()}</dd>
                 <dt>{Msg::Status.text(lang)}</dt><dd><span class=format!("status status-{}", s.status) data-testid="run-status" data-shown=s.shown_status().to_owned()>{s.shown_status().to_owned()}</span></dd>
@@ -138,8 +138,8 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
             <h2>{Msg::Steps.text(lang)}</h2>
             <ol class="steps" data-testid="run-steps">
                 {r.steps.iter().map(|st| view! {
-                    <li class=format!("step step-{}", st.status) data-step=st.name.clone() data-status=st.status.clone()>
-                        <strong>{st.name.clone()}</strong> " " <span class=format!("status status-{}", st.status)>{st.status.clone()}</span>
+                    <li class=format!("step step-{}", st.status) data-step=st.name.clone() data-status=st.status.as_str()>
+                        <strong>{st.name.clone()}</strong> " " <span class=format!("status status-{}", st.status)>{st.status.as_str()}</span>
                         " " <span class="muted small mono">{st.started_at.clone().unwrap_or_default()} " " {st.finished_at.clone().map(|f| format!("→ {f}"))}</span>
                         {(!st.output.is_empty()).then(|| view! { <pre class="output">{st.output.clone()}</pre> })}
                     </li>

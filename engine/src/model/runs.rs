@@ -13,61 +13,14 @@ impl std::fmt::Display for RunId {
     }
 }
 
-macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name { $($variant),+ }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$(Self::$variant),+];
-            pub fn as_str(self) -> &'static str { match self { $(Self::$variant => $text),+ } }
-            pub fn parse(s: &str) -> Option<Self> { Self::ALL.iter().copied().find(|v| v.as_str() == s) }
-        }
-    };
-}
-
-string_enum!(
-    /// A run's status.
-    RunStatus {
-        Running => "running",
-        Interrupted => "interrupted",
-        Succeeded => "succeeded",
-        Failed => "failed",
-        Cancelled => "cancelled",
-        Abandoned => "abandoned",
-    }
-);
-
-string_enum!(
-    /// A step's status.
-    StepStatus {
-        Pending => "pending",
-        Running => "running",
-        Done => "done",
-        Failed => "failed",
-        Cancelled => "cancelled",
-        Interrupted => "interrupted",
-    }
-);
-
-string_enum!(
-    /// The workflows.
-    Workflow {
-        CniInstall => "cni.install",
-        CniRollback => "cni.rollback",
-        CniRemove => "cni.remove",
-        NodeDrain => "node.drain",
-        NodeReset => "node.reset",
-        ApiserverRecover => "apiserver.recover",
-    }
-);
+pub use grappe_views::vocab::{RunStatus, StepStatus, Workflow};
 
 /// The run that holds a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveRun {
     pub id: RunId,
     pub actor: String,
-    pub workflow: String,
+    pub workflow: Workflow,
     pub status: RunStatus,
 }
 
@@ -76,7 +29,7 @@ pub struct ActiveRun {
 pub struct RunRow {
     pub id: RunId,
     pub cluster: String,
-    pub workflow: String,
+    pub workflow: Workflow,
     pub params: String,
     pub actor: String,
     pub plan: String,

@@ -2,13 +2,14 @@
 //! computes the plan again and runs only if its hash is the one confirmed.
 
 use grappe_views::runs::{CheckView, PlanView};
+use grappe_views::vocab::Level;
 use sha2::{Digest, Sha256};
 
 /// A plan's check (`pass`, `warn`, `fail`; a failed check blocks the start).
-pub(crate) fn check(id: &str, level: &str, message: impl Into<String>) -> CheckView {
+pub(crate) fn check(id: &str, level: Level, message: impl Into<String>) -> CheckView {
     CheckView {
         id: id.to_owned(),
-        level: level.to_owned(),
+        level,
         message: message.into(),
     }
 }

@@ -62,7 +62,7 @@ impl Runs {
             .append(entry)
             .await
             .map_err(RunError::AuditUnavailable)?;
-        if self.inner.registry.policy(&run.workflow).lease {
+        if self.inner.registry.policy(run.workflow).lease {
             self.take_lease(id, &run.cluster, &run.actor).await?;
         }
         if !self

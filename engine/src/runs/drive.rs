@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::lifecycle::run_target;
-use super::registry::Executor;
+use super::registry::{Executor, Load};
 use super::{RunError, RunId, RunStatus, Runs, StepStatus, k8s, lease};
 use crate::audit::{Action, AuditEntry, Caller, GuardedError, Outcome, error_chain};
 use crate::model::{RunRow, StepRow};
@@ -53,9 +53,14 @@ impl Runs {
         let kind = self
             .inner
             .registry
-            .kind(&run.workflow)
+            .kind(run.workflow)
             .ok_or_else(|| RunError::Step(format!("unknown workflow {}", run.workflow)))?;
-        let mut executor = kind.executor(self, &run, cancel.clone()).await?;
+        let load = Load {
+            runs: self,
+            run: &run,
+            cancel: cancel.clone(),
+        };
+        let mut executor = kind.executor(load).await?;
         let renewer = kind
             .policy()
             .lease
@@ -122,7 +127,7 @@ impl Runs {
             .await?;
         self.bump();
         let entry = AuditEntry::new(caller, Action::RunStep, run_target(run), Outcome::Attempted)
-            .detail("workflow", run.workflow.clone())
+            .detail("workflow", run.workflow.as_str())
             .detail("step", step.name.clone());
         let done = self
             .inner

@@ -145,32 +145,11 @@ pub async fn release(client: &Client, holder: &str) -> Result<(), LeaseError> {
 mod mock_tests {
     //! The Lease's exact calls against a mocked API server (tower-test).
 
-    use http::{Request, Response, StatusCode};
-    use kube::client::Body;
+    use http::StatusCode;
     use serde_json::{Value, json};
-    use tower_test::mock;
 
     use super::*;
-
-    type Handle = mock::Handle<Request<Body>, Response<Body>>;
-
-    async fn answer(
-        handle: &mut Handle,
-        status: StatusCode,
-        body: Value,
-    ) -> (String, String, Value) {
-        let (request, send) = handle.next_request().await.expect("a request");
-        let method = request.method().to_string();
-        let path = request.uri().path().to_owned();
-        let bytes = request.into_body().collect_bytes().await.expect("body");
-        let sent = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let response = Response::builder()
-            .status(status)
-            .body(Body::from(serde_json::to_vec(&body).expect("json")))
-            .expect("response");
-        send.send_response(response);
-        (method, path, sent)
-    }
+    use crate::runs::mock::{answer, client};
 
     const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/grappe-workflow";
 
@@ -180,8 +159,7 @@ mod mock_tests {
 
     #[tokio::test]
     async fn a_free_cluster_gets_a_lease_created_for_the_run() {
-        let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
-        let client = Client::new(service, "default");
+        let (client, mut handle) = client();
         let server = tokio::spawn(async move {
             let get = answer(&mut handle, StatusCode::NOT_FOUND, not_found()).await;
             let create = answer(
@@ -212,8 +190,7 @@ mod mock_tests {
 
     #[tokio::test]
     async fn a_lease_another_run_renews_is_refused_without_a_write() {
-        let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
-        let client = Client::new(service, "default");
+        let (client, mut handle) = client();
         let renewed = k8s_openapi::jiff::Timestamp::now().to_string();
         let server = tokio::spawn(async move {
             answer(&mut handle, StatusCode::OK, json!({

@@ -4,6 +4,7 @@
 //! run (its digest in the final audit record).
 
 use grappe_views::runs::PlanView;
+use grappe_views::vocab::Level;
 use tokio::sync::watch;
 
 use super::{Confirmation, RunError, RunId, RunStatus, Runs, lease};
@@ -69,7 +70,7 @@ fn consented(
         tracing::debug!(plan = %serde_json::to_string(plan).unwrap_or_default(), "the plan now");
         return Err(RunError::PlanChanged);
     }
-    if let Some(failed) = plan.checks.iter().find(|c| c.level == "fail") {
+    if let Some(failed) = plan.checks.iter().find(|c| c.level == Level::Fail) {
         return Err(RunError::ChecksFailed(failed.message.clone()));
     }
     Ok(())
@@ -86,7 +87,7 @@ impl Runs {
         confirmation: Confirmation,
     ) -> Result<RunId, RunError> {
         consented(&launch.plan, expected_hash, &confirmation)?;
-        let policy = self.inner.registry.policy(&launch.plan.workflow);
+        let policy = self.inner.registry.policy_of(&launch.plan.workflow);
         let target = launch.target();
         // The audit record comes first: if it cannot be written, nothing starts.
         let plan = &launch.plan;

@@ -28,6 +28,8 @@ pub mod k8s;
 pub mod kinds;
 pub mod lease;
 mod lifecycle;
+#[cfg(test)]
+mod mock;
 pub mod policy;
 pub mod recover;
 pub mod registry;

@@ -55,7 +55,7 @@ impl Runs {
     pub async fn control(&self, actor: &Actor, id: RunId, what: Control) -> Result<(), RunError> {
         let run = self.inner.store.run(id).await?;
         let needed = run.as_ref().map_or(Role::Admin, |r| {
-            self.inner.registry.policy(&r.workflow).control
+            self.inner.registry.policy(r.workflow).control
         });
         if run.is_none() || !actor.role.allows(needed) {
             tracing::warn!(actor = %actor.caller.actor, run = id.0, action = what.as_str(), "run control refused: role too low");
@@ -83,13 +83,13 @@ impl Runs {
     }
 
     fn capabilities(&self, actor: &Actor, run: &RunRow, view: &RunView) -> RunCapabilities {
-        let policy = self.inner.registry.policy(&run.workflow);
+        let policy = self.inner.registry.policy(run.workflow);
         let control = actor.role.allows(policy.control);
         let awaiting_approval = run.status == RunStatus::Running
             && policy.approval.is_some_and(|step| {
                 view.steps
                     .iter()
-                    .any(|s| s.name == step && s.status == StepStatus::Running.as_str())
+                    .any(|s| s.name == step && s.status == StepStatus::Running)
             });
         RunCapabilities {
             cancel: control && run.status == RunStatus::Running && !run.cancel_requested,

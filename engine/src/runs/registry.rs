@@ -30,14 +30,35 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// What an unknown workflow gets: admins only, nothing more.
-    pub const STRICT: Policy = Policy {
+    /// An admin's workflow that takes the Lease, cannot be rolled back and needs no second
+    /// admin: what workflows declare by difference (`Policy { roll_back: true, ..ADMIN }`).
+    pub const ADMIN: Policy = Policy {
         lease: true,
         roll_back: false,
         control: Role::Admin,
         start: Role::Admin,
         approval: None,
     };
+    /// What an unknown workflow gets: admins only, nothing more.
+    pub const STRICT: Policy = Self::ADMIN;
+}
+
+/// What building a run's executor needs.
+pub(crate) struct Load<'a> {
+    pub runs: &'a Runs,
+    pub run: &'a RunRow,
+    /// Turns true when the run is asked to stop.
+    pub cancel: watch::Receiver<bool>,
+}
+
+/// An executor being built.
+pub(crate) type Loading<'a> = BoxFuture<'a, Result<Box<dyn Executor>, RunError>>;
+
+/// Builds an executor from `load`, boxed as the core holds it.
+pub(crate) fn loading<'a, E: Executor + 'static>(
+    load: impl Future<Output = Result<E, RunError>> + Send + 'a,
+) -> Loading<'a> {
+    Box::pin(async move { Ok(Box::new(load.await?) as Box<dyn Executor>) })
 }
 
 /// Executes the steps of one run, one at a time, in order.
@@ -53,13 +74,8 @@ pub(crate) trait Kind: Send + Sync {
     fn id(&self) -> Workflow;
     /// What it declares.
     fn policy(&self) -> Policy;
-    /// The executor of `run`'s steps; `cancel` turns true when the run is asked to stop.
-    fn executor<'a>(
-        &'a self,
-        runs: &'a Runs,
-        run: &'a RunRow,
-        cancel: watch::Receiver<bool>,
-    ) -> BoxFuture<'a, Result<Box<dyn Executor>, RunError>>;
+    /// The executor of a stored run's steps.
+    fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a>;
 }
 
 /// Every workflow this engine runs.
@@ -74,14 +90,21 @@ impl Registry {
 
     /// The kind of a stored workflow id (`None`: a run of a workflow this build does not
     /// know, which it refuses to execute).
-    pub(crate) fn kind(&self, workflow: &str) -> Option<&dyn Kind> {
-        let id = Workflow::parse(workflow)?;
-        self.kinds.iter().find(|k| k.id() == id).map(AsRef::as_ref)
+    pub(crate) fn kind(&self, workflow: Workflow) -> Option<&dyn Kind> {
+        self.kinds
+            .iter()
+            .find(|k| k.id() == workflow)
+            .map(AsRef::as_ref)
     }
 
-    /// The policy of a stored workflow id; [`Policy::STRICT`] for an unknown one.
-    pub(crate) fn policy(&self, workflow: &str) -> Policy {
+    /// The policy of a workflow; [`Policy::STRICT`] for one this build does not run.
+    pub(crate) fn policy(&self, workflow: Workflow) -> Policy {
         self.kind(workflow).map_or(Policy::STRICT, Kind::policy)
+    }
+
+    /// The policy of a workflow id as a plan carries it; [`Policy::STRICT`] for an unknown one.
+    pub(crate) fn policy_of(&self, workflow: &str) -> Policy {
+        Workflow::parse(workflow).map_or(Policy::STRICT, |w| self.policy(w))
     }
 }
 
@@ -96,7 +119,7 @@ mod tests {
             let kinds = registry.kinds.iter().filter(|k| k.id() == *w).count();
             assert_eq!(kinds, 1, "{} has {kinds} kinds", w.as_str());
         }
-        assert_eq!(registry.policy("cni.bogus"), Policy::STRICT);
-        assert!(registry.kind("cni.bogus").is_none());
+        assert_eq!(registry.policy_of("cni.bogus"), Policy::STRICT);
+        assert_eq!(registry.policy_of("node.drain").control, Role::Operator);
     }
 }

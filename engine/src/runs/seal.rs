@@ -21,7 +21,7 @@ impl Runs {
                 Outcome::Failure
             };
             let entry = AuditEntry::new(caller, Action::RunFinish, run_target(&run), outcome)
-                .detail("workflow", run.workflow.clone())
+                .detail("workflow", run.workflow.as_str())
                 .detail("status", run.status.as_str())
                 .detail("error", run.error.clone())
                 .detail("digest", digest);
@@ -50,7 +50,7 @@ impl Runs {
         for s in [
             run.id.0.to_string().as_str(),
             &run.cluster,
-            &run.workflow,
+            run.workflow.as_str(),
             &run.params,
             &run.actor,
             &run.plan,

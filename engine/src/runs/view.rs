@@ -45,7 +45,7 @@ impl Runs {
             objects: objects.iter().map(object_view).collect(),
             cancel_requested: run.cancel_requested,
             can_roll_back: finished
-                && self.inner.registry.policy(&run.workflow).roll_back
+                && self.inner.registry.policy(run.workflow).roll_back
                 && objects.iter().any(|o| o.done.is_some()),
             digest: run.digest.clone(),
             may: Default::default(),
@@ -76,10 +76,10 @@ pub fn write_csv<W: std::io::Write>(runs: &[RunSummaryView], out: W) -> Result<(
         [
             r.id.to_string(),
             r.cluster.clone(),
-            r.workflow.clone(),
+            r.workflow.to_string(),
             r.title.clone(),
             r.actor.clone(),
-            r.status.clone(),
+            r.status.to_string(),
             r.started_at.clone(),
             r.finished_at.clone().unwrap_or_default(),
             r.duration_seconds
@@ -102,10 +102,10 @@ fn summary(run: &RunRow) -> RunSummaryView {
     RunSummaryView {
         id: run.id.0,
         cluster: run.cluster.clone(),
-        workflow: run.workflow.clone(),
+        workflow: run.workflow,
         title: run.title.clone(),
         actor: run.actor.clone(),
-        status: run.status.as_str().to_owned(),
+        status: run.status,
         started_at: run.started_at.clone(),
         finished_at: run.finished_at.clone(),
         duration_seconds: duration,
@@ -119,7 +119,7 @@ fn summary(run: &RunRow) -> RunSummaryView {
 fn step_view(s: &StepRow) -> StepView {
     StepView {
         name: s.name.clone(),
-        status: s.status.as_str().to_owned(),
+        status: s.status,
         started_at: s.started_at.clone(),
         finished_at: s.finished_at.clone(),
         output: s.output.clone(),

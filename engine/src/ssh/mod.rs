@@ -11,14 +11,15 @@
 
 pub mod checks;
 pub mod commands;
+mod session;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
-use russh::{ChannelMsg, client};
+use russh::client;
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Action, AuditEntry, AuditError, AuditLog, Caller, Outcome, Target};
@@ -26,6 +27,8 @@ use crate::names::{ClusterName, NodeName};
 use crate::store::{Store, StoreError};
 
 pub use commands::Script;
+use session::Checker;
+pub use session::{MAX_OUTPUT, Output, Session};
 
 /// How Grappe reaches a cluster's node hosts (the cluster's `[clusters.ssh]` settings).
 #[derive(Clone, PartialEq, Eq)]
@@ -197,51 +200,6 @@ impl SshError {
     }
 }
 
-/// What a finished command returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Output {
-    pub exit: Option<u32>,
-    /// stdout and stderr interleaved as they came, cut at [`MAX_OUTPUT`].
-    pub text: String,
-    pub truncated: bool,
-}
-
-impl Output {
-    pub fn success(&self) -> bool {
-        self.exit == Some(0)
-    }
-}
-
-/// Output kept per command; the rest is counted and dropped.
-pub const MAX_OUTPUT: usize = 1 << 20;
-
-/// Checks the presented host key against the pinned one and remembers what was presented.
-struct Checker {
-    pinned: Option<PublicKey>,
-    presented: Arc<Mutex<Option<PublicKey>>>,
-}
-
-impl client::Handler for Checker {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            // Host certificates would need a CA to be configured; none is.
-            return Ok(false);
-        };
-        if let Ok(mut seen) = self.presented.lock() {
-            *seen = Some(key.clone());
-        }
-        Ok(self
-            .pinned
-            .as_ref()
-            .is_some_and(|p| p.key_data() == key.key_data()))
-    }
-}
-
 /// SSH access for every configured cluster.
 #[derive(Clone)]
 pub struct Ssh {
@@ -260,14 +218,6 @@ impl std::fmt::Debug for Ssh {
             .field("clusters", &self.inner.specs.keys().collect::<Vec<_>>())
             .finish()
     }
-}
-
-/// An open connection to one host.
-pub struct Session {
-    handle: client::Handle<Checker>,
-    endpoint: Endpoint,
-    sudo: bool,
-    command_timeout: Duration,
 }
 
 impl Ssh {
@@ -542,84 +492,5 @@ impl Ssh {
                 crate::audit::GuardedError::Action(s) => SshError::Store(s),
             })?;
         Ok(presented)
-    }
-}
-
-impl Session {
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
-    /// Runs one script, feeding each chunk of output to `on_output` as it comes.
-    ///
-    /// # Errors
-    /// [`SshError::CommandTimeout`] (the channel is closed), [`SshError::Protocol`].
-    pub async fn run(
-        &self,
-        script: &Script,
-        mut on_output: impl FnMut(&str),
-    ) -> Result<Output, SshError> {
-        let protocol = |source| SshError::Protocol {
-            endpoint: self.endpoint.display(),
-            source,
-        };
-        let mut channel = self.handle.channel_open_session().await.map_err(protocol)?;
-        channel
-            .exec(true, script.command_line(self.sudo))
-            .await
-            .map_err(protocol)?;
-        let mut out = Output {
-            exit: None,
-            text: String::new(),
-            truncated: false,
-        };
-        let timeout = script.timeout_override().unwrap_or(self.command_timeout);
-        let collect = async {
-            let mut pending: Vec<u8> = Vec::new();
-            while let Some(msg) = channel.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
-                        pending.extend_from_slice(&data);
-                        // Hand out whole UTF-8 characters only.
-                        let valid = match std::str::from_utf8(&pending) {
-                            Ok(_) => pending.len(),
-                            Err(e) => e.valid_up_to(),
-                        };
-                        let chunk: Vec<u8> = pending.drain(..valid).collect();
-                        let text = String::from_utf8_lossy(&chunk);
-                        if out.text.len() < MAX_OUTPUT {
-                            on_output(&text);
-                            out.text.push_str(&text);
-                        } else {
-                            out.truncated = true;
-                        }
-                    }
-                    ChannelMsg::ExitStatus { exit_status } => out.exit = Some(exit_status),
-                    _ => {}
-                }
-            }
-            if !pending.is_empty() {
-                let text = String::from_utf8_lossy(&pending).into_owned();
-                on_output(&text);
-                out.text.push_str(&text);
-            }
-        };
-        if tokio::time::timeout(timeout, collect).await.is_err() {
-            let _ = channel.close().await;
-            return Err(SshError::CommandTimeout {
-                node: self.endpoint.node.to_string(),
-                command: script.name().to_owned(),
-                seconds: timeout.as_secs(),
-            });
-        }
-        Ok(out)
-    }
-
-    /// Closes the connection.
-    pub async fn close(self) {
-        let _ = self
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await;
     }
 }

@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreError};
-use crate::model::{ActiveRun, ObjectRow, RunId, RunRow, RunStatus, StepRow, StepStatus};
+use crate::model::{ActiveRun, ObjectRow, RunId, RunRow, RunStatus, StepRow, StepStatus, Workflow};
 use crate::time::now;
 use grappe_views::runs::Planned;
 
@@ -45,7 +45,10 @@ fn run_from_row(row: &SqliteRow) -> Result<RunRow, StoreError> {
     Ok(RunRow {
         id: RunId(row.try_get("id")?),
         cluster: row.try_get("cluster")?,
-        workflow: row.try_get("workflow")?,
+        workflow: {
+            let text: String = row.try_get("workflow")?;
+            Workflow::parse(&text).ok_or_else(|| corrupt("run workflow", &text))?
+        },
         params: row.try_get("params")?,
         actor: row.try_get("actor")?,
         plan: row.try_get("plan")?,
@@ -186,7 +189,10 @@ impl Store {
             Ok(ActiveRun {
                 id: RunId(r.try_get("id")?),
                 actor: r.try_get("actor")?,
-                workflow: r.try_get("workflow")?,
+                workflow: {
+                    let text: String = r.try_get("workflow")?;
+                    Workflow::parse(&text).ok_or_else(|| corrupt("run workflow", &text))?
+                },
                 status: RunStatus::parse(&status).ok_or_else(|| corrupt("run status", &status))?,
             })
         })

@@ -1,6 +1,7 @@
 //! The preflight checks of a CNI plan: other CNIs, the pool against node addresses and kubeadm's
 //! subnets, the node count, and the permissions the run needs.
 
+use grappe_views::vocab::Level;
 use std::collections::BTreeSet;
 
 use grappe_views::runs::CheckView;
@@ -31,7 +32,7 @@ impl Runs {
         let Some(state) = self.inner().states.get(name) else {
             return Ok(vec![check(
                 "state",
-                "fail",
+                Level::Fail,
                 "no live state for this cluster",
             )]);
         };
@@ -43,7 +44,7 @@ impl Runs {
         {
             checks.push(check(
                 "state",
-                "fail",
+                Level::Fail,
                 "the cluster's state has not been read yet: try again in a moment",
             ));
             return Ok(checks);
@@ -61,7 +62,7 @@ impl Runs {
                 if !others.is_empty() {
                     checks.push(check(
                         "cni",
-                        "fail",
+                        Level::Fail,
                         format!(
                             "another CNI is installed: {}; remove it first",
                             others.join(", ")
@@ -72,19 +73,19 @@ impl Runs {
                     if version.is_some_and(|to| to != from) {
                         checks.push(check(
                             "cni",
-                            "warn",
+                            Level::Warn,
                             format!("upgrade: {cni} {from} ({ds}) to {}", version.unwrap_or("?")),
                         ));
                     } else {
-                        checks.push(check("cni", "pass", format!("{cni} {from} is already installed ({ds}): the objects are applied again")));
+                        checks.push(check("cni", Level::Pass, format!("{cni} {from} is already installed ({ds}): the objects are applied again")));
                     }
                 } else {
-                    checks.push(check("cni", "pass", "no CNI installed"));
+                    checks.push(check("cni", Level::Pass, "no CNI installed"));
                 }
             }
             None => checks.push(check(
                 "cni",
-                "warn",
+                Level::Warn,
                 "the manifest's CNI is not recognised: no CNI-specific check",
             )),
         }
@@ -120,7 +121,7 @@ impl Runs {
             if inside.is_empty() {
                 checks.push(check(
                     "pool",
-                    "pass",
+                    Level::Pass,
                     format!(
                         "IP pool {pool} ({from}) does not overlap the {} node addresses",
                         nodes.len()
@@ -128,7 +129,7 @@ impl Runs {
                 ));
             } else {
                 let shown: Vec<&str> = inside.iter().take(5).map(String::as_str).collect();
-                checks.push(check("pool", "fail", format!(
+                checks.push(check("pool", Level::Fail, format!(
                     "IP pool {pool} ({from}) contains {} node address(es): {}{}; choose another CALICO_IPV4POOL_CIDR",
                     inside.len(), shown.join(", "), if inside.len() > 5 { ", …" } else { "" }
                 )));
@@ -136,14 +137,14 @@ impl Runs {
             if let Some(s) = service.filter(|s| s.overlaps(&pool)) {
                 checks.push(check(
                     "service-subnet",
-                    "fail",
+                    Level::Fail,
                     format!("IP pool {pool} overlaps the service subnet {s}"),
                 ));
             }
             if let Some(p) = pod_subnet.filter(|p| from == "CALICO_IPV4POOL_CIDR" && *p != pool) {
                 checks.push(check(
                     "pod-subnet",
-                    "warn",
+                    Level::Warn,
                     format!("IP pool {pool} differs from kubeadm's podSubnet {p}"),
                 ));
             }
@@ -152,7 +153,7 @@ impl Runs {
         let not_ready = stores.nodes.values().filter(|n| !n.is_ready()).count();
         checks.push(check(
             "nodes",
-            if total == 0 { "warn" } else { "pass" },
+            if total == 0 { Level::Warn } else { Level::Pass },
             format!("{total} nodes ({not_ready} NotReady): the rollout waits until the CNI runs on each and every node is Ready"),
         ));
         Ok(checks)
@@ -221,13 +222,13 @@ impl Runs {
         Ok(if denied.is_empty() {
             check(
                 "permissions",
-                "pass",
+                Level::Pass,
                 format!("allowed: {} (resource, verb) pairs checked", wanted.len()),
             )
         } else {
             check(
                 "permissions",
-                "fail",
+                Level::Fail,
                 format!("not allowed: {}", denied.join(", ")),
             )
         })

@@ -1,5 +1,6 @@
 //! The install (or upgrade) plan from a manifest and its start.
 
+use grappe_views::vocab::Level;
 use std::collections::BTreeSet;
 
 use futures::{StreamExt, TryStreamExt};
@@ -44,7 +45,7 @@ impl Runs {
                 source,
             })?;
         // Check messages are part of the plan's hash: nothing that varies by itself (timings).
-        let mut checks = vec![check("api", "pass", "API server reachable")];
+        let mut checks = vec![check("api", Level::Pass, "API server reachable")];
         let mut resolver = Resolver::new(client.clone());
         let created_namespaces: BTreeSet<String> = objects
             .iter()
@@ -106,10 +107,7 @@ impl Runs {
             options,
             objects: planned,
             checks,
-            drain: None,
-            reset: None,
-            recovery: None,
-            hash: String::new(),
+            ..PlanView::default()
         }))
     }
 

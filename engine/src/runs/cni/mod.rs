@@ -4,17 +4,13 @@
 
 use std::time::Duration;
 
-use tokio::sync::watch;
-
 use super::k8s::ObjectRef;
-use super::registry::{Executor, Kind, Policy};
-use super::{RunError, Runs, Workflow};
+use super::registry::{Kind, Load, Loading, Policy, loading};
+use super::{RunError, Workflow};
 use crate::manifests::Manifest;
 use crate::manifests::parse::{CalicoOptions, ManifestObject, apply_calico_options, parse};
-use crate::model::{ObjectRow, RunRow};
+use crate::model::ObjectRow;
 use crate::net::Cidr;
-use crate::users::Role;
-use futures::future::BoxFuture;
 
 /// Calico's default pool when neither the option nor kubeadm's podSubnet says otherwise.
 const CALICO_DEFAULT_POOL: &str = "192.168.0.0/16";
@@ -146,22 +142,12 @@ impl Kind for Cni {
 
     fn policy(&self) -> Policy {
         Policy {
-            lease: true,
             roll_back: true,
-            control: Role::Admin,
-            start: Role::Admin,
-            approval: None,
+            ..Policy::ADMIN
         }
     }
 
-    fn executor<'a>(
-        &'a self,
-        runs: &'a Runs,
-        run: &'a RunRow,
-        cancel: watch::Receiver<bool>,
-    ) -> BoxFuture<'a, Result<Box<dyn Executor>, RunError>> {
-        Box::pin(async move {
-            Ok(Box::new(StepContext::load(runs, run, cancel).await?) as Box<dyn Executor>)
-        })
+    fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a> {
+        loading(StepContext::load(at.runs, at.run, at.cancel))
     }
 }

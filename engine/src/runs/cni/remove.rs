@@ -1,6 +1,7 @@
 //! The removal of a manifest's objects (`kubectl delete -f`) and its start.
 
 use grappe_views::runs::{PlanView, Planned, PlannedObjectView};
+use grappe_views::vocab::Level;
 use serde_json::json;
 
 use super::*;
@@ -55,13 +56,13 @@ impl Runs {
         let mut checks = vec![if present == 0 {
             check(
                 "present",
-                "fail",
+                Level::Fail,
                 "none of the manifest's objects is in the cluster: nothing to remove",
             )
         } else {
             check(
                 "present",
-                "pass",
+                Level::Pass,
                 format!("{present} of {} objects are in the cluster", objects.len()),
             )
         }];
@@ -73,7 +74,7 @@ impl Runs {
             )
             .await?,
         );
-        checks.push(check("nodes", "warn", "without a CNI, nodes become NotReady and new pods get no network; files on the nodes (/etc/cni/net.d) stay"));
+        checks.push(check("nodes", Level::Warn, "without a CNI, nodes become NotReady and new pods get no network; files on the nodes (/etc/cni/net.d) stay"));
         let title = match manifest.catalog {
             Some(e) => format!("remove {} {}", e.cni, e.version),
             None => format!("remove {} (unverified)", manifest.source),
@@ -85,13 +86,9 @@ impl Runs {
             manifest_source: Some(manifest.source.clone()),
             manifest_sha256: Some(manifest.sha256.clone()),
             verified: manifest.verified(),
-            options: Vec::new(),
             objects: planned,
             checks,
-            drain: None,
-            reset: None,
-            recovery: None,
-            hash: String::new(),
+            ..PlanView::default()
         }))
     }
 

@@ -2,6 +2,7 @@
 //! deleted is put back as its snapshot) and its start.
 
 use grappe_views::runs::{PlanView, Planned, PlannedObjectView};
+use grappe_views::vocab::Level;
 use serde_json::{Value, json};
 
 use super::*;
@@ -79,7 +80,7 @@ impl Runs {
             });
             refs.push(r);
         }
-        let mut checks = vec![check("api", "pass", "API server reachable")];
+        let mut checks = vec![check("api", Level::Pass, "API server reachable")];
         checks.push(
             self.permissions(&mut resolver, &refs, &["get", "update", "create", "delete"])
                 .await?,
@@ -88,16 +89,11 @@ impl Runs {
             cluster: run.cluster.clone(),
             workflow: Workflow::CniRollback.as_str().to_owned(),
             title: format!("rollback of run {} ({})", target.0, run.title),
-            manifest_source: None,
             manifest_sha256: run.manifest_sha256.clone(),
-            verified: false,
             options: vec![("run".into(), target.0.to_string())],
             objects: planned,
             checks,
-            drain: None,
-            reset: None,
-            recovery: None,
-            hash: String::new(),
+            ..PlanView::default()
         }))
     }
 

@@ -40,8 +40,7 @@ impl StepContext {
         cancel: watch::Receiver<bool>,
     ) -> Result<Self, RunError> {
         let params: Value = crate::runs::run_params(run)?;
-        let workflow = Workflow::parse(&run.workflow)
-            .ok_or_else(|| RunError::Step(format!("unknown workflow {}", run.workflow)))?;
+        let workflow = run.workflow;
         let mut ctx = Self::new(runs, run, workflow, cancel).await?;
         if let Some(t) = params.get("timeout_seconds").and_then(Value::as_u64) {
             ctx.rollout_timeout = Duration::from_secs(t);

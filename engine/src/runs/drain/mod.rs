@@ -12,7 +12,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use grappe_views::runs::Verdict;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -21,12 +20,10 @@ use kube::Client;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::watch;
 
 use super::k8s::KubeError;
-use super::registry::{Executor, Kind, Policy};
-use super::{RunError, Runs, Workflow};
-use crate::model::RunRow;
+use super::registry::{Kind, Load, Loading, Policy, loading};
+use super::{RunError, Workflow};
 use crate::names::NodeName;
 use crate::users::Role;
 
@@ -239,22 +236,13 @@ impl Kind for Drain {
 
     fn policy(&self) -> Policy {
         Policy {
-            lease: true,
-            roll_back: false,
             control: Role::Operator,
             start: Role::Operator,
-            approval: None,
+            ..Policy::ADMIN
         }
     }
 
-    fn executor<'a>(
-        &'a self,
-        runs: &'a Runs,
-        run: &'a RunRow,
-        cancel: watch::Receiver<bool>,
-    ) -> BoxFuture<'a, Result<Box<dyn Executor>, RunError>> {
-        Box::pin(async move {
-            Ok(Box::new(DrainContext::load(runs, run, cancel).await?) as Box<dyn Executor>)
-        })
+    fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a> {
+        loading(DrainContext::load(at.runs, at.run, at.cancel))
     }
 }

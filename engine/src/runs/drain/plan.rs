@@ -1,6 +1,7 @@
 //! The drain preview (every pod with its verdict, the budgets at zero) and its start; cordon
 //! and uncordon as single audited actions.
 
+use grappe_views::vocab::Level;
 use std::collections::BTreeMap;
 
 use grappe_views::runs::{
@@ -97,7 +98,11 @@ impl Runs {
                 .await
                 .map_err(call("get", format!("node {name}")))?
             else {
-                checks.push(check("node", "fail", format!("node {name} does not exist")));
+                checks.push(check(
+                    "node",
+                    Level::Fail,
+                    format!("node {name} does not exist"),
+                ));
                 continue;
             };
             let info = NodeInfo::from_node(node);
@@ -108,7 +113,7 @@ impl Runs {
             {
                 checks.push(check(
                     "control-plane",
-                    "warn",
+                    Level::Warn,
                     format!("{name} is a control-plane node: its static pods stay (mirror pods are skipped)"),
                 ));
             }
@@ -117,7 +122,7 @@ impl Runs {
             if let Some(err) = blocked_error(&pods, &verdicts) {
                 checks.push(check(
                     "blocked",
-                    "fail",
+                    Level::Fail,
                     format!(
                         "{name}: {err}. Nothing would be evicted; change the options or the pods."
                     ),
@@ -174,7 +179,7 @@ impl Runs {
         if !at_zero.is_empty() {
             checks.push(check(
                 "pdb",
-                "warn",
+                Level::Warn,
                 format!(
                     "{} PodDisruptionBudget(s) allow no disruption now: {}. Evictions they cover are retried every 5 s until they allow it or the timeout ({} s) ends the drain.",
                     at_zero.len(),
@@ -186,14 +191,14 @@ impl Runs {
         if opts.disable_eviction {
             checks.push(check(
                 "eviction",
-                "warn",
+                Level::Warn,
                 "eviction disabled: pods are deleted and PodDisruptionBudgets are bypassed",
             ));
         }
-        if checks.iter().all(|c| c.level != "fail") {
+        if checks.iter().all(|c| c.level != Level::Fail) {
             checks.push(check(
                 "pods",
-                "pass",
+                Level::Pass,
                 format!("{} pod(s) to remove", objects.len()),
             ));
         }
@@ -215,9 +220,6 @@ impl Runs {
             cluster: cluster.to_owned(),
             workflow: Workflow::NodeDrain.as_str().to_owned(),
             title: format!("drain {}", node_list.join(", ")),
-            manifest_source: None,
-            manifest_sha256: None,
-            verified: false,
             options: opts.flags(),
             objects,
             checks,
@@ -226,9 +228,7 @@ impl Runs {
                 nodes: views,
                 pdbs_at_zero,
             }),
-            reset: None,
-            recovery: None,
-            hash: String::new(),
+            ..PlanView::default()
         }))
     }
 
@@ -296,12 +296,8 @@ mod tests {
             cluster: "lab".into(),
             workflow: Workflow::NodeDrain.as_str().into(),
             title: "drain saiph".into(),
-            manifest_source: None,
-            manifest_sha256: None,
-            verified: false,
-            options: Vec::new(),
             objects: Vec::new(),
-            checks: vec![check("pods", "pass", "1 pod(s) to remove")],
+            checks: vec![check("pods", Level::Pass, "1 pod(s) to remove")],
             drain: Some(DrainPreviewView {
                 options: DrainOptions::default(),
                 nodes: vec![DrainNodeView {
@@ -325,9 +321,7 @@ mod tests {
                     pods: vec!["demo/web-1".into()],
                 }],
             }),
-            reset: None,
-            recovery: None,
-            hash: String::new(),
+            ..PlanView::default()
         }
     }
 

@@ -13,24 +13,22 @@
 
 mod steps;
 
+use grappe_views::vocab::Level;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use grappe_views::runs::{
     CheckView, PlanView, PlannedObjectView, RecoveryHostView, RecoveryPreviewView,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
-use super::registry::{Executor, Kind, Policy};
+use super::registry::{Kind, Load, Loading, Policy, loading};
 use super::{Confirmation, Launch, RunError, RunId, RunStatus, Runs, Workflow, check, sealed};
 use crate::audit::Caller;
 use crate::clusters::Reachability;
 use crate::model::RunRow;
 use crate::names::{ClusterName, NodeName};
 use crate::ssh::Endpoint;
-use crate::users::Role;
 use steps::RecoveryContext;
 
 /// How long the run waits for `/readyz` after the restart.
@@ -76,7 +74,7 @@ impl Runs {
             });
             checks.push(check(
                 "rollback",
-                "warn",
+                Level::Warn,
                 format!(
                     "then, once the API server answers, run {} ({}) is rolled back: {deleted} object(s) deleted, {restored} restored to their snapshot",
                     o.run.id, o.run.title
@@ -87,9 +85,6 @@ impl Runs {
             cluster: cluster.to_owned(),
             workflow: Workflow::ApiserverRecover.as_str().to_owned(),
             title: "recover the kube-apiserver".to_owned(),
-            manifest_source: None,
-            manifest_sha256: None,
-            verified: false,
             options: hosts
                 .iter()
                 .map(|h| {
@@ -104,8 +99,6 @@ impl Runs {
                 .map(|o| o.objects.clone())
                 .unwrap_or_default(),
             checks,
-            drain: None,
-            reset: None,
             recovery: Some(RecoveryPreviewView {
                 hosts,
                 rollback_run: offer.as_ref().map(|o| o.run.id.0),
@@ -113,7 +106,7 @@ impl Runs {
                 rollback_included: false,
                 ready_timeout_seconds: READY_TIMEOUT.as_secs(),
             }),
-            hash: String::new(),
+            ..PlanView::default()
         }))
     }
 
@@ -189,12 +182,12 @@ impl Runs {
             None => return Err(RunError::UnknownCluster(name.to_string())),
             Some(Reachability::Reachable { version, .. }) => check(
                 "apiserver",
-                "fail",
+                Level::Fail,
                 format!("the API server answers ({version}): there is nothing to recover"),
             ),
             Some(Reachability::Unreachable { error }) => {
                 tracing::info!(cluster = %name, error, "recovery planned: the API server does not answer");
-                check("apiserver", "pass", "the API server does not answer")
+                check("apiserver", Level::Pass, "the API server does not answer")
             }
         })
     }
@@ -224,7 +217,7 @@ impl Runs {
         if control_planes.is_empty() {
             checks.push(check(
                 "control-plane",
-                "fail",
+                Level::Fail,
                 "no control-plane node is known for this cluster (Grappe never saw its node list)",
             ));
         }
@@ -235,7 +228,7 @@ impl Runs {
             };
             let endpoint = match inner.ssh.endpoint(name, &node, ip.as_deref()) {
                 Err(e) => {
-                    checks.push(check("ssh", "fail", e.to_string()));
+                    checks.push(check("ssh", Level::Fail, e.to_string()));
                     continue;
                 }
                 Ok(endpoint) => endpoint,
@@ -245,7 +238,7 @@ impl Runs {
             checks.push(if host_key.is_empty() {
                 check(
                     "host-key",
-                    "fail",
+                    Level::Fail,
                     format!("no trusted host key for {node}: check the host from its page and trust its key first"),
                 )
             } else {
@@ -253,9 +246,9 @@ impl Runs {
                     Ok(s) => {
                         s.close().await;
                         let shown = endpoint.display();
-                        check("ssh", "pass", format!("{shown} answers with the pinned key"))
+                        check("ssh", Level::Pass, format!("{shown} answers with the pinned key"))
                     }
-                    Err(e) => check("ssh", "fail", crate::audit::error_chain(&e)),
+                    Err(e) => check("ssh", Level::Fail, crate::audit::error_chain(&e)),
                 }
             });
             hosts.push(RecoveryHostView {
@@ -276,18 +269,18 @@ impl Runs {
             .into_iter()
             .filter(|r| r.status == RunStatus::Succeeded)
         {
-            match Workflow::parse(&run.workflow) {
-                Some(Workflow::CniInstall) if !undone.contains(&run.id) => {
+            match run.workflow {
+                Workflow::CniInstall if !undone.contains(&run.id) => {
                     let objects = self.rollback_from_snapshots(run.id).await?;
                     return Ok((!objects.is_empty()).then_some(Offer { run, objects }));
                 }
-                Some(Workflow::CniRollback) => {
+                Workflow::CniRollback => {
                     let params: serde_json::Value = super::run_params(&run)?;
                     if let Some(t) = params.get("run").and_then(serde_json::Value::as_i64) {
                         undone.insert(RunId(t));
                     }
                 }
-                Some(Workflow::ApiserverRecover) => {
+                Workflow::ApiserverRecover => {
                     let params: RecoveryParams = super::run_params(&run)?;
                     undone.extend(params.rollback);
                 }
@@ -310,21 +303,13 @@ impl Kind for Recover {
     fn policy(&self) -> Policy {
         Policy {
             lease: false,
-            roll_back: false,
-            control: Role::Admin,
-            start: Role::Admin,
-            approval: None,
+            ..Policy::ADMIN
         }
     }
 
-    fn executor<'a>(
-        &'a self,
-        runs: &'a Runs,
-        run: &'a RunRow,
-        cancel: watch::Receiver<bool>,
-    ) -> BoxFuture<'a, Result<Box<dyn Executor>, RunError>> {
-        Box::pin(async move {
-            Ok(Box::new(RecoveryContext::load(runs, run, cancel)?) as Box<dyn Executor>)
-        })
+    fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a> {
+        loading(std::future::ready(RecoveryContext::load(
+            at.runs, at.run, at.cancel,
+        )))
     }
 }

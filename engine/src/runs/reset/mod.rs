@@ -12,22 +12,19 @@
 //! cluster, confirmed by typing `reset cluster <name>`.
 
 use grappe_views::runs::{DrainOptions, PlanView, ResetOptions, ResetPreviewView};
+use grappe_views::vocab::Level;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
 
 use super::drain::{call, node_name};
-use super::registry::{Executor, Kind, Policy};
+use super::registry::{Kind, Load, Loading, Policy, loading};
 use super::{Confirmation, RunError, RunId, Runs, Workflow, check, sealed};
 use crate::audit::{Action, AuditEntry, Caller, Outcome, Target};
-use crate::model::RunRow;
 use crate::names::NodeName;
 use crate::runs::Launch;
 use crate::ssh::{Endpoint, commands};
 use crate::state::model::NodeInfo;
-use crate::users::Role;
-use futures::future::BoxFuture;
 
 /// The approval step's name.
 pub const APPROVAL_STEP: &str = "approval by a second admin";
@@ -76,17 +73,17 @@ impl Runs {
         match (control_plane, opts.reset_cluster) {
             (true, false) => checks.push(check(
                 "control-plane",
-                "fail",
+                Level::Fail,
                 format!("{name} is the control plane: resetting it resets the cluster. Choose \"reset the cluster\" to go on."),
             )),
             (true, true) => checks.push(check(
                 "control-plane",
-                "warn",
+                Level::Warn,
                 format!("resetting {name} resets the cluster: its API server, etcd data and certificates are removed"),
             )),
             (false, true) => checks.push(check(
                 "control-plane",
-                "fail",
+                Level::Fail,
                 format!("{name} is not a control-plane node: \"reset the cluster\" does not apply"),
             )),
             (false, false) => {}
@@ -94,7 +91,7 @@ impl Runs {
         if opts.reset_cluster && opts.delete_node {
             checks.push(check(
                 "delete-node",
-                "fail",
+                Level::Fail,
                 "the Node object cannot be deleted once the cluster itself is reset",
             ));
         }
@@ -106,7 +103,7 @@ impl Runs {
             None => {
                 checks.push(check(
                     "host-key",
-                    "fail",
+                    Level::Fail,
                     format!("no trusted host key for {name}: check the host from its page and trust its key first"),
                 ));
                 String::new()
@@ -118,7 +115,7 @@ impl Runs {
                         session.close().await;
                         checks.push(check(
                             "ssh",
-                            "pass",
+                            Level::Pass,
                             format!(
                                 "{} answers with the pinned key {}",
                                 endpoint.display(),
@@ -126,7 +123,7 @@ impl Runs {
                             ),
                         ));
                     }
-                    Err(e) => checks.push(check("ssh", "fail", crate::audit::error_chain(&e))),
+                    Err(e) => checks.push(check("ssh", Level::Fail, crate::audit::error_chain(&e))),
                 }
                 k.fingerprint.clone()
             }
@@ -156,7 +153,7 @@ impl Runs {
         } else {
             checks.push(check(
                 "drain",
-                "pass",
+                Level::Pass,
                 format!(
                     "{name} is {} with nothing left to evict: no drain first",
                     info.status_text()
@@ -166,7 +163,7 @@ impl Runs {
         if approval {
             checks.push(check(
                 "two-person",
-                "warn",
+                Level::Warn,
                 "a second admin must approve the run before anything is done",
             ));
         }
@@ -185,13 +182,9 @@ impl Runs {
             cluster: cluster.to_owned(),
             workflow: Workflow::NodeReset.as_str().to_owned(),
             title: format!("reset {name}"),
-            manifest_source: None,
-            manifest_sha256: None,
-            verified: false,
             options: flags,
             objects: Vec::new(),
             checks,
-            drain: None,
             reset: Some(ResetPreviewView {
                 node: name.to_string(),
                 endpoint: endpoint.display(),
@@ -202,8 +195,7 @@ impl Runs {
                 options: opts.clone(),
                 approval,
             }),
-            recovery: None,
-            hash: String::new(),
+            ..PlanView::default()
         }))
     }
 
@@ -287,7 +279,7 @@ impl Runs {
             ));
         }
         let entry = AuditEntry::new(caller, Action::RunApprove, target, Outcome::Success)
-            .detail("workflow", run.workflow.clone())
+            .detail("workflow", run.workflow.as_str())
             .detail("title", run.title.clone());
         self.inner()
             .audit
@@ -353,23 +345,15 @@ impl Kind for Reset {
 
     fn policy(&self) -> Policy {
         Policy {
-            lease: true,
-            roll_back: false,
-            control: Role::Admin,
-            start: Role::Admin,
             approval: Some(APPROVAL_STEP),
+            ..Policy::ADMIN
         }
     }
 
-    fn executor<'a>(
-        &'a self,
-        runs: &'a Runs,
-        run: &'a RunRow,
-        cancel: watch::Receiver<bool>,
-    ) -> BoxFuture<'a, Result<Box<dyn Executor>, RunError>> {
-        Box::pin(async move {
-            Ok(Box::new(ResetContext::load(runs, run, cancel)?) as Box<dyn Executor>)
-        })
+    fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a> {
+        loading(std::future::ready(ResetContext::load(
+            at.runs, at.run, at.cancel,
+        )))
     }
 }
 

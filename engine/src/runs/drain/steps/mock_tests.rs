@@ -2,19 +2,11 @@
 //! the judged pod's UID as its precondition, a 429 is a refusal that names the budget, and
 //! eviction disabled is a DELETE with the same precondition.
 
-use http::{Request, Response, StatusCode};
-use kube::client::Body;
+use http::StatusCode;
 use serde_json::{Value, json};
-use tower_test::mock;
 
 use super::*;
-
-type Handle = mock::Handle<Request<Body>, Response<Body>>;
-
-fn client() -> (Client, Handle) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (Client::new(service, "default"), handle)
-}
+use crate::runs::mock::{answer, client};
 
 fn removal() -> Removal {
     Removal {
@@ -25,21 +17,6 @@ fn removal() -> Removal {
         seq: None,
         budgets: vec!["demo/web".into()],
     }
-}
-
-/// The next request: its method, path and JSON body; answered with `status` and `body`.
-async fn answer(handle: &mut Handle, status: StatusCode, body: Value) -> (String, String, Value) {
-    let (request, send) = handle.next_request().await.expect("a request");
-    let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
-    let bytes = request.into_body().collect_bytes().await.expect("body");
-    let sent = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let response = Response::builder()
-        .status(status)
-        .body(Body::from(serde_json::to_vec(&body).expect("json")))
-        .expect("response");
-    send.send_response(response);
-    (method, path, sent)
 }
 
 fn too_many_requests() -> Value {

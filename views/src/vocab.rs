@@ -1,0 +1,134 @@
+//! The words that cross crates, defined once: run and step statuses, a check's level, the
+//! workflow ids. Each is an enum stored and sent as its text (`running`, `cni.install`), so the
+//! engine, the database, the JSON and the pages agree, and nothing compares string literals.
+
+/// An enum whose values are texts: `as_str`, `parse`, `ALL`, `Display`, and serde as the text.
+macro_rules! vocabulary {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$(Self::$variant),+];
+
+            /// The text it is stored and sent as.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            /// The value of a text (`None` for any other).
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        // Compared with a text as it is stored and sent (tests and JSON read it that way).
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::parse(&text).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "unknown {} {text:?}",
+                        stringify!($name)
+                    ))
+                })
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// A run's status.
+    RunStatus {
+        Running => "running",
+        /// Left running by a process that stopped: resume or abandon it.
+        Interrupted => "interrupted",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Cancelled => "cancelled",
+        Abandoned => "abandoned",
+    }
+);
+
+impl RunStatus {
+    /// Neither running nor interrupted.
+    pub fn finished(self) -> bool {
+        !matches!(self, Self::Running | Self::Interrupted)
+    }
+}
+
+vocabulary!(
+    /// A step's status.
+    StepStatus {
+        Pending => "pending",
+        Running => "running",
+        Done => "done",
+        Failed => "failed",
+        Cancelled => "cancelled",
+        Interrupted => "interrupted",
+    }
+);
+
+vocabulary!(
+    /// A plan check's level; a failed check blocks the start.
+    Level {
+        Pass => "pass",
+        Warn => "warn",
+        Fail => "fail",
+    }
+);
+
+vocabulary!(
+    /// The workflows, by the id their runs are stored with.
+    Workflow {
+        CniInstall => "cni.install",
+        CniRollback => "cni.rollback",
+        CniRemove => "cni.remove",
+        NodeDrain => "node.drain",
+        NodeReset => "node.reset",
+        ApiserverRecover => "apiserver.recover",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_travel_as_their_text_and_unknown_texts_are_refused() {
+        for s in RunStatus::ALL {
+            let json = serde_json::to_string(s).expect("json");
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+            assert_eq!(serde_json::from_str::<RunStatus>(&json).ok(), Some(*s));
+        }
+        assert_eq!(Workflow::parse("cni.install"), Some(Workflow::CniInstall));
+        assert!(serde_json::from_str::<Level>("\"maybe\"").is_err());
+        assert!(RunStatus::Cancelled.finished() && !RunStatus::Interrupted.finished());
+    }
+}
