@@ -21,6 +21,14 @@ pub enum AppError {
     /// The request was understood and refused; the message says why.
     #[error("{0}")]
     Invalid(String),
+    /// A refusal the engine names with a code and parameters, translated on the page; `text`
+    /// is the English fallback (and what a code this UI does not know shows).
+    #[error("{text}")]
+    Refused {
+        code: String,
+        params: Vec<(String, String)>,
+        text: String,
+    },
     /// Something failed on the server; details are in the server log under `reference`.
     #[error("internal error (reference {reference})")]
     Internal { reference: String },
@@ -46,6 +54,14 @@ impl AppError {
             Self::NotFound(what) if what.is_empty() => Msg::NotFound.text(lang).to_owned(),
             Self::NotFound(what) => format!("{} {what}", Msg::NoSuch.text(lang)),
             Self::Invalid(m) | Self::Transport(m) => m.clone(),
+            Self::Refused { code, params, text } => crate::i18n::refusal(code, lang).map_or_else(
+                || text.clone(),
+                |template| {
+                    params.iter().fold(template.to_owned(), |t, (k, v)| {
+                        t.replace(&format!("{{{k}}}"), v)
+                    })
+                },
+            ),
             Self::Internal { reference } => {
                 format!("{} {reference}", Msg::InternalError.text(lang))
             }
@@ -76,4 +92,34 @@ fn rand_reference() -> u32 {
         .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(13))
         .unwrap_or(0);
     nanos ^ std::process::id().rotate_left(7)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AppError;
+    use crate::i18n::Lang;
+
+    fn refused(code: &str) -> AppError {
+        AppError::Refused {
+            code: code.into(),
+            params: vec![("expected".into(), "lab".into())],
+            text: "type \"lab\" to confirm".into(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_translated_with_its_parameters_and_an_unknown_code_falls_back() {
+        assert_eq!(
+            refused("run.not_confirmed").describe(Lang::Fr),
+            "Tapez « lab » pour confirmer."
+        );
+        assert_eq!(
+            refused("run.not_confirmed").describe(Lang::En),
+            "Type \"lab\" to confirm."
+        );
+        assert_eq!(
+            refused("run.from_a_newer_engine").describe(Lang::Fr),
+            "type \"lab\" to confirm"
+        );
+    }
 }

@@ -306,6 +306,13 @@ messages! {
     Add => "Add", "Ajouter";
     GeneratedPassword => "Password for the new user (shown once, give it to them securely):", "Mot de passe du nouvel utilisateur (affiché une seule fois, transmettez-le de façon sûre) :";
     Forbidden => "You do not have the role this needs.", "Vous n'avez pas le rôle requis.";
+    RunBusy => "Cluster {cluster} is busy: run {run} ({workflow}) by {actor} is {status}.", "Le cluster {cluster} est occupé : l'exécution {run} ({workflow}) de {actor} est à l'état {status}.";
+    RunPlanChanged => "The cluster changed since the plan was made: plan again.", "Le cluster a changé depuis le plan : refaites le plan.";
+    RunCheckFailed => "A preflight check failed: {message}", "Une vérification préalable a échoué : {message}";
+    RunNotConfirmed => "Type \"{expected}\" to confirm.", "Tapez « {expected} » pour confirmer.";
+    RunWrongStatus => "Run {run} is {status}, not {expected}.", "L'exécution {run} est à l'état {status}, pas {expected}.";
+    RunNotRollbackable => "Run {run} cannot be rolled back: {why}", "L'exécution {run} ne peut pas être annulée : {why}";
+    RunLeaseHeld => "The cluster is held by another workflow run: {holder}", "Le cluster est tenu par une autre exécution : {holder}";
     NotFound => "Page not found.", "Page introuvable.";
     NoSuch => "Not found:", "Introuvable :";
     Loading => "Loading…", "Chargement…";
@@ -321,6 +328,22 @@ pub fn use_lang() -> Lang {
 /// Shorthand: the text of `msg` in the reader's language.
 pub fn t(msg: Msg) -> &'static str {
     msg.text(use_lang())
+}
+
+/// The template of a refusal the engine names by `code` (`{name}` marks a parameter), in
+/// `lang`; `None` for a code this UI does not know (the English text is shown then).
+pub fn refusal(code: &str, lang: Lang) -> Option<&'static str> {
+    let msg = match code {
+        "run.busy" => Msg::RunBusy,
+        "run.plan_changed" => Msg::RunPlanChanged,
+        "run.check_failed" => Msg::RunCheckFailed,
+        "run.not_confirmed" => Msg::RunNotConfirmed,
+        "run.wrong_status" => Msg::RunWrongStatus,
+        "run.not_rollbackable" => Msg::RunNotRollbackable,
+        "run.lease_held" => Msg::RunLeaseHeld,
+        _ => return None,
+    };
+    Some(msg.text(lang))
 }
 
 #[cfg(test)]

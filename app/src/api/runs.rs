@@ -347,8 +347,18 @@ pub(crate) fn map_run_error(e: RunError) -> AppError {
         | RunError::Ssh(
             grappe_engine::ssh::SshError::Store(_) | grappe_engine::ssh::SshError::Audit(_),
         ) => AppError::internal(&e),
-        // Everything else says what to do about it (busy, changed plan, failed check, an API
-        // error with its cause): the admin needs the cause.
+        // A refusal the engine names: translated on the page.
+        other if other.code().is_some() => {
+            tracing::info!(error = %other, "run refused");
+            let (code, params) = other.code().unwrap_or_default();
+            AppError::Refused {
+                code: code.to_owned(),
+                params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                text: other.to_string(),
+            }
+        }
+        // Everything else says what to do about it (an API error with its cause): the admin
+        // needs the cause.
         other => {
             tracing::warn!(error = %grappe_engine::audit::error_chain(&other), "run refused");
             AppError::Invalid(grappe_engine::audit::error_chain(&other))

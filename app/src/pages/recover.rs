@@ -65,7 +65,7 @@ fn ConfirmRecovery(plan: PlanView, start: ServerAction<StartRecovery>) -> impl I
             <input type="hidden" name="cluster" value=cluster/>
             <input type="hidden" name="plan_hash" value=hash/>
             {offer.map(|(id, title)| view! {
-                <label class="check" data-testid="recovery-rollback">
+                <label class="tick" data-testid="recovery-rollback">
                     <input type="checkbox" name="rollback" value="true" checked/>
                     " " {t(Msg::ThenRollBack)} " run " {id} " (" {title} ")"
                 </label>

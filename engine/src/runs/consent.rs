@@ -33,3 +33,21 @@ pub(crate) fn sealed_except(
     plan.hash = hex::encode(Sha256::digest(text.as_bytes()));
     plan
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::runs::{RunError, RunId};
+
+    #[test]
+    fn refusals_carry_a_code_and_their_parameters_and_other_errors_none() {
+        let (code, params) = RunError::NotConfirmed("lab".into()).code().expect("a code");
+        assert_eq!(code, "run.not_confirmed");
+        assert_eq!(params, vec![("expected", "lab".to_owned())]);
+        let (code, params) = RunError::NotRollbackable(RunId(4), "it is running".into())
+            .code()
+            .expect("a code");
+        assert_eq!(code, "run.not_rollbackable");
+        assert_eq!(params[0], ("run", "4".to_owned()));
+        assert!(RunError::Step("a step failed".into()).code().is_none());
+    }
+}

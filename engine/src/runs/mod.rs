@@ -116,6 +116,52 @@ pub enum RunError {
     Ssh(#[from] crate::ssh::SshError),
 }
 
+impl RunError {
+    /// What a user is told, as a code and its parameters that the UI translates (the English
+    /// `Display` text is the fallback); `None` for errors that are not a refusal the user can
+    /// act on (the store, the audit log, a cluster's API, SSH: their cause chain is shown).
+    #[must_use]
+    pub fn code(&self) -> Option<(&'static str, Vec<(&'static str, String)>)> {
+        Some(match self {
+            Self::Busy { cluster, active } => (
+                "run.busy",
+                vec![
+                    ("cluster", cluster.clone()),
+                    ("run", active.id.to_string()),
+                    ("workflow", active.workflow.to_string()),
+                    ("actor", active.actor.clone()),
+                    ("status", active.status.to_string()),
+                ],
+            ),
+            Self::PlanChanged => ("run.plan_changed", Vec::new()),
+            Self::ChecksFailed(message) => ("run.check_failed", vec![("message", message.clone())]),
+            Self::NotConfirmed(expected) => {
+                ("run.not_confirmed", vec![("expected", expected.clone())])
+            }
+            Self::WrongStatus {
+                id,
+                status,
+                expected,
+            } => (
+                "run.wrong_status",
+                vec![
+                    ("run", id.to_string()),
+                    ("status", (*status).to_owned()),
+                    ("expected", (*expected).to_owned()),
+                ],
+            ),
+            Self::NotRollbackable(id, why) => (
+                "run.not_rollbackable",
+                vec![("run", id.to_string()), ("why", why.clone())],
+            ),
+            Self::LeaseHeld(lease::LeaseError::Held { holder }) => {
+                ("run.lease_held", vec![("holder", holder.clone())])
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// The runs service. Cheap to clone.
 #[derive(Clone)]
 pub struct Runs {

@@ -20,7 +20,9 @@ pub fn status_of(error: &AppError) -> StatusCode {
         AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
         AppError::Forbidden => StatusCode::FORBIDDEN,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
-        AppError::Invalid(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
+        AppError::Invalid(_) | AppError::Refused { .. } | AppError::Transport(_) => {
+            StatusCode::BAD_REQUEST
+        }
         AppError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
