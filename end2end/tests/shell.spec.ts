@@ -76,6 +76,23 @@ test("a wrong password is refused with the uniform message", async ({ page }) =>
   await expect(page.getByTestId("login-message")).toHaveText("Invalid username or password.");
 });
 
+test("a post-login target that a browser would turn into another site is not followed", async ({ page, baseURL }) => {
+  const { user, password } = credentials();
+  // A tab after the first slash: browsers drop it, and /<TAB>/evil.example is //evil.example.
+  for (const next of ["/\t/evil.example", "/\n/evil.example", "//evil.example"]) {
+    await page.goto(`/login?next=${encodeURIComponent(next)}`);
+    await hydrated(page);
+    await page.getByLabel("Username").fill(user);
+    await page.getByLabel("Password").fill(password);
+    await page.getByTestId("login-submit").click();
+    await page.waitForURL((url) => !url.pathname.startsWith("/login"), { timeout: 15_000 });
+    const landed = new URL(page.url());
+    expect(landed.origin, `next=${JSON.stringify(next)}`).toBe(new URL(baseURL!).origin);
+    expect(landed.pathname).toBe("/");
+    await page.context().clearCookies();
+  }
+});
+
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 

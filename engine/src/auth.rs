@@ -165,7 +165,8 @@ impl Authenticator {
             Some(f) => (f.password_hash.as_str(), Some(&f.user)),
             None => (self.dummy_hash.as_str(), None),
         };
-        let password_ok = verify_password(password, phc).await?;
+        // An over-long password is wrong without being hashed.
+        let password_ok = !password.too_long() && verify_password(password, phc).await?;
 
         match user {
             Some(user) if password_ok && !user.disabled => {

@@ -19,6 +19,9 @@ impl fmt::Debug for Password {
 
 /// The minimum length of a new password.
 pub const MIN_PASSWORD_LEN: usize = 12;
+/// The longest password accepted, at login too: a longer one is refused without being hashed
+/// (argon2 costs the same for any length, but the bytes still have to be read and held).
+pub const MAX_PASSWORD_LEN: usize = 1024;
 
 impl Password {
     pub fn new(secret: impl Into<String>) -> Self {
@@ -46,7 +49,15 @@ impl Password {
         if self.0.chars().count() < MIN_PASSWORD_LEN {
             return Err(PasswordError::TooShort(MIN_PASSWORD_LEN));
         }
+        if self.too_long() {
+            return Err(PasswordError::TooLong(MAX_PASSWORD_LEN));
+        }
         Ok(())
+    }
+
+    /// Longer than [`MAX_PASSWORD_LEN`] bytes.
+    pub fn too_long(&self) -> bool {
+        self.0.len() > MAX_PASSWORD_LEN
     }
 }
 
@@ -55,6 +66,8 @@ impl Password {
 pub enum PasswordError {
     #[error("the password must be at least {0} characters long")]
     TooShort(usize),
+    #[error("the password must be at most {0} bytes long")]
+    TooLong(usize),
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error("password hashing task failed")]

@@ -46,6 +46,9 @@ pub enum StartupError {
 /// URL-encoded by the install form, fits; nothing else comes close.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
+/// The largest login form accepted (user name, password, next, language).
+pub const LOGIN_MAX_BYTES: usize = 8 * 1024;
+
 /// The routes Grappe serves besides Leptos pages and server functions (method, path).
 pub const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
@@ -131,7 +134,12 @@ impl Application {
         let context_engine = engine.clone();
         let router = Router::new()
             .route("/healthz", get(http::health::healthz))
-            .route("/auth/login", post(http::auth::login))
+            // A login form is a few hundred bytes: a larger body is refused before it is
+            // read, and so before any password is hashed.
+            .route(
+                "/auth/login",
+                post(http::auth::login).layer(RequestBodyLimitLayer::new(LOGIN_MAX_BYTES)),
+            )
             .route("/auth/logout", post(http::auth::logout))
             .route("/history/export", get(http::export::export))
             .route("/history/runs/export", get(http::export::export_runs))

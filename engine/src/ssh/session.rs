@@ -92,34 +92,19 @@ impl Session {
         };
         let timeout = script.timeout_override().unwrap_or(self.command_timeout);
         let collect = async {
-            let mut pending: Vec<u8> = Vec::new();
+            let mut decoder = Utf8Stream::default();
             while let Some(msg) = channel.wait().await {
                 match msg {
                     ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
-                        pending.extend_from_slice(&data);
-                        // Hand out whole UTF-8 characters only.
-                        let valid = match std::str::from_utf8(&pending) {
-                            Ok(_) => pending.len(),
-                            Err(e) => e.valid_up_to(),
-                        };
-                        let chunk: Vec<u8> = pending.drain(..valid).collect();
-                        let text = String::from_utf8_lossy(&chunk);
-                        if out.text.len() < MAX_OUTPUT {
-                            on_output(&text);
-                            out.text.push_str(&text);
-                        } else {
-                            out.truncated = true;
-                        }
+                        let text = decoder.push(&data);
+                        keep(&mut out, &text, &mut on_output);
                     }
                     ChannelMsg::ExitStatus { exit_status } => out.exit = Some(exit_status),
                     _ => {}
                 }
             }
-            if !pending.is_empty() {
-                let text = String::from_utf8_lossy(&pending).into_owned();
-                on_output(&text);
-                out.text.push_str(&text);
-            }
+            let rest = decoder.finish();
+            keep(&mut out, &rest, &mut on_output);
         };
         if tokio::time::timeout(timeout, collect).await.is_err() {
             let _ = channel.close().await;
@@ -138,5 +123,119 @@ impl Session {
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
+    }
+}
+
+/// Appends `text` to the output up to [`MAX_OUTPUT`] bytes (cut at a character boundary) and
+/// hands what was kept to `on_output`; the rest is dropped and the output marked truncated.
+fn keep(out: &mut Output, text: &str, on_output: &mut impl FnMut(&str)) {
+    let room = MAX_OUTPUT.saturating_sub(out.text.len());
+    let mut end = text.len().min(room);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < text.len() {
+        out.truncated = true;
+    }
+    if end > 0 {
+        on_output(&text[..end]);
+        out.text.push_str(&text[..end]);
+    }
+}
+
+/// Decodes a byte stream from a host as UTF-8 as it comes: invalid sequences become U+FFFD on
+/// the spot (a stray byte no longer holds back what follows it), and only a character cut at
+/// the end of a chunk (at most 3 bytes) waits for the next one.
+#[derive(Debug, Default)]
+struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    fn push(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
+        let mut text = String::new();
+        let mut rest: &[u8] = &self.pending;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(valid) => {
+                    text.push_str(valid);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    text.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                    match e.error_len() {
+                        Some(bad) => {
+                            text.push(char::REPLACEMENT_CHARACTER);
+                            rest = &after[bad..];
+                        }
+                        // A character cut at the end: keep its bytes for the next chunk.
+                        None => {
+                            rest = after;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.pending = rest.to_vec();
+        text
+    }
+
+    /// What is left at the end of the stream (a cut character becomes U+FFFD).
+    fn finish(&mut self) -> String {
+        let rest = String::from_utf8_lossy(&self.pending).into_owned();
+        self.pending.clear();
+        rest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stray_byte_is_replaced_and_what_follows_it_still_comes() {
+        let mut d = Utf8Stream::default();
+        assert_eq!(d.push(b"conf\xFF"), "conf\u{FFFD}");
+        assert!(
+            d.pending.is_empty(),
+            "nothing held back after an invalid byte"
+        );
+        assert_eq!(d.push(b"list ok\n"), "list ok\n");
+        assert_eq!(d.finish(), "");
+    }
+
+    #[test]
+    fn a_character_cut_between_chunks_is_joined() {
+        let mut d = Utf8Stream::default();
+        let e = "é".as_bytes();
+        assert_eq!(d.push(&[b'x', e[0]]), "x");
+        assert_eq!(d.push(&[e[1], b'y']), "éy");
+        assert_eq!(d.push(&[0xE2, 0x82]), "");
+        assert_eq!(d.finish(), "\u{FFFD}");
+    }
+
+    #[test]
+    fn output_is_bounded_on_bytes_at_a_character_boundary() {
+        let mut out = Output {
+            exit: None,
+            text: "a".repeat(MAX_OUTPUT - 1),
+            truncated: false,
+        };
+        let mut seen = String::new();
+        keep(&mut out, "éé", &mut |t| seen.push_str(t));
+        assert_eq!(
+            out.text.len(),
+            MAX_OUTPUT - 1,
+            "a 2-byte character does not fit in 1"
+        );
+        assert!(out.truncated);
+        assert!(seen.is_empty());
+        keep(&mut out, "b", &mut |t| seen.push_str(t));
+        assert_eq!(out.text.len(), MAX_OUTPUT);
+        assert_eq!(seen, "b");
     }
 }

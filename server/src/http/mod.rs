@@ -75,9 +75,19 @@ pub fn user_agent(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Accepts only a local path (`/x`, not `//host` or `https://...`) as a post-login target.
+/// Control characters are refused anywhere: browsers drop tabs and line breaks from a URL, so
+/// `/<TAB>/evil.example` would become `//evil.example`, another site.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
+                && n.len() <= 2048 =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -92,6 +102,10 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        // Browsers drop tabs and line breaks: these would be //evil.example.
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\n/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\r\n/evil.example")), "/");
         assert_eq!(safe_next(None), "/");
     }
 

@@ -225,3 +225,39 @@ async fn sessions_end_after_the_idle_timeout() {
     );
     drop(dir);
 }
+
+#[tokio::test]
+async fn an_oversized_login_is_refused_before_any_password_is_hashed() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Admin).await;
+
+    // A 64 KiB password: the body is over the login's limit and never read.
+    let huge = "x".repeat(64 * 1024);
+    let res = app.post_login("alice", &huge, None).await;
+    assert_ne!(res.status(), StatusCode::OK);
+    assert!(
+        !location(&res).starts_with("/history"),
+        "{}",
+        location(&res)
+    );
+    // A 4 KiB one fits the body but not the password's length: wrong, and not hashed.
+    let long = "y".repeat(4 * 1024);
+    let res = app.post_login("alice", &long, None).await;
+    assert!(
+        location(&res).contains("error=invalid"),
+        "{}",
+        location(&res)
+    );
+    let logins = app.audit_records("auth.login").await;
+    let wrong = logins
+        .iter()
+        .filter(|r| r.details.contains("wrong_password"))
+        .count();
+    assert_eq!(
+        wrong, 1,
+        "the 4 KiB password counts as a failure: {logins:?}"
+    );
+    // The account still works.
+    let res = app.post_login("alice", &password, None).await;
+    assert_eq!(location(&res), "/history");
+}
