@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use grappe_engine::clusters::ClusterSpec;
 use grappe_engine::names::ClusterName;
+use grappe_engine::net::Cidr;
 use serde::{Deserialize, Deserializer};
 
 /// Errors while loading the configuration. Each names the file or variable at fault.
@@ -147,8 +148,12 @@ pub struct Settings {
     /// Origins allowed to send state-changing requests besides the request's own host, e.g.
     /// `https://grappe.example.org` behind a reverse proxy.
     pub allowed_origins: Vec<String>,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
-    pub trust_forwarded_for: bool,
+    /// The reverse proxies in front of Grappe (CIDRs). A request from one of them has its
+    /// client address taken from `X-Forwarded-For`: the right-most address not in this list
+    /// (what the client wrote itself comes first and is never believed). Empty: the header is
+    /// never read.
+    #[serde(deserialize_with = "de_cidrs")]
+    pub trusted_proxies: Vec<Cidr>,
     pub log_format: LogFormat,
     pub session: SessionSettings,
     pub clusters: Vec<ClusterSettings>,
@@ -166,7 +171,7 @@ impl Default for Settings {
             site_root: PathBuf::from("target/site"),
             secure_cookies: false,
             allowed_origins: Vec::new(),
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             log_format: LogFormat::default(),
             session: SessionSettings::default(),
             clusters: Vec::new(),
@@ -249,8 +254,17 @@ impl Settings {
                 "GRAPPE_SECURE_COOKIES" => {
                     self.secure_cookies = parse_bool(value).map_err(|r| bad(var, r))?
                 }
+                "GRAPPE_TRUSTED_PROXIES" => {
+                    self.trusted_proxies =
+                        parse_cidrs(value.split(',')).map_err(|r| bad(var, r))?;
+                }
                 "GRAPPE_TRUST_FORWARDED_FOR" => {
-                    self.trust_forwarded_for = parse_bool(value).map_err(|r| bad(var, r))?;
+                    return Err(bad(
+                        var,
+                        "replaced by GRAPPE_TRUSTED_PROXIES (the proxies' CIDRs, comma-separated): \
+                         the left-most X-Forwarded-For entry it trusted is written by the client"
+                            .to_owned(),
+                    ));
                 }
                 "GRAPPE_ALLOWED_ORIGINS" => {
                     self.allowed_origins = value
@@ -385,6 +399,20 @@ impl Settings {
     }
 }
 
+fn parse_cidrs<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Vec<Cidr>, String> {
+    values
+        .into_iter()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<Cidr>().map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn de_cidrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Cidr>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    parse_cidrs(texts.iter().map(String::as_str)).map_err(serde::de::Error::custom)
+}
+
 fn parse_bool(value: &str) -> Result<bool, String> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -506,6 +534,25 @@ context = "lab-admin"
         assert_eq!(s.clusters[0].name.as_str(), "lab");
         assert_eq!(s.clusters[0].kubeconfig, dir.path().join("lab.kubeconfig"));
         assert_eq!(s.clusters[0].context.as_deref(), Some("lab-admin"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_and_the_old_switch_is_refused_by_name() {
+        let s = Settings::load_with_env(
+            None,
+            &env(&[("GRAPPE_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1/32")]),
+        )
+        .expect("proxies");
+        assert_eq!(s.trusted_proxies.len(), 2);
+        let err = Settings::load_with_env(None, &env(&[("GRAPPE_TRUSTED_PROXIES", "10.0.0.0")]))
+            .expect_err("not a CIDR");
+        assert!(err.to_string().contains("GRAPPE_TRUSTED_PROXIES"), "{err}");
+        let err = Settings::load_with_env(None, &env(&[("GRAPPE_TRUST_FORWARDED_FOR", "true")]))
+            .expect_err("replaced");
+        assert!(
+            format!("{err:?}").contains("replaced by GRAPPE_TRUSTED_PROXIES"),
+            "{err:?}"
+        );
     }
 
     #[test]

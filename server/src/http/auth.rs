@@ -35,7 +35,7 @@ fn login_page(error: &str, form_next: Option<&str>, lang: Option<&str>, extra: &
 
 #[tracing::instrument(name = "POST /auth/login", skip_all)]
 pub async fn login(State(state): State<AppState>, session: Session, req: Request) -> Response {
-    let caller = caller_from_request(&req, "anonymous", state.settings.trust_forwarded_for);
+    let caller = caller_from_request(&req, "anonymous", &state.settings.trusted_proxies);
     let Ok(Form(form)) = Form::<LoginForm>::from_request(req, &()).await else {
         return login_page("invalid", None, None, "").into_response();
     };

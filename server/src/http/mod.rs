@@ -11,6 +11,8 @@ pub mod live;
 pub mod security;
 pub mod session;
 
+use grappe_engine::net::Cidr;
+use std::net::IpAddr;
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
@@ -35,33 +37,49 @@ pub fn is_public(path: &str) -> bool {
     ) || path.starts_with("/pkg/")
 }
 
-/// The client's address: the TCP peer, or the first `X-Forwarded-For` hop when configured to
-/// trust a proxy.
+/// The client's address: the TCP peer; when the peer is one of the `trusted` proxies, the
+/// right-most `X-Forwarded-For` address that is not a trusted proxy (each proxy appends the
+/// address it saw; what comes before the first trusted hop was written by the client).
 fn client_address(
     headers: &HeaderMap,
     extensions: &http::Extensions,
-    trust_forwarded_for: bool,
+    trusted: &[Cidr],
 ) -> Option<String> {
-    if trust_forwarded_for
-        && let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
-    {
-        return Some(first.to_owned());
-    }
-    extensions
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
+        .map(|ConnectInfo(addr)| addr.ip())?;
+    Some(forwarded_client(peer, headers, trusted).to_string())
+}
+
+fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|hop| hop.trim().parse::<IpAddr>())
+        .collect::<Result<_, _>>()
+        // A hop that is not an address: nothing in the header can be believed.
+        .unwrap_or_default();
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        client = hop;
+        if !is_trusted(hop) {
+            break;
+        }
+    }
+    client
 }
 
 /// The audit identity of a request made by `actor`.
-pub fn caller_from_request<B>(req: &Request<B>, actor: &str, trust_forwarded_for: bool) -> Caller {
+pub fn caller_from_request<B>(req: &Request<B>, actor: &str, trusted_proxies: &[Cidr]) -> Caller {
     Caller {
         actor: actor.to_owned(),
-        source: client_address(req.headers(), req.extensions(), trust_forwarded_for),
+        source: client_address(req.headers(), req.extensions(), trusted_proxies),
         user_agent: user_agent(req.headers()),
     }
 }
@@ -95,6 +113,46 @@ pub fn safe_next(next: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn forwarded(peer: &str, xff: &[&str], trusted: &[&str]) -> String {
+        let mut headers = HeaderMap::new();
+        for v in xff {
+            headers.append("x-forwarded-for", v.parse().expect("header"));
+        }
+        let trusted: Vec<Cidr> = trusted.iter().map(|c| c.parse().expect("cidr")).collect();
+        forwarded_client(peer.parse().expect("ip"), &headers, &trusted).to_string()
+    }
+
+    #[test]
+    fn the_client_is_the_right_most_address_that_is_not_a_trusted_proxy() {
+        let proxies = ["10.0.0.0/8"];
+        // The client wrote 6.6.6.6 itself; the proxy appended what it saw.
+        assert_eq!(
+            forwarded("10.0.0.2", &["6.6.6.6, 203.0.113.7"], &proxies),
+            "203.0.113.7"
+        );
+        // Two proxies in a row.
+        assert_eq!(
+            forwarded("10.0.0.2", &["6.6.6.6, 203.0.113.7, 10.1.1.1"], &proxies),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            forwarded("10.0.0.2", &["6.6.6.6", "203.0.113.7"], &proxies),
+            "203.0.113.7"
+        );
+        // A request straight from a client: its header is never read.
+        assert_eq!(
+            forwarded("198.51.100.9", &["6.6.6.6"], &proxies),
+            "198.51.100.9"
+        );
+        // No trusted proxy configured: never read either.
+        assert_eq!(forwarded("10.0.0.2", &["6.6.6.6"], &[]), "10.0.0.2");
+        // A garbled header from behind the proxy: the proxy is the client.
+        assert_eq!(
+            forwarded("10.0.0.2", &["6.6.6.6, bogus"], &proxies),
+            "10.0.0.2"
+        );
+    }
 
     #[test]
     fn only_local_paths_are_followed_after_login() {

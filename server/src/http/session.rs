@@ -24,7 +24,7 @@ pub async fn require_session(
 ) -> Response<Body> {
     let path = req.uri().path().to_owned();
     // Computed before any await: a request body is not Sync, so `&req` cannot cross one.
-    let caller = caller_from_request(&req, "", state.settings.trust_forwarded_for);
+    let caller = caller_from_request(&req, "", &state.settings.trusted_proxies);
     match load_principal(&state, &session, caller).await {
         Ok(Some(principal)) => {
             let mut req = req;
