@@ -81,7 +81,8 @@ pub async fn start_node_drain(
     let options: DrainOptions = serde_json::from_str(&options)
         .map_err(|e| AppError::Invalid(format!("drain options: {e}")))?;
     require_for(&options).await?;
-    let confirmation = super::runs::confirmation(&engine, &p, confirm, &password).await?;
+    let confirmation =
+        super::runs::confirmation(&engine, &p, Workflow::NodeDrain, confirm, &password).await?;
     engine
         .runs
         .start_drain(
@@ -136,7 +137,7 @@ pub async fn start_node_reset(
     let options: ResetOptions = serde_json::from_str(&options)
         .map_err(|e| AppError::Invalid(format!("reset options: {e}")))?;
     let confirmation =
-        super::runs::confirmation_with(&engine, &p, confirm, &password, true).await?;
+        super::runs::confirmation(&engine, &p, Workflow::NodeReset, confirm, &password).await?;
     engine
         .runs
         .start_reset(
@@ -154,8 +155,9 @@ pub async fn start_node_reset(
 
 #[cfg(feature = "ssr")]
 use {
-    super::guard, super::runs::map_run_error, grappe_engine::runs::drain::DrainOptions,
-    grappe_engine::users::Role, grappe_views::runs::ResetOptions,
+    super::guard, super::runs::map_run_error, grappe_engine::runs::Workflow,
+    grappe_engine::runs::drain::DrainOptions, grappe_engine::users::Role,
+    grappe_views::runs::ResetOptions,
 };
 
 /// The preview form as it arrives (every field a string).
@@ -197,12 +199,10 @@ fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<Option<T>, AppErr
         .map_err(|_| AppError::Invalid(format!("{name} must be a whole number of seconds")))
 }
 
-/// Disabling eviction bypasses PodDisruptionBudgets: admins only.
+/// The role the engine says a drain with `options` needs (disabling eviction: admins).
 #[cfg(feature = "ssr")]
 async fn require_for(options: &DrainOptions) -> Result<(), AppError> {
-    if options.disable_eviction {
-        guard::require(Role::Admin).await?;
-    }
+    guard::require(grappe_engine::runs::drain::start_role(options)).await?;
     Ok(())
 }
 

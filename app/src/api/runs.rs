@@ -81,7 +81,7 @@ pub async fn start_cni_install(
     #[server(default)] password: String,
 ) -> Result<i64, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
-    let confirmation = confirmation(&engine, &p, confirm, &password).await?;
+    let confirmation = confirmation(&engine, &p, Workflow::CniInstall, confirm, &password).await?;
     let params = InstallParams {
         manifest_sha256,
         ipv4pool_cidr: non_empty(ipv4pool_cidr),
@@ -117,7 +117,7 @@ pub async fn start_cni_remove(
     #[server(default)] password: String,
 ) -> Result<i64, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
-    let confirmation = confirmation(&engine, &p, confirm, &password).await?;
+    let confirmation = confirmation(&engine, &p, Workflow::CniRemove, confirm, &password).await?;
     engine
         .runs
         .start_remove(
@@ -152,7 +152,7 @@ pub async fn start_run_rollback(
     #[server(default)] password: String,
 ) -> Result<i64, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
-    let confirmation = confirmation(&engine, &p, confirm, &password).await?;
+    let confirmation = confirmation(&engine, &p, Workflow::CniRollback, confirm, &password).await?;
     engine
         .runs
         .start_rollback(&p.caller, RunId(run), &plan_hash, confirmation)
@@ -208,7 +208,8 @@ pub async fn start_recovery(
     #[server(default)] password: String,
 ) -> Result<i64, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
-    let confirmation = confirmation(&engine, &p, confirm, &password).await?;
+    let confirmation =
+        confirmation(&engine, &p, Workflow::ApiserverRecover, confirm, &password).await?;
     engine
         .runs
         .start_recovery(&p.caller, &cluster, rollback, &plan_hash, confirmation)
@@ -251,7 +252,7 @@ use {
     grappe_engine::auth::Principal,
     grappe_engine::manifests::{Manifest, ManifestError, Source},
     grappe_engine::runs::cni::InstallParams,
-    grappe_engine::runs::{Confirmation, RunError, RunId},
+    grappe_engine::runs::{Confirmation, RunError, RunId, Workflow},
     grappe_engine::users::Role,
 };
 
@@ -268,27 +269,18 @@ fn non_empty(s: String) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
+/// The typed confirmation of a start of `workflow`, with the password checked again when its
+/// policy always asks for it or the login is older than the re-authentication window.
 #[cfg(feature = "ssr")]
 pub(crate) async fn confirmation(
     engine: &Engine,
     p: &Principal,
+    workflow: Workflow,
     typed: String,
     password: &str,
-) -> Result<Confirmation, AppError> {
-    confirmation_with(engine, p, typed, password, p.reauth_due).await
-}
-
-/// As [`confirmation`], with the password asked whatever the login's age when `always`.
-#[cfg(feature = "ssr")]
-pub(crate) async fn confirmation_with(
-    engine: &Engine,
-    p: &Principal,
-    typed: String,
-    password: &str,
-    always: bool,
 ) -> Result<Confirmation, AppError> {
     use grappe_engine::auth::{LoginOutcome, Password};
-    let reauthenticated = always || p.reauth_due;
+    let reauthenticated = engine.runs.policy(workflow).password_always || p.reauth_due;
     if reauthenticated {
         if password.is_empty() {
             return Err(AppError::Invalid(

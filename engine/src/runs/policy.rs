@@ -46,6 +46,12 @@ impl Control {
 }
 
 impl Runs {
+    /// What `workflow` declares (who starts it, whether the password is always asked again).
+    #[must_use]
+    pub fn policy(&self, workflow: crate::model::Workflow) -> super::Policy {
+        self.inner.registry.policy(workflow)
+    }
+
     /// Cancels, resumes or abandons run `id` if `actor`'s role may control runs of its
     /// workflow. An unknown run is refused like a forbidden one (nothing tells a viewer which
     /// runs exist beyond what it may read).

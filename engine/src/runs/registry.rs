@@ -27,6 +27,9 @@ pub struct Policy {
     pub start: Role,
     /// The step at which a run waits for a second admin's approval (two-person rule).
     pub approval: Option<&'static str>,
+    /// The password is asked again at every start (a reset), not only when the login is older
+    /// than the re-authentication window.
+    pub password_always: bool,
 }
 
 impl Policy {
@@ -38,6 +41,7 @@ impl Policy {
         control: Role::Admin,
         start: Role::Admin,
         approval: None,
+        password_always: false,
     };
     /// What an unknown workflow gets: admins only, nothing more.
     pub const STRICT: Policy = Self::ADMIN;

@@ -77,6 +77,17 @@ pub fn validate(opts: &DrainOptions) -> Result<(), RunError> {
     Ok(())
 }
 
+/// The least role that may start a drain with `opts`: disabling eviction bypasses
+/// PodDisruptionBudgets, so it is for admins; otherwise the drain's policy (operators).
+#[must_use]
+pub fn start_role(opts: &DrainOptions) -> Role {
+    if opts.disable_eviction {
+        Role::Admin
+    } else {
+        Drain.policy().start
+    }
+}
+
 /// A drain run's parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrainParams {

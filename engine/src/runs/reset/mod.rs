@@ -346,6 +346,7 @@ impl Kind for Reset {
     fn policy(&self) -> Policy {
         Policy {
             approval: Some(APPROVAL_STEP),
+            password_always: true,
             ..Policy::ADMIN
         }
     }
