@@ -93,21 +93,11 @@ impl Runs {
             )
             .await?,
         );
-        let title = match manifest.catalog {
-            Some(e) => format!("{} {}", e.cni, e.version),
-            None => format!("{} (unverified)", manifest.source),
-        };
         Ok(sealed(PlanView {
-            cluster: cluster.to_owned(),
-            workflow: Workflow::CniInstall.as_str().to_owned(),
-            title,
-            manifest_source: Some(manifest.source.clone()),
-            manifest_sha256: Some(manifest.sha256.clone()),
-            verified: manifest.verified(),
             options,
             objects: planned,
             checks,
-            ..PlanView::default()
+            ..manifest_plan(cluster, Workflow::CniInstall, manifest, "")
         }))
     }
 

@@ -2,6 +2,7 @@
 //! finished run, and remove a catalog manifest's objects (a CNI installed outside Grappe). Each
 //! has a plan, computed without changing anything, and idempotent steps.
 
+use grappe_views::runs::PlanView;
 use std::time::Duration;
 
 use super::k8s::ObjectRef;
@@ -87,6 +88,24 @@ fn install_objects(
     }
     objects.sort_by_key(ManifestObject::phase);
     Ok(objects)
+}
+
+/// A plan of `workflow` for `manifest` on `cluster`, titled after the manifest (`Calico
+/// v3.25.1`, `<url> (unverified)`) behind `verb`; objects, checks and options left to fill.
+fn manifest_plan(cluster: &str, workflow: Workflow, manifest: &Manifest, verb: &str) -> PlanView {
+    let what = match manifest.catalog {
+        Some(e) => format!("{} {}", e.cni, e.version),
+        None => format!("{} (unverified)", manifest.source),
+    };
+    PlanView {
+        cluster: cluster.to_owned(),
+        workflow: workflow.as_str().to_owned(),
+        title: format!("{verb}{what}"),
+        manifest_source: Some(manifest.source.clone()),
+        manifest_sha256: Some(manifest.sha256.clone()),
+        verified: manifest.verified(),
+        ..PlanView::default()
+    }
 }
 
 /// The CNI a manifest installs (`Calico`, `Flannel`), from its catalog entry or its images.

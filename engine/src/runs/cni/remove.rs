@@ -75,20 +75,10 @@ impl Runs {
             .await?,
         );
         checks.push(check("nodes", Level::Warn, "without a CNI, nodes become NotReady and new pods get no network; files on the nodes (/etc/cni/net.d) stay"));
-        let title = match manifest.catalog {
-            Some(e) => format!("remove {} {}", e.cni, e.version),
-            None => format!("remove {} (unverified)", manifest.source),
-        };
         Ok(sealed(PlanView {
-            cluster: cluster.to_owned(),
-            workflow: Workflow::CniRemove.as_str().to_owned(),
-            title,
-            manifest_source: Some(manifest.source.clone()),
-            manifest_sha256: Some(manifest.sha256.clone()),
-            verified: manifest.verified(),
             objects: planned,
             checks,
-            ..PlanView::default()
+            ..manifest_plan(cluster, Workflow::CniRemove, manifest, "remove ")
         }))
     }
 
