@@ -266,6 +266,7 @@ messages! {
     RetryIn => "Try again in (seconds):", "Réessayez dans (secondes) :";
     SessionEnded => "Your session ended. Log in again.", "Votre session a pris fin. Reconnectez-vous.";
     LoggedOut => "You are logged out.", "Vous êtes déconnecté.";
+    LoginBusy => "Too many logins at once: try again in a second.", "Trop de connexions à la fois : réessayez dans une seconde.";
     LoginUnavailable => "Login is unavailable right now (the audit log cannot be written). Try again later.", "La connexion est indisponible (le journal d'audit ne peut pas être écrit). Réessayez plus tard.";
     HistoryTitle => "History", "Historique";
     HistoryIntro => "Every change and login, append-only and hash-chained.", "Chaque changement et chaque connexion, en ajout seul et chaîné par empreintes.";

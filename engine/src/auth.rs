@@ -79,6 +79,8 @@ pub enum LoginOutcome {
     Throttled {
         retry_after: Duration,
     },
+    /// As many passwords are being verified as there are cores: try again in a moment.
+    Busy,
 }
 
 /// Authentication errors (infrastructure only; a wrong password is not an error).
@@ -100,6 +102,11 @@ pub struct Authenticator {
     policy: ThrottlePolicy,
     /// Verified against when the user is unknown, so that both paths cost the same.
     dummy_hash: String,
+    /// Makes the throttle's check and the attempt's record one step: parallel attempts are
+    /// counted one after the other, before any of them is verified.
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Bounds the argon2id verifications running at once (19 MiB each): one per core.
+    verifications: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Authenticator {
@@ -111,11 +118,14 @@ impl Authenticator {
         policy: ThrottlePolicy,
     ) -> Result<Self, AuthError> {
         let dummy_hash = hash_password(&Password::generate()).await?;
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         Ok(Self {
             store,
             audit,
             policy,
             dummy_hash,
+            gate: std::sync::Arc::default(),
+            verifications: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
         })
     }
 
@@ -150,12 +160,24 @@ impl Authenticator {
             }
         };
 
-        if let Some(retry_after) = self.throttled(&account_key, &address_key).await? {
-            self.audit
-                .append(entry(Outcome::Denied, Some("throttled")))
-                .await?;
-            return Ok(LoginOutcome::Throttled { retry_after });
-        }
+        // More verifications at once than cores: refused before anything is counted.
+        let Ok(_verifying) = self.verifications.try_acquire() else {
+            return Ok(LoginOutcome::Busy);
+        };
+        // Check, then count this attempt as a failure until it proves right, in one step.
+        let attempt = {
+            let _gate = self.gate.lock().await;
+            if let Some(retry_after) = self.throttled(&account_key, &address_key).await? {
+                drop(_gate);
+                self.audit
+                    .append(entry(Outcome::Denied, Some("throttled")))
+                    .await?;
+                return Ok(LoginOutcome::Throttled { retry_after });
+            }
+            self.store
+                .record_login_failure(&account_key, &address_key, now().unix_micros())
+                .await?
+        };
 
         let found = match UserName::parse(&account_key) {
             Ok(user_name) => self.store.user_with_hash_by_name(&user_name).await?,
@@ -171,6 +193,7 @@ impl Authenticator {
         match user {
             Some(user) if password_ok && !user.disabled => {
                 self.audit.append(entry(Outcome::Success, None)).await?;
+                self.store.forget_login_attempt(&attempt).await?;
                 self.store.clear_account_failures(&account_key).await?;
                 Ok(LoginOutcome::Success(user.clone()))
             }
@@ -182,9 +205,6 @@ impl Authenticator {
                 };
                 self.audit
                     .append(entry(Outcome::Failure, Some(reason)))
-                    .await?;
-                self.store
-                    .record_login_failure(&account_key, &address_key, now().unix_micros())
                     .await?;
                 Ok(LoginOutcome::Invalid)
             }

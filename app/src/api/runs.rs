@@ -292,6 +292,11 @@ pub(crate) async fn confirmation(
             .login(&p.caller, p.user.name.as_str(), &Password::new(password))
             .await
             .map_err(|e| AppError::internal(&e))?;
+        if matches!(outcome, LoginOutcome::Busy | LoginOutcome::Throttled { .. }) {
+            return Err(AppError::Invalid(
+                "too many password checks right now: wait a moment and try again".into(),
+            ));
+        }
         if !matches!(outcome, LoginOutcome::Success(_)) {
             return Err(AppError::Invalid(
                 "wrong password: nothing was started".into(),

@@ -38,6 +38,7 @@ pub fn LoginPage() -> impl IntoView {
                     ),
                 )
             }
+            Some("busy") => ("alert alert-error", Msg::LoginBusy.text(lang).to_owned()),
             Some("session") => ("alert alert-info", Msg::SessionEnded.text(lang).to_owned()),
             Some("unavailable") => (
                 "alert alert-error",

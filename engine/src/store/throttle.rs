@@ -27,25 +27,41 @@ pub(crate) struct FailureCount {
 }
 
 impl Store {
+    /// Records an attempt as a failure of the account and of the address; returns the rows'
+    /// ids, which a successful login forgets again.
     pub(crate) async fn record_login_failure(
         &self,
         account: &str,
         address: &str,
         at_us: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.pool().begin().await?;
+        let mut ids = Vec::new();
         for (scope, key) in [
             (FailureScope::Account, account),
             (FailureScope::Address, address),
         ] {
-            sqlx::query("INSERT INTO login_failures (scope, key, at_us) VALUES (?1, ?2, ?3)")
-                .bind(scope.as_str())
-                .bind(key)
-                .bind(at_us)
-                .execute(&mut *tx)
-                .await?;
+            let done =
+                sqlx::query("INSERT INTO login_failures (scope, key, at_us) VALUES (?1, ?2, ?3)")
+                    .bind(scope.as_str())
+                    .bind(key)
+                    .bind(at_us)
+                    .execute(&mut *tx)
+                    .await?;
+            ids.push(done.last_insert_rowid());
         }
         tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Forgets the rows of an attempt that turned out a success.
+    pub(crate) async fn forget_login_attempt(&self, ids: &[i64]) -> Result<(), StoreError> {
+        for id in ids {
+            sqlx::query("DELETE FROM login_failures WHERE rowid = ?1")
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+        }
         Ok(())
     }
 

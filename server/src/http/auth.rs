@@ -75,6 +75,15 @@ pub async fn login(State(state): State<AppState>, session: Session, req: Request
         Ok(LoginOutcome::Invalid) => {
             login_page("invalid", form.next.as_deref(), lang, "").into_response()
         }
+        Ok(LoginOutcome::Busy) => {
+            let mut res = login_page("busy", form.next.as_deref(), lang, "").into_response();
+            *res.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+            res.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+            res
+        }
         Ok(LoginOutcome::Throttled { retry_after }) => login_page(
             "throttled",
             form.next.as_deref(),

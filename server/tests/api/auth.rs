@@ -261,3 +261,39 @@ async fn an_oversized_login_is_refused_before_any_password_is_hashed() {
     let res = app.post_login("alice", &password, None).await;
     assert_eq!(location(&res), "/history");
 }
+
+#[tokio::test]
+async fn a_burst_of_wrong_passwords_is_counted_before_any_is_verified() {
+    let app = spawn_app().await;
+    app.add_user("alice", Role::Admin).await;
+
+    // 40 wrong passwords at once: each is counted before it is verified, so no more than the
+    // threshold (5) reach argon2; the others are throttled or told the server is busy.
+    let attempts = (0..40).map(|i| {
+        let app = &app;
+        async move {
+            app.post_login("alice", &format!("wrong-password-{i}"), None)
+                .await
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let busy = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let logins = app.audit_records("auth.login").await;
+    let verified = logins
+        .iter()
+        .filter(|r| r.details.contains("wrong_password"))
+        .count();
+    let throttled = logins
+        .iter()
+        .filter(|r| r.details.contains("throttled"))
+        .count();
+    assert!(verified <= 5, "{verified} wrong passwords were verified");
+    assert_eq!(
+        verified + throttled + busy,
+        40,
+        "every attempt answered once"
+    );
+}
