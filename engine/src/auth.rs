@@ -160,8 +160,10 @@ impl Authenticator {
             }
         };
 
-        // More verifications at once than cores: refused before anything is counted.
-        let Ok(_verifying) = self.verifications.try_acquire() else {
+        // As many verifications at once as cores: a login waits a second for its turn, then is
+        // refused before anything is counted.
+        let turn = tokio::time::timeout(Duration::from_secs(1), self.verifications.acquire());
+        let Ok(Ok(_verifying)) = turn.await else {
             return Ok(LoginOutcome::Busy);
         };
         // Check, then count this attempt as a failure until it proves right, in one step.
