@@ -289,7 +289,7 @@ pub(crate) async fn confirmation(
         }
         let outcome = engine
             .auth
-            .login(&p.caller, p.user.name.as_str(), &Password::new(password))
+            .reauthenticate(&p.caller, p.user.name.as_str(), &Password::new(password))
             .await
             .map_err(|e| AppError::internal(&e))?;
         if matches!(outcome, LoginOutcome::Busy | LoginOutcome::Throttled { .. }) {

@@ -11,7 +11,7 @@ use grappe_engine::users::Role;
 use http::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Http, settings_for, spawn_app, spawn_with};
+use crate::helpers::{Http, location, settings_for, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn only_admins_plan_and_start_runs() {
@@ -80,6 +80,42 @@ async fn only_admins_plan_and_start_runs() {
         .expect("request");
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_no_runs(&app).await;
+}
+
+/// Strangers guessing the admin's password at the login form throttle the login, not the
+/// logged-in admin's re-authentication before a start (during an outage, the recovery).
+#[tokio::test]
+async fn an_anonymous_burst_does_not_lock_the_admin_out_of_a_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings_for(dir.path().join("grappe.db"));
+    settings.session.reauth_after = Duration::ZERO;
+    let app = spawn_with(settings).await;
+    let password = app.add_user("ada", Role::Admin).await;
+    let cookie = app.login("ada", &password).await;
+    for i in 0..6 {
+        app.post_login("ada", &format!("a-guess-{i}"), None).await;
+    }
+    let res = app.post_login("ada", &password, None).await;
+    assert!(
+        location(&res).contains("error=throttled"),
+        "{}",
+        location(&res)
+    );
+
+    let form = [
+        ("cluster", "lab"),
+        ("manifest_sha256", "x"),
+        ("plan_hash", "x"),
+        ("confirm", "lab"),
+        ("password", password.as_str()),
+    ];
+    let res = app
+        .call("/api/start_cni_install", Some(&cookie), &form)
+        .await;
+    let body = res.text().await.expect("body");
+    // The password was accepted: the start fails further on (no such manifest), not at it.
+    assert!(!body.contains("wrong password"), "{body}");
+    assert!(!body.contains("too many"), "{body}");
 }
 
 /// With `session.reauth_after` at zero every start is "long after the login": it needs the
