@@ -235,3 +235,33 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
         VerifyReport::Intact { records: 80, .. }
     ));
 }
+
+#[tokio::test]
+async fn names_typed_at_failed_logins_do_not_flood_the_history_filters() {
+    let (_dir, _store, audit) = store().await;
+    append_n(&audit, 1).await;
+    // An anonymous loop of random names: failed or throttled logins.
+    for i in 0..300 {
+        let who = Caller {
+            actor: format!("guess-{i:03}"),
+            ..caller()
+        };
+        let outcome = if i % 2 == 0 {
+            Outcome::Failure
+        } else {
+            Outcome::Denied
+        };
+        audit
+            .append(AuditEntry::new(
+                &who,
+                Action::Login,
+                Target::default(),
+                outcome,
+            ))
+            .await
+            .expect("append");
+    }
+    let values = audit.filter_values().await.expect("filters");
+    assert_eq!(values.actors, vec!["alice".to_owned()]);
+    assert_eq!(values.actions, vec!["auth.login".to_owned()]);
+}

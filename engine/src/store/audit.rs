@@ -181,13 +181,23 @@ impl Store {
             AuditColumn::Action => "action",
             AuditColumn::Cluster => "cluster",
         };
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT DISTINCT {column} FROM audit_log WHERE {column} IS NOT NULL ORDER BY {column}"
+        // Only what someone did (a success, an attempted action): failed and refused logins carry
+        // the name an anonymous client typed, which must not flood the menu. The most recent
+        // FILTER_VALUES, in alphabetical order.
+        let mut values: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT {column} FROM audit_log WHERE {column} IS NOT NULL \
+             AND outcome IN ('success', 'attempted') \
+             GROUP BY {column} ORDER BY MAX(id) DESC LIMIT {FILTER_VALUES}"
         ))
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        values.sort();
+        Ok(values)
     }
 }
+
+/// At most this many values are offered per filter.
+pub const FILTER_VALUES: usize = 200;
 
 /// Columns offered as filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
