@@ -36,6 +36,43 @@ pub fn sanitize_for_display(input: &str, max: usize) -> String {
         .collect()
 }
 
+/// Whether `c` changes how text around it is shown without showing itself: bidirectional
+/// embeddings, overrides and isolates, direction marks, zero-width characters, the BOM. An
+/// event message holding U+202E then `evil` shows as `live`.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// Text from a cluster or a node host (an event, a condition, an annotation, SSH output) as it
+/// may be kept and shown: at most `max_bytes` (cut at a character boundary, `…` marking the
+/// cut), control characters but line breaks and tabs replaced with U+FFFD, and invisible
+/// formatting characters shown as their code (`<U+202E>`) so that they change nothing.
+pub fn untrusted_text(input: &str, max_bytes: usize) -> String {
+    let mut out = String::with_capacity(input.len().min(max_bytes));
+    for c in input.chars() {
+        let shown: std::borrow::Cow<'_, str> = if is_invisible_format(c) {
+            format!("<U+{:04X}>", u32::from(c)).into()
+        } else if c.is_control() && c != '\n' && c != '\t' {
+            "\u{FFFD}".into()
+        } else {
+            c.encode_utf8(&mut [0; 4]).to_owned().into()
+        };
+        if out.len() + shown.len() > max_bytes {
+            out.push('…');
+            break;
+        }
+        out.push_str(&shown);
+    }
+    out
+}
+
 fn is_dns_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -178,6 +215,26 @@ impl fmt::Display for NodeName {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn untrusted_text_is_bounded_and_shows_what_would_hide() {
+        // U+202E then "evil" shows as "live" in a browser: it is named instead.
+        assert_eq!(untrusted_text("pod \u{202E}evil", 100), "pod <U+202E>evil");
+        assert_eq!(
+            untrusted_text("a\u{200B}b\u{2066}c", 100),
+            "a<U+200B>b<U+2066>c"
+        );
+        assert_eq!(
+            untrusted_text("bell\u{7}\nnext\tcol", 100),
+            "bell\u{FFFD}\nnext\tcol"
+        );
+        let long = "é".repeat(2_000);
+        let cut = untrusted_text(&long, 101);
+        assert!(cut.len() <= 101 + '…'.len_utf8(), "{}", cut.len());
+        assert!(cut.ends_with('…'));
+        assert_eq!(cut.chars().filter(|c| *c == 'é').count(), 50);
+    }
+
     use super::*;
 
     #[test]

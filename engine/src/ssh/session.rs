@@ -128,7 +128,24 @@ impl Session {
 
 /// Appends `text` to the output up to [`MAX_OUTPUT`] bytes (cut at a character boundary) and
 /// hands what was kept to `on_output`; the rest is dropped and the output marked truncated.
+/// Invisible formatting characters (bidi overrides, zero-width) are shown as their code.
 fn keep(out: &mut Output, text: &str, on_output: &mut impl FnMut(&str)) {
+    let shown;
+    let text = if text.chars().any(crate::names::is_invisible_format) {
+        shown = text
+            .chars()
+            .map(|c| {
+                if crate::names::is_invisible_format(c) {
+                    format!("<U+{:04X}>", u32::from(c))
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>();
+        shown.as_str()
+    } else {
+        text
+    };
     let room = MAX_OUTPUT.saturating_sub(out.text.len());
     let mut end = text.len().min(room);
     while !text.is_char_boundary(end) {

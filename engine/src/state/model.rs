@@ -2,6 +2,7 @@
 //! read, so that 5,000 nodes and 150,000 pods fit in a small fraction of what full objects
 //! would take. Conversions from the Kubernetes types live here too.
 
+use crate::names::untrusted_text;
 use std::collections::BTreeMap;
 
 use grappe_views::WorkloadView;
@@ -108,7 +109,7 @@ impl NodeInfo {
                     kind: c.type_,
                     status: c.status,
                     reason: c.reason.unwrap_or_default(),
-                    message: c.message.unwrap_or_default(),
+                    message: untrusted_text(&c.message.unwrap_or_default(), 1024),
                     last_transition: secs(c.last_transition_time.as_ref()),
                 })
                 .collect(),
@@ -363,18 +364,26 @@ pub struct EventInfo {
     pub last_seen: UnixSeconds,
 }
 
+/// An event's message kept at most this long (an event may carry 1.5 MiB).
+pub const EVENT_MESSAGE_BYTES: usize = 2048;
+
 impl EventInfo {
+    /// An event as it is kept: its texts bounded and neutralised ([`untrusted_text`]), its
+    /// time no later than now (its creator sets it, and a time in the future would keep it
+    /// first and push real warnings out of the capped list).
     pub fn from_event(e: Event) -> Option<Self> {
         let last_seen = secs(e.last_timestamp.as_ref())
             .max(e.event_time.as_ref().map_or(0, |t| t.0.as_second()))
-            .max(secs(e.metadata.creation_timestamp.as_ref()));
+            .max(secs(e.metadata.creation_timestamp.as_ref()))
+            .min(crate::time::now().unix_seconds());
+        let text = |s: Option<String>, max| untrusted_text(&s.unwrap_or_default(), max);
         Some(Self {
             uid: e.metadata.uid?,
-            kind: e.involved_object.kind.unwrap_or_default(),
-            namespace: e.involved_object.namespace.unwrap_or_default(),
-            name: e.involved_object.name.unwrap_or_default(),
-            reason: e.reason.unwrap_or_default(),
-            message: e.message.unwrap_or_default(),
+            kind: text(e.involved_object.kind, 64),
+            namespace: text(e.involved_object.namespace, 253),
+            name: text(e.involved_object.name, 253),
+            reason: text(e.reason, 128),
+            message: text(e.message, EVENT_MESSAGE_BYTES),
             count: e.count.unwrap_or(1),
             last_seen,
         })
@@ -517,6 +526,33 @@ impl ClusterInfo {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_event_is_kept_bounded_neutralised_and_never_in_the_future() {
+        let e: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "x.1", "namespace": "demo", "uid": "u1"},
+            "involvedObject": {"kind": "Pod", "namespace": "demo", "name": "web-1"},
+            "reason": "Fake\u{202E}",
+            "message": format!("\u{202E}evil {}", "x".repeat(1_500_000)),
+            "lastTimestamp": "2099-01-01T00:00:00Z",
+            "count": 3
+        }))
+        .expect("event");
+        let info = EventInfo::from_event(e).expect("kept");
+        assert!(
+            info.message.len() <= EVENT_MESSAGE_BYTES + 3,
+            "{}",
+            info.message.len()
+        );
+        assert!(
+            info.message.starts_with("<U+202E>evil "),
+            "{}",
+            &info.message[..20]
+        );
+        assert_eq!(info.reason, "Fake<U+202E>");
+        assert!(info.last_seen <= crate::time::now().unix_seconds());
+    }
+
     use super::*;
 
     #[test]
