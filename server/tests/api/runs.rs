@@ -82,16 +82,23 @@ async fn only_admins_plan_and_start_runs() {
     assert_no_runs(&app).await;
 }
 
-/// Strangers guessing the admin's password at the login form throttle the login, not the
-/// logged-in admin's re-authentication before a start (during an outage, the recovery).
-#[tokio::test]
-async fn an_anonymous_burst_does_not_lock_the_admin_out_of_a_start() {
+/// An app whose every start is "long after the login" (`session.reauth_after` at zero), with
+/// admin ada logged in: her password and session cookie.
+async fn old_login() -> (tempfile::TempDir, crate::helpers::TestApp, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = settings_for(dir.path().join("grappe.db"));
     settings.session.reauth_after = Duration::ZERO;
     let app = spawn_with(settings).await;
     let password = app.add_user("ada", Role::Admin).await;
     let cookie = app.login("ada", &password).await;
+    (dir, app, password, cookie)
+}
+
+/// Strangers guessing the admin's password at the login form throttle the login, not the
+/// logged-in admin's re-authentication before a start (during an outage, the recovery).
+#[tokio::test]
+async fn an_anonymous_burst_does_not_lock_the_admin_out_of_a_start() {
+    let (_dir, app, password, cookie) = old_login().await;
     for i in 0..6 {
         app.post_login("ada", &format!("a-guess-{i}"), None).await;
     }
@@ -122,12 +129,7 @@ async fn an_anonymous_burst_does_not_lock_the_admin_out_of_a_start() {
 /// password, a wrong one is refused (and counted as a failed login), the right one gets past.
 #[tokio::test]
 async fn an_old_login_gives_its_password_again_to_start_a_run() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut settings = settings_for(dir.path().join("grappe.db"));
-    settings.session.reauth_after = Duration::ZERO;
-    let app = spawn_with(settings).await;
-    let password = app.add_user("ada", Role::Admin).await;
-    let cookie = app.login("ada", &password).await;
+    let (_dir, app, password, cookie) = old_login().await;
     let start = |typed: &'static str, password: String| {
         let app = &app;
         let cookie = cookie.clone();
