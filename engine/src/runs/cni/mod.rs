@@ -19,6 +19,8 @@ const CALICO_DEFAULT_POOL: &str = "192.168.0.0/16";
 pub const ROLLOUT_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long the CRDs of a manifest may take to be Established.
 const CRDS_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a CRD's deletion waits for its custom resources to be served.
+const SERVED_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a deletion may take before the step fails.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often a deletion that takes its time says what still holds the object.

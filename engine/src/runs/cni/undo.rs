@@ -10,6 +10,8 @@ use crate::manifests::parse::Phase;
 use crate::runs::RunError;
 use crate::runs::k8s::{self, KubeError};
 use crate::runs::step::{Next, Wait};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::Api;
 
 impl StepContext {
     /// Puts back, in apply order, what the target run changed or deleted.
@@ -59,6 +61,9 @@ impl StepContext {
                 }
                 Err(e) => return Err(e.into()),
             };
+            if r.kind == "CustomResourceDefinition" {
+                self.wait_served(idx, &r.name).await?;
+            }
             let gone = match k8s::delete(&api, &r).await? {
                 Some(deleting) => {
                     self.wait_gone(idx, &deleting).await?;
@@ -71,6 +76,47 @@ impl StepContext {
             self.cx.say(idx, &format!("{what} {}", r.key())).await?;
         }
         Ok(())
+    }
+
+    /// Waits (at most [`SERVED_TIMEOUT`]) until the custom resources of CRD `name` can be
+    /// listed. Right after an API server restart (a recovery's rollback) their storage comes
+    /// up after `/readyz` says ok; a CRD deleted before that has its cleanup finalizer fail
+    /// ("could not confirm zero CustomResources remaining") and back off for minutes.
+    async fn wait_served(&self, idx: i64, name: &str) -> Result<(), RunError> {
+        let client = self.resolver.client().clone();
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        let crd = crds.get_opt(name).await.map_err(|source| KubeError::Call {
+            verb: "get",
+            object: format!("CustomResourceDefinition/{name}"),
+            source,
+        })?;
+        let Some(crd) = crd else {
+            return Ok(());
+        };
+        let Some(version) = crd.spec.versions.iter().find(|v| v.served) else {
+            return Ok(());
+        };
+        let (group, plural) = (&crd.spec.group, &crd.spec.names.plural);
+        let path = format!("/apis/{group}/{}/{plural}?limit=1", version.name);
+        let wait = Wait::new(
+            format!("{plural}.{group} to be served"),
+            Duration::from_millis(500),
+        )
+        .timeout(SERVED_TIMEOUT)
+        .report_every(WAITING_REPORT);
+        let mut waiter = self.cx.waiter(idx, wait);
+        loop {
+            let request = http::Request::get(path.as_str())
+                .body(Vec::new())
+                .map_err(|e| RunError::Step(e.to_string()))?;
+            let Err(e) = client.request_text(request).await else {
+                return Ok(());
+            };
+            // Not served in time: delete all the same, the deletion's own wait reports.
+            if let Next::TimedOut(_) = waiter.not_yet(e.to_string()).await? {
+                return Ok(());
+            }
+        }
     }
 
     /// Waits until a deleted object is gone, checking for cancellation every half second and
