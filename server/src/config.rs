@@ -148,6 +148,12 @@ pub struct Settings {
     /// Origins allowed to send state-changing requests besides the request's own host, e.g.
     /// `https://grappe.example.org` behind a reverse proxy.
     pub allowed_origins: Vec<String>,
+    /// The URL people open Grappe at (`https://grappe.example.org`): its origin may post and its
+    /// host is answered for. Requests naming another host name are refused (DNS rebinding);
+    /// address literals and `localhost` are always answered.
+    pub public_url: Option<String>,
+    /// More host names answered for (e.g. an internal name beside the public one).
+    pub allowed_hosts: Vec<String>,
     /// The reverse proxies in front of Grappe (CIDRs). A request from one of them has its
     /// client address taken from `X-Forwarded-For`: the right-most address not in this list
     /// (what the client wrote itself comes first and is never believed). Empty: the header is
@@ -171,6 +177,8 @@ impl Default for Settings {
             site_root: PathBuf::from("target/site"),
             secure_cookies: false,
             allowed_origins: Vec::new(),
+            public_url: None,
+            allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
             log_format: LogFormat::default(),
             session: SessionSettings::default(),
@@ -266,13 +274,10 @@ impl Settings {
                             .to_owned(),
                     ));
                 }
-                "GRAPPE_ALLOWED_ORIGINS" => {
-                    self.allowed_origins = value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .collect();
+                "GRAPPE_ALLOWED_ORIGINS" => self.allowed_origins = comma_list(value),
+                "GRAPPE_ALLOWED_HOSTS" => self.allowed_hosts = comma_list(value),
+                "GRAPPE_PUBLIC_URL" => {
+                    self.public_url = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
                 }
                 "GRAPPE_LOG_FORMAT" => {
                     self.log_format = match value.as_str() {
@@ -311,6 +316,9 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            public_origin(url).map_err(ConfigError::Invalid)?;
+        }
         if self.session.idle_timeout.is_zero() || self.session.absolute_lifetime.is_zero() {
             return Err(ConfigError::Invalid(
                 "session timeouts must be greater than zero".to_owned(),
@@ -364,6 +372,28 @@ impl Settings {
         Ok(())
     }
 
+    /// The origins allowed to post besides the request's own host: `allowed_origins` and the
+    /// origin of `public_url`.
+    pub fn post_origins(&self) -> Vec<String> {
+        let mut origins = self.allowed_origins.clone();
+        origins.extend(
+            self.public_url
+                .as_deref()
+                .and_then(|u| public_origin(u).ok()),
+        );
+        origins
+    }
+
+    /// The host names answered for: those of `public_url`, `allowed_origins` and
+    /// `allowed_hosts` (address literals and `localhost` always are).
+    pub fn host_policy(&self) -> crate::http::host::HostPolicy {
+        let urls = self.public_url.iter().chain(&self.allowed_origins);
+        crate::http::host::HostPolicy::new(
+            urls.map(String::as_str),
+            self.allowed_hosts.iter().map(String::as_str),
+        )
+    }
+
     /// The SSH inventories as the engine wants them, by cluster name.
     pub fn ssh_specs(&self) -> std::collections::BTreeMap<String, grappe_engine::ssh::SshSpec> {
         self.clusters
@@ -411,6 +441,34 @@ fn parse_cidrs<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Vec<Cidr
 fn de_cidrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Cidr>, D::Error> {
     let texts = Vec::<String>::deserialize(d)?;
     parse_cidrs(texts.iter().map(String::as_str)).map_err(serde::de::Error::custom)
+}
+
+fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The origin (`scheme://host[:port]`) of a `public_url`, or why it is not one.
+pub fn public_origin(url: &str) -> Result<String, String> {
+    let bad =
+        |why: &str| format!("public_url {url:?} {why} (expected e.g. https://grappe.example.org)");
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("has no scheme"))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(bad("is not http or https"));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let parsed: http::uri::Authority = authority.parse().map_err(|_| bad("has no host"))?;
+    if authority.is_empty() || authority.contains('@') {
+        return Err(bad("must name a host and no credentials"));
+    }
+    Ok(format!(
+        "{scheme}://{}",
+        parsed.as_str().to_ascii_lowercase()
+    ))
 }
 
 fn parse_bool(value: &str) -> Result<bool, String> {

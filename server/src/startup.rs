@@ -126,6 +126,7 @@ impl Application {
             // once a minute: see http::session.
             .with_expiry(Expiry::OnInactivity(idle));
 
+        let hosts = Arc::new(settings.host_policy());
         let state = AppState {
             engine: engine.clone(),
             settings: Arc::new(settings),
@@ -168,6 +169,10 @@ impl Application {
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 http::security::headers,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                hosts,
+                http::host::refuse_foreign_host,
             ))
             // One limit for every body (axum's own 2 MB default would cut custom manifests).
             .layer(axum::extract::DefaultBodyLimit::disable())

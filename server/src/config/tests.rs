@@ -132,3 +132,31 @@ fn durations_accept_units() {
     assert!(parse_duration("soon").is_err());
     assert!(parse_duration("5w").is_err());
 }
+
+#[test]
+fn the_public_url_is_an_origin_that_may_post_and_a_host_answered_for() {
+    let s = Settings::load_with_env(
+        None,
+        &env(&[
+            ("GRAPPE_PUBLIC_URL", "https://Grappe.example.org/"),
+            ("GRAPPE_ALLOWED_HOSTS", "grappe.internal, ops.internal"),
+        ]),
+    )
+    .expect("settings");
+    assert_eq!(s.post_origins(), ["https://grappe.example.org"]);
+    let hosts = s.host_policy();
+    assert!(hosts.allows("grappe.example.org"));
+    assert!(hosts.allows("ops.internal:8080"));
+    assert!(!hosts.allows("evil.example"));
+    for bad in [
+        "grappe.example.org",
+        "ftp://grappe.example.org",
+        "https://user:token@grappe.example.org",
+        "https://",
+    ] {
+        let err = Settings::load_with_env(None, &env(&[("GRAPPE_PUBLIC_URL", bad)]))
+            .expect_err(bad)
+            .to_string();
+        assert!(err.contains("public_url"), "{bad}: {err}");
+    }
+}

@@ -53,7 +53,7 @@ pub async fn refuse_cross_site(
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    match check(req.headers(), &state.settings.allowed_origins) {
+    match check(req.headers(), &state.settings.post_origins()) {
         Ok(()) => next.run(req).await,
         Err(refusal) => {
             tracing::warn!(?refusal, method = %req.method(), path = req.uri().path(), "cross-site request refused");

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod csrf;
 pub mod export;
 pub mod health;
+pub mod host;
 pub mod live;
 pub mod security;
 pub mod session;

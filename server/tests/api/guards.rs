@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{location, spawn_app};
+use crate::helpers::{location, settings_for, spawn_app, spawn_with};
 use grappe_engine::users::Role;
 use grappe_server::startup::EXTRA_ROUTES;
 
@@ -191,6 +191,92 @@ async fn cross_site_requests_are_refused() {
             .expect("users")
             .iter()
             .all(|u| !u.disabled)
+    );
+}
+
+/// DNS rebinding: a page of `evil.example` whose name now resolves to Grappe's address sends
+/// `Host` and `Origin` that agree with each other; the request is refused for its host name.
+#[tokio::test]
+async fn a_request_for_a_foreign_host_name_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings_for(dir.path().join("grappe.db"));
+    settings.public_url = Some("https://grappe.example.org".to_owned());
+    let app = spawn_with(settings).await;
+    let password = app.add_user("alice", Role::Admin).await;
+    app.add_user("bob", Role::Viewer).await;
+    let cookie = app.login("alice", &password).await;
+    let port = app.base.rsplit(':').next().expect("port").to_owned();
+
+    let post_as = |host: String| {
+        app.client
+            .post(format!("{}/api/set_user_disabled", app.base))
+            .header("host", host.clone())
+            .header("origin", format!("http://{host}"))
+            .header("sec-fetch-site", "same-origin")
+            .header("cookie", format!("grappe_session={cookie}"))
+            .form(&[("name", "bob"), ("disabled", "true")])
+            .send()
+    };
+    let res = post_as(format!("evil.example:{port}"))
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::MISDIRECTED_REQUEST);
+    let res = app
+        .client
+        .get(format!("{}/login", app.base))
+        .header("host", format!("evil.example:{port}"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::MISDIRECTED_REQUEST);
+    assert!(
+        app.engine
+            .users
+            .list()
+            .await
+            .expect("users")
+            .iter()
+            .all(|u| !u.disabled),
+        "nothing happened"
+    );
+    // Health probes name whatever they like.
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("host", "grappe.svc.cluster.local")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    // The public name is answered, and its origin may post.
+    let res = app
+        .client
+        .get(format!("{}/login", app.base))
+        .header("host", "grappe.example.org")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .client
+        .post(format!("{}/api/set_user_disabled", app.base))
+        .header("host", format!("127.0.0.1:{port}"))
+        .header("origin", "https://grappe.example.org")
+        .header("cookie", format!("grappe_session={cookie}"))
+        .form(&[("name", "bob"), ("disabled", "true")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK, "the public origin may post");
+    assert!(
+        app.engine
+            .users
+            .list()
+            .await
+            .expect("users")
+            .iter()
+            .any(|u| u.disabled),
+        "bob is disabled through the public origin"
     );
 }
 
