@@ -116,15 +116,16 @@ impl Application {
         } else {
             "grappe_session"
         };
-        let sessions = SessionManagerLayer::new(session_store)
-            .with_name(cookie_name)
-            .with_secure(settings.secure_cookies)
-            .with_http_only(true)
-            .with_same_site(SameSite::Strict)
-            .with_path("/")
-            // The guard touches the session (so that it is saved and its deadline moves) at most
-            // once a minute: see http::session.
-            .with_expiry(Expiry::OnInactivity(idle));
+        let sessions =
+            SessionManagerLayer::new(http::session_store::DigestStore::new(session_store))
+                .with_name(cookie_name)
+                .with_secure(settings.secure_cookies)
+                .with_http_only(true)
+                .with_same_site(SameSite::Strict)
+                .with_path("/")
+                // The guard touches the session (so that it is saved and its deadline moves) at most
+                // once a minute: see http::session.
+                .with_expiry(Expiry::OnInactivity(idle));
 
         let hosts = Arc::new(settings.host_policy());
         let state = AppState {

@@ -40,9 +40,60 @@ pub enum StoreError {
     /// A statement failed.
     #[error("database query failed")]
     Query(#[from] sqlx::Error),
+    /// The database file can be read by other users of the machine: it holds password hashes,
+    /// the audit log and sessions.
+    #[error(
+        "the database {path} can be read or written by other users (mode {mode:o}); \
+         make it private (chmod 600 {path}*) and start again"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
     /// A row holds a value the code does not know (e.g. a role outside the CHECK list).
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
+}
+
+enum Private {
+    Io(std::io::Error),
+    Exposed(PathBuf, u32),
+}
+
+/// Creates the database's directory (0700) and file (0600) when missing, so that SQLite's WAL
+/// and shared-memory files, which take the file's mode, are private too; refuses an existing
+/// file (or WAL file) that other users may read or write.
+fn private_files(path: &Path) -> Result<(), Private> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(Private::Io)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Private::Io(e)),
+    }
+    let mut with_wal = path.as_os_str().to_owned();
+    with_wal.push("-wal");
+    for file in [path.to_owned(), PathBuf::from(with_wal)] {
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                return Err(Private::Exposed(file, meta.permissions().mode() & 0o777));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Private::Io(e)),
+        }
+    }
+    Ok(())
 }
 
 /// A handle on the SQLite database. Cheap to clone.
@@ -76,9 +127,10 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| open_err(Box::new(e)))?;
-        }
+        private_files(path).map_err(|e| match e {
+            Private::Io(e) => open_err(Box::new(e)),
+            Private::Exposed(path, mode) => StoreError::Exposed { path, mode },
+        })?;
         let url = format!("sqlite://{}", path.display());
         let options = SqliteConnectOptions::from_str(&url)
             .map_err(|e| open_err(Box::new(e)))?
@@ -119,5 +171,41 @@ impl Store {
     /// Closes the pool, waiting for connections to finish (WAL checkpoint on close).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[tokio::test]
+    async fn the_database_is_private_and_an_exposed_one_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data/grappe.db");
+        let store = Store::open(&path).await.expect("open");
+        store.ping().await.expect("ping");
+        assert_eq!(mode(dir.path().join("data").as_path()), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(dir.path().join("data/grappe.db-wal").as_path()), 0o600);
+        store.close().await;
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = Store::open(&path)
+            .await
+            .expect_err("an exposed database is refused");
+        assert!(
+            matches!(err, StoreError::Exposed { mode: 0o644, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("chmod 600"), "{err}");
     }
 }

@@ -10,6 +10,7 @@ use grappe_engine::time::now;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use super::session_store::stored_key;
 use super::{caller_from_request, keys, safe_next};
 use crate::state::AppState;
 use app::api::history::encode_component;
@@ -58,7 +59,12 @@ pub async fn login(State(state): State<AppState>, session: Session, req: Request
             };
             match started.await {
                 Ok(Some(id)) => {
-                    if let Err(e) = state.engine.auth.link_session(&id.to_string(), &user).await {
+                    if let Err(e) = state
+                        .engine
+                        .auth
+                        .link_session(&stored_key(id).to_string(), &user)
+                        .await
+                    {
                         tracing::error!(error = %grappe_engine::audit::error_chain(&e), "cannot link session to user");
                         let _ = session.flush().await;
                         return login_page("unavailable", form.next.as_deref(), lang, "")
@@ -101,7 +107,7 @@ pub async fn login(State(state): State<AppState>, session: Session, req: Request
 #[tracing::instrument(name = "POST /auth/logout", skip_all)]
 pub async fn logout(State(state): State<AppState>, session: Session, req: Request) -> Response {
     if let Some(principal) = req.extensions().get::<Principal>() {
-        let id = session.id().map(|i| i.to_string());
+        let id = session.id().map(|i| stored_key(i).to_string());
         if let Err(e) = state
             .engine
             .auth

@@ -11,6 +11,7 @@ pub mod host;
 pub mod live;
 pub mod security;
 pub mod session;
+pub mod session_store;
 
 use grappe_engine::net::Cidr;
 use std::net::IpAddr;

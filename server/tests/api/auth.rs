@@ -58,6 +58,36 @@ async fn the_session_id_changes_at_login() {
     assert_ne!(session_cookie(res.headers()).as_deref(), Some(planted));
 }
 
+/// A copy of the database holds no cookie that would sign in: sessions are stored under a
+/// digest of their id.
+#[tokio::test]
+async fn the_database_holds_no_session_id() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Viewer).await;
+    let cookie = app.login("alice", &password).await;
+    let pool = app.engine.store.pool();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(pool)
+        .await
+        .expect("sessions");
+    let linked: Vec<String> = sqlx::query_scalar("SELECT session_id FROM user_sessions")
+        .fetch_all(pool)
+        .await
+        .expect("user_sessions");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored, linked, "the link names the stored key");
+    assert_ne!(stored[0], cookie, "the cookie is not stored");
+    // The stored key presented as a cookie signs nobody in.
+    assert_eq!(
+        app.get("/history", Some(&stored[0])).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        app.get("/history", Some(&cookie)).await.status(),
+        StatusCode::OK
+    );
+}
+
 #[tokio::test]
 async fn wrong_password_and_unknown_user_get_the_same_answer() {
     let app = spawn_app().await;
