@@ -272,7 +272,9 @@ impl Users {
         Ok(())
     }
 
-    /// Sets a new password. Audited (`user.password_change`; the password is never recorded).
+    /// Sets a new password and ends every session of the user (whoever knew the old password
+    /// is signed out). Audited (`user.password_change`; the password is never recorded).
+    /// Returns how many sessions were ended.
     ///
     /// # Errors
     /// [`UserError::NotFound`], a weak password, or the audit / store failing.
@@ -281,7 +283,7 @@ impl Users {
         caller: &Caller,
         name: &UserName,
         password: &Password,
-    ) -> Result<(), UserError> {
+    ) -> Result<u64, UserError> {
         password.check_strength()?;
         let user = self.find(name).await?;
         let hash = hash_password(password).await?;
@@ -291,13 +293,14 @@ impl Users {
             Target::object(format!("user/{name}")),
             Outcome::Success,
         );
-        self.audit
+        let ended = self
+            .audit
             .guarded(entry, async {
                 self.store.set_user_password_hash(user.id, &hash).await?;
-                Ok::<_, UserError>(())
+                Ok::<_, UserError>(self.store.end_sessions_of(user.id).await?)
             })
             .await?;
-        Ok(())
+        Ok(ended)
     }
 
     /// Stores the user's language preference (not audited: it changes nothing but their view).

@@ -315,8 +315,9 @@ async fn user(settings: Settings, cmd: UserCommand) -> Result<ExitCode, CliError
         } => {
             let name = UserName::parse(&name)?;
             let (password, generated) = read_password(password_stdin)?;
-            engine.users.set_password(&caller, &name, &password).await?;
-            writeln!(out, "password of {name} changed").map_err(CliError::Output)?;
+            let ended = engine.users.set_password(&caller, &name, &password).await?;
+            writeln!(out, "password of {name} changed; ended {ended} session(s)")
+                .map_err(CliError::Output)?;
             if generated {
                 writeln!(out, "password (shown once): {}", password.expose())
                     .map_err(CliError::Output)?;

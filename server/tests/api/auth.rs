@@ -88,6 +88,40 @@ async fn the_database_holds_no_session_id() {
     );
 }
 
+/// Whoever knew the old password is signed out when it changes (`grappe user passwd`).
+#[tokio::test]
+async fn a_password_change_ends_the_users_sessions() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Viewer).await;
+    let bob = app.add_user("bob", Role::Viewer).await;
+    let laptop = app.login("alice", &password).await;
+    let phone = app.login("alice", &password).await;
+    let other = app.login("bob", &bob).await;
+    let caller = Caller::cli("ops");
+    let ended = app
+        .engine
+        .users
+        .set_password(
+            &caller,
+            &UserName::parse("alice").expect("name"),
+            &grappe_engine::auth::Password::new("a brand new passphrase".to_owned()),
+        )
+        .await
+        .expect("passwd");
+    assert_eq!(ended, 2);
+    for cookie in [&laptop, &phone] {
+        assert_eq!(
+            app.get("/history", Some(cookie)).await.status(),
+            StatusCode::SEE_OTHER
+        );
+    }
+    assert_eq!(
+        app.get("/history", Some(&other)).await.status(),
+        StatusCode::OK
+    );
+    app.login("alice", "a brand new passphrase").await;
+}
+
 #[tokio::test]
 async fn wrong_password_and_unknown_user_get_the_same_answer() {
     let app = spawn_app().await;
