@@ -335,20 +335,62 @@ pub fn normalize(v: &Value) -> Value {
 
 /// Field-level differences between two objects (normalized first), as JSON pointers.
 /// Returns the first [`MAX_CHANGES_SHOWN`] and the total.
+///
+/// A Secret's values (`data`, `stringData`) are never shown: a plan is read by every viewer and
+/// logged; a changed value reads "secret value, sha256 1a2b3c4d" (its digest's first 32 bits,
+/// enough to see which values change, not to read them).
 pub fn diff(before: &Value, after: &Value) -> (Vec<FieldChange>, usize) {
     let mut out = Vec::new();
     let mut total = 0;
+    let secret = [before, after]
+        .iter()
+        .any(|v| v.get("kind").and_then(Value::as_str) == Some("Secret"));
     walk(
         &normalize(before),
         &normalize(after),
         &mut String::new(),
-        &mut out,
-        &mut total,
+        &mut Changes {
+            out: &mut out,
+            total: &mut total,
+            secret,
+        },
     );
     (out, total)
 }
 
-fn walk(a: &Value, b: &Value, path: &mut String, out: &mut Vec<FieldChange>, total: &mut usize) {
+struct Changes<'a> {
+    out: &'a mut Vec<FieldChange>,
+    total: &'a mut usize,
+    /// The object is a Secret: its values are redacted.
+    secret: bool,
+}
+
+impl Changes<'_> {
+    fn shown(&self, path: &str, v: &Value) -> Option<String> {
+        let value_path = ["/data", "/stringData"]
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        if self.secret && value_path {
+            redacted(v)
+        } else {
+            shown(v)
+        }
+    }
+}
+
+fn redacted(v: &Value) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    if v.is_null() {
+        return None;
+    }
+    let digest = Sha256::digest(v.to_string().as_bytes());
+    Some(format!(
+        "secret value, sha256 {}",
+        hex::encode(&digest[..4])
+    ))
+}
+
+fn walk(a: &Value, b: &Value, path: &mut String, changes: &mut Changes<'_>) {
     if a == b {
         return;
     }
@@ -363,8 +405,7 @@ fn walk(a: &Value, b: &Value, path: &mut String, out: &mut Vec<FieldChange>, tot
                     x.get(k).unwrap_or(&Value::Null),
                     y.get(k).unwrap_or(&Value::Null),
                     path,
-                    out,
-                    total,
+                    changes,
                 );
                 path.truncate(len);
             }
@@ -374,22 +415,23 @@ fn walk(a: &Value, b: &Value, path: &mut String, out: &mut Vec<FieldChange>, tot
                 let len = path.len();
                 path.push('/');
                 path.push_str(&i.to_string());
-                walk(p, q, path, out, total);
+                walk(p, q, path, changes);
                 path.truncate(len);
             }
         }
         _ => {
-            *total += 1;
-            if out.len() < MAX_CHANGES_SHOWN {
-                out.push(FieldChange {
+            *changes.total += 1;
+            if changes.out.len() < MAX_CHANGES_SHOWN {
+                let change = FieldChange {
                     path: if path.is_empty() {
                         "/".into()
                     } else {
                         path.clone()
                     },
-                    before: shown(a),
-                    after: shown(b),
-                });
+                    before: changes.shown(path, a),
+                    after: changes.shown(path, b),
+                };
+                changes.out.push(change);
             }
         }
     }
@@ -463,6 +505,44 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(holding(&pod), "no finalizers");
+    }
+
+    #[test]
+    fn a_secrets_values_are_never_shown() {
+        let before = json!({"kind": "Secret", "metadata": {"name": "s", "labels": {"a": "1"}},
+                            "data": {"token": "c2VjcmV0LW9uZQ=="}, "type": "Opaque"});
+        let after = json!({"kind": "Secret", "metadata": {"name": "s", "labels": {"a": "2"}},
+                           "data": {"token": "c2VjcmV0LXR3bw==", "new": "eA=="},
+                           "stringData": {"password": "hunter2-hunter2"}, "type": "Opaque"});
+        let (changes, total) = diff(&before, &after);
+        assert_eq!(total, 4);
+        let text = format!("{changes:?}");
+        for secret in ["c2VjcmV0", "eA==", "hunter2"] {
+            assert!(!text.contains(secret), "{secret} shown: {text}");
+        }
+        let token = changes
+            .iter()
+            .find(|c| c.path == "/data/token")
+            .expect("token");
+        assert!(
+            token
+                .before
+                .as_deref()
+                .unwrap()
+                .starts_with("secret value, sha256 ")
+        );
+        assert_ne!(token.before, token.after, "the digests tell a change");
+        let label = changes
+            .iter()
+            .find(|c| c.path == "/metadata/labels/a")
+            .expect("label");
+        assert_eq!(label.after.as_deref(), Some("2"), "other fields are shown");
+        // A ConfigMap's data is not a secret.
+        let (changes, _) = diff(
+            &json!({"kind": "ConfigMap", "data": {"k": "v1"}}),
+            &json!({"kind": "ConfigMap", "data": {"k": "v2"}}),
+        );
+        assert_eq!(changes[0].after.as_deref(), Some("v2"));
     }
 
     #[test]
