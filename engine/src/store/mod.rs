@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod hosts;
 pub mod runs;
+pub mod sealer;
 pub mod sessions;
 pub mod throttle;
 pub mod users;
@@ -101,6 +102,7 @@ fn private_files(path: &Path) -> Result<(), Private> {
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    sealer: sealer::Sealer,
 }
 
 impl Store {
@@ -131,6 +133,8 @@ impl Store {
             Private::Io(e) => open_err(Box::new(e)),
             Private::Exposed(path, mode) => StoreError::Exposed { path, mode },
         })?;
+        let sealer = sealer::Sealer::load_or_create(&sealer::key_path(path))
+            .map_err(|e| open_err(Box::new(e)))?;
         let url = format!("sqlite://{}", path.display());
         let options = SqliteConnectOptions::from_str(&url)
             .map_err(|e| open_err(Box::new(e)))?
@@ -147,6 +151,7 @@ impl Store {
         Ok(Self {
             pool,
             path: path.to_owned(),
+            sealer,
         })
     }
 
@@ -207,5 +212,69 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_secret_snapshot_is_stored_sealed_and_read_back_open() {
+        use super::runs::{NewRun, NewRunObject};
+        use super::sealer::key_path;
+        use grappe_views::runs::Planned;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("grappe.db");
+        let store = Store::open(&db).await.expect("open");
+        let object = |kind: &str| NewRunObject {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            namespace: Some("kube-system".into()),
+            name: "calico-config".into(),
+            planned: Planned::Update,
+        };
+        let run = NewRun {
+            cluster: "lab",
+            workflow: "cni.install",
+            params: "{}",
+            actor: "alice",
+            plan: "{}",
+            plan_hash: "h",
+            title: "t",
+            manifest_source: None,
+            manifest_sha256: None,
+            confirmation: "{}",
+            steps: &["snapshot".to_owned()],
+            objects: &[object("Secret"), object("ConfigMap")],
+        };
+        let id = store.insert_run(&run).await.expect("insert").expect("run");
+        let secret = r#"{"kind":"Secret","data":{"token":"c2VjcmV0LXRva2Vu"}}"#;
+        let config = r#"{"kind":"ConfigMap","data":{"mtu":"1440"}}"#;
+        store
+            .set_object_snapshot(id, 0, Some(secret))
+            .await
+            .expect("snapshot");
+        store
+            .set_object_snapshot(id, 1, Some(config))
+            .await
+            .expect("snapshot");
+        let raw: Vec<String> =
+            sqlx::query_scalar("SELECT before FROM run_objects WHERE run_id = ?1 ORDER BY seq")
+                .bind(id.0)
+                .fetch_all(store.pool())
+                .await
+                .expect("raw");
+        assert!(
+            sealer::is_sealed(&raw[0]) && !raw[0].contains("c2VjcmV0"),
+            "{}",
+            raw[0]
+        );
+        assert_eq!(raw[1], config, "other objects are stored as they are");
+        let rows = store.run_objects(id).await.expect("rows");
+        assert_eq!(rows[0].before.as_deref(), Some(secret));
+        assert_eq!(rows[1].before.as_deref(), Some(config));
+        store.close().await;
+
+        // Another key: the snapshot stays sealed (never read as "did not exist").
+        std::fs::remove_file(key_path(&db)).expect("rm key");
+        let store = Store::open(&db).await.expect("open");
+        let rows = store.run_objects(id).await.expect("rows");
+        assert_eq!(rows[0].before.as_deref(), Some(raw[0].as_str()));
     }
 }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, sealer};
 use crate::model::{ActiveRun, ObjectRow, RunId, RunRow, RunStatus, StepRow, StepStatus, Workflow};
 use crate::time::now;
 use grappe_views::runs::Planned;
@@ -271,7 +271,13 @@ impl Store {
                     planned: Planned::parse(&planned)
                         .ok_or_else(|| corrupt("planned", &planned))?,
                     snapshot_taken: r.try_get::<i64, _>("snapshot_taken")? != 0,
-                    before: r.try_get("before")?,
+                    before: {
+                        let stored: Option<String> = r.try_get("before")?;
+                        let seq: i64 = r.try_get("seq")?;
+                        // A sealed snapshot this key cannot open stays sealed: its rollback
+                        // then refuses to read it (it never takes it for "did not exist").
+                        stored.map(|b| self.sealer.open(id.0, seq, &b).unwrap_or(b))
+                    },
                     done: r.try_get("done")?,
                     done_at: r.try_get("done_at")?,
                 })
@@ -330,6 +336,13 @@ impl Store {
         seq: i64,
         before: Option<&str>,
     ) -> Result<(), StoreError> {
+        let before = before.map(|b| {
+            if sealer::is_secret(b) {
+                self.sealer.seal(id.0, seq, b)
+            } else {
+                b.to_owned()
+            }
+        });
         sqlx::query(
             "UPDATE run_objects SET snapshot_taken = 1, before = ?3 \
              WHERE run_id = ?1 AND seq = ?2 AND snapshot_taken = 0",

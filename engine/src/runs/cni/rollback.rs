@@ -11,6 +11,7 @@ use crate::model::ObjectRow;
 use crate::runs::Launch;
 use crate::runs::k8s::{self, Resolver};
 use crate::runs::{Confirmation, RunError, RunId, RunStatus, Runs, Workflow, check, sealed};
+use crate::store::sealer;
 
 impl Runs {
     /// Plans the rollback of a finished run: what it created is deleted, what it changed or
@@ -46,12 +47,14 @@ impl Runs {
             let r = row_ref(o);
             let api = resolver.api(&r).await?;
             let current = k8s::get(&api, &r).await?;
-            let before: Option<Value> =
-                o.before
-                    .as_deref()
-                    .map(serde_json::from_str)
-                    .transpose()
-                    .map_err(|e| RunError::Step(format!("snapshot of {}: {e}", r.key())))?;
+            let before: Option<Value> = o
+                .before
+                .as_deref()
+                .map(|text| {
+                    serde_json::from_str(text)
+                        .map_err(|e| RunError::Step(sealer::unreadable(&r.key(), text, &e)))
+                })
+                .transpose()?;
             let (action, changes, total) = match (&before, &current) {
                 (None, None) => (Planned::Absent, Vec::new(), 0),
                 (None, Some(_)) => (Planned::Delete, Vec::new(), 0),

@@ -15,6 +15,7 @@ use crate::runs::k8s::{self, KubeError, Resolver};
 use crate::runs::registry::Executor;
 use crate::runs::step::{Next, StepCx, Wait};
 use crate::runs::{RunError, RunId, Runs, Workflow};
+use crate::store::sealer;
 use futures::future::BoxFuture;
 
 /// What a step needs: the run, its objects, the cluster.
@@ -113,9 +114,12 @@ impl StepContext {
                     .iter()
                     .find(|o| row_ref(o) == row_ref(row))
                     .and_then(|o| o.before.as_deref())
-                    .map(serde_json::from_str)
+                    .map(|text| {
+                        serde_json::from_str(text).map_err(|e| {
+                            RunError::Step(sealer::unreadable(&row_ref(row).key(), text, &e))
+                        })
+                    })
                     .transpose()
-                    .map_err(|e| RunError::Step(format!("snapshot: {e}")))
             })
             .collect()
     }
