@@ -311,6 +311,7 @@ messages! {
     RunPlanChanged => "The cluster changed since the plan was made: plan again.", "Le cluster a changé depuis le plan : refaites le plan.";
     RunCheckFailed => "A preflight check failed: {message}", "Une vérification préalable a échoué : {message}";
     RunNotConfirmed => "Type \"{expected}\" to confirm.", "Tapez « {expected} » pour confirmer.";
+    RunPasswordNeeded => "Enter your password again to {what} this run.", "Saisissez de nouveau votre mot de passe pour cette action sur l'exécution ({what}).";
     RunWrongStatus => "Run {run} is {status}, not {expected}.", "L'exécution {run} est à l'état {status}, pas {expected}.";
     RunNotRollbackable => "Run {run} cannot be rolled back: {why}", "L'exécution {run} ne peut pas être annulée : {why}";
     RunLeaseHeld => "The cluster is held by another workflow run: {holder}", "Le cluster est tenu par une autre exécution : {holder}";
@@ -339,6 +340,7 @@ pub fn refusal(code: &str, lang: Lang) -> Option<&'static str> {
         "run.plan_changed" => Msg::RunPlanChanged,
         "run.check_failed" => Msg::RunCheckFailed,
         "run.not_confirmed" => Msg::RunNotConfirmed,
+        "run.password_needed" => Msg::RunPasswordNeeded,
         "run.wrong_status" => Msg::RunWrongStatus,
         "run.not_rollbackable" => Msg::RunNotRollbackable,
         "run.lease_held" => Msg::RunLeaseHeld,

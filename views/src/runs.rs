@@ -445,6 +445,8 @@ pub struct RunObjectView {
 pub struct RunCapabilities {
     pub cancel: bool,
     pub resume: bool,
+    /// Resuming asks for the password again.
+    pub resume_password: bool,
     pub abandon: bool,
     pub roll_back: bool,
     /// Approve a run that waits for a second admin (not its own actor).

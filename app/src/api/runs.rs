@@ -163,14 +163,23 @@ pub async fn start_run_rollback(
 
 /// Cancels, resumes or abandons a run (`what`: `cancel`, `resume` or `abandon`) as the
 /// workflow's policy allows the caller's role (operators control drains; the rest is admin).
+/// A `password` given is checked first; the engine says when a resume needs one.
 #[server(endpoint = "control_run")]
-pub async fn control_run(run: i64, what: String) -> Result<(), AppError> {
+pub async fn control_run(
+    run: i64,
+    what: String,
+    #[server(default)] password: String,
+) -> Result<(), AppError> {
     let (engine, p) = guard::require(Role::Operator).await?;
     let what = grappe_engine::runs::Control::parse(&what)
         .ok_or_else(|| AppError::Invalid(format!("unknown run action {what:?}")))?;
+    let reauthenticated = !password.is_empty();
+    if reauthenticated {
+        check_password(&engine, &p, &password).await?;
+    }
     engine
         .runs
-        .control(&actor(&p), RunId(run), what)
+        .control(&actor(&p), RunId(run), what, reauthenticated)
         .await
         .map_err(map_run_error)
 }
@@ -279,7 +288,6 @@ pub(crate) async fn confirmation(
     typed: String,
     password: &str,
 ) -> Result<Confirmation, AppError> {
-    use grappe_engine::auth::{LoginOutcome, Password};
     let reauthenticated = engine.runs.policy(workflow).password_always || p.reauth_due;
     if reauthenticated {
         if password.is_empty() {
@@ -287,26 +295,34 @@ pub(crate) async fn confirmation(
                 "your login is not recent: enter your password again".into(),
             ));
         }
-        let outcome = engine
-            .auth
-            .reauthenticate(&p.caller, p.user.name.as_str(), &Password::new(password))
-            .await
-            .map_err(|e| AppError::internal(&e))?;
-        if matches!(outcome, LoginOutcome::Busy | LoginOutcome::Throttled { .. }) {
-            return Err(AppError::Invalid(
-                "too many password checks right now: wait a moment and try again".into(),
-            ));
-        }
-        if !matches!(outcome, LoginOutcome::Success(_)) {
-            return Err(AppError::Invalid(
-                "wrong password: nothing was started".into(),
-            ));
-        }
+        check_password(engine, p, password).await?;
     }
     Ok(Confirmation {
         typed,
         reauthenticated,
     })
+}
+
+/// Checks the password the caller gave again (in its own throttle bucket).
+#[cfg(feature = "ssr")]
+pub(crate) async fn check_password(
+    engine: &Engine,
+    p: &Principal,
+    password: &str,
+) -> Result<(), AppError> {
+    use grappe_engine::auth::{LoginOutcome, Password};
+    let outcome = engine
+        .auth
+        .reauthenticate(&p.caller, p.user.name.as_str(), &Password::new(password))
+        .await
+        .map_err(|e| AppError::internal(&e))?;
+    match outcome {
+        LoginOutcome::Success(_) => Ok(()),
+        LoginOutcome::Busy | LoginOutcome::Throttled { .. } => Err(AppError::Invalid(
+            "too many password checks right now: wait a moment and try again".into(),
+        )),
+        LoginOutcome::Invalid => Err(AppError::Invalid("wrong password: nothing was done".into())),
+    }
 }
 
 #[cfg(feature = "ssr")]

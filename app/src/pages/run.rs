@@ -57,10 +57,20 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
         .map(|d| d.nodes.iter().map(|n| n.node.clone()).collect::<Vec<_>>());
     let id = s.id;
     let button = move |what: &'static str, label: Msg| {
+        // A resume goes on changing the cluster: the workflow may ask the password again.
+        let password = (what == "resume" && may.resume_password).then(|| {
+            view! {
+                <label class="inline-label">{Msg::Password.text(lang)} " "
+                    <input type="password" name="password" required autocomplete="current-password"
+                        data-testid="resume-password"/>
+                </label> " "
+            }
+        });
         view! {
             <ActionForm action=control attr:class="inline-form">
                 <input type="hidden" name="run" value=id/>
                 <input type="hidden" name="what" value=what/>
+                {password}
                 <button type="submit" class="btn" data-testid=format!("run-{what}")>{label.text(lang)}</button>
             </ActionForm>
         }

@@ -85,6 +85,8 @@ pub enum RunError {
     },
     #[error("type {0:?} to confirm")]
     NotConfirmed(String),
+    #[error("enter your password again to {0} this run")]
+    PasswordNeeded(&'static str),
     #[error("run {id} is {status}, not {expected}")]
     WrongStatus {
         id: RunId,
@@ -116,6 +118,15 @@ pub enum RunError {
     Ssh(#[from] crate::ssh::SshError),
 }
 
+impl From<crate::audit::GuardedError<RunError>> for RunError {
+    fn from(e: crate::audit::GuardedError<RunError>) -> Self {
+        match e {
+            crate::audit::GuardedError::AuditUnavailable(a) => Self::AuditUnavailable(a),
+            crate::audit::GuardedError::Action(e) => e,
+        }
+    }
+}
+
 impl RunError {
     /// What a user is told, as a code and its parameters that the UI translates (the English
     /// `Display` text is the fallback); `None` for errors that are not a refusal the user can
@@ -134,6 +145,9 @@ impl RunError {
                 ],
             ),
             Self::PlanChanged => ("run.plan_changed", Vec::new()),
+            Self::PasswordNeeded(what) => {
+                ("run.password_needed", vec![("what", (*what).to_owned())])
+            }
             Self::ChecksFailed(message) => ("run.check_failed", vec![("message", message.clone())]),
             Self::NotConfirmed(expected) => {
                 ("run.not_confirmed", vec![("expected", expected.clone())])

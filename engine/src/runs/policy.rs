@@ -53,16 +53,25 @@ impl Runs {
     }
 
     /// Cancels, resumes or abandons run `id` if `actor`'s role may control runs of its
-    /// workflow. An unknown run is refused like a forbidden one (nothing tells a viewer which
-    /// runs exist beyond what it may read).
+    /// workflow (and, to resume, start it with its options). An unknown run is refused like a
+    /// forbidden one (nothing tells a viewer which runs exist beyond what it may read). A resume
+    /// of a workflow that declares [`Policy::resume_password`](super::Policy) needs
+    /// `reauthenticated` (the caller gave the password again).
     ///
     /// # Errors
-    /// [`RunError::Forbidden`], then as [`Runs::cancel`], [`Runs::resume`], [`Runs::abandon`].
-    pub async fn control(&self, actor: &Actor, id: RunId, what: Control) -> Result<(), RunError> {
+    /// [`RunError::Forbidden`], [`RunError::PasswordNeeded`], then as [`Runs::cancel`],
+    /// [`Runs::resume`], [`Runs::abandon`].
+    pub async fn control(
+        &self,
+        actor: &Actor,
+        id: RunId,
+        what: Control,
+        reauthenticated: bool,
+    ) -> Result<(), RunError> {
         let run = self.inner.store.run(id).await?;
-        let needed = run.as_ref().map_or(Role::Admin, |r| {
-            self.inner.registry.policy(r.workflow).control
-        });
+        let needed = run
+            .as_ref()
+            .map_or(Role::Admin, |r| self.control_role(r, what));
         if run.is_none() || !actor.role.allows(needed) {
             tracing::warn!(actor = %actor.caller.actor, run = id.0, action = what.as_str(), "run control refused: role too low");
             return Err(RunError::Forbidden {
@@ -70,10 +79,24 @@ impl Runs {
                 needed: needed.as_str(),
             });
         }
+        let password = run
+            .as_ref()
+            .is_some_and(|r| self.inner.registry.policy(r.workflow).resume_password);
+        if what == Control::Resume && password && !reauthenticated {
+            return Err(RunError::PasswordNeeded(what.as_str()));
+        }
         match what {
             Control::Cancel => self.cancel(&actor.caller, id).await,
             Control::Resume => self.resume(&actor.caller, id).await,
             Control::Abandon => self.abandon(&actor.caller, id).await,
+        }
+    }
+
+    /// The least role that may do `what` to `run`.
+    fn control_role(&self, run: &RunRow, what: Control) -> Role {
+        match what {
+            Control::Resume => self.inner.registry.resume_role(run),
+            Control::Cancel | Control::Abandon => self.inner.registry.policy(run.workflow).control,
         }
     }
 
@@ -99,7 +122,9 @@ impl Runs {
             });
         RunCapabilities {
             cancel: control && run.status == RunStatus::Running && !run.cancel_requested,
-            resume: control && run.status == RunStatus::Interrupted,
+            resume: actor.role.allows(self.inner.registry.resume_role(run))
+                && run.status == RunStatus::Interrupted,
+            resume_password: policy.resume_password,
             abandon: control && run.status == RunStatus::Interrupted,
             roll_back: view.can_roll_back && actor.role.allows(Role::Admin),
             approve: awaiting_approval

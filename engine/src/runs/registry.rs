@@ -30,6 +30,9 @@ pub struct Policy {
     /// The password is asked again at every start (a reset), not only when the login is older
     /// than the re-authentication window.
     pub password_always: bool,
+    /// Resuming an interrupted run asks for the password again (it goes on changing a cluster
+    /// or a host someone else may have planned).
+    pub resume_password: bool,
 }
 
 impl Policy {
@@ -42,6 +45,7 @@ impl Policy {
         start: Role::Admin,
         approval: None,
         password_always: false,
+        resume_password: true,
     };
     /// What an unknown workflow gets: admins only, nothing more.
     pub const STRICT: Policy = Self::ADMIN;
@@ -80,6 +84,12 @@ pub(crate) trait Kind: Send + Sync {
     fn policy(&self) -> Policy;
     /// The executor of a stored run's steps.
     fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a>;
+    /// The least role that may start `run` as it was planned (its options may need more than
+    /// the workflow's [`Policy::start`]).
+    fn start_role(&self, run: &RunRow) -> Role {
+        let _ = run;
+        self.policy().start
+    }
 }
 
 /// Every workflow this engine runs.
@@ -106,6 +116,17 @@ impl Registry {
         self.kind(workflow).map_or(Policy::STRICT, Kind::policy)
     }
 
+    /// The least role that may resume `run`: who may control its workflow's runs and who may
+    /// start it with its options (an operator may not resume an admin's drain that disables
+    /// eviction).
+    pub(crate) fn resume_role(&self, run: &RunRow) -> Role {
+        let control = self.policy(run.workflow).control;
+        let start = self
+            .kind(run.workflow)
+            .map_or(Role::Admin, |k| k.start_role(run));
+        control.max(start)
+    }
+
     /// The policy of a workflow id as a plan carries it; [`Policy::STRICT`] for an unknown one.
     pub(crate) fn policy_of(&self, workflow: &str) -> Policy {
         Workflow::parse(workflow).map_or(Policy::STRICT, |w| self.policy(w))
@@ -125,5 +146,64 @@ mod tests {
         }
         assert_eq!(registry.policy_of("cni.bogus"), Policy::STRICT);
         assert_eq!(registry.policy_of("node.drain").control, Role::Operator);
+    }
+
+    fn run_of(workflow: Workflow, params: String) -> RunRow {
+        RunRow {
+            id: super::super::RunId(1),
+            cluster: "lab".into(),
+            workflow,
+            params,
+            actor: "ada".into(),
+            plan: "{}".into(),
+            plan_hash: String::new(),
+            title: String::new(),
+            manifest_source: None,
+            manifest_sha256: None,
+            confirmation: "{}".into(),
+            status: crate::model::RunStatus::Interrupted,
+            cancel_requested: false,
+            started_at: String::new(),
+            finished_at: None,
+            error: None,
+            digest: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_resume_needs_the_role_its_start_needed() {
+        use crate::runs::drain::DrainParams;
+        let registry = super::super::kinds::registry();
+        let drain = |disable_eviction| {
+            let params = DrainParams {
+                nodes: vec![crate::names::NodeName::parse("rigel").expect("name")],
+                options: grappe_views::runs::DrainOptions {
+                    disable_eviction,
+                    ..Default::default()
+                },
+            };
+            run_of(
+                Workflow::NodeDrain,
+                serde_json::to_string(&params).expect("json"),
+            )
+        };
+        assert_eq!(registry.resume_role(&drain(false)), Role::Operator);
+        assert_eq!(
+            registry.resume_role(&drain(true)),
+            Role::Admin,
+            "an operator may not resume an admin's drain that bypasses budgets"
+        );
+        assert_eq!(
+            registry.resume_role(&run_of(Workflow::NodeDrain, "garbage".into())),
+            Role::Admin
+        );
+        assert_eq!(
+            registry.resume_role(&run_of(Workflow::CniInstall, "{}".into())),
+            Role::Admin
+        );
+        assert!(registry.policy(Workflow::CniInstall).resume_password);
+        assert!(registry.policy(Workflow::NodeReset).resume_password);
+        assert!(!registry.policy(Workflow::NodeDrain).resume_password);
     }
 }

@@ -179,6 +179,35 @@ impl Store {
     }
 }
 
+/// What unit tests elsewhere in the engine need to make rows.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::runs::{NewRun, NewRunObject};
+
+    /// A running `cni.install` run on cluster `lab` by `alice`, one `snapshot` step.
+    pub(crate) fn run(objects: &[NewRunObject]) -> NewRun<'_> {
+        NewRun {
+            cluster: "lab",
+            workflow: "cni.install",
+            params: "{}",
+            actor: "alice",
+            plan: "{}",
+            plan_hash: "h",
+            title: "t",
+            manifest_source: None,
+            manifest_sha256: None,
+            confirmation: "{}",
+            steps: std::slice::from_ref(snapshot_step()),
+            objects,
+        }
+    }
+
+    fn snapshot_step() -> &'static String {
+        static STEP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        STEP.get_or_init(|| "snapshot".to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,7 +245,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_secret_snapshot_is_stored_sealed_and_read_back_open() {
-        use super::runs::{NewRun, NewRunObject};
+        use super::runs::NewRunObject;
         use super::sealer::key_path;
         use grappe_views::runs::Planned;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -229,21 +258,12 @@ mod tests {
             name: "calico-config".into(),
             planned: Planned::Update,
         };
-        let run = NewRun {
-            cluster: "lab",
-            workflow: "cni.install",
-            params: "{}",
-            actor: "alice",
-            plan: "{}",
-            plan_hash: "h",
-            title: "t",
-            manifest_source: None,
-            manifest_sha256: None,
-            confirmation: "{}",
-            steps: &["snapshot".to_owned()],
-            objects: &[object("Secret"), object("ConfigMap")],
-        };
-        let id = store.insert_run(&run).await.expect("insert").expect("run");
+        let objects = [object("Secret"), object("ConfigMap")];
+        let id = store
+            .insert_run(&testing::run(&objects))
+            .await
+            .expect("insert")
+            .expect("run");
         let secret = r#"{"kind":"Secret","data":{"token":"c2VjcmV0LXRva2Vu"}}"#;
         let config = r#"{"kind":"ConfigMap","data":{"mtu":"1440"}}"#;
         store

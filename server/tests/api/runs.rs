@@ -482,11 +482,37 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
     assert!(body.contains("busy") || body.contains("changed"), "{body}");
 
     lab(&lab_dir, &["heal"]);
+    // A CNI run's resume asks for the password again: refused without it, or with a wrong one.
+    for form in [
+        vec![("run", id.as_str()), ("what", "resume")],
+        vec![
+            ("run", id.as_str()),
+            ("what", "resume"),
+            ("password", "not-hers-at-all"),
+        ],
+    ] {
+        let res = http.call("/api/control_run", Some(&cookie), &form).await;
+        let body = res.text().await.expect("body");
+        assert!(
+            body.contains("run.password_needed") || body.contains("wrong password"),
+            "{body}"
+        );
+    }
+    let view = json(&http, &cookie, "/api/get_run", &[("run", &id)]).await;
+    assert_eq!(
+        view["summary"]["status"], "interrupted",
+        "nothing resumed: {view:#}"
+    );
+    assert_eq!(view["may"]["resume_password"], true);
     json(
         &http,
         &cookie,
         "/api/control_run",
-        &[("run", &id), ("what", "resume")],
+        &[
+            ("run", &id),
+            ("what", "resume"),
+            ("password", "a-long-test-password-42"),
+        ],
     )
     .await;
     let view = run_until(&http, &cookie, &id, "success", |v| {
@@ -568,6 +594,10 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
     assert_eq!(view["summary"]["status"], "interrupted", "{view:#}");
     // The engine's policy says what this operator may do to the drain: resume or abandon it.
     assert_eq!(view["may"]["resume"], true, "{:#}", view["may"]);
+    assert_eq!(
+        view["may"]["resume_password"], false,
+        "an operator's drain resumes without it"
+    );
     assert_eq!(view["may"]["abandon"], true);
     assert_eq!(view["may"]["cancel"], false);
     assert_eq!(step_status(&view, "cordon rigel"), "done");

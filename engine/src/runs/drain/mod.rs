@@ -24,6 +24,7 @@ use serde_json::json;
 use super::k8s::KubeError;
 use super::registry::{Kind, Load, Loading, Policy, loading};
 use super::{RunError, Workflow};
+use crate::model::RunRow;
 use crate::names::NodeName;
 use crate::users::Role;
 
@@ -249,11 +250,18 @@ impl Kind for Drain {
         Policy {
             control: Role::Operator,
             start: Role::Operator,
+            resume_password: false,
             ..Policy::ADMIN
         }
     }
 
     fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a> {
         loading(DrainContext::load(at.runs, at.run, at.cancel))
+    }
+
+    fn start_role(&self, run: &RunRow) -> Role {
+        // Parameters this build cannot read: admins only.
+        serde_json::from_str::<DrainParams>(&run.params)
+            .map_or(Role::Admin, |p| start_role(&p.options))
     }
 }
