@@ -18,29 +18,17 @@ impl FailureScope {
     }
 }
 
-/// Failures of one key inside a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FailureCount {
-    pub count: i64,
-    /// Microseconds since the Unix epoch of the newest failure.
-    pub last_us: Option<i64>,
-}
-
 impl Store {
-    /// Records an attempt as a failure of the account and of the address; returns the rows'
-    /// ids, which a successful login forgets again.
+    /// Records an attempt as a failure of each of `keys`; returns the rows' ids, which a
+    /// successful login forgets again.
     pub(crate) async fn record_login_failure(
         &self,
-        account: &str,
-        address: &str,
+        keys: &[(FailureScope, String)],
         at_us: i64,
     ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let mut ids = Vec::new();
-        for (scope, key) in [
-            (FailureScope::Account, account),
-            (FailureScope::Address, address),
-        ] {
+        for (scope, key) in keys {
             let done =
                 sqlx::query("INSERT INTO login_failures (scope, key, at_us) VALUES (?1, ?2, ?3)")
                     .bind(scope.as_str())
@@ -65,22 +53,78 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) async fn count_login_failures(
+    /// The times (microseconds, newest first) of the `limit` newest failures of a key since
+    /// `since_us`.
+    pub(crate) async fn recent_login_failures(
         &self,
         scope: FailureScope,
         key: &str,
         since_us: i64,
-    ) -> Result<FailureCount, StoreError> {
-        let (count, last_us): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MAX(at_us) FROM login_failures \
-             WHERE scope = ?1 AND key = ?2 AND at_us >= ?3",
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT at_us FROM login_failures WHERE scope = ?1 AND key = ?2 AND at_us >= ?3 \
+             ORDER BY at_us DESC LIMIT ?4",
         )
         .bind(scope.as_str())
         .bind(key)
         .bind(since_us)
-        .fetch_one(self.pool())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Remembers a browser that signed in as `user` (the digest of its cookie's token); a user
+    /// keeps their 10 newest.
+    pub(crate) async fn remember_device(
+        &self,
+        digest: &str,
+        user: crate::users::UserId,
+        at_us: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO login_devices (digest, user_id, created_us) VALUES (?1, ?2, ?3)")
+            .bind(digest)
+            .bind(user.0)
+            .bind(at_us)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM login_devices WHERE user_id = ?1 AND digest NOT IN \
+             (SELECT digest FROM login_devices WHERE user_id = ?1 ORDER BY created_us DESC LIMIT 10)",
+        )
+        .bind(user.0)
+        .execute(&mut *tx)
         .await?;
-        Ok(FailureCount { count, last_us })
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The user a remembered browser signed in as, if it was remembered after `since_us`.
+    pub(crate) async fn device_user(
+        &self,
+        digest: &str,
+        since_us: i64,
+    ) -> Result<Option<crate::users::UserId>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT user_id FROM login_devices WHERE digest = ?1 AND created_us >= ?2",
+        )
+        .bind(digest)
+        .bind(since_us)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(id.map(crate::users::UserId))
+    }
+
+    /// Forgets browsers remembered before `before_us`.
+    pub(crate) async fn prune_devices(&self, before_us: i64) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM login_devices WHERE created_us < ?1")
+                .bind(before_us)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// A successful login clears the account's failures (not the address's).

@@ -34,9 +34,43 @@ fn login_page(error: &str, form_next: Option<&str>, lang: Option<&str>, extra: &
     Redirect::to(&url)
 }
 
+/// The device cookie's name: a browser that signed in is remembered, and its later logins are
+/// throttled on its own failures only (see `Authenticator::login`).
+fn device_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-grappe_device"
+    } else {
+        "grappe_device"
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+/// The `Set-Cookie` value remembering this browser (90 days, sent only to this site).
+fn device_cookie(secure: bool, token: &str) -> Option<http::HeaderValue> {
+    let max_age = grappe_engine::auth::DEVICE_LIFETIME.as_secs();
+    let name = device_cookie_name(secure);
+    let flag = if secure { "; Secure" } else { "" };
+    http::HeaderValue::from_str(&format!(
+        "{name}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{flag}"
+    ))
+    .ok()
+}
+
 #[tracing::instrument(name = "POST /auth/login", skip_all)]
 pub async fn login(State(state): State<AppState>, session: Session, req: Request) -> Response {
     let caller = caller_from_request(&req, "anonymous", &state.settings.trusted_proxies);
+    let secure = state.settings.secure_cookies;
+    let device = cookie(req.headers(), device_cookie_name(secure)).map(str::to_owned);
     let Ok(Form(form)) = Form::<LoginForm>::from_request(req, &()).await else {
         return login_page("invalid", None, None, "").into_response();
     };
@@ -45,7 +79,7 @@ pub async fn login(State(state): State<AppState>, session: Session, req: Request
     let outcome = state
         .engine
         .auth
-        .login(&caller, &form.username, &password)
+        .login(&caller, &form.username, &password, device.as_deref())
         .await;
     match outcome {
         Ok(LoginOutcome::Success(user)) => {
@@ -70,7 +104,19 @@ pub async fn login(State(state): State<AppState>, session: Session, req: Request
                         return login_page("unavailable", form.next.as_deref(), lang, "")
                             .into_response();
                     }
-                    Redirect::to(&safe_next(form.next.as_deref())).into_response()
+                    let mut res = Redirect::to(&safe_next(form.next.as_deref())).into_response();
+                    match state.engine.auth.remember_device(user.id).await {
+                        Ok(token) => {
+                            if let Some(value) = device_cookie(secure, &token) {
+                                res.headers_mut().append(http::header::SET_COOKIE, value);
+                            }
+                        }
+                        // Signing in matters more than being remembered.
+                        Err(e) => {
+                            tracing::warn!(error = %grappe_engine::audit::error_chain(&e), "cannot remember the browser");
+                        }
+                    }
+                    res
                 }
                 Ok(None) | Err(_) => {
                     tracing::error!("cannot start a session");

@@ -195,6 +195,80 @@ async fn repeated_failures_throttle_the_account_even_across_a_restart() {
     );
 }
 
+/// OWASP's device cookies: strangers guessing alice's password lock strangers out, not the
+/// browser alice signed in with before (before them, her right password answered
+/// `retry=898` during the whole incident).
+#[tokio::test]
+async fn a_browser_that_signed_in_before_is_not_locked_out_by_strangers() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Admin).await;
+    let res = app.post_login("alice", &password, None).await;
+    let device = res
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("grappe_device="))
+        .expect("a device cookie at login")
+        .to_owned();
+    assert!(
+        device.contains("HttpOnly") && device.contains("SameSite=Strict"),
+        "{device}"
+    );
+    let device = device
+        .split(';')
+        .next()
+        .and_then(|p| p.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .expect("value");
+    let with_device = |password: String, device: String| {
+        app.client
+            .post(format!("{}/auth/login", app.base))
+            .header("origin", app.origin())
+            .header("sec-fetch-site", "same-origin")
+            .header("cookie", format!("grappe_device={device}"))
+            .form(&[("username", "alice".to_owned()), ("password", password)])
+            .send()
+    };
+
+    // A stranger's burst (same address: the tests all come from 127.0.0.1).
+    for _ in 0..8 {
+        app.post_login("alice", "guess-guess-guess", None).await;
+    }
+    let res = app.post_login("alice", &password, None).await;
+    assert!(
+        location(&res).starts_with("/login?error=throttled"),
+        "strangers stay throttled: {}",
+        location(&res)
+    );
+    // Alice's browser signs in all the same.
+    let res = with_device(password.clone(), device.clone())
+        .await
+        .expect("login");
+    assert_eq!(location(&res), "/", "{}", location(&res));
+    assert!(session_cookie(res.headers()).is_some());
+
+    // A device cookie is worth its own failures only: guessing with it is throttled too.
+    for _ in 0..5 {
+        with_device("guess-guess-guess".into(), device.clone())
+            .await
+            .expect("login");
+    }
+    let res = with_device(password.clone(), device.clone())
+        .await
+        .expect("login");
+    assert!(
+        location(&res).starts_with("/login?error=throttled"),
+        "{}",
+        location(&res)
+    );
+    // A made-up device cookie is a stranger's.
+    let res = with_device(password, "made-up".into())
+        .await
+        .expect("login");
+    assert!(location(&res).starts_with("/login?error=throttled"));
+}
+
 #[tokio::test]
 async fn a_disabled_users_session_is_refused() {
     let app = spawn_app().await;
@@ -350,14 +424,24 @@ async fn a_burst_of_wrong_passwords_is_counted_before_any_is_verified() {
         .iter()
         .filter(|r| r.details.contains("wrong_password"))
         .count();
-    let throttled = logins
+    let throttled = answers
         .iter()
-        .filter(|r| r.details.contains("throttled"))
+        .filter(|r| location(r).starts_with("/login?error=throttled"))
         .count();
     assert!(verified <= 5, "{verified} wrong passwords were verified");
     assert_eq!(
         verified + throttled + busy,
         40,
         "every attempt answered once"
+    );
+    // The refused attempts are one record (a minute), not one permanent row each.
+    let recorded = logins
+        .iter()
+        .filter(|r| r.details.contains("throttled"))
+        .count();
+    assert!(throttled > 1, "{throttled} throttled");
+    assert_eq!(
+        recorded, 1,
+        "{recorded} records of {throttled} throttled attempts"
     );
 }
