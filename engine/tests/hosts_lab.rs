@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use grappe_engine::names::{ClusterName, NodeName};
-use grappe_engine::runs::Confirmation;
+use grappe_engine::runs::{Confirmation, RunError};
 use grappe_engine::ssh::{Script, SshError};
 use grappe_views::runs::ResetOptions;
 use support::{Lab, caller, eventually, fingerprint, finished, is_root, manifests, trust};
@@ -300,6 +300,28 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         view.steps[1].status, "pending",
         "nothing ran before the approval"
     );
+    // Nor an admin the run's actor made, nor one made after the run started.
+    let add_admin = async |by: &grappe_engine::Caller, name: &str| {
+        engine
+            .users
+            .add(
+                by,
+                &grappe_engine::names::UserName::parse(name).expect("name"),
+                &grappe_engine::auth::Password::generate(),
+                grappe_engine::users::Role::Admin,
+            )
+            .await
+            .expect("add admin");
+    };
+    add_admin(&admin, "carol").await;
+    add_admin(&grappe_engine::Caller::cli("root"), "dave").await;
+    for name in ["carol", "dave"] {
+        let refused = engine.runs.approve(&caller(name, "hosts_lab"), id).await;
+        assert!(
+            matches!(refused, Err(RunError::NotIndependent { .. })),
+            "{name} approved: {refused:?}"
+        );
+    }
     engine
         .runs
         .approve(&caller("bob", "hosts_lab"), id)

@@ -87,6 +87,9 @@ pub enum RunError {
     NotConfirmed(String),
     #[error("enter your password again to {0} this run")]
     PasswordNeeded(&'static str),
+    /// The two-person rule needs a second admin independent of the run's actor.
+    #[error("{approver} cannot approve this run: {why}")]
+    NotIndependent { approver: String, why: String },
     #[error("run {id} is {status}, not {expected}")]
     WrongStatus {
         id: RunId,
@@ -145,6 +148,10 @@ impl RunError {
                 ],
             ),
             Self::PlanChanged => ("run.plan_changed", Vec::new()),
+            Self::NotIndependent { approver, why } => (
+                "run.not_independent",
+                vec![("approver", approver.clone()), ("why", why.clone())],
+            ),
             Self::PasswordNeeded(what) => {
                 ("run.password_needed", vec![("what", (*what).to_owned())])
             }

@@ -124,7 +124,6 @@ impl Store {
         rows.iter().map(record_from_row).collect()
     }
 
-    /// The highest id ever handed out (sqlite_sequence), to notice deleted tail records.
     /// The details of the latest record of `action` about `object` (e.g. a run's seal).
     pub(crate) async fn audit_details_for(
         &self,
@@ -140,6 +139,23 @@ impl Store {
         .await?)
     }
 
+    /// Who made `user` an admin and when (`actor`, `at` as stored): their successful creation
+    /// and their role changes to admin, oldest first.
+    pub(crate) async fn admin_grants(
+        &self,
+        user: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT actor, at FROM audit_log WHERE object = ?1 AND outcome = 'success' AND \
+             (action = 'user.add' OR (action = 'user.role_change' AND json_extract(details, '$.to') = 'admin')) \
+             ORDER BY id",
+        )
+        .bind(format!("user/{user}"))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The highest id ever handed out (sqlite_sequence), to notice deleted tail records.
     pub(crate) async fn audit_sequence(&self) -> Result<i64, StoreError> {
         let seq: Option<i64> =
             sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'")

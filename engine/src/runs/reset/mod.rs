@@ -243,12 +243,38 @@ impl Runs {
             .await
     }
 
+    /// Why `approver` is not a second person for `run`: the run's actor made them an admin, or
+    /// they became one after the run started (so one person cannot create the approver).
+    async fn not_independent(
+        &self,
+        run: &crate::model::RunRow,
+        approver: &str,
+    ) -> Result<Option<String>, RunError> {
+        let started = crate::time::Timestamp::parse(&run.started_at).ok();
+        let grants = self.inner().store.admin_grants(approver).await?;
+        Ok(grants.iter().find_map(|(actor, at)| {
+            let after_start = started
+                .zip(crate::time::Timestamp::parse(at).ok())
+                .is_some_and(|(s, a)| a.unix_micros() >= s.unix_micros());
+            if *actor == run.actor {
+                Some(format!("{actor}, who started the run, made them an admin"))
+            } else if after_start {
+                Some(format!(
+                    "they became an admin after the run started ({at}, by {actor})"
+                ))
+            } else {
+                None
+            }
+        }))
+    }
+
     /// A second admin approves a run waiting for it (two-person rule). The run's own actor
-    /// cannot approve it. Audited (`run.approve`).
+    /// cannot approve it, nor an admin it made, nor one made after the run started. Audited
+    /// (`run.approve`).
     ///
     /// # Errors
     /// [`RunError::UnknownRun`], [`RunError::WrongStatus`] when the run does not wait for an
-    /// approval, [`RunError::NotConfirmed`] when its actor tries.
+    /// approval, [`RunError::NotConfirmed`] when its actor tries, [`RunError::NotIndependent`].
     pub async fn approve(&self, caller: &Caller, id: RunId) -> Result<(), RunError> {
         let run = self.load(id).await?;
         let waiting = self
@@ -277,6 +303,15 @@ impl Runs {
             return Err(RunError::NotConfirmed(
                 "a second admin (not the one who started the run)".into(),
             ));
+        }
+        if let Some(why) = self.not_independent(&run, &caller.actor).await? {
+            let entry = AuditEntry::new(caller, Action::RunApprove, target, Outcome::Denied)
+                .detail("error", why.clone());
+            let _ = self.inner().audit.append(entry).await;
+            return Err(RunError::NotIndependent {
+                approver: caller.actor.clone(),
+                why,
+            });
         }
         let entry = AuditEntry::new(caller, Action::RunApprove, target, Outcome::Success)
             .detail("workflow", run.workflow.as_str())
