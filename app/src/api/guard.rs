@@ -43,3 +43,50 @@ pub(crate) fn set_status(status: http::StatusCode) {
         response.set_status(status);
     }
 }
+
+/// Checks the password given again when `always`, or when the login is older than the
+/// re-authentication window (as run starts do); returns whether it was checked.
+///
+/// # Errors
+/// [`AppError::Invalid`] when it is needed and missing, wrong or throttled.
+pub async fn reauthenticated(
+    engine: &Engine,
+    p: &Principal,
+    password: &str,
+    always: bool,
+) -> Result<bool, AppError> {
+    if !(always || p.reauth_due) {
+        return Ok(false);
+    }
+    if password.is_empty() {
+        return Err(AppError::Invalid(
+            "your login is not recent: enter your password again".into(),
+        ));
+    }
+    check_password(engine, p, password).await?;
+    Ok(true)
+}
+
+/// Checks the password the caller gave again (in its own throttle bucket).
+///
+/// # Errors
+/// [`AppError::Invalid`] when it is wrong or throttled.
+pub async fn check_password(
+    engine: &Engine,
+    p: &Principal,
+    password: &str,
+) -> Result<(), AppError> {
+    use grappe_engine::auth::{LoginOutcome, Password};
+    let outcome = engine
+        .auth
+        .reauthenticate(&p.caller, p.user.name.as_str(), &Password::new(password))
+        .await
+        .map_err(|e| AppError::internal(&e))?;
+    match outcome {
+        LoginOutcome::Success(_) => Ok(()),
+        LoginOutcome::Busy | LoginOutcome::Throttled { .. } => Err(AppError::Invalid(
+            "too many password checks right now: wait a moment and try again".into(),
+        )),
+        LoginOutcome::Invalid => Err(AppError::Invalid("wrong password: nothing was done".into())),
+    }
+}

@@ -51,8 +51,10 @@ pub async fn trust_host_key(
     cluster: String,
     node: String,
     fingerprint: String,
+    #[server(default)] password: String,
 ) -> Result<HostKeyView, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
+    guard::reauthenticated(&engine, &p, &password, false).await?;
     let endpoint = endpoint(&engine, &cluster, &node)?;
     engine
         .ssh

@@ -175,7 +175,7 @@ pub async fn control_run(
         .ok_or_else(|| AppError::Invalid(format!("unknown run action {what:?}")))?;
     let reauthenticated = !password.is_empty();
     if reauthenticated {
-        check_password(&engine, &p, &password).await?;
+        guard::check_password(&engine, &p, &password).await?;
     }
     engine
         .runs
@@ -230,8 +230,9 @@ pub async fn start_recovery(
 /// A second admin approves a run that waits for it (two-person rule; admin, not the run's
 /// own actor).
 #[server(endpoint = "approve_run")]
-pub async fn approve_run(run: i64) -> Result<(), AppError> {
+pub async fn approve_run(run: i64, #[server(default)] password: String) -> Result<(), AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
+    guard::reauthenticated(&engine, &p, &password, false).await?;
     engine
         .runs
         .approve(&p.caller, RunId(run))
@@ -288,41 +289,12 @@ pub(crate) async fn confirmation(
     typed: String,
     password: &str,
 ) -> Result<Confirmation, AppError> {
-    let reauthenticated = engine.runs.policy(workflow).password_always || p.reauth_due;
-    if reauthenticated {
-        if password.is_empty() {
-            return Err(AppError::Invalid(
-                "your login is not recent: enter your password again".into(),
-            ));
-        }
-        check_password(engine, p, password).await?;
-    }
+    let always = engine.runs.policy(workflow).password_always;
+    let reauthenticated = guard::reauthenticated(engine, p, password, always).await?;
     Ok(Confirmation {
         typed,
         reauthenticated,
     })
-}
-
-/// Checks the password the caller gave again (in its own throttle bucket).
-#[cfg(feature = "ssr")]
-pub(crate) async fn check_password(
-    engine: &Engine,
-    p: &Principal,
-    password: &str,
-) -> Result<(), AppError> {
-    use grappe_engine::auth::{LoginOutcome, Password};
-    let outcome = engine
-        .auth
-        .reauthenticate(&p.caller, p.user.name.as_str(), &Password::new(password))
-        .await
-        .map_err(|e| AppError::internal(&e))?;
-    match outcome {
-        LoginOutcome::Success(_) => Ok(()),
-        LoginOutcome::Busy | LoginOutcome::Throttled { .. } => Err(AppError::Invalid(
-            "too many password checks right now: wait a moment and try again".into(),
-        )),
-        LoginOutcome::Invalid => Err(AppError::Invalid("wrong password: nothing was done".into())),
-    }
 }
 
 #[cfg(feature = "ssr")]

@@ -37,8 +37,13 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
 
 /// Adds a user with a generated password, returned once so the admin can hand it over.
 #[server(endpoint = "add_user")]
-pub async fn add_user(name: String, role: String) -> Result<String, AppError> {
+pub async fn add_user(
+    name: String,
+    role: String,
+    #[server(default)] password: String,
+) -> Result<String, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
+    guard::reauthenticated(&engine, &p, &password, false).await?;
     let name = UserName::parse(name.trim()).map_err(|e| AppError::Invalid(e.to_string()))?;
     let role = parse_role(&role)?;
     let password = Password::generate();
@@ -51,8 +56,13 @@ pub async fn add_user(name: String, role: String) -> Result<String, AppError> {
 }
 
 #[server(endpoint = "set_user_role")]
-pub async fn set_user_role(name: String, role: String) -> Result<(), AppError> {
+pub async fn set_user_role(
+    name: String,
+    role: String,
+    #[server(default)] password: String,
+) -> Result<(), AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
+    guard::reauthenticated(&engine, &p, &password, false).await?;
     let name = UserName::parse(&name).map_err(|e| AppError::Invalid(e.to_string()))?;
     let role = parse_role(&role)?;
     engine
@@ -64,8 +74,13 @@ pub async fn set_user_role(name: String, role: String) -> Result<(), AppError> {
 
 /// Disables (ending their sessions) or enables a user.
 #[server(endpoint = "set_user_disabled")]
-pub async fn set_user_disabled(name: String, disabled: bool) -> Result<(), AppError> {
+pub async fn set_user_disabled(
+    name: String,
+    disabled: bool,
+    #[server(default)] password: String,
+) -> Result<(), AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
+    guard::reauthenticated(&engine, &p, &password, false).await?;
     let name = UserName::parse(&name).map_err(|e| AppError::Invalid(e.to_string()))?;
     if disabled {
         engine

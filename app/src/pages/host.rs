@@ -200,6 +200,7 @@ fn UntrustedKey(
                         <input type="hidden" name="cluster" value=cluster/>
                         <input type="hidden" name="node" value=node/>
                         <input type="hidden" name="fingerprint" value=presented.fingerprint/>
+                        <super::plan::ReauthField/>
                         <button type="submit" class=if changed { "btn btn-danger" } else { "btn" } data-testid="trust-key">{Msg::TrustKey.text(lang)}</button>
                     </ActionForm>
                 }.into_any()

@@ -37,6 +37,17 @@ pub fn ConfirmFields(
     .into_any()
 }
 
+/// The password, asked again when the login is not recent, in a form that changes who may do
+/// what (a user, a host key, an approval).
+#[component]
+pub fn ReauthField() -> impl IntoView {
+    view! {
+        <input type="password" name="password" autocomplete="current-password" class="input-small"
+            placeholder=t(Msg::Password) title=t(Msg::PasswordAgain) aria-label=t(Msg::PasswordAgain)
+            data-testid="reauth-password"/>
+    }
+}
+
 /// A plan: what it is for, the manifest, the checks, and each object's action.
 #[component]
 pub fn PlanBox(plan: PlanView) -> impl IntoView {

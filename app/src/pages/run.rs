@@ -223,6 +223,7 @@ fn ApproveButton(run: i64) -> impl IntoView {
             <p>{t(Msg::AwaitingApproval)}</p>
             <ActionForm action=approve attr:class="inline-form">
                 <input type="hidden" name="run" value=run/>
+                <super::plan::ReauthField/>
                 <button type="submit" class="btn btn-danger" data-testid="approve-run">{t(Msg::Approve)}</button>
             </ActionForm>
             {move || approve.value().get().and_then(|r| r.err()).map(|e| view! { <crate::ErrorBox error=e/> })}

@@ -106,6 +106,7 @@ fn UsersAdmin() -> impl IntoView {
             <ActionForm action=add attr:class="inline-form">
                 <input type="text" name="name" required placeholder=t(Msg::Username) autocapitalize="none"/>
                 <RoleSelect selected=RoleView::Viewer/>
+                <super::plan::ReauthField/>
                 <button type="submit" class="btn">{t(Msg::Add)}</button>
             </ActionForm>
             {move || {
@@ -150,6 +151,7 @@ fn UserLine(
                 <ActionForm action=set_role attr:class="inline-form">
                     <input type="hidden" name="name" value=name_for_role/>
                     <RoleSelect selected=user.role/>
+                    <super::plan::ReauthField/>
                     <button type="submit" class="btn btn-small">{Msg::ChangeRole.text(lang)}</button>
                 </ActionForm>
             </td>
@@ -159,6 +161,7 @@ fn UserLine(
                 <ActionForm action=set_disabled attr:class="inline-form">
                     <input type="hidden" name="name" value=name_for_toggle/>
                     <input type="hidden" name="disabled" value=disable_value/>
+                    <super::plan::ReauthField/>
                     <button type="submit" class="btn btn-small">{toggle_label.text(lang)}</button>
                 </ActionForm>
             </td>

@@ -280,6 +280,73 @@ async fn a_request_for_a_foreign_host_name_is_refused() {
     );
 }
 
+/// Changing who may do what (users, host keys, approvals) asks for the password again when the
+/// login is not recent, as run starts do (`reauth_after = 0s`: every time).
+#[tokio::test]
+async fn user_changes_ask_for_the_password_again_when_the_login_is_not_recent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = settings_for(dir.path().join("grappe.db"));
+    settings.session.reauth_after = std::time::Duration::ZERO;
+    let app = spawn_with(settings).await;
+    let password = app.add_user("alice", Role::Admin).await;
+    app.add_user("bob", Role::Viewer).await;
+    let cookie = app.login("alice", &password).await;
+    let bob_disabled = async || {
+        app.engine
+            .users
+            .list()
+            .await
+            .expect("users")
+            .iter()
+            .any(|u| u.name.as_str() == "bob" && u.disabled)
+    };
+    for form in [
+        vec![("name", "bob"), ("disabled", "true")],
+        vec![
+            ("name", "bob"),
+            ("disabled", "true"),
+            ("password", "wrong-wrong-wrong"),
+        ],
+    ] {
+        let res = app
+            .call("/api/set_user_disabled", Some(&cookie), &form)
+            .await;
+        let body = res.text().await.expect("body");
+        assert!(body.contains("password"), "{body}");
+        assert!(!bob_disabled().await, "bob disabled without the password");
+    }
+    let res = app
+        .call(
+            "/api/add_user",
+            Some(&cookie),
+            &[("name", "eve"), ("role", "admin")],
+        )
+        .await;
+    assert_ne!(
+        res.status(),
+        StatusCode::OK,
+        "an admin added without the password"
+    );
+    let res = app
+        .call(
+            "/api/set_user_disabled",
+            Some(&cookie),
+            &[
+                ("name", "bob"),
+                ("disabled", "true"),
+                ("password", &password),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    assert!(bob_disabled().await);
+}
+
 #[tokio::test]
 async fn security_headers_are_on_every_response() {
     let app = spawn_app().await;
