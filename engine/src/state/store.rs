@@ -10,6 +10,25 @@ use super::model::{
 
 /// How many Warning events are kept per cluster (the newest).
 pub const MAX_EVENTS: usize = 5_000;
+/// Events kept per cluster, in bytes of text: messages are bounded on arrival, but 5,000 of
+/// them at their bound would still be 10 MiB a cluster.
+pub const MAX_EVENT_BYTES: usize = 4 << 20;
+
+/// The bytes an event keeps (its texts, and a little for the rest).
+fn event_bytes(e: &EventInfo) -> usize {
+    [
+        &e.uid,
+        &e.kind,
+        &e.namespace,
+        &e.name,
+        &e.reason,
+        &e.message,
+    ]
+    .iter()
+    .map(|t| t.len())
+    .sum::<usize>()
+        + 32
+}
 
 /// A change coming from a watch, already reduced to slim records.
 #[derive(Debug)]
@@ -211,7 +230,8 @@ impl Stores {
     }
 
     fn trim_events(&mut self) {
-        if self.events.len() <= MAX_EVENTS {
+        let mut bytes: usize = self.events.values().map(event_bytes).sum();
+        if self.events.len() <= MAX_EVENTS && bytes <= MAX_EVENT_BYTES {
             return;
         }
         let mut by_age: Vec<(i64, String)> = self
@@ -220,10 +240,15 @@ impl Stores {
             .map(|e| (e.last_seen, e.uid.clone()))
             .collect();
         by_age.sort();
-        // Drop a tenth at once so that trimming is rare.
-        let drop = self.events.len() - MAX_EVENTS + MAX_EVENTS / 10;
-        for (_, uid) in by_age.into_iter().take(drop) {
-            self.events.remove(&uid);
+        // Drop a tenth more at once so that trimming is rare.
+        let (count, size) = (MAX_EVENTS - MAX_EVENTS / 10, MAX_EVENT_BYTES / 10 * 9);
+        for (_, uid) in by_age {
+            if self.events.len() <= count && bytes <= size {
+                break;
+            }
+            if let Some(e) = self.events.remove(&uid) {
+                bytes -= event_bytes(&e);
+            }
         }
     }
 
@@ -367,5 +392,27 @@ mod tests {
         let newest = format!("u{MAX_EVENTS}");
         assert!(s.events.contains_key(&newest));
         assert!(!s.events.contains_key("u0"));
+    }
+
+    #[test]
+    fn events_are_capped_in_bytes_too() {
+        let mut s = Stores::default();
+        let message = "x".repeat(crate::state::model::EVENT_MESSAGE_BYTES);
+        let events: Vec<EventInfo> = (0..4_000)
+            .map(|i| EventInfo {
+                uid: format!("u{i}"),
+                kind: "Pod".into(),
+                namespace: "tenant".into(),
+                name: "spam".into(),
+                reason: "Spam".into(),
+                message: message.clone(),
+                count: 1,
+                last_seen: i64::from(i),
+            })
+            .collect();
+        s.apply_events(Change::Reset(events));
+        let bytes: usize = s.events.values().map(event_bytes).sum();
+        assert!(bytes <= MAX_EVENT_BYTES, "{bytes} bytes kept");
+        assert!(s.events.len() < 4_000 && s.events.contains_key("u3999"));
     }
 }
