@@ -5,6 +5,7 @@
 //! Parsing into objects and Calico's install options are in [`parse`].
 
 pub mod parse;
+mod remote;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +97,14 @@ pub enum ManifestError {
     },
     #[error("only http and https URLs are accepted, not {0:?}")]
     BadUrl(String),
+    #[error("{0}: credentials in a URL are refused (they would be stored and shown to everyone)")]
+    Credentials(String),
+    #[error(
+        "{0}: the host is a loopback, private or link-local address; refused (only the manifest mirror's host may be)"
+    )]
+    PrivateAddress(String),
+    #[error("cannot download {0} (the server's log says why)")]
+    Unreachable(String),
     #[error("no stored manifest with sha256 {0}")]
     NotStored(String),
     #[error(transparent)]
@@ -176,6 +185,7 @@ impl Manifest {
 pub struct Fetcher {
     http: reqwest::Client,
     mirror: Option<String>,
+    guard: remote::Guard,
 }
 
 impl Fetcher {
@@ -187,9 +197,16 @@ impl Fetcher {
             .timeout(Duration::from_secs(60))
             .user_agent(concat!("grappe/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let guard = remote::Guard {
+            mirror: mirror
+                .as_deref()
+                .and_then(|m| reqwest::Url::parse(m).ok())
+                .and_then(|u| Some((u.host_str()?.to_owned(), u.port_or_known_default()?))),
+        };
         Ok(Self {
             http,
             mirror: mirror.map(|m| m.trim_end_matches('/').to_owned()),
+            guard,
         })
     }
 
@@ -221,17 +238,17 @@ impl Fetcher {
         Ok(manifest)
     }
 
-    /// Downloads a custom manifest (unverified).
+    /// Downloads a custom manifest (unverified), guarded as [`remote`] says; its recorded
+    /// source is the URL without credentials, query or fragment.
     ///
     /// # Errors
-    /// [`ManifestError`]: a URL that is not http(s), download failures, size.
+    /// [`ManifestError`]: a URL that is not http(s) or holds credentials, a private address,
+    /// download failures, size.
     pub async fn url(&self, url: &str) -> Result<Manifest, ManifestError> {
-        let url = url.trim();
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(ManifestError::BadUrl(url.to_owned()));
-        }
-        let bytes = self.download(url).await?;
-        Manifest::from_bytes(bytes, url.to_owned())
+        let url = remote::parse(url)?;
+        let source = remote::shown(&url);
+        let bytes = self.guard.download(url).await?;
+        Manifest::from_bytes(bytes, source)
     }
 
     async fn download(&self, url: &str) -> Result<Vec<u8>, ManifestError> {

@@ -193,6 +193,64 @@ async fn custom_manifests_are_unverified_and_bounded() {
             .await,
         Err(ManifestError::HttpStatus { status: 404, .. })
     ));
+    // SSRF: credentials are refused; a query is used but never recorded; another loopback
+    // server than the mirror's host is refused, directly or through a redirect; a redirect to
+    // the mirror's host is followed.
+    let refused = engine
+        .runs
+        .manifest(&alice(), Source::Url("https://ci:s3cr3t@github.com/x.yaml"))
+        .await;
+    assert!(
+        matches!(&refused, Err(ManifestError::Credentials(u)) if !u.contains("s3cr3t")),
+        "{refused:?}"
+    );
+    let with_query = engine
+        .runs
+        .manifest(
+            &alice(),
+            Source::Url(&format!("{base}/custom.yaml?token=s3cr3t")),
+        )
+        .await
+        .expect("a query is fine");
+    assert_eq!(with_query.source, format!("{base}/custom.yaml"));
+    let other = serve_dir(files.path().to_owned()).await;
+    std::fs::write(
+        files.path().join("away.redirect"),
+        format!("{other}/custom.yaml"),
+    )
+    .expect("w");
+    std::fs::write(
+        files.path().join("home.redirect"),
+        format!("{base}/custom.yaml"),
+    )
+    .expect("w");
+    for url in [
+        format!("{other}/custom.yaml"),
+        format!("{base}/away.redirect"),
+    ] {
+        let refused = engine.runs.manifest(&alice(), Source::Url(&url)).await;
+        assert!(
+            matches!(refused, Err(ManifestError::PrivateAddress(_))),
+            "{url}: {refused:?}"
+        );
+    }
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:9/x",
+    ] {
+        let refused = engine.runs.manifest(&alice(), Source::Url(url)).await;
+        assert!(
+            matches!(refused, Err(ManifestError::PrivateAddress(_))),
+            "{url}: {refused:?}"
+        );
+    }
+    let followed = engine
+        .runs
+        .manifest(&alice(), Source::Url(&format!("{base}/home.redirect")))
+        .await
+        .expect("a redirect to the mirror's host");
+    assert!(followed.verified());
+
     // None of these is a tampered catalog manifest: nothing recorded as refused.
     assert!(refusals(&engine).await.is_empty());
 }

@@ -222,11 +222,17 @@ pub async fn serve_dir(dir: PathBuf) -> String {
                 let n = sock.read(&mut buf).await.unwrap_or(0);
                 let request = String::from_utf8_lossy(&buf[..n]);
                 let path = request.split_whitespace().nth(1).unwrap_or("/");
-                let file = path.trim_start_matches('/');
+                let file = path.split('?').next().unwrap_or("").trim_start_matches('/');
                 let body = (!file.contains("..") && !file.is_empty())
                     .then(|| std::fs::read(dir.join(file)).ok())
                     .flatten();
                 let response = match body {
+                    // `x.redirect` holds the URL it redirects to.
+                    Some(b) if file.ends_with(".redirect") => format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        String::from_utf8_lossy(&b).trim()
+                    )
+                    .into_bytes(),
                     Some(b) => {
                         let mut r = format!(
                             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
