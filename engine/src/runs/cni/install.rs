@@ -85,6 +85,9 @@ impl Runs {
             options.push(("IP_AUTODETECTION_METHOD".to_owned(), m.clone()));
         }
         checks.extend(self.state_checks(&name, cni.as_deref(), manifest, params)?);
+        if !manifest.verified() {
+            checks.extend(super::risk::risky_objects(&objects));
+        }
         checks.push(
             self.permissions(
                 &mut resolver,

@@ -132,6 +132,7 @@ fn manifest_cni(manifest: &Manifest, objects: &[ManifestObject]) -> Option<Strin
 mod checks;
 mod install;
 mod remove;
+mod risk;
 mod rollback;
 mod rollout;
 mod steps;
