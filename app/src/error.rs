@@ -54,14 +54,7 @@ impl AppError {
             Self::NotFound(what) if what.is_empty() => Msg::NotFound.text(lang).to_owned(),
             Self::NotFound(what) => format!("{} {what}", Msg::NoSuch.text(lang)),
             Self::Invalid(m) | Self::Transport(m) => m.clone(),
-            Self::Refused { code, params, text } => crate::i18n::refusal(code, lang).map_or_else(
-                || text.clone(),
-                |template| {
-                    params.iter().fold(template.to_owned(), |t, (k, v)| {
-                        t.replace(&format!("{{{k}}}"), v)
-                    })
-                },
-            ),
+            Self::Refused { code, params, text } => crate::i18n::coded(code, params, text, lang),
             Self::Internal { reference } => {
                 format!("{} {reference}", Msg::InternalError.text(lang))
             }

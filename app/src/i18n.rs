@@ -254,7 +254,7 @@ messages! {
     AdminOnly => "Installing, upgrading and removing a CNI is for admins.", "Installer, mettre à jour et retirer un CNI est réservé aux administrateurs.";
     SignedInAs => "Signed in as", "Connecté en tant que";
     Role => "Role", "Rôle";
-    RoleViewer => "viewer", "lecteur";
+    Roleer => "viewer", "lecteur";
     RoleOperator => "operator", "opérateur";
     RoleAdmin => "admin", "administrateur";
     LogOut => "Log out", "Se déconnecter";
@@ -315,6 +315,20 @@ messages! {
     RunWrongStatus => "Run {run} is {status}, not {expected}.", "L'exécution {run} est à l'état {status}, pas {expected}.";
     RunNotRollbackable => "Run {run} cannot be rolled back: {why}", "L'exécution {run} ne peut pas être annulée : {why}";
     RunLeaseHeld => "The cluster is held by another workflow run: {holder}", "Le cluster est tenu par une autre exécution : {holder}";
+    RunNotIndependent => "{approver} cannot approve this run: {why}", "{approver} ne peut pas approuver cette exécution : {why}";
+    StepRolloutTimeout => "Rollout not finished after {seconds} s: {missing}", "Déploiement inachevé après {seconds} s : {missing}";
+    StepCrdsNotEstablished => "{what} after {seconds} s", "{what} après {seconds} s";
+    StepNotAsBefore => "Not as before the run: {differ}", "Pas comme avant l'exécution : {differ}";
+    StepNotInManifest => "{object} is not in the manifest", "{object} n'est pas dans le manifeste";
+    StepSnapshotSealedElsewhere => "The snapshot of {object} is a Secret sealed with another key than this server's (<database>.key): it cannot be restored", "L'instantané de {object} est un Secret scellé avec une autre clé que celle de ce serveur (<base>.key) : il ne peut pas être restauré";
+    StepSnapshotUnreadable => "The snapshot of {object} cannot be read: {why}", "L'instantané de {object} est illisible : {why}";
+    StepDrainBlocked => "{node}: {pods}; nothing was evicted", "{node} : {pods} ; rien n'a été évincé";
+    StepDrainTimeout => "The drain of node {node} did not complete within {seconds} s: still there: {pods}", "Le drain du nœud {node} ne s'est pas terminé en {seconds} s : encore présents : {pods}";
+    StepApiserverManifestMissing => "{node}: /etc/kubernetes/manifests/kube-apiserver.yaml is missing: the kubelet has no static pod to restart (`{script}` exited with {exit})", "{node} : /etc/kubernetes/manifests/kube-apiserver.yaml est absent : le kubelet n'a pas de pod statique à redémarrer (`{script}` a terminé avec {exit})";
+    StepApiserverNotRunning => "{node}: the kube-apiserver container is not running (`{script}` exited with {exit})", "{node} : le conteneur kube-apiserver ne tourne pas (`{script}` a terminé avec {exit})";
+    StepScriptFailed => "{node}: `{script}` exited with {exit}", "{node} : `{script}` a terminé avec {exit}";
+    StepReadyzTimeout => "/readyz did not answer ok within {seconds} s: {last}", "/readyz n'a pas répondu ok en {seconds} s : {last}";
+    StepReadyzTimeoutNoRollback => "/readyz did not answer ok within {seconds} s: {last} (the rollback of run {run} was not started)", "/readyz n'a pas répondu ok en {seconds} s : {last} (l'annulation de l'exécution {run} n'a pas commencé)";
     NotFound => "Page not found.", "Page introuvable.";
     NoSuch => "Not found:", "Introuvable :";
     Loading => "Loading…", "Chargement…";
@@ -332,10 +346,25 @@ pub fn t(msg: Msg) -> &'static str {
     msg.text(use_lang())
 }
 
-/// The template of a refusal the engine names by `code` (`{name}` marks a parameter), in
-/// `lang`; `None` for a code this UI does not know (the English text is shown then).
+/// The template of a refusal or a step's failure the engine names by `code` (`{name}` marks a
+/// parameter), in `lang`; `None` for a code this UI does not know (the English text is shown
+/// then).
 pub fn refusal(code: &str, lang: Lang) -> Option<&'static str> {
     let msg = match code {
+        "run.not_independent" => Msg::RunNotIndependent,
+        "step.rollout_timeout" => Msg::StepRolloutTimeout,
+        "step.crds_not_established" => Msg::StepCrdsNotEstablished,
+        "step.not_as_before" => Msg::StepNotAsBefore,
+        "step.not_in_manifest" => Msg::StepNotInManifest,
+        "step.snapshot_sealed_elsewhere" => Msg::StepSnapshotSealedElsewhere,
+        "step.snapshot_unreadable" => Msg::StepSnapshotUnreadable,
+        "step.drain_blocked" => Msg::StepDrainBlocked,
+        "step.drain_timeout" => Msg::StepDrainTimeout,
+        "step.apiserver_manifest_missing" => Msg::StepApiserverManifestMissing,
+        "step.apiserver_not_running" => Msg::StepApiserverNotRunning,
+        "step.script_failed" => Msg::StepScriptFailed,
+        "step.readyz_timeout" => Msg::StepReadyzTimeout,
+        "step.readyz_timeout_no_rollback" => Msg::StepReadyzTimeoutNoRollback,
         "run.busy" => Msg::RunBusy,
         "run.plan_changed" => Msg::RunPlanChanged,
         "run.check_failed" => Msg::RunCheckFailed,
@@ -349,9 +378,37 @@ pub fn refusal(code: &str, lang: Lang) -> Option<&'static str> {
     Some(msg.text(lang))
 }
 
+/// A coded text in `lang`: the template of `code` with `params` put in, or `fallback` (the
+/// English text) for a code this UI does not know.
+pub fn coded(code: &str, params: &[(String, String)], fallback: &str, lang: Lang) -> String {
+    refusal(code, lang).map_or_else(
+        || fallback.to_owned(),
+        |template| {
+            params.iter().fold(template.to_owned(), |t, (k, v)| {
+                t.replace(&format!("{{{k}}}"), v)
+            })
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every code the engine names (refusals and step failures) has its text in both languages.
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn every_code_of_the_engine_is_translated() {
+        let engine = grappe_engine::runs::REFUSAL_CODES.iter();
+        for code in engine.chain(grappe_engine::runs::FAILURE_CODES) {
+            for lang in Lang::ALL {
+                assert!(
+                    refusal(code, lang).is_some(),
+                    "{code} has no text in {lang:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn french_differs_from_english_where_it_should() {

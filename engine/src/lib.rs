@@ -98,7 +98,7 @@ impl Engine {
         let clusters = Clusters::new(config.clusters);
         let states = state::ClusterStates::start(&clusters);
         let ssh = ssh::Ssh::new(config.ssh, store.clone(), audit.clone());
-        let runs = runs::Runs::start(
+        let runs = runs::Runs::open(
             runs::RunServices {
                 store: store.clone(),
                 audit: audit.clone(),

@@ -83,135 +83,101 @@ fn is_dns_label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
-/// A Grappe account name: 1 to 64 characters, lowercase ASCII letters, digits, `.`, `_`, `-`,
-/// starting with a letter or digit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct UserName(String);
+/// A name type: a private `String` that only `parse` makes. Deserialization (JSON, a stored
+/// parameter) and `TryFrom<String>` (a database row) go through `parse` too, so a stored name
+/// is checked again when it is read back.
+macro_rules! validated_name {
+    ($(#[$m:meta])* $name:ident, $kind:literal, $valid:expr, $reason:literal) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl UserName {
-    /// # Errors
-    /// [`NameError`] when `input` is empty, too long, or has a character outside the set.
-    pub fn parse(input: &str) -> Result<Self, NameError> {
-        const KIND: &str = "user name";
-        if input.is_empty() {
-            return Err(NameError::new(KIND, input, "must not be empty"));
+        impl $name {
+            #[doc = concat!("# Errors\n[`NameError`] unless `input` ", $reason, ".")]
+            pub fn parse(input: &str) -> Result<Self, NameError> {
+                let valid: fn(&str) -> bool = $valid;
+                if valid(input) {
+                    Ok(Self(input.to_owned()))
+                } else {
+                    Err(NameError::new($kind, input, $reason))
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-        if input.len() > 64 {
-            return Err(NameError::new(KIND, input, "must be at most 64 characters"));
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
         }
-        let first_ok = input
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let rest_ok = input
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
-        if !first_ok || !rest_ok {
-            return Err(NameError::new(
-                KIND,
-                input,
-                "use lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
-            ));
+
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+
+            fn try_from(s: String) -> Result<Self, NameError> {
+                Self::parse(&s)
+            }
         }
-        Ok(Self(input.to_owned()))
-    }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for UserName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for UserName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The name of a configured cluster, as used in URLs and the audit log: a DNS-1123 label.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct ClusterName(String);
-
-impl ClusterName {
-    /// # Errors
-    /// [`NameError`] unless `input` is a DNS-1123 label (lowercase alphanumerics and '-', at
-    /// most 63 characters, starting and ending with an alphanumeric).
-    pub fn parse(input: &str) -> Result<Self, NameError> {
-        if is_dns_label(input) {
-            Ok(Self(input.to_owned()))
-        } else {
-            Err(NameError::new(
-                "cluster name",
-                input,
-                "must be a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters",
-            ))
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
         }
-    }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for ClusterName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for ClusterName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A Kubernetes node's name: a DNS-1123 subdomain (labels joined by '.', at most 253
-/// characters). Checked before a name reaches an API path or, later, a remote command.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct NodeName(String);
-
-impl NodeName {
-    /// # Errors
-    /// [`NameError`] unless `input` is a DNS-1123 subdomain.
-    pub fn parse(input: &str) -> Result<Self, NameError> {
-        if !input.is_empty() && input.len() <= 253 && input.split('.').all(is_dns_label) {
-            Ok(Self(input.to_owned()))
-        } else {
-            Err(NameError::new(
-                "node name",
-                input,
-                "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', at most 253 characters",
-            ))
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+    };
 }
 
-impl<'de> Deserialize<'de> for NodeName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
+fn is_user_name(s: &str) -> bool {
+    let first_ok = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    first_ok
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
 
-impl fmt::Display for NodeName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
 }
+
+validated_name!(
+    /// A Grappe account name: 1 to 64 characters, lowercase ASCII letters, digits, `.`, `_`,
+    /// `-`, starting with a letter or digit.
+    UserName,
+    "user name",
+    is_user_name,
+    "must have 1 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+);
+
+validated_name!(
+    /// The name of a configured cluster, as used in URLs and the audit log: a DNS-1123 label.
+    ClusterName,
+    "cluster name",
+    is_dns_label,
+    "must be a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters"
+);
+
+validated_name!(
+    /// A Kubernetes node's name: a DNS-1123 subdomain (labels joined by '.', at most 253
+    /// characters). Checked before a name reaches an API path or a host's inventory.
+    NodeName,
+    "node name",
+    is_dns_subdomain,
+    "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', at most 253 characters"
+);
 
 #[cfg(test)]
 mod tests {

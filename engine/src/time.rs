@@ -20,6 +20,15 @@ pub fn now() -> Timestamp {
     Timestamp::from_datetime(OffsetDateTime::now_utc())
 }
 
+impl TryFrom<String> for Timestamp {
+    type Error = time::error::Parse;
+
+    /// A stored timestamp (database rows).
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text)
+    }
+}
+
 impl Timestamp {
     pub fn from_datetime(at: OffsetDateTime) -> Self {
         let at = at.to_offset(UtcOffset::UTC);

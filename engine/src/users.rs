@@ -14,43 +14,14 @@ use crate::time::Timestamp;
 #[serde(transparent)]
 pub struct UserId(pub i64);
 
-/// What a user may do. Ordered: each role can do what the previous one can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads every page.
-    Viewer,
-    /// Also runs read-only checks and reversible node actions (cordon, drain).
-    Operator,
-    /// Also installs and removes CNIs, resets nodes, manages users.
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Viewer => "viewer",
-            Self::Operator => "operator",
-            Self::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "viewer" => Self::Viewer,
-            "operator" => Self::Operator,
-            "admin" => Self::Admin,
-            _ => return None,
-        })
-    }
-
-    /// Whether this role includes `needed`.
-    pub fn allows(self, needed: Role) -> bool {
-        self >= needed
+impl From<i64> for UserId {
+    fn from(id: i64) -> Self {
+        Self(id)
     }
 }
+
+/// What a user may do (one definition in `grappe_views`, shared with the pages).
+pub use grappe_views::vocab::Role;
 
 /// The language a user reads Grappe in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -78,14 +49,30 @@ impl Language {
     }
 }
 
+impl TryFrom<String> for Language {
+    type Error = grappe_views::vocab::UnknownWord;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or(grappe_views::vocab::UnknownWord {
+            vocabulary: "Language",
+            text,
+        })
+    }
+}
+
 /// A stored account (without its password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct User {
+    #[sqlx(try_from = "i64")]
     pub id: UserId,
+    #[sqlx(try_from = "String")]
     pub name: UserName,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     pub disabled: bool,
+    #[sqlx(rename = "lang", try_from = "String")]
     pub language: Language,
+    #[sqlx(try_from = "String")]
     pub created_at: Timestamp,
 }
 

@@ -14,16 +14,32 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use grappe_engine::audit::{AuditFilter, Caller};
-use grappe_engine::runs::drain::DrainOptions;
-use grappe_engine::runs::{Confirmation, RunError, RunId, Runs};
-use grappe_views::runs::{PlanView, RunView, Verdict};
+use grappe_engine::audit::AuditFilter;
+use grappe_engine::model::Plan;
+use grappe_engine::names::NodeName;
+use grappe_engine::runs::drain::{DrainOptions, DrainParams};
+use grappe_engine::runs::{Actor, Confirmation, RunError, RunId, Runs, Start};
+use grappe_engine::users::Role;
+use grappe_views::runs::{RunView, Verdict};
 use support::Lab;
 
 const PORT_BASE: &str = "17600";
 
-fn bob() -> Caller {
-    support::caller("bob", "drain_lab")
+/// An operator: drains are theirs.
+fn bob() -> Actor {
+    Actor {
+        caller: support::caller("bob", "drain_lab"),
+        role: Role::Operator,
+    }
+}
+
+/// Previews a drain of `nodes` on the lab.
+async fn plan_of(runs: &Runs, nodes: &[String], opts: &DrainOptions) -> Result<Plan, RunError> {
+    let request = DrainParams {
+        nodes: support::node_names(nodes),
+        options: opts.clone(),
+    };
+    runs.plan_drain(&support::lab_name(), &request).await
 }
 
 fn typed(word: &str) -> Confirmation {
@@ -35,17 +51,10 @@ fn typed(word: &str) -> Confirmation {
 
 /// Previews a drain of `nodes` and starts it, confirmed with the node names.
 async fn drain(runs: &Runs, nodes: &[String], opts: &DrainOptions) -> RunId {
-    let plan = runs.plan_drain("lab", nodes, opts).await.expect("plan");
-    runs.start_drain(
-        &bob(),
-        "lab",
-        nodes,
-        opts,
-        &plan.hash,
-        typed(&nodes.join(" ")),
-    )
-    .await
-    .expect("start")
+    let plan = plan_of(runs, nodes, opts).await.expect("plan");
+    runs.start(&bob(), Start::of(&plan, typed(&nodes.join(" "))))
+        .await
+        .expect("start")
 }
 
 /// `kubectl` that may fail: its exit status and everything it printed.
@@ -119,11 +128,12 @@ fn parse_kubectl(out: &str) -> Verdicts {
     v
 }
 
-fn grappe_verdicts(plan: &PlanView) -> Verdicts {
+fn grappe_verdicts(plan: &Plan) -> Verdicts {
     let mut v = Verdicts::default();
-    for p in plan
-        .drain
-        .iter()
+    let view = plan.view();
+    for p in view
+        .drain()
+        .into_iter()
         .flat_map(|d| &d.nodes)
         .flat_map(|n| &n.pods)
     {
@@ -295,8 +305,7 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
     let mut seen = Verdicts::default();
     for opts in [&seed, &none, &only_ds, &no_force, &selected] {
         for node in &nodes {
-            let plan = runs
-                .plan_drain("lab", std::slice::from_ref(node), opts)
+            let plan = plan_of(runs, std::slice::from_ref(node), opts)
                 .await
                 .expect("plan");
             let mine = grappe_verdicts(&plan);
@@ -315,7 +324,7 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
                 theirs,
                 "verdicts differ on {node} with {:?}\nkubectl said:\n{out}\nplan: {:#?}",
                 opts.flags(),
-                plan.drain
+                plan.detail
             );
             assert_eq!(
                 plan.runnable(),
@@ -345,11 +354,11 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
         "{seen:?}"
     );
     // Mirror pods are skipped with the reason; the finished Job pod is evicted without force.
-    let cp = runs
-        .plan_drain("lab", &["betelgeuse".to_owned()], &none)
+    let cp = plan_of(runs, &["betelgeuse".to_owned()], &none)
         .await
         .expect("plan");
-    let cp_pods = &cp.drain.as_ref().expect("preview").nodes[0].pods;
+    let cp_view = cp.view();
+    let cp_pods = &cp_view.drain().expect("preview").nodes[0].pods;
     assert!(
         cp_pods
             .iter()
@@ -362,16 +371,16 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
         cp.checks
     );
     assert!(
-        !runs
-            .plan_drain("lab", &["no-such-node".to_owned()], &seed)
+        !plan_of(runs, &["no-such-node".to_owned()], &seed)
             .await
             .expect("plan")
             .runnable()
     );
+    // A name that is no node name never reaches the engine (parsed at the edge).
+    assert!(NodeName::parse("bad;name").is_err());
     assert!(matches!(
-        runs.plan_drain("lab", &["bad;name".to_owned()], &seed)
-            .await,
-        Err(RunError::Drain(_))
+        plan_of(runs, &["rigel".to_owned(), "rigel".to_owned()], &seed).await,
+        Err(RunError::Invalid(_))
     ));
     // Nothing changed: no node cordoned by the dry runs or the previews.
     for node in &nodes {
@@ -381,11 +390,11 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
     // 2. A drain blocked by demo/web (maxUnavailable 0) names it, then completes.
     let web = web_nodes(&lab);
     let first = web.first().expect("a web pod").clone();
-    let plan = runs
-        .plan_drain("lab", std::slice::from_ref(&first), &seed)
+    let plan = plan_of(runs, std::slice::from_ref(&first), &seed)
         .await
         .expect("plan");
-    let preview = plan.drain.as_ref().expect("preview");
+    let view = plan.view();
+    let preview = view.drain().expect("preview");
     assert_eq!(preview.pdbs_at_zero.len(), 1, "{preview:#?}");
     assert_eq!(preview.pdbs_at_zero[0].name, "web");
     assert!(
@@ -400,29 +409,12 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
             .iter()
             .any(|c| c.id == "pdb" && c.level == "warn")
     );
-    match runs
-        .start_drain(
-            &bob(),
-            "lab",
-            std::slice::from_ref(&first),
-            &seed,
-            &plan.hash,
-            typed("lab"),
-        )
-        .await
-    {
+    match runs.start(&bob(), Start::of(&plan, typed("lab"))).await {
         Err(RunError::NotConfirmed(word)) => assert_eq!(word, first),
         other => panic!("the cluster name confirmed a drain: {other:?}"),
     }
     let id = runs
-        .start_drain(
-            &bob(),
-            "lab",
-            std::slice::from_ref(&first),
-            &seed,
-            &plan.hash,
-            typed(&first),
-        )
+        .start(&bob(), Start::of(&plan, typed(&first)))
         .await
         .expect("start");
     let blocked = run_until(runs, id, "the blocking budget named", |v| {
@@ -503,16 +495,12 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
         timeout_seconds: 6,
         ..seed.clone()
     };
-    let plan = runs.plan_drain("lab", &pair, &short).await.expect("plan");
-    assert_eq!(plan.confirm_word(), format!("{third} {last}"));
+    let pair_plan = plan_of(runs, &pair, &short).await.expect("plan");
+    assert_eq!(pair_plan.view().confirm_word, format!("{third} {last}"));
     let id = runs
-        .start_drain(
+        .start(
             &bob(),
-            "lab",
-            &pair,
-            &short,
-            &plan.hash,
-            typed(&format!("{third}  {last}")),
+            Start::of(&pair_plan, typed(&format!("{third}  {last}"))),
         )
         .await
         .expect("start");
@@ -549,7 +537,7 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
         })
     })
     .await;
-    runs.cancel(&bob(), id).await.expect("cancel");
+    runs.cancel(&bob().caller, id).await.expect("cancel");
     let cancelled = support::finished(runs, id).await;
     assert_eq!(
         cancelled.summary.status, "cancelled",
@@ -565,21 +553,36 @@ async fn drain_matches_kubectl_and_handles_budgets_timeouts_and_cancel() {
 
     // 6. Uncordon (and cordon) are audited; a no-op says so.
     assert!(
-        runs.set_unschedulable(&bob(), "lab", &third, false)
-            .await
-            .expect("uncordon")
+        runs.set_unschedulable(
+            &bob().caller,
+            &support::lab_name(),
+            &NodeName::parse(&third).expect("name"),
+            false
+        )
+        .await
+        .expect("uncordon")
     );
     assert!(!unschedulable(&lab, &third));
     assert!(
         !runs
-            .set_unschedulable(&bob(), "lab", &third, false)
+            .set_unschedulable(
+                &bob().caller,
+                &support::lab_name(),
+                &NodeName::parse(&third).expect("name"),
+                false
+            )
             .await
             .expect("again")
     );
     assert!(
-        runs.set_unschedulable(&bob(), "lab", &last, true)
-            .await
-            .expect("cordon")
+        runs.set_unschedulable(
+            &bob().caller,
+            &support::lab_name(),
+            &NodeName::parse(&last).expect("name"),
+            true
+        )
+        .await
+        .expect("cordon")
     );
     assert!(unschedulable(&lab, &last));
     let records = engine

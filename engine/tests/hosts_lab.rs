@@ -8,26 +8,37 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use grappe_engine::model::Plan;
 use grappe_engine::names::{ClusterName, NodeName};
-use grappe_engine::runs::{Confirmation, RunError};
+use grappe_engine::runs::reset::ResetRequest;
+use grappe_engine::runs::{Actor, Confirmation, RunError, Start};
 use grappe_engine::ssh::{Script, SshError};
+use grappe_engine::users::Role;
 use grappe_views::runs::ResetOptions;
 use support::{Lab, caller, eventually, fingerprint, finished, is_root, manifests, trust};
 
-async fn plan_reset(
-    engine: &grappe_engine::Engine,
-    node: &str,
-    opts: &ResetOptions,
-) -> grappe_views::runs::PlanView {
+async fn plan_reset(engine: &grappe_engine::Engine, node: &str, opts: &ResetOptions) -> Plan {
+    let request = ResetRequest {
+        node: NodeName::parse(node).expect("a node name"),
+        options: opts.clone(),
+    };
     engine
         .runs
-        .plan_reset("lab", node, opts)
+        .plan_reset(&support::lab_name(), &request)
         .await
         .unwrap_or_else(|e| panic!("plan a reset of {node}: {e}"))
 }
 
+/// `caller` as an admin.
+fn as_admin(caller: &grappe_engine::audit::Caller) -> Actor {
+    Actor {
+        caller: caller.clone(),
+        role: Role::Admin,
+    }
+}
+
 /// Whether a plan's check `id` failed.
-fn failed(plan: &grappe_views::runs::PlanView, id: &str) -> bool {
+fn failed(plan: &Plan, id: &str) -> bool {
     plan.checks.iter().any(|c| c.id == id && c.level == "fail")
 }
 
@@ -239,40 +250,39 @@ async fn hosts_are_checked_and_reset_over_ssh() {
     )
     .await;
     assert!(plan.runnable(), "{:?}", plan.checks);
-    let preview = plan.reset.clone().expect("reset preview");
+    let view = plan.view();
+    let preview = view.reset().cloned().expect("reset preview");
     assert!(
         preview.drain_first,
         "a Ready, schedulable node is drained first"
     );
-    assert_eq!(plan.confirm_word(), "bellatrix");
+    assert_eq!(view.confirm_word, "bellatrix");
     let wrong = engine
         .runs
-        .start_reset(
-            &admin,
-            "lab",
-            "bellatrix",
-            &opts,
-            &plan.hash,
-            Confirmation {
-                typed: "rigel".into(),
-                reauthenticated: true,
-            },
+        .start(
+            &as_admin(&admin),
+            Start::of(
+                &plan,
+                Confirmation {
+                    typed: "rigel".into(),
+                    reauthenticated: true,
+                },
+            ),
         )
         .await;
     assert!(wrong.is_err(), "a wrong typed name started a reset");
     let started = Instant::now();
     let id = engine
         .runs
-        .start_reset(
-            &admin,
-            "lab",
-            "bellatrix",
-            &opts,
-            &plan.hash,
-            Confirmation {
-                typed: "bellatrix".into(),
-                reauthenticated: true,
-            },
+        .start(
+            &as_admin(&admin),
+            Start::of(
+                &plan,
+                Confirmation {
+                    typed: "bellatrix".into(),
+                    reauthenticated: true,
+                },
+            ),
         )
         .await
         .expect("start reset");
@@ -417,7 +427,11 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     // A lost kube-apiserver, recovered over SSH only.
-    let plan = engine.runs.plan_recovery("lab").await.expect("plan");
+    let plan = engine
+        .runs
+        .plan_recovery(&support::lab_name())
+        .await
+        .expect("plan");
     assert!(
         failed(&plan, "apiserver"),
         "a recovery of an answering API server must not run: {:?}",
@@ -427,7 +441,11 @@ async fn hosts_are_checked_and_reset_over_ssh() {
     lab.run(&["break", "apiserver"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let plan = loop {
-        let plan = engine.runs.plan_recovery("lab").await.expect("plan");
+        let plan = engine
+            .runs
+            .plan_recovery(&support::lab_name())
+            .await
+            .expect("plan");
         if plan.runnable() {
             break plan;
         }
@@ -438,7 +456,8 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
-    let preview = plan.recovery.clone().expect("recovery preview");
+    let view = plan.view();
+    let preview = view.recovery().cloned().expect("recovery preview");
     // Calico came with the lab, not from a Grappe run: no rollback is offered.
     assert_eq!(preview.rollback_run, None, "{:?}", plan.checks);
     assert_eq!(preview.hosts.len(), 1);
@@ -446,15 +465,15 @@ async fn hosts_are_checked_and_reset_over_ssh() {
     let started = Instant::now();
     let id = engine
         .runs
-        .start_recovery(
-            &admin,
-            "lab",
-            true,
-            &plan.hash,
-            Confirmation {
-                typed: "lab".into(),
-                reauthenticated: false,
-            },
+        .start(
+            &as_admin(&admin),
+            Start::of(
+                &plan,
+                Confirmation {
+                    typed: "lab".into(),
+                    reauthenticated: false,
+                },
+            ),
         )
         .await
         .expect("start recovery");

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use grappe_engine::audit::{Action, AuditFilter, VerifyReport};
 use grappe_engine::manifests::Source;
+use grappe_engine::model::Plan;
 use grappe_engine::runs::cni::InstallParams;
-use grappe_engine::runs::{Confirmation, RunId};
-use grappe_views::runs::{PlanView, Planned, RunView};
-use support::{Lab, caller, finished, is_root, manifests, serve_dir, trust};
+use grappe_engine::runs::{Confirmation, RunId, Start};
+use grappe_views::runs::{Planned, RunView};
+use support::{Lab, finished, is_root, manifests, serve_dir, trust};
 
 const PORT_BASE: &str = "17800";
 
@@ -25,9 +26,13 @@ fn confirm() -> Confirmation {
 }
 
 /// A recovery plan once the engine sees the API server down (its probe is fresh).
-async fn runnable_recovery(engine: &grappe_engine::Engine) -> PlanView {
+async fn runnable_recovery(engine: &grappe_engine::Engine) -> Plan {
     support::eventually("a runnable recovery", Duration::from_secs(60), async || {
-        let plan = engine.runs.plan_recovery("lab").await.expect("plan");
+        let plan = engine
+            .runs
+            .plan_recovery(&support::lab_name())
+            .await
+            .expect("plan");
         if plan.runnable() {
             Ok(plan)
         } else {
@@ -38,17 +43,17 @@ async fn runnable_recovery(engine: &grappe_engine::Engine) -> PlanView {
 }
 
 /// Starts the recovery `plan` previewed, with its rollback ticked, and waits for its end.
-async fn recover(engine: &grappe_engine::Engine, plan: &PlanView) -> RunView {
+async fn recover(engine: &grappe_engine::Engine, plan: &Plan) -> RunView {
     let id = engine
         .runs
-        .start_recovery(&admin(), "lab", true, &plan.hash, confirm())
+        .start(&admin(), Start::of(plan, confirm()))
         .await
         .expect("start recovery");
     finished(&engine.runs, id).await
 }
 
-fn admin() -> grappe_engine::audit::Caller {
-    caller("ada", "recover_lab")
+fn admin() -> grappe_engine::runs::Actor {
+    support::admin("ada", "recover_lab")
 }
 
 /// Whether the audit log has a `run.start` of run `id` linked to the run it rolls back.
@@ -85,7 +90,7 @@ async fn a_recovery_restarts_the_apiserver_then_rolls_back_the_install_in_one_ru
     // The seed's Calico, installed through Grappe.
     let calico = engine
         .runs
-        .manifest(&admin, Source::Catalog("calico-v3.25.1"))
+        .manifest(&admin.caller, Source::Catalog("calico-v3.25.1"))
         .await
         .expect("catalog manifest");
     let params = InstallParams {
@@ -95,7 +100,7 @@ async fn a_recovery_restarts_the_apiserver_then_rolls_back_the_install_in_one_ru
     let plan = support::eventually("a runnable install", Duration::from_secs(60), async || {
         let plan = engine
             .runs
-            .plan_install("lab", &calico, &params)
+            .plan_install(&support::lab_name(), &calico, &params)
             .await
             .expect("plan install");
         if plan.runnable() {
@@ -107,7 +112,7 @@ async fn a_recovery_restarts_the_apiserver_then_rolls_back_the_install_in_one_ru
     .await;
     let install = engine
         .runs
-        .start_install(&admin, "lab", &params, &plan.hash, confirm())
+        .start(&admin, Start::of(&plan, confirm()))
         .await
         .expect("start install");
     let run = finished(&engine.runs, install).await;
@@ -117,7 +122,8 @@ async fn a_recovery_restarts_the_apiserver_then_rolls_back_the_install_in_one_ru
     trust(&engine, &lab, "betelgeuse", "10.18.0.10").await;
     lab.run(&["break", "apiserver"]);
     let plan = runnable_recovery(&engine).await;
-    let preview = plan.recovery.clone().expect("recovery preview");
+    let view = plan.view();
+    let preview = view.recovery().cloned().expect("recovery preview");
     assert_eq!(preview.rollback_run, Some(install.0), "{:?}", plan.checks);
     assert_eq!(
         plan.count(Planned::Delete),

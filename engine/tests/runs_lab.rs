@@ -12,18 +12,17 @@ mod support;
 
 use std::time::Duration;
 
-use grappe_engine::audit::Caller;
 use grappe_engine::manifests::{Fetcher, ManifestError, Source};
 use grappe_engine::names::ClusterName;
 use grappe_engine::runs::cni::InstallParams;
-use grappe_engine::runs::{Confirmation, RunError, RunId};
+use grappe_engine::runs::{Actor, Confirmation, RunError, RunId, Start};
 use grappe_views::runs::{Planned, RunView};
 use support::{Lab, manifests, serve_dir};
 
 const PORT_BASE: &str = "17400";
 
-fn alice() -> Caller {
-    support::caller("alice", "runs_lab")
+fn alice() -> Actor {
+    support::admin("alice", "runs_lab")
 }
 
 fn confirm() -> Confirmation {
@@ -100,7 +99,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     // Plan the seed's install: 27 objects to create, checks pass, nothing changed.
     let calico = engine
         .runs
-        .manifest(&alice(), Source::Catalog("calico-v3.25.1"))
+        .manifest(&alice().caller, Source::Catalog("calico-v3.25.1"))
         .await
         .expect("catalog manifest");
     assert!(calico.verified());
@@ -110,7 +109,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     };
     let plan = engine
         .runs
-        .plan_install("lab", &calico, &params)
+        .plan_install(&support::lab_name(), &calico, &params)
         .await
         .expect("plan");
     assert_eq!(plan.objects.len(), 27);
@@ -136,16 +135,19 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         reauthenticated: false,
     };
     assert!(matches!(
-        engine
-            .runs
-            .start_install(&alice(), "lab", &params, &plan.hash, wrong)
-            .await,
+        engine.runs.start(&alice(), Start::of(&plan, wrong)).await,
         Err(RunError::NotConfirmed(_))
     ));
     assert!(matches!(
         engine
             .runs
-            .start_install(&alice(), "lab", &params, "0000", confirm())
+            .start(
+                &alice(),
+                Start {
+                    plan_hash: "0000".into(),
+                    ..Start::of(&plan, confirm())
+                }
+            )
             .await,
         Err(RunError::PlanChanged)
     ));
@@ -153,12 +155,12 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     // Install; a second start while it runs is refused with who holds the cluster.
     let install = engine
         .runs
-        .start_install(&alice(), "lab", &params, &plan.hash, confirm())
+        .start(&alice(), Start::of(&plan, confirm()))
         .await
         .expect("install starts");
     match engine
         .runs
-        .start_install(&alice(), "lab", &params, &plan.hash, confirm())
+        .start(&alice(), Start::of(&plan, confirm()))
         .await
     {
         Err(RunError::Busy { active, .. }) => {
@@ -195,7 +197,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     // Upgrade to v3.26.5: 4 new objects, the rest updated or unchanged.
     let upgrade_manifest = engine
         .runs
-        .manifest(&alice(), Source::Catalog("calico-v3.26.5"))
+        .manifest(&alice().caller, Source::Catalog("calico-v3.26.5"))
         .await
         .expect("v3.26.5");
     let up_params = InstallParams {
@@ -204,7 +206,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     };
     let up_plan = engine
         .runs
-        .plan_install("lab", &upgrade_manifest, &up_params)
+        .plan_install(&support::lab_name(), &upgrade_manifest, &up_params)
         .await
         .expect("plan upgrade");
     assert_eq!(up_plan.objects.len(), 31);
@@ -241,7 +243,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     );
     let upgrade = engine
         .runs
-        .start_install(&alice(), "lab", &up_params, &up_plan.hash, confirm())
+        .start(&alice(), Start::of(&up_plan, confirm()))
         .await
         .expect("upgrade");
     assert_succeeded(&support::finished(&engine.runs, upgrade).await);
@@ -265,7 +267,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     assert_eq!(rb_plan.count(Planned::Delete), 4, "{:?}", rb_plan.objects);
     let rollback = engine
         .runs
-        .start_rollback(&alice(), upgrade, &rb_plan.hash, confirm())
+        .start(&alice(), Start::of(&rb_plan, confirm()))
         .await
         .expect("rollback");
     let rb = support::finished(&engine.runs, rollback).await;
@@ -304,7 +306,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     assert_eq!(rb_plan.count(Planned::Delete), 27);
     let undo = engine
         .runs
-        .start_rollback(&alice(), install, &rb_plan.hash, confirm())
+        .start(&alice(), Start::of(&rb_plan, confirm()))
         .await
         .expect("undo");
     let waiting = "waiting for ConfigMap/kube-system/calico-config";
@@ -364,19 +366,13 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     ]);
     let remove_plan = engine
         .runs
-        .plan_remove("lab", &calico)
+        .plan_remove(&support::lab_name(), &calico)
         .await
         .expect("plan remove");
     assert_eq!(remove_plan.count(Planned::Delete), 27);
     let remove = engine
         .runs
-        .start_remove(
-            &alice(),
-            "lab",
-            &calico.sha256,
-            &remove_plan.hash,
-            confirm(),
-        )
+        .start(&alice(), Start::of(&remove_plan, confirm()))
         .await
         .expect("remove");
     let removed = support::finished(&engine.runs, remove).await;

@@ -3,46 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::vocab::{Level, RunStatus, StepStatus, Workflow};
-
-/// What a plan will do to one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Planned {
-    Create,
-    Update,
-    Unchanged,
-    Delete,
-    Restore,
-    /// Nothing to do: the object is already gone.
-    Absent,
-}
-
-impl Planned {
-    pub const ALL: [Planned; 6] = [
-        Self::Create,
-        Self::Update,
-        Self::Unchanged,
-        Self::Delete,
-        Self::Restore,
-        Self::Absent,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Update => "update",
-            Self::Unchanged => "unchanged",
-            Self::Delete => "delete",
-            Self::Restore => "restore",
-            Self::Absent => "absent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-}
+pub use crate::vocab::{Level, Planned, RunStatus, StepStatus, Verdict, Workflow};
 
 /// One changed field: a JSON pointer and its values (shortened for display).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,12 +35,23 @@ pub struct CheckView {
     pub message: String,
 }
 
-/// A plan: computed without changing anything, identified by its hash.
+/// What a plan shows besides its objects and checks: the workflow's own preview.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "preview", rename_all = "snake_case")]
+pub enum PlanDetail {
+    /// The manifest workflows: their objects are the preview.
+    #[default]
+    Objects,
+    Drain(DrainPreviewView),
+    Reset(ResetPreviewView),
+    Recovery(RecoveryPreviewView),
+}
+
+/// A plan as the pages show it: computed by the engine from the plan it seals and stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanView {
     pub cluster: String,
-    /// `cni.install`, `cni.rollback` or `cni.remove`.
-    pub workflow: String,
+    pub workflow: Workflow,
     /// What the plan is for, e.g. `Calico v3.25.1` or `rollback of run 12`.
     pub title: String,
     pub manifest_source: Option<String>,
@@ -90,40 +62,16 @@ pub struct PlanView {
     pub options: Vec<(String, String)>,
     pub objects: Vec<PlannedObjectView>,
     pub checks: Vec<CheckView>,
-    /// A drain's preview (drain plans only).
-    #[serde(default)]
-    pub drain: Option<DrainPreviewView>,
-    /// A node reset's preview (reset plans only).
-    #[serde(default)]
-    pub reset: Option<ResetPreviewView>,
-    /// A kube-apiserver recovery's preview (recovery plans only).
-    #[serde(default)]
-    pub recovery: Option<RecoveryPreviewView>,
+    pub detail: PlanDetail,
+    /// What the user types to confirm (the cluster's name, a drain's nodes, ...).
+    pub confirm_word: String,
+    /// The request the plan was made from (JSON): a start sends it back with the hash, and the
+    /// engine plans again from it.
+    pub request: String,
     pub hash: String,
 }
 
 impl PlanView {
-    /// What the user types to confirm: the node names of a drain (space-separated), else the
-    /// cluster's name.
-    pub fn confirm_word(&self) -> String {
-        if let Some(r) = &self.reset {
-            return if r.options.reset_cluster {
-                format!("reset cluster {}", self.cluster)
-            } else {
-                r.node.clone()
-            };
-        }
-        match &self.drain {
-            Some(d) => d
-                .nodes
-                .iter()
-                .map(|n| n.node.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-            None => self.cluster.clone(),
-        }
-    }
-
     /// Whether no check failed.
     pub fn runnable(&self) -> bool {
         self.checks.iter().all(|c| c.level != Level::Fail)
@@ -132,6 +80,30 @@ impl PlanView {
     /// Count of objects per action.
     pub fn count(&self, action: Planned) -> usize {
         self.objects.iter().filter(|o| o.action == action).count()
+    }
+
+    /// A drain's preview, if this is a drain's plan.
+    pub fn drain(&self) -> Option<&DrainPreviewView> {
+        match &self.detail {
+            PlanDetail::Drain(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// A reset's preview, if this is a reset's plan.
+    pub fn reset(&self) -> Option<&ResetPreviewView> {
+        match &self.detail {
+            PlanDetail::Reset(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// A recovery's preview, if this is a recovery's plan.
+    pub fn recovery(&self) -> Option<&RecoveryPreviewView> {
+        match &self.detail {
+            PlanDetail::Recovery(r) => Some(r),
+            _ => None,
+        }
     }
 }
 
@@ -215,37 +187,6 @@ impl DrainOptions {
         }
         f.push(("concurrency".to_owned(), self.concurrency.to_string()));
         f
-    }
-}
-
-/// What a drain does to one pod, as `kubectl drain` decides it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Evicted through the Eviction API (PodDisruptionBudgets apply).
-    Evict,
-    /// Deleted (eviction disabled: PodDisruptionBudgets do not apply).
-    Delete,
-    /// Left alone: DaemonSet pod, mirror pod, or terminating for longer than the skip timeout.
-    Skip,
-    /// Stops the drain before anything is evicted (emptyDir without the option, no controller
-    /// without force, DaemonSet pods without ignore).
-    Blocked,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Evict => "evict",
-            Self::Delete => "delete",
-            Self::Skip => "skip",
-            Self::Blocked => "blocked",
-        }
-    }
-
-    /// Whether the drain removes the pod.
-    pub fn removes(self) -> bool {
-        matches!(self, Self::Evict | Self::Delete)
     }
 }
 
@@ -338,7 +279,13 @@ pub struct RunSummaryView {
     pub duration_seconds: Option<i64>,
     pub manifest_source: Option<String>,
     pub manifest_sha256: Option<String>,
+    /// Why it failed, in English (the fallback).
     pub error: Option<String>,
+    /// Why it failed, as a code and parameters the page translates.
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_params: Vec<(String, String)>,
     /// Warnings of a finished run (kubeadm's, for a reset): a succeeded run with warnings is
     /// "completed with warnings", never plain success.
     #[serde(default)]

@@ -37,6 +37,18 @@ macro_rules! vocabulary {
             }
         }
 
+        impl TryFrom<String> for $name {
+            type Error = UnknownWord;
+
+            /// The value of a stored text (the database's rows are read through it).
+            fn try_from(text: String) -> Result<Self, UnknownWord> {
+                Self::parse(&text).ok_or(UnknownWord {
+                    vocabulary: stringify!($name),
+                    text,
+                })
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -62,6 +74,21 @@ macro_rules! vocabulary {
         }
     };
 }
+
+/// A text that is no word of its vocabulary (a corrupt row, a request from another version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownWord {
+    pub vocabulary: &'static str,
+    pub text: String,
+}
+
+impl std::fmt::Display for UnknownWord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown {} {:?}", self.vocabulary, self.text)
+    }
+}
+
+impl std::error::Error for UnknownWord {}
 
 vocabulary!(
     /// A run's status.
@@ -116,6 +143,61 @@ vocabulary!(
     }
 );
 
+vocabulary!(
+    /// What a user may do. Ordered: each role can do what the previous one can.
+    Role {
+        /// Reads every page.
+        Viewer => "viewer",
+        /// Also runs read-only checks and reversible node actions (cordon, drain).
+        Operator => "operator",
+        /// Also installs and removes CNIs, resets nodes, manages users.
+        Admin => "admin",
+    }
+);
+
+impl Role {
+    /// Whether this role includes `needed`.
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+vocabulary!(
+    /// What a plan will do to one object.
+    Planned {
+        Create => "create",
+        Update => "update",
+        Unchanged => "unchanged",
+        Delete => "delete",
+        Restore => "restore",
+        /// Nothing to do: the object is already gone.
+        Absent => "absent",
+    }
+);
+
+vocabulary!(
+    /// What a drain does to one pod, as `kubectl drain` decides it.
+    Verdict {
+        /// Evicted through the Eviction API (PodDisruptionBudgets apply).
+        Evict => "evict",
+        /// Deleted (eviction disabled: PodDisruptionBudgets do not apply).
+        Delete => "delete",
+        /// Left alone: DaemonSet pod, mirror pod, or terminating for longer than the skip
+        /// timeout.
+        Skip => "skip",
+        /// Stops the drain before anything is evicted (emptyDir without the option, no
+        /// controller without force, DaemonSet pods without ignore).
+        Blocked => "blocked",
+    }
+);
+
+impl Verdict {
+    /// Whether the drain removes the pod.
+    pub fn removes(self) -> bool {
+        matches!(self, Self::Evict | Self::Delete)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +212,9 @@ mod tests {
         assert_eq!(Workflow::parse("cni.install"), Some(Workflow::CniInstall));
         assert!(serde_json::from_str::<Level>("\"maybe\"").is_err());
         assert!(RunStatus::Cancelled.finished() && !RunStatus::Interrupted.finished());
+        assert_eq!(Role::try_from("admin".to_owned()), Ok(Role::Admin));
+        let err = Planned::try_from("erase".to_owned()).expect_err("not a word");
+        assert_eq!(err.to_string(), "unknown Planned \"erase\"");
+        assert!(Role::Admin.allows(Role::Operator) && !Role::Viewer.allows(Role::Operator));
     }
 }

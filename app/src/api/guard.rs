@@ -3,6 +3,7 @@
 
 use grappe_engine::Engine;
 use grappe_engine::auth::Principal;
+use grappe_engine::names::{ClusterName, NodeName};
 use grappe_engine::users::Role;
 use leptos::prelude::*;
 
@@ -36,6 +37,22 @@ pub async fn require(needed: Role) -> Result<(Engine, Principal), AppError> {
         return Err(AppError::Forbidden);
     }
     Ok((engine, principal))
+}
+
+/// A cluster's name as a request gives it: one that is no name is no cluster either.
+///
+/// # Errors
+/// [`AppError::NotFound`] when `name` is not a cluster name.
+pub fn cluster(name: &str) -> Result<ClusterName, AppError> {
+    ClusterName::parse(name).map_err(|_| AppError::NotFound(format!("cluster {name:?}")))
+}
+
+/// A node's name as a request gives it.
+///
+/// # Errors
+/// [`AppError::Invalid`] naming what is wrong with it.
+pub fn node(name: &str) -> Result<NodeName, AppError> {
+    NodeName::parse(name.trim()).map_err(|e| AppError::Invalid(e.to_string()))
 }
 
 pub(crate) fn set_status(status: http::StatusCode) {

@@ -14,62 +14,15 @@ pub mod users;
 #[cfg(feature = "ssr")]
 pub mod guard;
 
-use serde::{Deserialize, Serialize};
+/// A role: the shared vocabulary's, as the engine checks it.
+pub use grappe_views::vocab::Role;
 
-/// A role, as the UI knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RoleView {
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl RoleView {
-    pub const ALL: [RoleView; 3] = [RoleView::Viewer, RoleView::Operator, RoleView::Admin];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Viewer => "viewer",
-            Self::Operator => "operator",
-            Self::Admin => "admin",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.code() == code)
-    }
-
-    pub fn label(self, lang: crate::i18n::Lang) -> &'static str {
-        use crate::i18n::Msg;
-        match self {
-            Self::Viewer => Msg::RoleViewer.text(lang),
-            Self::Operator => Msg::RoleOperator.text(lang),
-            Self::Admin => Msg::RoleAdmin.text(lang),
-        }
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl From<grappe_engine::users::Role> for RoleView {
-    fn from(r: grappe_engine::users::Role) -> Self {
-        use grappe_engine::users::Role;
-        match r {
-            Role::Viewer => Self::Viewer,
-            Role::Operator => Self::Operator,
-            Role::Admin => Self::Admin,
-        }
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl From<RoleView> for grappe_engine::users::Role {
-    fn from(r: RoleView) -> Self {
-        use grappe_engine::users::Role;
-        match r {
-            RoleView::Viewer => Role::Viewer,
-            RoleView::Operator => Role::Operator,
-            RoleView::Admin => Role::Admin,
-        }
+/// A role's name in the reader's language.
+pub fn role_label(role: Role, lang: crate::i18n::Lang) -> &'static str {
+    use crate::i18n::Msg;
+    match role {
+        Role::Viewer => Msg::Roleer.text(lang),
+        Role::Operator => Msg::RoleOperator.text(lang),
+        Role::Admin => Msg::RoleAdmin.text(lang),
     }
 }

@@ -1,8 +1,6 @@
-//! Node actions: cordon and uncordon (operator, audited), and drain (operator): a preview of
-//! every pod's verdict first, then a run confirmed by typing the node names (and the password
-//! when the login is older than `session.reauth_after`). Disabling eviction, which bypasses
-//! PodDisruptionBudgets, is for admins. Reset (admin): a preview, then a run confirmed by the
-//! node's name and the password, always.
+//! Node actions: cordon and uncordon (operator, audited), the drain's preview (operator) of
+//! every pod's verdict (disabling eviction, which bypasses PodDisruptionBudgets, is for admins)
+//! and the reset's preview (admin). Their runs start through [`super::runs::start_run`].
 
 // The preview form's fields are the server function's arguments (one per kubectl flag).
 #![allow(clippy::too_many_arguments)]
@@ -22,6 +20,7 @@ pub async fn cordon_node(cluster: String, node: String, what: String) -> Result<
         "uncordon" => false,
         other => return Err(AppError::Invalid(format!("unknown node action {other:?}"))),
     };
+    let (cluster, node) = (guard::cluster(&cluster)?, guard::node(&node)?);
     engine
         .runs
         .set_unschedulable(&p.caller, &cluster, &node, unschedulable)
@@ -59,42 +58,16 @@ pub async fn plan_node_drain(
     }
     .options()?;
     require_for(&options).await?;
+    let cluster = guard::cluster(&cluster)?;
+    let request = DrainParams {
+        nodes: split_nodes(&nodes)?,
+        options,
+    };
     engine
         .runs
-        .plan_drain(&cluster, &split_nodes(&nodes), &options)
+        .plan_drain(&cluster, &request)
         .await
-        .map_err(map_run_error)
-}
-
-/// Starts a previewed drain (operator). `options` is the preview's options as JSON, sent back
-/// unchanged: the plan hash covers them.
-#[server(endpoint = "start_node_drain")]
-pub async fn start_node_drain(
-    cluster: String,
-    nodes: String,
-    #[server(default)] options: String,
-    plan_hash: String,
-    confirm: String,
-    #[server(default)] password: String,
-) -> Result<i64, AppError> {
-    let (engine, p) = guard::require(Role::Operator).await?;
-    let options: DrainOptions = serde_json::from_str(&options)
-        .map_err(|e| AppError::Invalid(format!("drain options: {e}")))?;
-    require_for(&options).await?;
-    let confirmation =
-        super::runs::confirmation(&engine, &p, Workflow::NodeDrain, confirm, &password).await?;
-    engine
-        .runs
-        .start_drain(
-            &p.caller,
-            &cluster,
-            &split_nodes(&nodes),
-            &options,
-            &plan_hash,
-            confirmation,
-        )
-        .await
-        .map(|id| id.0)
+        .map(|plan| plan.view())
         .map_err(map_run_error)
 }
 
@@ -115,48 +88,27 @@ pub async fn plan_node_reset(
         delete_node: ticked(&delete_node),
         reset_cluster: ticked(&reset_cluster),
     };
+    let cluster = guard::cluster(&cluster)?;
+    let request = ResetRequest {
+        node: guard::node(&node)?,
+        options,
+    };
     engine
         .runs
-        .plan_reset(&cluster, &node, &options)
+        .plan_reset(&cluster, &request)
         .await
-        .map_err(map_run_error)
-}
-
-/// Starts a previewed reset (admin): the node's name typed (`reset cluster <name>` for the
-/// control plane) and the password always given again.
-#[server(endpoint = "start_node_reset")]
-pub async fn start_node_reset(
-    cluster: String,
-    node: String,
-    options: String,
-    plan_hash: String,
-    confirm: String,
-    #[server(default)] password: String,
-) -> Result<i64, AppError> {
-    let (engine, p) = guard::require(Role::Admin).await?;
-    let options: ResetOptions = serde_json::from_str(&options)
-        .map_err(|e| AppError::Invalid(format!("reset options: {e}")))?;
-    let confirmation =
-        super::runs::confirmation(&engine, &p, Workflow::NodeReset, confirm, &password).await?;
-    engine
-        .runs
-        .start_reset(
-            &p.caller,
-            &cluster,
-            &node,
-            &options,
-            &plan_hash,
-            confirmation,
-        )
-        .await
-        .map(|id| id.0)
+        .map(|plan| plan.view())
         .map_err(map_run_error)
 }
 
 #[cfg(feature = "ssr")]
 use {
-    super::guard, super::runs::map_run_error, grappe_engine::runs::Workflow,
-    grappe_engine::runs::drain::DrainOptions, grappe_engine::users::Role,
+    super::guard,
+    super::runs::map_run_error,
+    grappe_engine::names::NodeName,
+    grappe_engine::runs::drain::{DrainOptions, DrainParams},
+    grappe_engine::runs::reset::ResetRequest,
+    grappe_engine::users::Role,
     grappe_views::runs::ResetOptions,
 };
 
@@ -174,12 +126,13 @@ struct DrainForm {
     concurrency: String,
 }
 
+/// Node names separated by spaces or commas.
 #[cfg(feature = "ssr")]
-fn split_nodes(nodes: &str) -> Vec<String> {
+fn split_nodes(nodes: &str) -> Result<Vec<NodeName>, AppError> {
     nodes
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|n| !n.is_empty())
-        .map(str::to_owned)
+        .map(guard::node)
         .collect()
 }
 

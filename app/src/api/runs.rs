@@ -1,7 +1,7 @@
-//! CNI workflows and their runs: the catalog, plans (admin; they change nothing in the
-//! cluster), starting a planned run (admin, typed cluster name, password again when the login
-//! is older than `session.reauth_after`, 5 minutes by default), cancel / resume / abandon
-//! (admin), and reading runs (viewer).
+//! Workflow runs: the CNI catalog and plans (admin; they change nothing in the cluster), the
+//! recovery's and a rollback's plans, one start for every workflow's confirmed plan (the words
+//! typed, the password again when the workflow or an old login asks for it), cancel / resume /
+//! abandon and approval as the workflow's policy allows, and reading runs (viewer).
 
 use grappe_views::runs::{PlanView, RunSummaryView, RunView};
 use leptos::prelude::*;
@@ -55,6 +55,7 @@ pub async fn plan_cni_install(
         },
         id => Source::Catalog(id),
     };
+    let cluster = guard::cluster(&cluster)?;
     let manifest = get_manifest(&engine, &p.caller, source).await?;
     let params = InstallParams {
         manifest_sha256: manifest.sha256.clone(),
@@ -65,31 +66,47 @@ pub async fn plan_cni_install(
         .runs
         .plan_install(&cluster, &manifest, &params)
         .await
+        .map(|plan| plan.view())
         .map_err(map_run_error)
 }
 
-/// Starts a planned install (admin).
-#[server(endpoint = "start_cni_install")]
-#[allow(clippy::too_many_arguments)]
-pub async fn start_cni_install(
+/// Starts a confirmed plan of any workflow: the plan's workflow, cluster, request and hash as
+/// it showed them, the words typed, the password when the workflow or an old login asks for it,
+/// and whether the plan's offer (a recovery's rollback) stays ticked. Who may start what is the
+/// engine's answer (the workflow's policy with the request's options).
+#[server(endpoint = "start_run")]
+pub async fn start_run(
+    workflow: String,
     cluster: String,
-    manifest_sha256: String,
-    #[server(default)] ipv4pool_cidr: String,
-    #[server(default)] ip_autodetection_method: String,
+    request: String,
     plan_hash: String,
     confirm: String,
+    #[server(default)] offer: bool,
     #[server(default)] password: String,
 ) -> Result<i64, AppError> {
-    let (engine, p) = guard::require(Role::Admin).await?;
-    let confirmation = confirmation(&engine, &p, Workflow::CniInstall, confirm, &password).await?;
-    let params = InstallParams {
-        manifest_sha256,
-        ipv4pool_cidr: non_empty(ipv4pool_cidr),
-        ip_autodetection_method: non_empty(ip_autodetection_method),
+    let (engine, p) = guard::require(Role::Operator).await?;
+    let workflow = Workflow::parse(&workflow)
+        .ok_or_else(|| AppError::Invalid(format!("unknown workflow {workflow:?}")))?;
+    let cluster = guard::cluster(&cluster)?;
+    let request: serde_json::Value =
+        serde_json::from_str(&request).map_err(|e| AppError::Invalid(format!("request: {e}")))?;
+    let actor = actor(&p);
+    engine
+        .runs
+        .may_start(&actor, workflow, &request)
+        .map_err(map_run_error)?;
+    let confirmation = confirmation(&engine, &p, workflow, confirm, &password).await?;
+    let start = Start {
+        workflow,
+        cluster,
+        request,
+        plan_hash,
+        offer,
+        confirmation,
     };
     engine
         .runs
-        .start_install(&p.caller, &cluster, &params, &plan_hash, confirmation)
+        .start(&actor, start)
         .await
         .map(|id| id.0)
         .map_err(map_run_error)
@@ -99,36 +116,13 @@ pub async fn start_cni_install(
 #[server(endpoint = "plan_cni_remove")]
 pub async fn plan_cni_remove(cluster: String, source: String) -> Result<PlanView, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
+    let cluster = guard::cluster(&cluster)?;
     let manifest = get_manifest(&engine, &p.caller, Source::Catalog(&source)).await?;
     engine
         .runs
         .plan_remove(&cluster, &manifest)
         .await
-        .map_err(map_run_error)
-}
-
-/// Starts a planned removal (admin).
-#[server(endpoint = "start_cni_remove")]
-pub async fn start_cni_remove(
-    cluster: String,
-    manifest_sha256: String,
-    plan_hash: String,
-    confirm: String,
-    #[server(default)] password: String,
-) -> Result<i64, AppError> {
-    let (engine, p) = guard::require(Role::Admin).await?;
-    let confirmation = confirmation(&engine, &p, Workflow::CniRemove, confirm, &password).await?;
-    engine
-        .runs
-        .start_remove(
-            &p.caller,
-            &cluster,
-            &manifest_sha256,
-            &plan_hash,
-            confirmation,
-        )
-        .await
-        .map(|id| id.0)
+        .map(|plan| plan.view())
         .map_err(map_run_error)
 }
 
@@ -140,24 +134,7 @@ pub async fn plan_run_rollback(run: i64) -> Result<PlanView, AppError> {
         .runs
         .plan_rollback(RunId(run))
         .await
-        .map_err(map_run_error)
-}
-
-/// Starts a planned rollback (admin).
-#[server(endpoint = "start_run_rollback")]
-pub async fn start_run_rollback(
-    run: i64,
-    plan_hash: String,
-    confirm: String,
-    #[server(default)] password: String,
-) -> Result<i64, AppError> {
-    let (engine, p) = guard::require(Role::Admin).await?;
-    let confirmation = confirmation(&engine, &p, Workflow::CniRollback, confirm, &password).await?;
-    engine
-        .runs
-        .start_rollback(&p.caller, RunId(run), &plan_hash, confirmation)
-        .await
-        .map(|id| id.0)
+        .map(|plan| plan.view())
         .map_err(map_run_error)
 }
 
@@ -199,31 +176,12 @@ pub async fn get_run(run: i64) -> Result<RunView, AppError> {
 #[server(endpoint = "plan_recovery")]
 pub async fn plan_recovery(cluster: String) -> Result<PlanView, AppError> {
     let (engine, _) = guard::require(Role::Admin).await?;
+    let cluster = guard::cluster(&cluster)?;
     engine
         .runs
         .plan_recovery(&cluster)
         .await
-        .map_err(map_run_error)
-}
-
-/// Starts a previewed recovery (admin; the cluster's name typed). With `rollback`, the offered
-/// CNI install is rolled back in the same run once the API server answers.
-#[server(endpoint = "start_recovery")]
-pub async fn start_recovery(
-    cluster: String,
-    plan_hash: String,
-    confirm: String,
-    #[server(default)] rollback: bool,
-    #[server(default)] password: String,
-) -> Result<i64, AppError> {
-    let (engine, p) = guard::require(Role::Admin).await?;
-    let confirmation =
-        confirmation(&engine, &p, Workflow::ApiserverRecover, confirm, &password).await?;
-    engine
-        .runs
-        .start_recovery(&p.caller, &cluster, rollback, &plan_hash, confirmation)
-        .await
-        .map(|id| id.0)
+        .map(|plan| plan.view())
         .map_err(map_run_error)
 }
 
@@ -262,12 +220,12 @@ use {
     grappe_engine::auth::Principal,
     grappe_engine::manifests::{Manifest, ManifestError, Source},
     grappe_engine::runs::cni::InstallParams,
-    grappe_engine::runs::{Confirmation, RunError, RunId, Workflow},
+    grappe_engine::runs::{Confirmation, RunError, RunId, Start, Workflow},
     grappe_engine::users::Role,
 };
 
 #[cfg(feature = "ssr")]
-fn actor(p: &Principal) -> grappe_engine::runs::Actor {
+pub(crate) fn actor(p: &Principal) -> grappe_engine::runs::Actor {
     grappe_engine::runs::Actor {
         caller: p.caller.clone(),
         role: p.user.role,
@@ -322,6 +280,8 @@ pub(crate) fn map_run_error(e: RunError) -> AppError {
     match e {
         RunError::UnknownCluster(c) => AppError::NotFound(format!("cluster {c}")),
         RunError::UnknownRun(id) => AppError::NotFound(format!("run {id}")),
+        RunError::UnknownNode { node, .. } => AppError::NotFound(format!("node {node}")),
+        RunError::Invalid(_) => AppError::Invalid(e.to_string()),
         RunError::Forbidden { .. } => {
             tracing::warn!(error = %e, "run control refused");
             guard::set_status(http::StatusCode::FORBIDDEN);
@@ -329,6 +289,9 @@ pub(crate) fn map_run_error(e: RunError) -> AppError {
         }
         RunError::Store(_)
         | RunError::AuditUnavailable(_)
+        | RunError::Encode(_)
+        | RunError::Corrupt(_)
+        | RunError::UnknownWorkflow(_)
         | RunError::Ssh(
             grappe_engine::ssh::SshError::Store(_) | grappe_engine::ssh::SshError::Audit(_),
         ) => AppError::internal(&e),

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::RoleView;
+use super::Role;
 use crate::error::AppError;
 use crate::i18n::Lang;
 
@@ -11,7 +11,7 @@ use crate::i18n::Lang;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {
     pub name: String,
-    pub role: RoleView,
+    pub role: Role,
     pub lang: Lang,
 }
 
@@ -20,7 +20,7 @@ pub async fn whoami() -> Result<Me, AppError> {
     let (_, p) = guard::require(Role::Viewer).await?;
     Ok(Me {
         name: p.user.name.to_string(),
-        role: p.user.role.into(),
+        role: p.user.role,
         lang: match p.user.language {
             Language::En => Lang::En,
             Language::Fr => Lang::Fr,
@@ -45,7 +45,4 @@ pub async fn set_language(lang: String) -> Result<(), AppError> {
 }
 
 #[cfg(feature = "ssr")]
-use {
-    super::guard,
-    grappe_engine::users::{Language, Role},
-};
+use {super::guard, grappe_engine::users::Language};

@@ -4,14 +4,14 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::RoleView;
+use super::Role;
 use crate::error::AppError;
 
 /// A user in the settings table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRow {
     pub name: String,
-    pub role: RoleView,
+    pub role: Role,
     pub disabled: bool,
     pub created_at: String,
 }
@@ -28,7 +28,7 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
         .into_iter()
         .map(|u| UserRow {
             name: u.name.to_string(),
-            role: u.role.into(),
+            role: u.role,
             disabled: u.disabled,
             created_at: u.created_at.to_string(),
         })
@@ -100,17 +100,13 @@ pub async fn set_user_disabled(
 
 #[cfg(feature = "ssr")]
 use {
-    super::guard,
-    grappe_engine::auth::Password,
-    grappe_engine::names::UserName,
-    grappe_engine::users::{Role, UserError},
+    super::guard, grappe_engine::auth::Password, grappe_engine::names::UserName,
+    grappe_engine::users::UserError,
 };
 
 #[cfg(feature = "ssr")]
 fn parse_role(code: &str) -> Result<Role, AppError> {
-    RoleView::from_code(code)
-        .map(Role::from)
-        .ok_or_else(|| AppError::Invalid(format!("unknown role {code:?}")))
+    Role::parse(code).ok_or_else(|| AppError::Invalid(format!("unknown role {code:?}")))
 }
 
 #[cfg(feature = "ssr")]

@@ -6,12 +6,10 @@ use grappe_views::runs::RunSummaryView;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use super::plan::{ConfirmFields, PlanBox, go_to_run};
+use super::plan::ConfirmPlan;
 
-use crate::api::RoleView;
-use crate::api::runs::{
-    PlanCniInstall, PlanCniRemove, StartCniInstall, StartCniRemove, cni_catalog, list_runs,
-};
+use crate::api::Role;
+use crate::api::runs::{PlanCniInstall, PlanCniRemove, cni_catalog, list_runs};
 use crate::api::session::Me;
 use crate::api::state::cluster_overview;
 use crate::i18n::{Msg, t, use_lang};
@@ -22,7 +20,7 @@ use crate::{ErrorBox, PageHeader};
 pub fn CniPage() -> impl IntoView {
     let params = use_params_map();
     let name = Signal::derive(move || params.read().get("cluster").unwrap_or_default());
-    let is_admin = use_context::<Me>().is_some_and(|m| m.role == RoleView::Admin);
+    let is_admin = use_context::<Me>().is_some_and(|m| m.role == Role::Admin);
     view! {
         <PageHeader title=format!("{} · {}", name.get_untracked(), t(Msg::NavCni))/>
         <Installed cluster=name/>
@@ -83,8 +81,6 @@ fn Installed(cluster: Signal<String>) -> impl IntoView {
 fn InstallCard(cluster: Signal<String>) -> impl IntoView {
     let catalog = Resource::new(|| (), |()| cni_catalog());
     let plan = ServerAction::<PlanCniInstall>::new();
-    let start = ServerAction::<StartCniInstall>::new();
-    go_to_run(move || start.value().get());
     let source = NodeRef::<leptos::html::Select>::new();
     let (text, set_text) = signal(String::new());
     let (file_name, set_file_name) = signal(String::new());
@@ -139,24 +135,7 @@ fn InstallCard(cluster: Signal<String>) -> impl IntoView {
             {move || match plan.value().get() {
                 None => ().into_any(),
                 Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                Some(Ok(p)) => {
-                    let option = |key: &str| p.options.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
-                    let (cidr, method) = (option("CALICO_IPV4POOL_CIDR"), option("IP_AUTODETECTION_METHOD"));
-                    let sha = p.manifest_sha256.clone().unwrap_or_default();
-                    let (cluster_name, hash, runnable) = (p.cluster.clone(), p.hash.clone(), p.runnable());
-                    view! {
-                        <PlanBox plan=p/>
-                        <ActionForm action=start attr:class="stack-form" attr:data-testid="confirm-install-form">
-                            <input type="hidden" name="cluster" value=cluster_name/>
-                            <input type="hidden" name="manifest_sha256" value=sha/>
-                            <input type="hidden" name="ipv4pool_cidr" value=cidr/>
-                            <input type="hidden" name="ip_autodetection_method" value=method/>
-                            <input type="hidden" name="plan_hash" value=hash/>
-                            <ConfirmFields runnable=runnable/>
-                        </ActionForm>
-                        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
-                    }.into_any()
-                }
+                Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-install-form"/> }.into_any(),
             }}
         </section>
     }
@@ -222,8 +201,6 @@ impl ManifestFile {
 fn RemoveCard(cluster: Signal<String>) -> impl IntoView {
     let catalog = Resource::new(|| (), |()| cni_catalog());
     let plan = ServerAction::<PlanCniRemove>::new();
-    let start = ServerAction::<StartCniRemove>::new();
-    go_to_run(move || start.value().get());
     view! {
         <section class="card" data-testid="cni-remove">
             <h2>{t(Msg::CniRemove)}</h2>
@@ -246,20 +223,7 @@ fn RemoveCard(cluster: Signal<String>) -> impl IntoView {
             {move || match plan.value().get() {
                 None => ().into_any(),
                 Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                Some(Ok(p)) => {
-                    let sha = p.manifest_sha256.clone().unwrap_or_default();
-                    let (cluster_name, hash, runnable) = (p.cluster.clone(), p.hash.clone(), p.runnable());
-                    view! {
-                        <PlanBox plan=p/>
-                        <ActionForm action=start attr:class="stack-form">
-                            <input type="hidden" name="cluster" value=cluster_name/>
-                            <input type="hidden" name="manifest_sha256" value=sha/>
-                            <input type="hidden" name="plan_hash" value=hash/>
-                            <ConfirmFields runnable=runnable/>
-                        </ActionForm>
-                        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
-                    }.into_any()
-                }
+                Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-remove-form"/> }.into_any(),
             }}
         </section>
     }

@@ -2,13 +2,12 @@
 //! confirmation), the drain preview that plans and runs show, and the uncordon buttons on a
 //! finished drain run.
 
-use grappe_views::runs::PlanView;
 use leptos::prelude::*;
 
-use super::plan::{ConfirmFields, PlanBox, go_to_run};
+use super::plan::ConfirmPlan;
 use crate::ErrorBox;
-use crate::api::RoleView;
-use crate::api::nodes::{CordonNode, PlanNodeDrain, StartNodeDrain};
+use crate::api::Role;
+use crate::api::nodes::{CordonNode, PlanNodeDrain};
 use crate::api::session::Me;
 use crate::i18n::{Msg, t, use_lang};
 
@@ -16,7 +15,7 @@ use crate::i18n::{Msg, t, use_lang};
 #[component]
 pub fn NodeActions(cluster: String, node: String, unschedulable: bool) -> impl IntoView {
     let role = use_context::<Me>().map(|m| m.role);
-    if role < Some(RoleView::Operator) {
+    if role < Some(Role::Operator) {
         return view! { <p class="muted small">{t(Msg::OperatorOnly)}</p> }.into_any();
     }
     view! {
@@ -31,8 +30,8 @@ pub fn NodeActions(cluster: String, node: String, unschedulable: bool) -> impl I
 #[component]
 pub fn DrainSection(cluster: String, node: String) -> impl IntoView {
     let role = use_context::<Me>().map(|m| m.role);
-    (role >= Some(RoleView::Operator)).then(|| {
-        let is_admin = role == Some(RoleView::Admin);
+    (role >= Some(Role::Operator)).then(|| {
+        let is_admin = role == Some(Role::Admin);
         view! {
             <section class="card" id="drain">
                 <DrainForm cluster=cluster node=node is_admin=is_admin/>
@@ -68,8 +67,6 @@ pub fn CordonButton(cluster: String, node: String, cordon: bool) -> impl IntoVie
 #[component]
 fn DrainForm(cluster: String, node: String, is_admin: bool) -> impl IntoView {
     let plan = ServerAction::<PlanNodeDrain>::new();
-    let start = ServerAction::<StartNodeDrain>::new();
-    go_to_run(move || start.value().get());
     let lang = use_lang();
     view! {
         <details class="drain" data-testid="drain">
@@ -95,37 +92,9 @@ fn DrainForm(cluster: String, node: String, is_admin: bool) -> impl IntoView {
             {move || match plan.value().get() {
                 None => ().into_any(),
                 Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                Some(Ok(p)) => view! { <ConfirmDrain plan=p start=start/> }.into_any(),
+                Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-drain-form"/> }.into_any(),
             }}
         </details>
-    }
-}
-
-/// The preview and the confirmation form, which sends back exactly the previewed options.
-#[component]
-fn ConfirmDrain(plan: PlanView, start: ServerAction<StartNodeDrain>) -> impl IntoView {
-    // The previewed options go back as they are: the plan's hash covers them.
-    let options = plan
-        .drain
-        .as_ref()
-        .and_then(|d| serde_json::to_string(&d.options).ok())
-        .unwrap_or_default();
-    let (cluster, nodes, hash, runnable) = (
-        plan.cluster.clone(),
-        plan.confirm_word(),
-        plan.hash.clone(),
-        plan.runnable(),
-    );
-    view! {
-        <PlanBox plan=plan/>
-        <ActionForm action=start attr:class="stack-form" attr:data-testid="confirm-drain-form">
-            <input type="hidden" name="cluster" value=cluster/>
-            <input type="hidden" name="nodes" value=nodes/>
-            <input type="hidden" name="options" value=options/>
-            <input type="hidden" name="plan_hash" value=hash/>
-            <ConfirmFields runnable=runnable label=Msg::TypeNodeNames/>
-        </ActionForm>
-        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
     }
 }
 
@@ -133,7 +102,7 @@ fn ConfirmDrain(plan: PlanView, start: ServerAction<StartNodeDrain>) -> impl Int
 #[component]
 pub fn UncordonAfterDrain(cluster: String, nodes: Vec<String>) -> impl IntoView {
     let role = use_context::<Me>().map(|m| m.role);
-    (role >= Some(RoleView::Operator)).then(|| {
+    (role >= Some(Role::Operator)).then(|| {
         view! {
             <section class="card" data-testid="uncordon-after-drain">
                 <p class="muted">{t(Msg::UncordonAfter)}</p>

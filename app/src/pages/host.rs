@@ -6,7 +6,7 @@ use grappe_views::hosts::{HostCheckView, HostKeyView, HostView};
 use leptos::prelude::*;
 
 use crate::ErrorBox;
-use crate::api::RoleView;
+use crate::api::Role;
 use crate::api::hosts::{CheckHost, CheckOutcome, TrustHostKey, get_host};
 use crate::api::session::Me;
 use crate::i18n::{Msg, t, use_lang};
@@ -35,7 +35,7 @@ pub fn HostSection(cluster: String, node: String) -> impl IntoView {
                     }
                 })}
             </Transition>
-            {(role >= Some(RoleView::Operator)).then(|| view! {
+            {(role >= Some(Role::Operator)).then(|| view! {
                 <p class="muted small">{t(Msg::CheckHostHelp)}</p>
                 <ActionForm action=check attr:class="inline-form">
                     <input type="hidden" name="cluster" value=form_cluster.clone()/>
@@ -49,7 +49,7 @@ pub fn HostSection(cluster: String, node: String) -> impl IntoView {
                 // The stored check above shows it (the section reloads after each check).
                 Ok(CheckOutcome::Done(_)) => ().into_any(),
                 Ok(CheckOutcome::UntrustedKey { presented, pinned, message }) => view! {
-                    <UntrustedKey cluster=cluster.clone() node=node.clone() presented=presented pinned=pinned message=message trust=trust is_admin=role == Some(RoleView::Admin)/>
+                    <UntrustedKey cluster=cluster.clone() node=node.clone() presented=presented pinned=pinned message=message trust=trust is_admin=role == Some(Role::Admin)/>
                 }.into_any(),
             })}
             {move || trust.value().get().map(|r| match r {

@@ -81,7 +81,7 @@ fn TopBar(
         }
     };
     let is_active = move |path: &'static str| move || location.pathname.get() == path;
-    let role_label = me.role.label(me.lang);
+    let role_label = crate::api::role_label(me.role, me.lang);
     view! {
         <header class="topbar">
             <a class="brand" href="/" title=t(Msg::AppTagline)>

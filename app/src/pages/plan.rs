@@ -1,11 +1,14 @@
 //! What every workflow's pages share: a plan as it is shown (its checks, objects, a drain's
-//! pods), the confirmation fields, and the move to the run page once a start answered. A leaf:
-//! it imports no page, and each workflow's page imports it.
+//! pods) with the one form that starts any confirmed plan, the confirmation fields, and the
+//! move to the run page once a start answered. A leaf: it imports no page, and each
+//! workflow's page imports it.
 
-use grappe_views::runs::{DrainPreviewView, PlanView};
+use grappe_views::runs::{DrainPreviewView, PlanDetail, PlanView};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
+use crate::ErrorBox;
+use crate::api::runs::StartRun;
 use crate::i18n::{Msg, t, use_lang};
 
 /// Opens the run page once a start answered with a run id.
@@ -16,6 +19,45 @@ pub fn go_to_run(value: impl Fn() -> Option<Result<i64, crate::error::AppError>>
             navigate(&format!("/runs/{id}"), Default::default());
         }
     });
+}
+
+/// A plan and the form that starts it, for every workflow: the plan shown, then its workflow,
+/// cluster, request and hash sent back with the words typed and the password; the run page
+/// once it started. `children`: what a workflow's start adds (the recovery's offer).
+#[component]
+pub fn ConfirmPlan(
+    plan: PlanView,
+    /// The form's test id.
+    #[prop(default = "confirm-form")]
+    testid: &'static str,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    let start = ServerAction::<StartRun>::new();
+    go_to_run(move || start.value().get());
+    let label = match &plan.detail {
+        PlanDetail::Drain(_) => Msg::TypeNodeNames,
+        PlanDetail::Reset(_) => Msg::TypeResetWord,
+        PlanDetail::Objects | PlanDetail::Recovery(_) => Msg::TypeClusterName,
+    };
+    let (workflow, cluster, request, hash, runnable) = (
+        plan.workflow.as_str(),
+        plan.cluster.clone(),
+        plan.request.clone(),
+        plan.hash.clone(),
+        plan.runnable(),
+    );
+    view! {
+        <PlanBox plan=plan/>
+        <ActionForm action=start attr:class="stack-form" attr:data-testid=testid>
+            <input type="hidden" name="workflow" value=workflow/>
+            <input type="hidden" name="cluster" value=cluster/>
+            <input type="hidden" name="request" value=request/>
+            <input type="hidden" name="plan_hash" value=hash/>
+            {children.map(|c| c())}
+            <ConfirmFields runnable=runnable label=label/>
+        </ActionForm>
+        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+    }
 }
 
 /// The typed cluster name, the password, and the button of a confirmation form.
@@ -52,7 +94,7 @@ pub fn ReauthField() -> impl IntoView {
 #[component]
 pub fn PlanBox(plan: PlanView) -> impl IntoView {
     let lang = use_lang();
-    let counts: Vec<String> = match &plan.drain {
+    let counts: Vec<String> = match plan.drain() {
         // A drain counts pods by verdict.
         Some(d) => {
             use grappe_views::runs::Verdict;
@@ -68,7 +110,8 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
             .collect()
         }
         None => grappe_views::runs::Planned::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|a| plan.count(*a) > 0)
             .map(|a| format!("{} {}", plan.count(a), a.as_str()))
             .collect(),
@@ -99,9 +142,9 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
                     </li>
                 }).collect_view()}
             </ul>
-            {plan.drain.clone().map(|d| view! { <DrainPreview preview=d/> })}
-            <h4 class:hidden=plan.drain.is_some()>{Msg::Objects.text(lang)}</h4>
-            <table class="table dense" data-testid="plan-objects" class:hidden=plan.drain.is_some()>
+            {plan.drain().cloned().map(|d| view! { <DrainPreview preview=d/> })}
+            <h4 class:hidden=plan.drain().is_some()>{Msg::Objects.text(lang)}</h4>
+            <table class="table dense" data-testid="plan-objects" class:hidden=plan.drain().is_some()>
                 <thead><tr><th>"Kind"</th><th>{Msg::Name.text(lang)}</th><th>{Msg::Action.text(lang)}</th><th>{Msg::Changes.text(lang)}</th></tr></thead>
                 <tbody>
                     {plan.objects.iter().map(|o| {

@@ -8,20 +8,18 @@ use grappe_views::runs::PlanView;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::plan::{ConfirmFields, PlanBox, go_to_run};
+use super::plan::ConfirmPlan;
 use crate::ErrorBox;
-use crate::api::RoleView;
-use crate::api::runs::{PlanRecovery, StartRecovery};
+use crate::api::Role;
+use crate::api::runs::PlanRecovery;
 use crate::api::session::Me;
 use crate::i18n::{Msg, t, use_lang};
 
 #[component]
 pub fn RecoverySection(cluster: String) -> impl IntoView {
     let role = use_context::<Me>().map(|m| m.role);
-    (role == Some(RoleView::Admin)).then(|| {
+    (role == Some(Role::Admin)).then(|| {
         let plan = ServerAction::<PlanRecovery>::new();
-        let start = ServerAction::<StartRecovery>::new();
-        go_to_run(move || start.value().get());
         let lang = use_lang();
         let query = use_query_map();
         let open = move || query.read().get("recover").is_some();
@@ -38,7 +36,7 @@ pub fn RecoverySection(cluster: String) -> impl IntoView {
                     {move || match plan.value().get() {
                         None => ().into_any(),
                         Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                        Some(Ok(p)) => view! { <ConfirmRecovery plan=p start=start/> }.into_any(),
+                        Some(Ok(p)) => view! { <ConfirmRecovery plan=p/> }.into_any(),
                     }}
                 </details>
             </section>
@@ -46,11 +44,11 @@ pub fn RecoverySection(cluster: String) -> impl IntoView {
     })
 }
 
+/// The control-plane hosts, the plan, and the offer of the rollback (ticked).
 #[component]
-fn ConfirmRecovery(plan: PlanView, start: ServerAction<StartRecovery>) -> impl IntoView {
-    let (cluster, hash, runnable) = (plan.cluster.clone(), plan.hash.clone(), plan.runnable());
-    let hosts = plan.recovery.clone().map(|r| r.hosts).unwrap_or_default();
-    let offer = plan.recovery.as_ref().and_then(|r| {
+fn ConfirmRecovery(plan: PlanView) -> impl IntoView {
+    let hosts = plan.recovery().map(|r| r.hosts.clone()).unwrap_or_default();
+    let offer = plan.recovery().and_then(|r| {
         r.rollback_run
             .map(|id| (id, r.rollback_title.clone().unwrap_or_default()))
     });
@@ -60,18 +58,13 @@ fn ConfirmRecovery(plan: PlanView, start: ServerAction<StartRecovery>) -> impl I
                 <li><strong>{h.node}</strong> " " <code>{h.endpoint}</code> " " <code class="muted">{h.host_key}</code></li>
             }).collect_view()}
         </ul>
-        <PlanBox plan=plan/>
-        <ActionForm action=start attr:class="stack-form" attr:data-testid="confirm-recovery-form">
-            <input type="hidden" name="cluster" value=cluster/>
-            <input type="hidden" name="plan_hash" value=hash/>
+        <ConfirmPlan plan=plan testid="confirm-recovery-form">
             {offer.map(|(id, title)| view! {
                 <label class="tick" data-testid="recovery-rollback">
-                    <input type="checkbox" name="rollback" value="true" checked/>
+                    <input type="checkbox" name="offer" value="true" checked/>
                     " " {t(Msg::ThenRollBack)} " run " {id} " (" {title} ")"
                 </label>
             })}
-            <ConfirmFields runnable=runnable/>
-        </ActionForm>
-        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+        </ConfirmPlan>
     }
 }

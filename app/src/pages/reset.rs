@@ -5,10 +5,10 @@
 use grappe_views::runs::PlanView;
 use leptos::prelude::*;
 
-use super::plan::{ConfirmFields, PlanBox, go_to_run};
+use super::plan::ConfirmPlan;
 use crate::ErrorBox;
-use crate::api::RoleView;
-use crate::api::nodes::{PlanNodeReset, StartNodeReset};
+use crate::api::Role;
+use crate::api::nodes::PlanNodeReset;
 use crate::api::session::Me;
 use crate::i18n::{Msg, t, use_lang};
 
@@ -16,10 +16,8 @@ use crate::i18n::{Msg, t, use_lang};
 #[component]
 pub fn ResetSection(cluster: String, node: String) -> impl IntoView {
     let role = use_context::<Me>().map(|m| m.role);
-    (role == Some(RoleView::Admin)).then(|| {
+    (role == Some(Role::Admin)).then(|| {
         let plan = ServerAction::<PlanNodeReset>::new();
-        let start = ServerAction::<StartNodeReset>::new();
-        go_to_run(move || start.value().get());
         let lang = use_lang();
         view! {
             <section class="card" id="reset">
@@ -40,7 +38,7 @@ pub fn ResetSection(cluster: String, node: String) -> impl IntoView {
                     {move || match plan.value().get() {
                         None => ().into_any(),
                         Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                        Some(Ok(p)) => view! { <ConfirmReset plan=p start=start/> }.into_any(),
+                        Some(Ok(p)) => view! { <ConfirmReset plan=p/> }.into_any(),
                     }}
                 </details>
             </section>
@@ -48,18 +46,12 @@ pub fn ResetSection(cluster: String, node: String) -> impl IntoView {
     })
 }
 
+/// Where the host is reached and with which key, whether a drain comes first, then the plan.
 #[component]
-fn ConfirmReset(plan: PlanView, start: ServerAction<StartNodeReset>) -> impl IntoView {
-    let reset = plan.reset.clone();
-    let options = reset
-        .as_ref()
-        .and_then(|r| serde_json::to_string(&r.options).ok())
-        .unwrap_or_default();
-    let node = reset.as_ref().map(|r| r.node.clone()).unwrap_or_default();
-    let (cluster, hash, runnable) = (plan.cluster.clone(), plan.hash.clone(), plan.runnable());
+fn ConfirmReset(plan: PlanView) -> impl IntoView {
     let lang = use_lang();
     view! {
-        {reset.map(|r| view! {
+        {plan.reset().cloned().map(|r| view! {
             <dl class="facts" data-testid="reset-preview">
                 <dt>"SSH"</dt><dd class="mono">{r.endpoint}</dd>
                 <dt>{Msg::HostKeyPinned.text(lang)}</dt><dd class="mono small">{r.host_key}</dd>
@@ -67,14 +59,6 @@ fn ConfirmReset(plan: PlanView, start: ServerAction<StartNodeReset>) -> impl Int
                 <dt>{Msg::Drain.text(lang)}</dt><dd data-testid="reset-drain-first">{if r.drain_first { "yes" } else { "no" }}</dd>
             </dl>
         })}
-        <PlanBox plan=plan/>
-        <ActionForm action=start attr:class="stack-form" attr:data-testid="confirm-reset-form">
-            <input type="hidden" name="cluster" value=cluster/>
-            <input type="hidden" name="node" value=node/>
-            <input type="hidden" name="options" value=options/>
-            <input type="hidden" name="plan_hash" value=hash/>
-            <ConfirmFields runnable=runnable label=Msg::TypeResetWord/>
-        </ActionForm>
-        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+        <ConfirmPlan plan=plan testid="confirm-reset-form"/>
     }
 }

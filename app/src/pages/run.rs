@@ -7,8 +7,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::overview::LiveBadge;
-use super::plan::{ConfirmFields, PlanBox, go_to_run};
-use crate::api::runs::{ControlRun, PlanRunRollback, StartRunRollback, get_run};
+use super::plan::{ConfirmPlan, PlanBox};
+use crate::api::runs::{ControlRun, PlanRunRollback, get_run};
 use crate::i18n::{Msg, t, use_lang};
 use crate::live::use_live_runs;
 use crate::{ErrorBox, PageHeader};
@@ -52,8 +52,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     let s = r.summary.clone();
     let drain = r
         .plan
-        .drain
-        .as_ref()
+        .drain()
         .map(|d| d.nodes.iter().map(|n| n.node.clone()).collect::<Vec<_>>());
     let id = s.id;
     let button = move |what: &'static str, label: Msg| {
@@ -84,11 +83,11 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     };
     let leftovers = matches!(s.workflow, Workflow::CniRemove | Workflow::CniRollback)
         .then(|| view! { <p class="muted">{Msg::NodeLeftovers.text(lang)}</p> });
-    let reset_node = r.plan.reset.as_ref().map(|p| p.node.clone());
+    let reset_node = r.plan.reset().map(|p| p.node.clone());
     let cluster_link = match (drain.as_deref(), &reset_node) {
         (_, Some(node)) | (Some([node]), _) => format!("/c/{}/nodes/{node}", s.cluster),
         (Some(_), None) => format!("/c/{}/nodes", s.cluster),
-        (None, None) if r.plan.recovery.is_some() => format!("/c/{}/overview", s.cluster),
+        (None, None) if r.plan.recovery().is_some() => format!("/c/{}/overview", s.cluster),
         (None, None) => format!("/c/{}/cni", s.cluster),
     };
     // Two-person rule: another admin approves a reset waiting at its approval step.
@@ -102,8 +101,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
     // A recovery that brought the API server back offers the rollback of the CNI install.
     let rollback = r
         .plan
-        .recovery
-        .as_ref()
+        .recovery()
         .filter(|p| s.status == RunStatus::Succeeded && !p.rollback_included)
         .and_then(|p| p.rollback_run.map(|id| (id, p.rollback_title.clone().unwrap_or_default())))
         .map(|(id, title)| view! {
@@ -136,7 +134,14 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
                 <dt>{Msg::Confirmation.text(lang)}</dt><dd class="mono small">{r.confirmation.clone()}</dd>
                 {r.digest.clone().map(|d| view! { <dt>{Msg::Sealed.text(lang)}</dt><dd class="mono small">{d}</dd> })}
             </dl>
-            {s.error.clone().map(|e| view! { <p class="alert alert-error" data-testid="run-error">{e}</p> })}
+            {s.error.clone().map(|e| {
+                // In the reader's language when the engine gave the failure a code.
+                let shown = match &s.error_code {
+                    Some(code) => crate::i18n::coded(code, &s.error_params, &e, lang),
+                    None => e,
+                };
+                view! { <p class="alert alert-error" data-testid="run-error">{shown}</p> }
+            })}
             {warnings}
             {rollback}
             {approval}
@@ -186,8 +191,6 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
 #[component]
 fn Rollback(run: i64) -> impl IntoView {
     let plan = ServerAction::<PlanRunRollback>::new();
-    let start = ServerAction::<StartRunRollback>::new();
-    go_to_run(move || start.value().get());
     view! {
         <section class="card" id="rollback" data-testid="rollback">
             <ActionForm action=plan attr:class="inline-form">
@@ -197,18 +200,7 @@ fn Rollback(run: i64) -> impl IntoView {
             {move || match plan.value().get() {
                 None => ().into_any(),
                 Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                Some(Ok(p)) => {
-                    let (hash, runnable) = (p.hash.clone(), p.runnable());
-                    view! {
-                        <PlanBox plan=p/>
-                        <ActionForm action=start attr:class="stack-form">
-                            <input type="hidden" name="run" value=run/>
-                            <input type="hidden" name="plan_hash" value=hash/>
-                            <ConfirmFields runnable=runnable/>
-                        </ActionForm>
-                        {move || start.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
-                    }.into_any()
-                }
+                Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-rollback-form"/> }.into_any(),
             }}
         </section>
     }

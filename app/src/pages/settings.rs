@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::RoleView;
+use crate::api::Role;
 use crate::api::session::{Me, SetLanguage};
 use crate::api::users::{AddUser, SetUserDisabled, SetUserRole, UserRow, list_users};
 use crate::i18n::{Lang, Msg, t, use_lang};
@@ -11,7 +11,7 @@ use crate::{ErrorBox, PageHeader};
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let me = use_context::<Me>();
-    let is_admin = me.as_ref().is_some_and(|m| m.role == RoleView::Admin);
+    let is_admin = me.as_ref().is_some_and(|m| m.role == Role::Admin);
     view! {
         <PageHeader title=t(Msg::SettingsTitle).to_owned()/>
         <LanguageForm/>
@@ -105,7 +105,7 @@ fn UsersAdmin() -> impl IntoView {
             <h3>{t(Msg::AddUser)}</h3>
             <ActionForm action=add attr:class="inline-form">
                 <input type="text" name="name" required placeholder=t(Msg::Username) autocapitalize="none"/>
-                <RoleSelect selected=RoleView::Viewer/>
+                <RoleSelect selected=Role::Viewer/>
                 <super::plan::ReauthField/>
                 <button type="submit" class="btn">{t(Msg::Add)}</button>
             </ActionForm>
@@ -170,13 +170,14 @@ fn UserLine(
 }
 
 #[component]
-fn RoleSelect(selected: RoleView) -> impl IntoView {
+fn RoleSelect(selected: Role) -> impl IntoView {
     let lang = use_lang();
     view! {
         <select name="role">
-            {RoleView::ALL
-                .into_iter()
-                .map(|r| view! { <option value=r.code() selected=r == selected>{r.label(lang)}</option> })
+            {Role::ALL
+                .iter()
+                .copied()
+                .map(|r| view! { <option value=r.as_str() selected=r == selected>{crate::api::role_label(r, lang)}</option> })
                 .collect_view()}
         </select>
     }

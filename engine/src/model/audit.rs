@@ -11,6 +11,12 @@ use crate::time::Timestamp;
 #[serde(transparent)]
 pub struct AuditId(pub i64);
 
+impl From<i64> for AuditId {
+    fn from(id: i64) -> Self {
+        Self(id)
+    }
+}
+
 /// What came of an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +46,17 @@ impl Outcome {
             "failure" => Self::Failure,
             "denied" => Self::Denied,
             _ => return None,
+        })
+    }
+}
+
+impl TryFrom<String> for Outcome {
+    type Error = grappe_views::vocab::UnknownWord;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or(grappe_views::vocab::UnknownWord {
+            vocabulary: "Outcome",
+            text,
         })
     }
 }
@@ -117,12 +134,15 @@ impl Action {
 }
 
 /// A stored record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct AuditRecord {
+    #[sqlx(try_from = "i64")]
     pub id: AuditId,
+    #[sqlx(try_from = "String")]
     pub at: Timestamp,
     /// `at` exactly as stored (what the hash covers).
     #[serde(skip)]
+    #[sqlx(rename = "at")]
     pub at_raw: String,
     pub actor: String,
     pub source: Option<String>,
@@ -133,6 +153,7 @@ pub struct AuditRecord {
     pub object: Option<String>,
     /// Canonical JSON text (keys sorted).
     pub details: String,
+    #[sqlx(try_from = "String")]
     pub outcome: Outcome,
     pub prev_hash: String,
     pub hash: String,

@@ -11,31 +11,29 @@ use super::registry::{Executor, Load};
 use super::{RunError, RunId, RunStatus, Runs, StepStatus, k8s, lease};
 use crate::audit::{Action, AuditEntry, Caller, GuardedError, Outcome, error_chain};
 use crate::model::{RunRow, StepRow};
-use crate::names::ClusterName;
 
 impl Runs {
     /// Executes the run's unfinished steps in order, then ends it.
     pub(super) async fn drive(&self, id: RunId, caller: &Caller, cancel: watch::Receiver<bool>) {
         let outcome = self.drive_steps(id, caller, &cancel).await;
-        let (status, error) = match outcome {
+        let (status, failure) = match outcome {
             Ok(()) => (RunStatus::Succeeded, None),
             Err(RunError::Kube(k8s::KubeError::Cancelled)) => (RunStatus::Cancelled, None),
             Err(e) => {
                 tracing::warn!(run = id.0, error = %error_chain(&e), "run failed");
-                (RunStatus::Failed, Some(e.to_string()))
+                (RunStatus::Failed, Some(e.failure()))
             }
         };
         if let Err(e) = self
             .inner
             .store
-            .finish_run(id, status, error.as_deref())
+            .finish_run(id, status, failure.as_ref())
             .await
         {
             tracing::error!(run = id.0, error = %error_chain(&e), "could not record the end of a run");
         }
         if let Ok(Some(run)) = self.inner.store.run(id).await
-            && let Ok(name) = ClusterName::parse(&run.cluster)
-            && let Ok(client) = self.inner.clusters.client(&name).await
+            && let Ok(client) = self.inner.clusters.client(&run.cluster).await
             && let Err(e) = lease::release(&client, &self.holder(id, &run.actor)).await
         {
             tracing::warn!(run = id.0, error = %error_chain(&e), "could not release the lease");
@@ -54,7 +52,7 @@ impl Runs {
             .inner
             .registry
             .kind(run.workflow)
-            .ok_or_else(|| RunError::Step(format!("unknown workflow {}", run.workflow)))?;
+            .ok_or(RunError::UnknownWorkflow(run.workflow))?;
         let load = Load {
             runs: self,
             run: &run,
@@ -84,11 +82,8 @@ impl Runs {
     fn renew_lease_while_running(&self, id: RunId, run: &RunRow) -> tokio::task::JoinHandle<()> {
         let runs = self.clone();
         let holder = self.holder(id, &run.actor);
-        let cluster = run.cluster.clone();
+        let name = run.cluster.clone();
         tokio::spawn(async move {
-            let Ok(name) = ClusterName::parse(&cluster) else {
-                return;
-            };
             loop {
                 tokio::time::sleep(Duration::from_secs(10)).await;
                 match runs.inner.clusters.client(&name).await {

@@ -3,20 +3,53 @@
 //! steps through the workflow's executor, cancel, resume, abandon, and the seal of a finished
 //! run (its digest in the final audit record).
 
-use grappe_views::runs::PlanView;
 use grappe_views::vocab::Level;
+use serde_json::Value;
 use tokio::sync::watch;
 
+use super::policy::Actor;
 use super::{Confirmation, RunError, RunId, RunStatus, Runs, lease};
 use crate::audit::{Action, AuditEntry, Caller, Outcome, Target, error_chain};
-use crate::model::{ActiveRun, RunRow};
+use crate::model::{ActiveRun, Plan, RunRow, Workflow};
+use crate::names::ClusterName;
 use crate::store::runs::{NewRun, NewRunObject};
+use crate::users::Role;
+
+/// A start as a person confirms it: the plan they saw (its workflow, cluster, request and
+/// hash), the words they typed, and whether the plan's offer stays ticked.
+#[derive(Debug, Clone)]
+pub struct Start {
+    pub workflow: Workflow,
+    pub cluster: ClusterName,
+    /// The request the confirmed plan was made from; the workflow plans again from it.
+    pub request: Value,
+    /// The hash of the plan the user confirmed.
+    pub plan_hash: String,
+    /// Whether what the plan offers besides (a recovery's rollback) is included.
+    pub offer: bool,
+    pub confirmation: Confirmation,
+}
+
+impl Start {
+    /// The start of `plan` as confirmed with `confirmation`, its offer included.
+    #[must_use]
+    pub fn of(plan: &Plan, confirmation: Confirmation) -> Self {
+        Self {
+            workflow: plan.workflow,
+            cluster: plan.cluster.clone(),
+            request: plan.request.clone(),
+            plan_hash: plan.hash.clone(),
+            offer: true,
+            confirmation,
+        }
+    }
+}
 
 /// What a workflow's start hands the core: the plan it computed again (sealed), the parameters
 /// its executor reads back, the step names, and what the audit records name.
 #[derive(Debug, Clone)]
 pub struct Launch {
-    pub plan: PlanView,
+    pub plan: Plan,
     pub params: serde_json::Value,
     pub steps: Vec<String>,
     /// The node(s) the run acts on, for its audit records (a drain's nodes, a reset's node).
@@ -27,7 +60,7 @@ pub struct Launch {
 
 impl Launch {
     /// A launch with no node and no link.
-    pub(crate) fn new(plan: PlanView, params: serde_json::Value, steps: Vec<String>) -> Self {
+    pub(crate) fn new(plan: Plan, params: Value, steps: Vec<String>) -> Self {
         Self {
             plan,
             params,
@@ -39,7 +72,7 @@ impl Launch {
 
     fn target(&self) -> Target {
         Target {
-            cluster: Some(self.plan.cluster.clone()),
+            cluster: Some(self.plan.cluster.to_string()),
             node: self.node.clone(),
             object: self
                 .plan
@@ -52,11 +85,11 @@ impl Launch {
 
 /// Whether `plan` is what the user confirmed: the typed words, the hash, no failed check.
 fn consented(
-    plan: &PlanView,
+    plan: &Plan,
     expected_hash: &str,
     confirmation: &Confirmation,
 ) -> Result<(), RunError> {
-    let word = plan.confirm_word();
+    let word = plan.confirm.clone();
     let typed = confirmation
         .typed
         .split_whitespace()
@@ -77,6 +110,53 @@ fn consented(
 }
 
 impl Runs {
+    /// Starts a confirmed plan: `actor`'s role must be one that may start the workflow with
+    /// this request (its declared policy, its options), then the workflow plans again from the
+    /// request and the run starts only if that plan is the one confirmed.
+    ///
+    /// # Errors
+    /// [`RunError::Forbidden`], [`RunError::UnknownWorkflow`], the workflow's planning errors,
+    /// then as the launch: confirmation, plan change, failed checks, a busy cluster, the Lease.
+    pub async fn start(&self, actor: &Actor, start: Start) -> Result<RunId, RunError> {
+        self.may_start(actor, start.workflow, &start.request)?;
+        let kind = self
+            .inner
+            .registry
+            .kind(start.workflow)
+            .ok_or(RunError::UnknownWorkflow(start.workflow))?;
+        let launch = kind
+            .prepare(self, &start.cluster, &start.request, start.offer)
+            .await?;
+        self.launch(&actor.caller, launch, &start.plan_hash, start.confirmation)
+            .await
+    }
+
+    /// Whether `actor` may start `workflow` with `request`: the workflow's declared role, or
+    /// more when the request's options need it (a drain that disables eviction: admins).
+    ///
+    /// # Errors
+    /// [`RunError::Forbidden`] naming the role needed.
+    pub fn may_start(
+        &self,
+        actor: &Actor,
+        workflow: Workflow,
+        request: &Value,
+    ) -> Result<(), RunError> {
+        let needed = self
+            .inner
+            .registry
+            .kind(workflow)
+            .map_or(Role::Admin, |k| k.start_role(request));
+        if actor.role.allows(needed) {
+            return Ok(());
+        }
+        tracing::warn!(actor = %actor.caller.actor, workflow = %workflow, "start refused: role too low");
+        Err(RunError::Forbidden {
+            what: "start",
+            needed: needed.as_str(),
+        })
+    }
+
     /// Starts a planned run after checking the confirmation and that the plan still holds
     /// (the workflow computed it again from the same request).
     pub(crate) async fn launch(
@@ -87,13 +167,13 @@ impl Runs {
         confirmation: Confirmation,
     ) -> Result<RunId, RunError> {
         consented(&launch.plan, expected_hash, &confirmation)?;
-        let policy = self.inner.registry.policy_of(&launch.plan.workflow);
+        let policy = self.inner.registry.policy(launch.plan.workflow);
         let target = launch.target();
         // The audit record comes first: if it cannot be written, nothing starts.
         let plan = &launch.plan;
         let mut entry =
             AuditEntry::new(caller, Action::RunStart, target.clone(), Outcome::Attempted)
-                .detail("workflow", plan.workflow.clone())
+                .detail("workflow", plan.workflow.as_str())
                 .detail("title", plan.title.clone())
                 .detail("plan_hash", plan.hash.clone())
                 .detail("manifest_source", plan.manifest_source.clone())
@@ -111,11 +191,11 @@ impl Runs {
             Ok(id) => id,
             Err(active) => {
                 let err = RunError::Busy {
-                    cluster: plan.cluster.clone(),
+                    cluster: plan.cluster.to_string(),
                     active,
                 };
                 let refused = AuditEntry::new(caller, Action::RunStart, target, Outcome::Denied)
-                    .detail("workflow", plan.workflow.clone())
+                    .detail("workflow", plan.workflow.as_str())
                     .detail("error", err.to_string());
                 if let Err(e) = self.inner.audit.append(refused).await {
                     tracing::error!(error = %error_chain(&e), "could not record a refused run");
@@ -126,10 +206,9 @@ impl Runs {
         if policy.lease
             && let Err(e) = self.take_lease(id, &plan.cluster, &caller.actor).await
         {
-            let message = e.to_string();
             self.inner
                 .store
-                .finish_run(id, RunStatus::Failed, Some(&message))
+                .finish_run(id, RunStatus::Failed, Some(&e.failure()))
                 .await?;
             self.seal(id, caller).await;
             return Err(e);
@@ -147,7 +226,7 @@ impl Runs {
         confirmation: &Confirmation,
     ) -> Result<Result<RunId, ActiveRun>, RunError> {
         let plan = &launch.plan;
-        let plan_json = serde_json::to_string(plan).map_err(|e| RunError::Step(e.to_string()))?;
+        let plan_json = serde_json::to_string(plan).map_err(RunError::Encode)?;
         let objects: Vec<NewRunObject> = plan
             .objects
             .iter()
@@ -160,14 +239,13 @@ impl Runs {
             })
             .collect();
         let params_json = launch.params.to_string();
-        let confirmation_json =
-            serde_json::to_string(confirmation).map_err(|e| RunError::Step(e.to_string()))?;
+        let confirmation_json = serde_json::to_string(confirmation).map_err(RunError::Encode)?;
         Ok(self
             .inner
             .store
             .insert_run(&NewRun {
-                cluster: &plan.cluster,
-                workflow: &plan.workflow,
+                cluster: plan.cluster.as_str(),
+                workflow: plan.workflow.as_str(),
                 params: &params_json,
                 actor: &caller.actor,
                 plan: &plan_json,
@@ -189,7 +267,7 @@ impl Runs {
     pub(super) async fn take_lease(
         &self,
         id: RunId,
-        cluster: &str,
+        cluster: &ClusterName,
         actor: &str,
     ) -> Result<(), RunError> {
         let client = self.client_of(cluster).await?;
@@ -218,7 +296,7 @@ impl Runs {
 /// The audit target of a record about a run.
 pub(super) fn run_target(run: &RunRow) -> Target {
     Target {
-        cluster: Some(run.cluster.clone()),
+        cluster: Some(run.cluster.to_string()),
         node: None,
         object: Some(format!("run/{}", run.id.0)),
     }

@@ -24,6 +24,7 @@ pub mod consent;
 mod control;
 pub mod drain;
 mod drive;
+mod failure;
 pub mod k8s;
 pub mod kinds;
 pub mod lease;
@@ -55,10 +56,26 @@ use crate::store::{Store, StoreError};
 use crate::model::RunRow;
 pub use crate::model::{RunId, RunStatus, StepStatus, Workflow};
 pub(crate) use consent::{check, sealed};
-pub use lifecycle::Launch;
+pub(crate) use failure::exit_text;
+pub use failure::{CODES as FAILURE_CODES, Failure};
+pub use lifecycle::{Launch, Start};
 pub use policy::{Actor, Control};
 pub use registry::{Policy, Registry};
 pub use view::write_csv;
+
+/// The code of every refusal ([`RunError::code`]); a step's failures have theirs
+/// ([`FAILURE_CODES`]). The pages translate each.
+pub const REFUSAL_CODES: &[&str] = &[
+    "run.busy",
+    "run.plan_changed",
+    "run.not_independent",
+    "run.password_needed",
+    "run.check_failed",
+    "run.not_confirmed",
+    "run.wrong_status",
+    "run.not_rollbackable",
+    "run.lease_held",
+];
 
 /// Errors of runs.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +84,15 @@ pub enum RunError {
     UnknownCluster(String),
     #[error("no run {0}")]
     UnknownRun(RunId),
+    /// A run of a workflow this build does not run (a database of another version).
+    #[error("this version of Grappe does not run {0}")]
+    UnknownWorkflow(Workflow),
+    /// A request that does not fit its workflow (what does not fit, safe to show).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// A plan or a confirmation that cannot be written as JSON (never expected).
+    #[error("cannot encode a run's record")]
+    Encode(#[source] serde_json::Error),
     #[error("cluster {cluster} is busy: run {} ({}) by {} is {}", .active.id, .active.workflow, .active.actor, .active.status.as_str())]
     Busy {
         cluster: String,
@@ -112,10 +138,16 @@ pub enum RunError {
     AuditUnavailable(#[source] AuditError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Step(String),
-    #[error("invalid drain: {0}")]
-    Drain(String),
+    /// A step failed: a code the pages translate and the English text.
+    #[error(transparent)]
+    Failed(#[from] Failure),
+    /// A node the cluster does not have.
+    #[error("node {node} does not exist in cluster {cluster}")]
+    UnknownNode { node: String, cluster: String },
+    /// A stored run this build cannot read (its parameters, a step's name): never expected
+    /// of a run it started itself.
+    #[error("a stored run cannot be read: {0}")]
+    Corrupt(String),
     /// A node host could not be reached or refused (resets, recovery).
     #[error("SSH")]
     Ssh(#[from] crate::ssh::SshError),
@@ -131,6 +163,16 @@ impl From<crate::audit::GuardedError<RunError>> for RunError {
 }
 
 impl RunError {
+    /// The record of a run that ended with this error: its English text (with its causes: an
+    /// API error's message is what the user needs) and its code when it has one.
+    #[must_use]
+    pub fn failure(&self) -> crate::model::RunFailure {
+        crate::model::RunFailure {
+            text: self.to_string(),
+            code: self.code(),
+        }
+    }
+
     /// What a user is told, as a code and its parameters that the UI translates (the English
     /// `Display` text is the fallback); `None` for errors that are not a refusal the user can
     /// act on (the store, the audit log, a cluster's API, SSH: their cause chain is shown).
@@ -178,6 +220,7 @@ impl RunError {
             Self::LeaseHeld(lease::LeaseError::Held { holder }) => {
                 ("run.lease_held", vec![("holder", holder.clone())])
             }
+            Self::Failed(failure) => failure.code(),
             _ => return None,
         })
     }
@@ -239,7 +282,7 @@ impl Runs {
     ///
     /// # Errors
     /// [`RunError::Store`] when the database cannot be updated.
-    pub async fn start(
+    pub async fn open(
         services: RunServices,
         database: &std::path::Path,
         recover: bool,
@@ -331,9 +374,8 @@ impl Runs {
 
     /// The kube client of `cluster`; a cluster that is not configured is
     /// [`RunError::UnknownCluster`] (a 404 for the pages), whatever the caller.
-    pub(crate) async fn client_of(&self, cluster: &str) -> Result<kube::Client, RunError> {
-        let name = cluster_name(cluster)?;
-        match self.inner.clusters.client(&name).await {
+    pub(crate) async fn client_of(&self, cluster: &ClusterName) -> Result<kube::Client, RunError> {
+        match self.inner.clusters.client(cluster).await {
             Err(ClusterError::Unknown(c)) => Err(RunError::UnknownCluster(c)),
             other => Ok(other?),
         }
@@ -361,10 +403,6 @@ impl Runs {
 
 /// A run's parameters, as its start stored them.
 pub(crate) fn run_params<T: serde::de::DeserializeOwned>(run: &RunRow) -> Result<T, RunError> {
-    serde_json::from_str(&run.params).map_err(|e| RunError::Step(format!("parameters: {e}")))
-}
-
-/// A run's cluster name (runs only hold configured, valid names).
-pub(crate) fn cluster_name(cluster: &str) -> Result<ClusterName, RunError> {
-    ClusterName::parse(cluster).map_err(|_| RunError::UnknownCluster(cluster.to_owned()))
+    serde_json::from_str(&run.params)
+        .map_err(|e| RunError::Corrupt(format!("parameters of run {}: {e}", run.id)))
 }

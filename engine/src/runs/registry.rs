@@ -3,13 +3,16 @@
 //! ([`super::kinds::registry`]), and names no workflow itself.
 //!
 //! A workflow's typed parameters, its preview and its start live in its own folder (`cni/`,
-//! `drain/`, `reset/`, `recover/`); the start hands the core a [`super::Launch`].
+//! `drain/`, `reset/`, `recover/`): from the request a plan was made from, [`Kind::prepare`]
+//! plans again and hands the core a [`super::Launch`].
 
 use futures::future::BoxFuture;
+use serde_json::Value;
 use tokio::sync::watch;
 
-use super::{RunError, Runs};
+use super::{Launch, RunError, Runs};
 use crate::model::{RunRow, Workflow};
+use crate::names::ClusterName;
 use crate::users::Role;
 
 /// What a workflow declares about its runs; the core and the policy checks read it, never the
@@ -76,20 +79,41 @@ pub(crate) trait Executor: Send {
     fn run_step<'a>(&'a mut self, idx: i64, name: &'a str) -> BoxFuture<'a, Result<(), RunError>>;
 }
 
+/// A launch being prepared.
+pub(crate) type Preparing<'a> = BoxFuture<'a, Result<Launch, RunError>>;
+
 /// A workflow, as the core sees it.
 pub(crate) trait Kind: Send + Sync {
     /// Its id, as stored in a run's row.
     fn id(&self) -> Workflow;
     /// What it declares.
     fn policy(&self) -> Policy;
+    /// The run a confirmed `request` starts on `cluster`: the plan made again from the
+    /// request (the core starts it only if its hash is the one confirmed), the parameters and
+    /// the steps. `offer`: whether what the plan offers besides is included.
+    fn prepare<'a>(
+        &'a self,
+        runs: &'a Runs,
+        cluster: &'a ClusterName,
+        request: &'a Value,
+        offer: bool,
+    ) -> Preparing<'a>;
     /// The executor of a stored run's steps.
     fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a>;
-    /// The least role that may start `run` as it was planned (its options may need more than
-    /// the workflow's [`Policy::start`]).
-    fn start_role(&self, run: &RunRow) -> Role {
-        let _ = run;
+    /// The least role that may start a run with `params` (a start's request, a stored run's
+    /// parameters): its options may need more than the workflow's [`Policy::start`].
+    fn start_role(&self, params: &Value) -> Role {
+        let _ = params;
         self.policy().start
     }
+}
+
+/// Reads a start's request as the workflow's typed request.
+///
+/// # Errors
+/// [`RunError::Invalid`] naming what does not fit.
+pub(crate) fn request<T: serde::de::DeserializeOwned>(request: &Value) -> Result<T, RunError> {
+    T::deserialize(request).map_err(|e| RunError::Invalid(format!("request: {e}")))
 }
 
 /// Every workflow this engine runs.
@@ -121,15 +145,12 @@ impl Registry {
     /// eviction).
     pub(crate) fn resume_role(&self, run: &RunRow) -> Role {
         let control = self.policy(run.workflow).control;
+        let params = serde_json::from_str::<Value>(&run.params).ok();
         let start = self
             .kind(run.workflow)
-            .map_or(Role::Admin, |k| k.start_role(run));
+            .zip(params)
+            .map_or(Role::Admin, |(k, p)| k.start_role(&p));
         control.max(start)
-    }
-
-    /// The policy of a workflow id as a plan carries it; [`Policy::STRICT`] for an unknown one.
-    pub(crate) fn policy_of(&self, workflow: &str) -> Policy {
-        Workflow::parse(workflow).map_or(Policy::STRICT, |w| self.policy(w))
     }
 }
 
@@ -144,14 +165,13 @@ mod tests {
             let kinds = registry.kinds.iter().filter(|k| k.id() == *w).count();
             assert_eq!(kinds, 1, "{} has {kinds} kinds", w.as_str());
         }
-        assert_eq!(registry.policy_of("cni.bogus"), Policy::STRICT);
-        assert_eq!(registry.policy_of("node.drain").control, Role::Operator);
+        assert_eq!(registry.policy(Workflow::NodeDrain).control, Role::Operator);
     }
 
     fn run_of(workflow: Workflow, params: String) -> RunRow {
         RunRow {
             id: super::super::RunId(1),
-            cluster: "lab".into(),
+            cluster: ClusterName::parse("lab").expect("name"),
             workflow,
             params,
             actor: "ada".into(),
@@ -166,6 +186,8 @@ mod tests {
             started_at: String::new(),
             finished_at: None,
             error: None,
+            error_code: None,
+            error_params: None,
             digest: None,
             warnings: Vec::new(),
         }

@@ -49,7 +49,7 @@ impl Runs {
         };
         for s in [
             run.id.0.to_string().as_str(),
-            &run.cluster,
+            run.cluster.as_str(),
             run.workflow.as_str(),
             &run.params,
             &run.actor,
@@ -65,6 +65,11 @@ impl Runs {
             run.error.as_deref().unwrap_or(""),
         ] {
             field(s);
+        }
+        // Runs sealed before failures had codes have neither: their digest is unchanged.
+        if let Some(code) = &run.error_code {
+            field(code);
+            field(run.error_params.as_deref().unwrap_or(""));
         }
         for s in &steps {
             for f in [

@@ -34,8 +34,9 @@ impl Runs {
         let run = self.load(id).await?;
         let steps = self.inner.store.run_steps(id).await?;
         let objects = self.inner.store.run_objects(id).await?;
-        let plan: grappe_views::runs::PlanView = serde_json::from_str(&run.plan)
-            .map_err(|e| StoreError::Corrupt(format!("plan of run {id}: {e}")))?;
+        let plan = crate::model::Plan::stored(&run.plan)
+            .map_err(|e| StoreError::Corrupt(format!("plan of run {id}: {e}")))?
+            .view();
         let finished = !matches!(run.status, RunStatus::Running | RunStatus::Interrupted);
         Ok(RunView {
             summary: summary(&run),
@@ -101,7 +102,7 @@ fn summary(run: &RunRow) -> RunSummaryView {
     });
     RunSummaryView {
         id: run.id.0,
-        cluster: run.cluster.clone(),
+        cluster: run.cluster.to_string(),
         workflow: run.workflow,
         title: run.title.clone(),
         actor: run.actor.clone(),
@@ -112,6 +113,19 @@ fn summary(run: &RunRow) -> RunSummaryView {
         manifest_source: run.manifest_source.clone(),
         manifest_sha256: run.manifest_sha256.clone(),
         error: run.error.clone(),
+        error_code: run.error_code.clone(),
+        error_params: run
+            .error_params
+            .as_deref()
+            .and_then(|p| {
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(p).ok()
+            })
+            .map(|map| {
+                map.into_iter()
+                    .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default(),
         warnings: run.warnings.clone(),
     }
 }

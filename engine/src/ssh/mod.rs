@@ -232,10 +232,10 @@ impl Ssh {
     }
 
     /// Whether node resets of `cluster` need a second admin's approval.
-    pub fn two_person_reset(&self, cluster: &str) -> bool {
+    pub fn two_person_reset(&self, cluster: &ClusterName) -> bool {
         self.inner
             .specs
-            .get(cluster)
+            .get(cluster.as_str())
             .is_some_and(|s| s.two_person_reset)
     }
 

@@ -1,37 +1,13 @@
 //! SQL for the audit log (`audit_log`). The hash chain itself is computed in
 //! [`crate::audit`]; this module only reads and writes rows.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{Store, StoreError};
-use crate::model::audit::{AuditFilter, AuditId, AuditRecord, Outcome};
-use crate::time::Timestamp;
+use crate::model::audit::{AuditFilter, AuditRecord};
 
 const COLUMNS: &str = "id, at, actor, source, user_agent, action, cluster, node, object, details, \
                        outcome, prev_hash, hash";
-
-fn record_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
-    let outcome: String = row.try_get("outcome")?;
-    let at: String = row.try_get("at")?;
-    Ok(AuditRecord {
-        id: AuditId(row.try_get("id")?),
-        at: Timestamp::parse(&at).map_err(|e| StoreError::Corrupt(format!("at {at:?}: {e}")))?,
-        at_raw: at,
-        actor: row.try_get("actor")?,
-        source: row.try_get("source")?,
-        user_agent: row.try_get("user_agent")?,
-        action: row.try_get("action")?,
-        cluster: row.try_get("cluster")?,
-        node: row.try_get("node")?,
-        object: row.try_get("object")?,
-        details: row.try_get("details")?,
-        outcome: Outcome::parse(&outcome)
-            .ok_or_else(|| StoreError::Corrupt(format!("outcome {outcome:?}")))?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
-    })
-}
 
 /// The newest link of the chain, read inside the writer's transaction.
 pub(crate) struct ChainHead {
@@ -114,14 +90,13 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2"
         ))
         .bind(after)
         .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(record_from_row).collect()
+        .await?)
     }
 
     /// The details of the latest record of `action` about `object` (e.g. a run's seal).
@@ -182,8 +157,7 @@ impl Store {
             .push_bind(limit)
             .push(" OFFSET ")
             .push_bind(offset);
-        let rows = select.build().fetch_all(self.pool()).await?;
-        let records = rows.iter().map(record_from_row).collect::<Result<_, _>>()?;
+        let records = select.build_query_as().fetch_all(self.pool()).await?;
         Ok((records, total))
     }
 

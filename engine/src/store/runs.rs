@@ -1,10 +1,11 @@
 //! SQL for workflow runs (`runs`, `run_steps`, `run_objects`) and stored manifests.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreError, sealer};
-use crate::model::{ActiveRun, ObjectRow, RunId, RunRow, RunStatus, StepRow, StepStatus, Workflow};
+use crate::model::{
+    ActiveRun, ObjectRow, RunFailure, RunId, RunRow, RunStatus, StepRow, StepStatus,
+};
 use crate::time::now;
 use grappe_views::runs::Planned;
 
@@ -36,42 +37,9 @@ pub(crate) struct NewRunObject {
 /// Output kept per step (the end is kept when longer).
 const MAX_OUTPUT: usize = 64 * 1024;
 
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what} {value:?}"))
-}
-
-fn run_from_row(row: &SqliteRow) -> Result<RunRow, StoreError> {
-    let status: String = row.try_get("status")?;
-    Ok(RunRow {
-        id: RunId(row.try_get("id")?),
-        cluster: row.try_get("cluster")?,
-        workflow: {
-            let text: String = row.try_get("workflow")?;
-            Workflow::parse(&text).ok_or_else(|| corrupt("run workflow", &text))?
-        },
-        params: row.try_get("params")?,
-        actor: row.try_get("actor")?,
-        plan: row.try_get("plan")?,
-        plan_hash: row.try_get("plan_hash")?,
-        title: row.try_get("title")?,
-        manifest_source: row.try_get("manifest_source")?,
-        manifest_sha256: row.try_get("manifest_sha256")?,
-        confirmation: row.try_get("confirmation")?,
-        status: RunStatus::parse(&status).ok_or_else(|| corrupt("run status", &status))?,
-        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        error: row.try_get("error")?,
-        digest: row.try_get("digest")?,
-        warnings: {
-            let text: String = row.try_get("warnings")?;
-            serde_json::from_str(&text).map_err(|_| corrupt("run warnings", &text))?
-        },
-    })
-}
-
 const RUN_COLUMNS: &str = "id, cluster, workflow, params, actor, plan, plan_hash, title, manifest_source, manifest_sha256, \
-     confirmation, status, cancel_requested, started_at, finished_at, error, digest, warnings";
+     confirmation, status, cancel_requested, started_at, finished_at, error, error_code, error_params, \
+     digest, warnings";
 
 impl Store {
     /// Stores a manifest's text under its checksum, once.
@@ -177,34 +145,23 @@ impl Store {
 
     /// The run holding a cluster (running or interrupted), if any.
     pub async fn active_run(&self, cluster: &str) -> Result<Option<ActiveRun>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query_as(
             "SELECT id, actor, workflow, status FROM runs \
              WHERE cluster = ?1 AND status IN ('running', 'interrupted')",
         )
         .bind(cluster)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            let status: String = r.try_get("status")?;
-            Ok(ActiveRun {
-                id: RunId(r.try_get("id")?),
-                actor: r.try_get("actor")?,
-                workflow: {
-                    let text: String = r.try_get("workflow")?;
-                    Workflow::parse(&text).ok_or_else(|| corrupt("run workflow", &text))?
-                },
-                status: RunStatus::parse(&status).ok_or_else(|| corrupt("run status", &status))?,
-            })
-        })
-        .transpose()
+        Ok(row)
     }
 
     pub async fn run(&self, id: RunId) -> Result<Option<RunRow>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(run_from_row).transpose()
+        Ok(
+            sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+                .bind(id.0)
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 
     /// Runs, newest first, optionally of one cluster and/or workflow prefix.
@@ -214,7 +171,7 @@ impl Store {
         workflow_prefix: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RunRow>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {RUN_COLUMNS} FROM runs \
              WHERE (?1 IS NULL OR cluster = ?1) AND (?2 IS NULL OR workflow LIKE ?2 || '%') \
              ORDER BY id DESC LIMIT ?3"
@@ -223,66 +180,38 @@ impl Store {
         .bind(workflow_prefix)
         .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(run_from_row).collect()
+        .await?)
     }
 
     pub async fn run_steps(&self, id: RunId) -> Result<Vec<StepRow>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT idx, name, status, started_at, finished_at, output FROM run_steps \
              WHERE run_id = ?1 ORDER BY idx",
         )
         .bind(id.0)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let status: String = r.try_get("status")?;
-                Ok(StepRow {
-                    idx: r.try_get("idx")?,
-                    name: r.try_get("name")?,
-                    status: StepStatus::parse(&status)
-                        .ok_or_else(|| corrupt("step status", &status))?,
-                    started_at: r.try_get("started_at")?,
-                    finished_at: r.try_get("finished_at")?,
-                    output: r.try_get("output")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     pub async fn run_objects(&self, id: RunId) -> Result<Vec<ObjectRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<ObjectRow> = sqlx::query_as(
             "SELECT seq, api_version, kind, namespace, name, planned, snapshot_taken, before, done, done_at \
              FROM run_objects WHERE run_id = ?1 ORDER BY seq",
         )
         .bind(id.0)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let planned: String = r.try_get("planned")?;
-                Ok(ObjectRow {
-                    seq: r.try_get("seq")?,
-                    api_version: r.try_get("api_version")?,
-                    kind: r.try_get("kind")?,
-                    namespace: r.try_get("namespace")?,
-                    name: r.try_get("name")?,
-                    planned: Planned::parse(&planned)
-                        .ok_or_else(|| corrupt("planned", &planned))?,
-                    snapshot_taken: r.try_get::<i64, _>("snapshot_taken")? != 0,
-                    before: {
-                        let stored: Option<String> = r.try_get("before")?;
-                        let seq: i64 = r.try_get("seq")?;
-                        // A sealed snapshot this key cannot open stays sealed: its rollback
-                        // then refuses to read it (it never takes it for "did not exist").
-                        stored.map(|b| self.sealer.open(id.0, seq, &b).unwrap_or(b))
-                    },
-                    done: r.try_get("done")?,
-                    done_at: r.try_get("done_at")?,
-                })
+        Ok(rows
+            .into_iter()
+            .map(|o| ObjectRow {
+                // A sealed snapshot this key cannot open stays sealed: its rollback then
+                // refuses to read it (it never takes it for "did not exist").
+                before: o
+                    .before
+                    .map(|b| self.sealer.open(id.0, o.seq, &b).unwrap_or(b)),
+                ..o
             })
-            .collect()
+            .collect())
     }
 
     /// Moves a step to `status`, stamping its start or end.
@@ -378,14 +307,17 @@ impl Store {
         &self,
         id: RunId,
         status: RunStatus,
-        error: Option<&str>,
+        failure: Option<&RunFailure>,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "UPDATE runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1 AND status = 'running'",
+            "UPDATE runs SET status = ?2, error = ?3, error_code = ?4, error_params = ?5, finished_at = ?6 \
+             WHERE id = ?1 AND status = 'running'",
         )
         .bind(id.0)
         .bind(status.as_str())
-        .bind(error)
+        .bind(failure.map(|f| f.text.as_str()))
+        .bind(failure.and_then(|f| f.code.as_ref().map(|(c, _)| *c)))
+        .bind(failure.and_then(RunFailure::params_json))
         .bind(now().to_string())
         .execute(self.pool())
         .await?;

@@ -142,18 +142,6 @@ pub fn is_sealed(text: &str) -> bool {
     text.starts_with(PREFIX)
 }
 
-/// The error of a snapshot that cannot be read back as JSON.
-pub fn unreadable(what: &str, text: &str, e: &serde_json::Error) -> String {
-    if is_sealed(text) {
-        format!(
-            "the snapshot of {what} is a Secret sealed with another key than this server's \
-             (<database>.key): it cannot be restored"
-        )
-    } else {
-        format!("snapshot of {what}: {e}")
-    }
-}
-
 fn aad(run: i64, seq: i64) -> String {
     format!("grappe run {run} object {seq}")
 }

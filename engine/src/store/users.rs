@@ -1,34 +1,16 @@
 //! SQL for the `users` table.
 
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
-
 use super::{Store, StoreError};
 use crate::names::UserName;
-use crate::time::{Timestamp, now};
+use crate::time::now;
 use crate::users::{Language, Role, User, UserId};
 
 /// A user row with its password hash (never leaves the engine).
+#[derive(sqlx::FromRow)]
 pub(crate) struct UserWithHash {
+    #[sqlx(flatten)]
     pub user: User,
     pub password_hash: String,
-}
-
-fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
-    let name: String = row.try_get("name")?;
-    let role: String = row.try_get("role")?;
-    let lang: String = row.try_get("lang")?;
-    let created_at: String = row.try_get("created_at")?;
-    Ok(User {
-        id: UserId(row.try_get("id")?),
-        name: UserName::parse(&name).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
-        disabled: row.try_get::<i64, _>("disabled")? != 0,
-        language: Language::parse(&lang)
-            .ok_or_else(|| StoreError::Corrupt(format!("language {lang:?}")))?,
-        created_at: Timestamp::parse(&created_at)
-            .map_err(|e| StoreError::Corrupt(format!("created_at {created_at:?}: {e}")))?,
-    })
 }
 
 const COLUMNS: &str = "id, name, role, disabled, lang, created_at, password_hash";
@@ -70,32 +52,29 @@ impl Store {
         &self,
         name: &UserName,
     ) -> Result<Option<UserWithHash>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE name = ?1"))
-            .bind(name.as_str())
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|row| {
-            Ok(UserWithHash {
-                user: user_from_row(&row)?,
-                password_hash: row.try_get("password_hash")?,
-            })
-        })
-        .transpose()
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE name = ?1"))
+                .bind(name.as_str())
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 
     pub(crate) async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))
-            .bind(id.0)
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(user_from_row).transpose()
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))
+                .bind(id.0)
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 
     pub(crate) async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY name"))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(user_from_row).collect()
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM users ORDER BY name"))
+                .fetch_all(self.pool())
+                .await?,
+        )
     }
 
     pub(crate) async fn count_users(&self) -> Result<i64, StoreError> {

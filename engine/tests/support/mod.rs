@@ -15,6 +15,27 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// The cluster every engine test's lab is configured as.
+pub fn lab_name() -> ClusterName {
+    ClusterName::parse("lab").expect("a cluster name")
+}
+
+/// `actor` acting as an admin (the audit identity of [`caller`]).
+pub fn admin(actor: &str, test: &str) -> grappe_engine::runs::Actor {
+    grappe_engine::runs::Actor {
+        caller: caller(actor, test),
+        role: grappe_engine::users::Role::Admin,
+    }
+}
+
+/// Node names, parsed.
+pub fn node_names<S: AsRef<str>>(names: &[S]) -> Vec<NodeName> {
+    names
+        .iter()
+        .map(|n| NodeName::parse(n.as_ref()).expect("a node name"))
+        .collect()
+}
+
 /// The audit identity of a test's actions: `actor` from loopback, the test's name as agent.
 pub fn caller(actor: &str, test: &str) -> grappe_engine::audit::Caller {
     grappe_engine::audit::Caller {

@@ -451,9 +451,9 @@ async fn host_checks_need_an_operator_and_trusts_resets_and_approvals_an_admin()
         ("fingerprint", "SHA256:x"),
     ];
     let reset = [
+        ("workflow", "node.reset"),
         ("cluster", "lab"),
-        ("node", "rigel"),
-        ("options", "{}"),
+        ("request", r#"{"node":"rigel","options":{}}"#),
         ("plan_hash", "x"),
         ("confirm", "rigel"),
         ("password", "x"),
@@ -474,7 +474,7 @@ async fn host_checks_need_an_operator_and_trusts_resets_and_approvals_an_admin()
     for (path, form) in [
         ("/api/trust_host_key", &trust[..]),
         ("/api/plan_node_reset", &node[..]),
-        ("/api/start_node_reset", &reset[..]),
+        ("/api/start_run", &reset[..]),
         ("/api/approve_run", &[("run", "1")][..]),
     ] {
         let res = app.call(path, Some(&operator_cookie), form).await;
@@ -508,8 +508,9 @@ async fn node_actions_need_an_operator_and_disabling_eviction_an_admin() {
     let operator_cookie = app.login("otto", &operator).await;
     let drain = [("cluster", "lab"), ("nodes", "rigel"), ("force", "on")];
     let start = [
+        ("workflow", "node.drain"),
         ("cluster", "lab"),
-        ("nodes", "rigel"),
+        ("request", r#"{"nodes":["rigel"],"options":{}}"#),
         ("plan_hash", "x"),
         ("confirm", "rigel"),
     ];
@@ -517,7 +518,7 @@ async fn node_actions_need_an_operator_and_disabling_eviction_an_admin() {
     for (path, form) in [
         ("/api/cordon_node", &cordon[..]),
         ("/api/plan_node_drain", &drain[..]),
-        ("/api/start_node_drain", &start[..]),
+        ("/api/start_run", &start[..]),
     ] {
         let res = app.call(path, Some(&viewer_cookie), form).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "viewer calling {path}");
@@ -536,6 +537,21 @@ async fn node_actions_need_an_operator_and_disabling_eviction_an_admin() {
     bypass.push(("disable_eviction", "on"));
     let res = app
         .call("/api/plan_node_drain", Some(&operator_cookie), &bypass)
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Starting one is refused alike: the engine's policy reads the request's options.
+    let bypass_start = [
+        ("workflow", "node.drain"),
+        ("cluster", "lab"),
+        (
+            "request",
+            r#"{"nodes":["rigel"],"options":{"disable_eviction":true}}"#,
+        ),
+        ("plan_hash", "x"),
+        ("confirm", "rigel"),
+    ];
+    let res = app
+        .call("/api/start_run", Some(&operator_cookie), &bypass_start)
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // Bad input is refused with its reason.

@@ -27,10 +27,11 @@ async fn only_admins_plan_and_start_runs() {
                 vec![("cluster", "lab"), ("source", "calico-v3.25.1")],
             ),
             (
-                "/api/start_cni_install",
+                "/api/start_run",
                 vec![
+                    ("workflow", "cni.install"),
                     ("cluster", "lab"),
-                    ("manifest_sha256", "x"),
+                    ("request", r#"{"manifest_sha256":"x"}"#),
                     ("plan_hash", "x"),
                     ("confirm", "lab"),
                 ],
@@ -40,18 +41,35 @@ async fn only_admins_plan_and_start_runs() {
                 vec![("cluster", "lab"), ("source", "calico-v3.25.1")],
             ),
             (
-                "/api/start_cni_remove",
+                "/api/start_run",
                 vec![
+                    ("workflow", "cni.remove"),
                     ("cluster", "lab"),
-                    ("manifest_sha256", "x"),
+                    ("request", r#"{"manifest_sha256":"x"}"#),
                     ("plan_hash", "x"),
                     ("confirm", "lab"),
                 ],
             ),
             ("/api/plan_run_rollback", vec![("run", "1")]),
             (
-                "/api/start_run_rollback",
-                vec![("run", "1"), ("plan_hash", "x"), ("confirm", "lab")],
+                "/api/start_run",
+                vec![
+                    ("workflow", "cni.rollback"),
+                    ("cluster", "lab"),
+                    ("request", r#"{"run":1}"#),
+                    ("plan_hash", "x"),
+                    ("confirm", "lab"),
+                ],
+            ),
+            (
+                "/api/start_run",
+                vec![
+                    ("workflow", "apiserver.recover"),
+                    ("cluster", "lab"),
+                    ("request", "{}"),
+                    ("plan_hash", "x"),
+                    ("confirm", "lab"),
+                ],
             ),
             ("/api/control_run", vec![("run", "1"), ("what", "cancel")]),
         ] {
@@ -66,12 +84,13 @@ async fn only_admins_plan_and_start_runs() {
     let cookie = app.login("ada", &admin).await;
     let res = app
         .client
-        .post(format!("{}/api/start_cni_install", app.base))
+        .post(format!("{}/api/start_run", app.base))
         .header("origin", "https://evil.example")
         .header("cookie", format!("grappe_session={cookie}"))
         .form(&[
+            ("workflow", "cni.install"),
             ("cluster", "lab"),
-            ("manifest_sha256", "x"),
+            ("request", r#"{"manifest_sha256":"x"}"#),
             ("plan_hash", "x"),
             ("confirm", "lab"),
         ])
@@ -110,15 +129,14 @@ async fn an_anonymous_burst_does_not_lock_the_admin_out_of_a_start() {
     );
 
     let form = [
+        ("workflow", "cni.install"),
         ("cluster", "lab"),
-        ("manifest_sha256", "x"),
+        ("request", r#"{"manifest_sha256":"x"}"#),
         ("plan_hash", "x"),
         ("confirm", "lab"),
         ("password", password.as_str()),
     ];
-    let res = app
-        .call("/api/start_cni_install", Some(&cookie), &form)
-        .await;
+    let res = app.call("/api/start_run", Some(&cookie), &form).await;
     let body = res.text().await.expect("body");
     // The password was accepted: the start fails further on (no such manifest), not at it.
     assert!(!body.contains("wrong password"), "{body}");
@@ -135,15 +153,14 @@ async fn an_old_login_gives_its_password_again_to_start_a_run() {
         let cookie = cookie.clone();
         async move {
             let form = [
+                ("workflow", "cni.install"),
                 ("cluster", "lab"),
-                ("manifest_sha256", "x"),
+                ("request", r#"{"manifest_sha256":"x"}"#),
                 ("plan_hash", "x"),
                 ("confirm", typed),
                 ("password", password.as_str()),
             ];
-            let res = app
-                .call("/api/start_cni_install", Some(&cookie), &form)
-                .await;
+            let res = app.call("/api/start_run", Some(&cookie), &form).await;
             (res.status(), res.text().await.expect("body"))
         }
     };
@@ -314,6 +331,18 @@ async fn wait_up(http: &Http) {
     }
 }
 
+/// The form that starts `plan` as the page sends it, confirmed with `typed`.
+fn start_form<'a>(plan: &'a Value, typed: &'a str) -> [(&'a str, &'a str); 5] {
+    let text = |key: &str| plan[key].as_str().expect("a plan's field");
+    [
+        ("workflow", text("workflow")),
+        ("cluster", text("cluster")),
+        ("request", text("request")),
+        ("plan_hash", text("hash")),
+        ("confirm", typed),
+    ]
+}
+
 async fn json(http: &Http, cookie: &str, path: &str, form: &[(&str, &str)]) -> Value {
     let res = http.call(path, Some(cookie), form).await;
     let status = res.status();
@@ -433,20 +462,7 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
     // A pasted copy of a catalog manifest is that manifest: its checksum says so.
     assert_eq!(plan["verified"], true);
     assert_eq!(plan["title"], "Calico v3.25.1");
-    let hash = plan["hash"].as_str().expect("hash").to_owned();
-    let sha = plan["manifest_sha256"].as_str().expect("sha").to_owned();
-    let id = json(
-        &http,
-        &cookie,
-        "/api/start_cni_install",
-        &[
-            ("cluster", "lab"),
-            ("manifest_sha256", &sha),
-            ("plan_hash", &hash),
-            ("confirm", "lab"),
-        ],
-    )
-    .await;
+    let id = json(&http, &cookie, "/api/start_run", &start_form(&plan, "lab")).await;
     let id = id.as_i64().expect("run id").to_string();
     run_until(&http, &cookie, &id, "rollout running", |v| {
         step_status(v, "rollout") == "running"
@@ -467,16 +483,7 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
     assert_eq!(step_status(&view, "apply workloads"), "done");
     // The cluster stays held: another start is refused while the run is interrupted.
     let res = http
-        .call(
-            "/api/start_cni_install",
-            Some(&cookie),
-            &[
-                ("cluster", "lab"),
-                ("manifest_sha256", &sha),
-                ("plan_hash", &hash),
-                ("confirm", "lab"),
-            ],
-        )
+        .call("/api/start_run", Some(&cookie), &start_form(&plan, "lab"))
         .await;
     let body = res.text().await.expect("body");
     assert!(body.contains("busy") || body.contains("changed"), "{body}");
@@ -563,16 +570,7 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
         ("force", "on"),
     ];
     let plan = json(&http, &otto, "/api/plan_node_drain", &options).await;
-    let hash = plan["hash"].as_str().expect("hash").to_owned();
-    let previewed = plan["drain"]["options"].to_string();
-    let start = [
-        ("cluster", "lab"),
-        ("nodes", "rigel"),
-        ("options", previewed.as_str()),
-        ("plan_hash", hash.as_str()),
-        ("confirm", "rigel"),
-    ];
-    let drain = json(&http, &otto, "/api/start_node_drain", &start).await;
+    let drain = json(&http, &otto, "/api/start_run", &start_form(&plan, "rigel")).await;
     let drain = drain.as_i64().expect("run id").to_string();
     run_until(&http, &otto, &drain, "drain held by demo/web", |v| {
         v["objects"].as_array().is_some_and(|o| {

@@ -109,7 +109,7 @@ impl Runs {
                 (None, None) => (
                     CALICO_DEFAULT_POOL
                         .parse()
-                        .map_err(|e| RunError::Step(format!("{e}")))?,
+                        .map_err(|e| RunError::Corrupt(format!("Calico's default pool: {e}")))?,
                     "Calico's default",
                 ),
             };

@@ -4,17 +4,17 @@ use grappe_views::vocab::Level;
 use std::collections::BTreeSet;
 
 use futures::{StreamExt, TryStreamExt};
-use grappe_views::runs::{PlanView, Planned, PlannedObjectView};
+use grappe_views::runs::{Planned, PlannedObjectView};
 use kube::api::{Api, DynamicObject};
 use serde_json::Value;
 
 use super::*;
-use crate::audit::Caller;
 use crate::manifests::parse::Phase;
 use crate::manifests::{self, Manifest};
+use crate::model::Plan;
 use crate::runs::Launch;
 use crate::runs::k8s::{self, KubeError, ObjectRef, Resolver};
-use crate::runs::{Confirmation, RunError, RunId, Runs, Workflow, check, cluster_name, sealed};
+use crate::runs::{RunError, Runs, Workflow, check, sealed};
 
 impl Runs {
     /// Plans an install (or upgrade) of `manifest` on `cluster`: each object's action from a
@@ -26,12 +26,11 @@ impl Runs {
     /// invalid option, an unreachable API server.
     pub async fn plan_install(
         &self,
-        cluster: &str,
+        cluster: &ClusterName,
         manifest: &Manifest,
         params: &InstallParams,
-    ) -> Result<PlanView, RunError> {
+    ) -> Result<Plan, RunError> {
         let inner = self.inner();
-        let name = cluster_name(cluster)?;
         let objects = install_objects(manifest, params)?;
         let cni = manifest_cni(manifest, &objects);
         manifests::store(&inner.store, manifest).await?;
@@ -84,7 +83,7 @@ impl Runs {
         if let Some(m) = &params.ip_autodetection_method {
             options.push(("IP_AUTODETECTION_METHOD".to_owned(), m.clone()));
         }
-        checks.extend(self.state_checks(&name, cni.as_deref(), manifest, params)?);
+        checks.extend(self.state_checks(cluster, cni.as_deref(), manifest, params)?);
         if !manifest.verified() {
             checks.extend(super::risk::risky_objects(&objects));
         }
@@ -96,26 +95,21 @@ impl Runs {
             )
             .await?,
         );
-        Ok(sealed(PlanView {
+        let request = to_value(params)?;
+        Ok(sealed(Plan {
             options,
             objects: planned,
             checks,
-            ..manifest_plan(cluster, Workflow::CniInstall, manifest, "")
+            ..manifest_plan(cluster, Workflow::CniInstall, manifest, "", request)
         }))
     }
 
-    /// Starts an install after the user confirmed `expected_hash`.
-    ///
-    /// # Errors
-    /// As [`Runs::plan_install`], plus confirmation, plan change, failed checks, a busy cluster.
-    pub async fn start_install(
+    /// The install (or upgrade) a confirmed request starts: the stored manifest planned again.
+    pub(super) async fn prepare_install(
         &self,
-        caller: &Caller,
-        cluster: &str,
+        cluster: &ClusterName,
         params: &InstallParams,
-        expected_hash: &str,
-        confirmation: Confirmation,
-    ) -> Result<RunId, RunError> {
+    ) -> Result<Launch, RunError> {
         let manifest = manifests::load(&self.inner().store, &params.manifest_sha256).await?;
         let plan = self.plan_install(cluster, &manifest, params).await?;
         let objects = install_objects(&manifest, params)?;
@@ -129,14 +123,7 @@ impl Runs {
             }
         }
         steps.push("rollout".to_owned());
-        let params = serde_json::to_value(params).map_err(|e| RunError::Step(e.to_string()))?;
-        self.launch(
-            caller,
-            Launch::new(plan, params, steps),
-            expected_hash,
-            confirmation,
-        )
-        .await
+        Ok(Launch::new(plan, to_value(params)?, steps))
     }
 }
 

@@ -2,15 +2,17 @@
 //! finished run, and remove a catalog manifest's objects (a CNI installed outside Grappe). Each
 //! has a plan, computed without changing anything, and idempotent steps.
 
-use grappe_views::runs::PlanView;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use super::k8s::ObjectRef;
-use super::registry::{Kind, Load, Loading, Policy, loading};
-use super::{RunError, Workflow};
+use super::registry::{Kind, Load, Loading, Policy, Preparing, loading, request};
+use super::{RunError, Runs, Workflow};
 use crate::manifests::Manifest;
 use crate::manifests::parse::{CalicoOptions, ManifestObject, apply_calico_options, parse};
-use crate::model::ObjectRow;
+use crate::model::{ObjectRow, Plan};
+use crate::names::ClusterName;
 use crate::net::Cidr;
 
 /// Calico's default pool when neither the option nor kubeadm's podSubnet says otherwise.
@@ -29,7 +31,12 @@ const WAITING_REPORT: Duration = Duration::from_secs(15);
 /// Requests in flight at once while planning, snapshotting and applying.
 const CONCURRENCY: usize = 4;
 
-/// The options of an install, as recorded in the run's parameters.
+/// A typed request or parameters as JSON (what a plan records, what a run stores).
+fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, RunError> {
+    serde_json::to_value(value).map_err(RunError::Encode)
+}
+
+/// The options of an install, as recorded in the run's parameters (and its request).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InstallParams {
     pub manifest_sha256: String,
@@ -47,7 +54,7 @@ impl InstallParams {
                 .map(|s| {
                     s.trim()
                         .parse::<Cidr>()
-                        .map_err(|e| RunError::Step(format!("CALICO_IPV4POOL_CIDR {s:?}: {e}")))
+                        .map_err(|e| RunError::Invalid(format!("CALICO_IPV4POOL_CIDR {s:?}: {e}")))
                 })
                 .transpose()?,
             ip_autodetection_method: self
@@ -94,19 +101,22 @@ fn install_objects(
 
 /// A plan of `workflow` for `manifest` on `cluster`, titled after the manifest (`Calico
 /// v3.25.1`, `<url> (unverified)`) behind `verb`; objects, checks and options left to fill.
-fn manifest_plan(cluster: &str, workflow: Workflow, manifest: &Manifest, verb: &str) -> PlanView {
+fn manifest_plan(
+    cluster: &ClusterName,
+    workflow: Workflow,
+    manifest: &Manifest,
+    verb: &str,
+    request: Value,
+) -> Plan {
     let what = match manifest.catalog {
         Some(e) => format!("{} {}", e.cni, e.version),
         None => format!("{} (unverified)", manifest.source),
     };
-    PlanView {
-        cluster: cluster.to_owned(),
-        workflow: workflow.as_str().to_owned(),
-        title: format!("{verb}{what}"),
+    Plan {
         manifest_source: Some(manifest.source.clone()),
         manifest_sha256: Some(manifest.sha256.clone()),
         verified: manifest.verified(),
-        ..PlanView::default()
+        ..Plan::new(cluster, workflow, format!("{verb}{what}"), request)
     }
 }
 
@@ -138,7 +148,9 @@ mod rollout;
 mod steps;
 mod undo;
 
+pub use remove::RemoveRequest;
 pub(crate) use rollback::ROLLBACK_STEPS;
+pub use rollback::RollbackRequest;
 pub(crate) use steps::StepContext;
 
 /// The CNI workflows (`cni.install`, `cni.rollback`, `cni.remove`): one executor, told apart by
@@ -167,6 +179,22 @@ impl Kind for Cni {
             roll_back: true,
             ..Policy::ADMIN
         }
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        runs: &'a Runs,
+        cluster: &'a ClusterName,
+        req: &'a Value,
+        _offer: bool,
+    ) -> Preparing<'a> {
+        Box::pin(async move {
+            match self.0 {
+                Workflow::CniInstall => runs.prepare_install(cluster, &request(req)?).await,
+                Workflow::CniRemove => runs.prepare_remove(cluster, &request(req)?).await,
+                _ => runs.prepare_rollback(cluster, request(req)?).await,
+            }
+        })
     }
 
     fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a> {

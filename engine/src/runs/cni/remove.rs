@@ -1,16 +1,22 @@
 //! The removal of a manifest's objects (`kubectl delete -f`) and its start.
 
-use grappe_views::runs::{PlanView, Planned, PlannedObjectView};
+use grappe_views::runs::{Planned, PlannedObjectView};
 use grappe_views::vocab::Level;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::audit::Caller;
 use crate::manifests::parse::{ManifestObject, parse};
 use crate::manifests::{self, Manifest};
+use crate::model::Plan;
 use crate::runs::Launch;
 use crate::runs::k8s::{self, KubeError, Resolver};
-use crate::runs::{Confirmation, RunError, RunId, Runs, Workflow, check, sealed};
+use crate::runs::{RunError, Runs, Workflow, check, sealed};
+
+/// What a removal is planned from: the stored manifest whose objects go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveRequest {
+    pub manifest_sha256: String,
+}
 
 impl Runs {
     /// Plans removing a catalog (or any) manifest's objects from a cluster: `kubectl delete -f`.
@@ -19,9 +25,9 @@ impl Runs {
     /// [`RunError`] on an unparsable manifest or an unreachable API server.
     pub async fn plan_remove(
         &self,
-        cluster: &str,
+        cluster: &ClusterName,
         manifest: &Manifest,
-    ) -> Result<PlanView, RunError> {
+    ) -> Result<Plan, RunError> {
         let inner = self.inner();
         let mut objects = parse(&manifest.text)?;
         objects.sort_by_key(ManifestObject::phase);
@@ -75,35 +81,25 @@ impl Runs {
             .await?,
         );
         checks.push(check("nodes", Level::Warn, "without a CNI, nodes become NotReady and new pods get no network; files on the nodes (/etc/cni/net.d) stay"));
-        Ok(sealed(PlanView {
+        let request = to_value(&RemoveRequest {
+            manifest_sha256: manifest.sha256.clone(),
+        })?;
+        Ok(sealed(Plan {
             objects: planned,
             checks,
-            ..manifest_plan(cluster, Workflow::CniRemove, manifest, "remove ")
+            ..manifest_plan(cluster, Workflow::CniRemove, manifest, "remove ", request)
         }))
     }
 
-    /// Starts a removal after the user confirmed `expected_hash`.
-    ///
-    /// # Errors
-    /// As [`Runs::plan_remove`], plus confirmation, plan change, a busy cluster.
-    pub async fn start_remove(
+    /// The removal a confirmed request starts: the stored manifest planned again.
+    pub(super) async fn prepare_remove(
         &self,
-        caller: &Caller,
-        cluster: &str,
-        manifest_sha256: &str,
-        expected_hash: &str,
-        confirmation: Confirmation,
-    ) -> Result<RunId, RunError> {
-        let manifest = manifests::load(&self.inner().store, manifest_sha256).await?;
+        cluster: &ClusterName,
+        request: &RemoveRequest,
+    ) -> Result<Launch, RunError> {
+        let manifest = manifests::load(&self.inner().store, &request.manifest_sha256).await?;
         let plan = self.plan_remove(cluster, &manifest).await?;
         let steps = ["snapshot", "delete"].map(str::to_owned).to_vec();
-        let params = json!({ "manifest_sha256": manifest_sha256 });
-        self.launch(
-            caller,
-            Launch::new(plan, params, steps),
-            expected_hash,
-            confirmation,
-        )
-        .await
+        Ok(Launch::new(plan, to_value(request)?, steps))
     }
 }

@@ -1,17 +1,21 @@
 //! The rollback plan of a finished CNI run (what it created is deleted, what it changed or
 //! deleted is put back as its snapshot) and its start.
 
-use grappe_views::runs::{PlanView, Planned, PlannedObjectView};
+use grappe_views::runs::{Planned, PlannedObjectView};
 use grappe_views::vocab::Level;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::*;
-use crate::audit::Caller;
-use crate::model::ObjectRow;
-use crate::runs::Launch;
+use crate::model::{ObjectRow, Plan};
 use crate::runs::k8s::{self, Resolver};
-use crate::runs::{Confirmation, RunError, RunId, RunStatus, Runs, Workflow, check, sealed};
-use crate::store::sealer;
+use crate::runs::{Failure, Launch, RunError, RunId, RunStatus, Runs, Workflow, check, sealed};
+
+/// What a rollback is planned from: the finished run it undoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    pub run: RunId,
+}
 
 impl Runs {
     /// Plans the rollback of a finished run: what it created is deleted, what it changed or
@@ -19,7 +23,7 @@ impl Runs {
     ///
     /// # Errors
     /// [`RunError::NotRollbackable`] when the run is not finished or touched nothing.
-    pub async fn plan_rollback(&self, target: RunId) -> Result<PlanView, RunError> {
+    pub async fn plan_rollback(&self, target: RunId) -> Result<Plan, RunError> {
         let inner = self.inner();
         let run = inner
             .store
@@ -52,7 +56,7 @@ impl Runs {
                 .as_deref()
                 .map(|text| {
                     serde_json::from_str(text)
-                        .map_err(|e| RunError::Step(sealer::unreadable(&r.key(), text, &e)))
+                        .map_err(|e| RunError::from(Failure::snapshot(r.key(), text, &e)))
                 })
                 .transpose()?;
             let (action, changes, total) = match (&before, &current) {
@@ -88,37 +92,41 @@ impl Runs {
             self.permissions(&mut resolver, &refs, &["get", "update", "create", "delete"])
                 .await?,
         );
-        Ok(sealed(PlanView {
-            cluster: run.cluster.clone(),
-            workflow: Workflow::CniRollback.as_str().to_owned(),
-            title: format!("rollback of run {} ({})", target.0, run.title),
+        let request = RollbackRequest { run: target };
+        let title = format!("rollback of run {} ({})", target.0, run.title);
+        Ok(sealed(Plan {
             manifest_sha256: run.manifest_sha256.clone(),
             options: vec![("run".into(), target.0.to_string())],
             objects: planned,
             checks,
-            ..PlanView::default()
+            ..Plan::new(
+                &run.cluster,
+                Workflow::CniRollback,
+                title,
+                to_value(&request)?,
+            )
         }))
     }
 
-    /// Starts a rollback after the user confirmed `expected_hash`.
-    ///
-    /// # Errors
-    /// As [`Runs::plan_rollback`], plus confirmation, plan change, a busy cluster.
-    pub async fn start_rollback(
+    /// The rollback a confirmed request starts (on the cluster of the run it undoes).
+    pub(super) async fn prepare_rollback(
         &self,
-        caller: &Caller,
-        target: RunId,
-        expected_hash: &str,
-        confirmation: Confirmation,
-    ) -> Result<RunId, RunError> {
-        let plan = self.plan_rollback(target).await?;
+        cluster: &ClusterName,
+        request: RollbackRequest,
+    ) -> Result<Launch, RunError> {
+        let plan = self.plan_rollback(request.run).await?;
+        if plan.cluster != *cluster {
+            return Err(RunError::Invalid(format!(
+                "run {} is not of cluster {cluster}",
+                request.run
+            )));
+        }
         let steps = ROLLBACK_STEPS.map(str::to_owned).to_vec();
-        let launch = Launch {
-            links: vec![("rollback_of", target)],
-            ..Launch::new(plan, json!({ "run": target.0 }), steps)
-        };
-        self.launch(caller, launch, expected_hash, confirmation)
-            .await
+        let params = to_value(&request)?;
+        Ok(Launch {
+            links: vec![("rollback_of", request.run)],
+            ..Launch::new(plan, params, steps)
+        })
     }
 
     /// The objects run `target` changed, each with its snapshot from before: what its

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::*;
 use crate::runs::k8s::{self, ObjectRef};
 use crate::runs::step::{Next, Wait};
-use crate::runs::{RunError, Workflow, cluster_name};
+use crate::runs::{Failure, RunError, Workflow};
 
 impl StepContext {
     /// Waits until every DaemonSet and Deployment of the run is rolled out and every node is
@@ -29,9 +29,12 @@ impl StepContext {
         }
         // Look again when the cluster's live state changes (pods turning Ready, the
         // DaemonSet's status); at the latest after a second.
-        let changes = cluster_name(&self.cx.run.cluster)
-            .ok()
-            .and_then(|c| self.cx.runs.inner().states.get(&c))
+        let changes = self
+            .cx
+            .runs
+            .inner()
+            .states
+            .get(&self.cx.run.cluster)
             .map(|s| s.changes());
         let wait = Wait::new("the rollout", Duration::from_secs(1))
             .timeout(self.rollout_timeout)
@@ -67,11 +70,11 @@ impl StepContext {
                 return waiter.done(&text).await;
             }
             if let Next::TimedOut(_) = waiter.not_yet(text).await? {
-                return Err(RunError::Step(format!(
-                    "rollout not finished after {} s: {}",
-                    self.rollout_timeout.as_secs(),
-                    missing.join("; ")
-                )));
+                return Err(Failure::RolloutTimeout {
+                    seconds: self.rollout_timeout.as_secs(),
+                    missing: missing.join("; "),
+                }
+                .into());
             }
         }
     }
@@ -117,10 +120,7 @@ impl StepContext {
 
     /// The nodes with no Ready pod of DaemonSet `namespace/name`, from the live state.
     pub(super) fn nodes_without_ready_pod(&self, namespace: &str, name: &str) -> Vec<String> {
-        let Ok(cluster) = cluster_name(&self.cx.run.cluster) else {
-            return Vec::new();
-        };
-        let Some(state) = self.cx.runs.inner().states.get(&cluster) else {
+        let Some(state) = self.cx.runs.inner().states.get(&self.cx.run.cluster) else {
             return Vec::new();
         };
         let stores = state.read();
@@ -142,8 +142,7 @@ impl StepContext {
     }
 
     pub(super) async fn nodes_progress(&self) -> Result<(String, bool), RunError> {
-        let name = cluster_name(&self.cx.run.cluster)?;
-        let Some(state) = self.cx.runs.inner().states.get(&name) else {
+        let Some(state) = self.cx.runs.inner().states.get(&self.cx.run.cluster) else {
             return Ok(("nodes: no live state".into(), false));
         };
         let stores = state.read();

@@ -14,8 +14,7 @@ use crate::model::{ObjectRow, RunRow};
 use crate::runs::k8s::{self, KubeError, Resolver};
 use crate::runs::registry::Executor;
 use crate::runs::step::{Next, StepCx, Wait};
-use crate::runs::{RunError, RunId, Runs, Workflow};
-use crate::store::sealer;
+use crate::runs::{Failure, RunError, RunId, Runs, Workflow};
 use futures::future::BoxFuture;
 
 /// What a step needs: the run, its objects, the cluster.
@@ -49,7 +48,7 @@ impl StepContext {
         match workflow {
             Workflow::CniInstall => {
                 let p: InstallParams = serde_json::from_value(params)
-                    .map_err(|e| RunError::Step(format!("parameters: {e}")))?;
+                    .map_err(|e| RunError::Corrupt(format!("parameters: {e}")))?;
                 let manifest = manifests::load(&runs.inner().store, &p.manifest_sha256).await?;
                 let objects = install_objects(&manifest, &p)?;
                 for (i, row) in ctx.rows.iter().enumerate() {
@@ -63,7 +62,7 @@ impl StepContext {
                 let target = params
                     .get("run")
                     .and_then(Value::as_i64)
-                    .ok_or_else(|| RunError::Step("parameters: no run".into()))?;
+                    .ok_or_else(|| RunError::Corrupt("parameters: no run".into()))?;
                 ctx.target_before = ctx.snapshots_of(RunId(target)).await?;
             }
             _ => {}
@@ -116,7 +115,7 @@ impl StepContext {
                     .and_then(|o| o.before.as_deref())
                     .map(|text| {
                         serde_json::from_str(text).map_err(|e| {
-                            RunError::Step(sealer::unreadable(&row_ref(row).key(), text, &e))
+                            RunError::from(Failure::snapshot(row_ref(row).key(), text, &e))
                         })
                     })
                     .transpose()
@@ -154,14 +153,14 @@ impl StepContext {
                     .find(|p| step == format!("apply {}", p.as_str()));
                 match phase {
                     Some(p) => self.apply_phase(idx, p).await,
-                    None => Err(RunError::Step(format!("unknown step {step}"))),
+                    None => Err(RunError::Corrupt(format!("unknown step {step}"))),
                 }
             }
             (Workflow::CniRollback, "restore") => self.restore(idx).await,
             (_, "delete") => self.delete(idx).await,
             (Workflow::CniRollback, "rollout") => self.rollout(idx).await,
             (Workflow::CniRollback, "verify") => self.verify(idx).await,
-            (_, step) => Err(RunError::Step(format!("unknown step {step}"))),
+            (_, step) => Err(RunError::Corrupt(format!("unknown step {step}"))),
         }
     }
 
@@ -224,10 +223,10 @@ impl StepContext {
                 continue;
             }
             let Some(value) = self.desired[i].clone() else {
-                return Err(RunError::Step(format!(
-                    "{} is not in the manifest",
-                    row_ref(row).key()
-                )));
+                return Err(Failure::NotInManifest {
+                    object: row_ref(row).key(),
+                }
+                .into());
             };
             let r = row_ref(row);
             let api = self.resolver.api(&r).await?;
@@ -284,7 +283,11 @@ impl StepContext {
                 let line = format!("{} not Established", r.name);
                 if let Next::TimedOut(line) = waiter.not_yet(line).await? {
                     let secs = CRDS_TIMEOUT.as_secs();
-                    return Err(RunError::Step(format!("{line} after {secs} s")));
+                    return Err(Failure::CrdsNotEstablished {
+                        what: line,
+                        seconds: secs,
+                    }
+                    .into());
                 }
             }
         }

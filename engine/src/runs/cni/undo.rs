@@ -7,9 +7,9 @@ use grappe_views::runs::Planned;
 
 use super::*;
 use crate::manifests::parse::Phase;
-use crate::runs::RunError;
 use crate::runs::k8s::{self, KubeError};
 use crate::runs::step::{Next, Wait};
+use crate::runs::{Failure, RunError};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
 
@@ -108,7 +108,7 @@ impl StepContext {
         loop {
             let request = http::Request::get(path.as_str())
                 .body(Vec::new())
-                .map_err(|e| RunError::Step(e.to_string()))?;
+                .map_err(|e| RunError::Corrupt(format!("a request to {path}: {e}")))?;
             let Err(e) = client.request_text(request).await else {
                 return Ok(());
             };
@@ -187,10 +187,10 @@ impl StepContext {
                 )
                 .await
         } else {
-            Err(RunError::Step(format!(
-                "not as before the run: {}",
-                differ.join("; ")
-            )))
+            Err(Failure::NotAsBefore {
+                differ: differ.join("; "),
+            }
+            .into())
         }
     }
 }

@@ -22,10 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::k8s::KubeError;
-use super::registry::{Kind, Load, Loading, Policy, loading};
-use super::{RunError, Workflow};
-use crate::model::RunRow;
-use crate::names::NodeName;
+use super::registry::{Kind, Load, Loading, Policy, Preparing, loading, request};
+use super::{RunError, Runs, Workflow};
+use crate::names::{ClusterName, NodeName};
 use crate::users::Role;
 
 /// kubectl's wait between two evictions refused with 429 (no Retry-After is sent).
@@ -44,15 +43,15 @@ pub use grappe_views::runs::DrainOptions;
 /// Checks the options' ranges and that the pod selector is a label selector.
 ///
 /// # Errors
-/// [`RunError::Drain`] naming the option out of range.
+/// [`RunError::Invalid`] naming the option out of range.
 pub fn validate(opts: &DrainOptions) -> Result<(), RunError> {
     if opts.concurrency == 0 || opts.concurrency > MAX_CONCURRENCY {
-        return Err(RunError::Drain(format!(
+        return Err(RunError::Invalid(format!(
             "concurrency must be between 1 and {MAX_CONCURRENCY}"
         )));
     }
     if opts.timeout_seconds == 0 || opts.timeout_seconds > MAX_TIMEOUT_SECONDS {
-        return Err(RunError::Drain(format!(
+        return Err(RunError::Invalid(format!(
             "timeout must be between 1 s and {MAX_TIMEOUT_SECONDS} s"
         )));
     }
@@ -60,17 +59,17 @@ pub fn validate(opts: &DrainOptions) -> Result<(), RunError> {
         .grace_period_seconds
         .is_some_and(|g| u64::from(g) > MAX_TIMEOUT_SECONDS)
     {
-        return Err(RunError::Drain("grace period too long".into()));
+        return Err(RunError::Invalid("grace period too long".into()));
     }
     if opts.skip_wait_for_delete_timeout_seconds > MAX_TIMEOUT_SECONDS {
-        return Err(RunError::Drain(
+        return Err(RunError::Invalid(
             "skip-wait-for-delete timeout too long".into(),
         ));
     }
     let selector = opts.pod_selector.trim();
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-_./=!,() ".contains(c);
     if selector.len() > 1024 || !selector.chars().all(allowed) {
-        return Err(RunError::Drain(format!(
+        return Err(RunError::Invalid(format!(
             "pod selector {:?} is not a label selector",
             crate::names::sanitize_for_display(selector, 80)
         )));
@@ -89,7 +88,7 @@ pub fn start_role(opts: &DrainOptions) -> Role {
     }
 }
 
-/// A drain run's parameters.
+/// A drain's request, and its run's parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DrainParams {
     pub nodes: Vec<NodeName>,
@@ -197,10 +196,6 @@ fn blocked_error(pods: &[Pod], verdicts: &[PodVerdict]) -> Option<String> {
     })
 }
 
-pub(crate) fn node_name(name: &str) -> Result<NodeName, RunError> {
-    NodeName::parse(name).map_err(|e| RunError::Drain(e.to_string()))
-}
-
 async fn patch_unschedulable(
     client: &Client,
     node: &NodeName,
@@ -255,13 +250,22 @@ impl Kind for Drain {
         }
     }
 
+    fn prepare<'a>(
+        &'a self,
+        runs: &'a Runs,
+        cluster: &'a ClusterName,
+        req: &'a serde_json::Value,
+        _offer: bool,
+    ) -> Preparing<'a> {
+        Box::pin(async move { runs.prepare_drain(cluster, &request(req)?).await })
+    }
+
     fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a> {
         loading(DrainContext::load(at.runs, at.run, at.cancel))
     }
 
-    fn start_role(&self, run: &RunRow) -> Role {
+    fn start_role(&self, params: &serde_json::Value) -> Role {
         // Parameters this build cannot read: admins only.
-        serde_json::from_str::<DrainParams>(&run.params)
-            .map_or(Role::Admin, |p| start_role(&p.options))
+        DrainParams::deserialize(params).map_or(Role::Admin, |p| start_role(&p.options))
     }
 }

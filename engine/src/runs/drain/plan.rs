@@ -5,7 +5,7 @@ use grappe_views::vocab::Level;
 use std::collections::BTreeMap;
 
 use grappe_views::runs::{
-    DrainNodeView, DrainPreviewView, PdbAtZeroView, PlanView, Planned, PlannedObjectView,
+    DrainNodeView, DrainPreviewView, PdbAtZeroView, PlanDetail, Planned, PlannedObjectView,
     PodVerdictView, Verdict,
 };
 use k8s_openapi::api::core::v1::Node;
@@ -14,9 +14,10 @@ use kube::api::Api;
 
 use super::*;
 use crate::audit::{Action, AuditEntry, Caller, GuardedError, Target};
-use crate::names::NodeName;
+use crate::model::Plan;
+use crate::names::{ClusterName, NodeName};
 use crate::runs::Launch;
-use crate::runs::{Confirmation, RunError, RunId, Runs, Workflow, check};
+use crate::runs::{RunError, Runs, Workflow, check};
 use crate::state::model::NodeInfo;
 
 impl Runs {
@@ -28,11 +29,10 @@ impl Runs {
     pub async fn set_unschedulable(
         &self,
         caller: &Caller,
-        cluster: &str,
-        node: &str,
+        cluster: &ClusterName,
+        node: &NodeName,
         unschedulable: bool,
     ) -> Result<bool, RunError> {
-        let node = node_name(node)?;
         let client = self.client_of(cluster).await?;
         let action = if unschedulable {
             Action::NodeCordon
@@ -43,7 +43,7 @@ impl Runs {
             caller,
             action,
             Target {
-                cluster: Some(cluster.to_owned()),
+                cluster: Some(cluster.to_string()),
                 node: Some(node.to_string()),
                 object: None,
             },
@@ -52,7 +52,7 @@ impl Runs {
         let result = self
             .inner()
             .audit
-            .guarded(entry, patch_unschedulable(&client, &node, unschedulable))
+            .guarded(entry, patch_unschedulable(&client, node, unschedulable))
             .await;
         match result {
             Ok(changed) => Ok(changed),
@@ -66,24 +66,21 @@ impl Runs {
     /// fail it, as kubectl stops before evicting anything).
     ///
     /// # Errors
-    /// Invalid options or node names, an unknown cluster, API errors.
+    /// Invalid options, no node or one named twice, an unknown cluster, API errors.
     pub async fn plan_drain(
         &self,
-        cluster: &str,
-        nodes: &[String],
-        opts: &DrainOptions,
-    ) -> Result<PlanView, RunError> {
+        cluster: &ClusterName,
+        request: &DrainParams,
+    ) -> Result<Plan, RunError> {
+        let (names, opts) = (&request.nodes, &request.options);
         validate(opts)?;
-        if nodes.is_empty() {
-            return Err(RunError::Drain("no node to drain".into()));
+        if names.is_empty() {
+            return Err(RunError::Invalid("no node to drain".into()));
         }
-        let mut names = Vec::new();
-        for n in nodes {
-            let n = node_name(n.trim())?;
-            if names.contains(&n) {
-                return Err(RunError::Drain(format!("node {n} is named twice")));
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(RunError::Invalid(format!("node {n} is named twice")));
             }
-            names.push(n);
         }
         let client = self.client_of(cluster).await?;
         let pdbs = budgets(&client).await?;
@@ -92,7 +89,7 @@ impl Runs {
         let mut objects = Vec::new();
         let mut at_zero: BTreeMap<String, (PodDisruptionBudget, Vec<String>)> = BTreeMap::new();
         let nodes_api: Api<Node> = Api::all(client.clone());
-        for name in &names {
+        for name in names {
             let Some(node) = nodes_api
                 .get_opt(name.as_str())
                 .await
@@ -216,57 +213,41 @@ impl Runs {
             })
             .collect();
         let node_list: Vec<String> = names.iter().map(ToString::to_string).collect();
-        Ok(sealed_drain(PlanView {
-            cluster: cluster.to_owned(),
-            workflow: Workflow::NodeDrain.as_str().to_owned(),
-            title: format!("drain {}", node_list.join(", ")),
+        let request_json = serde_json::to_value(request).map_err(RunError::Encode)?;
+        let title = format!("drain {}", node_list.join(", "));
+        Ok(sealed_drain(Plan {
             options: opts.flags(),
             objects,
             checks,
-            drain: Some(DrainPreviewView {
+            detail: PlanDetail::Drain(DrainPreviewView {
                 options: opts.clone(),
                 nodes: views,
                 pdbs_at_zero,
             }),
-            ..PlanView::default()
+            // The nodes' names: typing the cluster's name drains nothing by mistake.
+            confirm: node_list.join(" "),
+            ..Plan::new(cluster, Workflow::NodeDrain, title, request_json)
         }))
     }
 
-    /// Starts a previewed drain after the user confirmed `expected_hash` by typing the node
-    /// names.
-    ///
-    /// # Errors
-    /// As [`Runs::plan_drain`], plus confirmation, a changed preview, blocked pods, a busy
-    /// cluster.
-    pub async fn start_drain(
+    /// The drain a confirmed request starts: the preview made again, a cordon and a drain
+    /// step per node.
+    pub(super) async fn prepare_drain(
         &self,
-        caller: &Caller,
-        cluster: &str,
-        nodes: &[String],
-        opts: &DrainOptions,
-        expected_hash: &str,
-        confirmation: Confirmation,
-    ) -> Result<RunId, RunError> {
-        let plan = self.plan_drain(cluster, nodes, opts).await?;
-        let names: Vec<NodeName> = nodes
-            .iter()
-            .map(|n| node_name(n.trim()))
-            .collect::<Result<_, _>>()?;
-        let steps = names
+        cluster: &ClusterName,
+        request: &DrainParams,
+    ) -> Result<Launch, RunError> {
+        let plan = self.plan_drain(cluster, request).await?;
+        let steps = request
+            .nodes
             .iter()
             .flat_map(|n| [format!("cordon {n}"), format!("drain {n}")])
             .collect();
-        let params = serde_json::to_value(DrainParams {
-            nodes: names,
-            options: opts.clone(),
-        })
-        .map_err(|e| RunError::Step(e.to_string()))?;
-        let launch = Launch {
-            node: Some(plan.confirm_word()),
+        let params = serde_json::to_value(request).map_err(RunError::Encode)?;
+        Ok(Launch {
+            node: Some(plan.confirm.clone()),
             ..Launch::new(plan, params, steps)
-        };
-        self.launch(caller, launch, expected_hash, confirmation)
-            .await
+        })
     }
 }
 
@@ -274,12 +255,11 @@ impl Runs {
 /// them, not a pod's phase nor a budget's healthy counts
 /// ([`DrainPreviewView::without_live_figures`]): hashed, they refused a drain previewed while a
 /// pod on the node turned from Pending to Running after a CNI install.
-pub(crate) fn sealed_drain(plan: PlanView) -> PlanView {
+pub(crate) fn sealed_drain(plan: Plan) -> Plan {
     crate::runs::consent::sealed_except(plan, |basis| {
-        basis.drain = basis
-            .drain
-            .as_ref()
-            .map(DrainPreviewView::without_live_figures);
+        if let PlanDetail::Drain(d) = &basis.detail {
+            basis.detail = PlanDetail::Drain(d.without_live_figures());
+        }
     })
 }
 
@@ -291,14 +271,11 @@ mod tests {
     use crate::model::Workflow;
     use crate::runs::check;
 
-    fn drain_plan(phase: &str, healthy: i32, verdict: Verdict) -> PlanView {
-        PlanView {
-            cluster: "lab".into(),
-            workflow: Workflow::NodeDrain.as_str().into(),
-            title: "drain saiph".into(),
-            objects: Vec::new(),
+    fn drain_plan(phase: &str, healthy: i32, verdict: Verdict) -> Plan {
+        let lab = ClusterName::parse("lab").expect("name");
+        Plan {
             checks: vec![check("pods", Level::Pass, "1 pod(s) to remove")],
-            drain: Some(DrainPreviewView {
+            detail: PlanDetail::Drain(DrainPreviewView {
                 options: DrainOptions::default(),
                 nodes: vec![DrainNodeView {
                     node: "saiph".into(),
@@ -321,7 +298,12 @@ mod tests {
                     pods: vec!["demo/web-1".into()],
                 }],
             }),
-            ..PlanView::default()
+            ..Plan::new(
+                &lab,
+                Workflow::NodeDrain,
+                "drain saiph",
+                serde_json::json!({}),
+            )
         }
     }
 
@@ -333,8 +315,8 @@ mod tests {
         // What is shown keeps the live figures.
         assert_eq!(
             started
-                .drain
-                .as_ref()
+                .view()
+                .drain()
                 .map(|d| d.pdbs_at_zero[0].current_healthy),
             Some(3)
         );
@@ -343,7 +325,7 @@ mod tests {
             sealed_drain(drain_plan("Pending", 2, Verdict::Delete)).hash
         );
         let mut other_pod = drain_plan("Pending", 2, Verdict::Evict);
-        if let Some(d) = other_pod.drain.as_mut() {
+        if let PlanDetail::Drain(d) = &mut other_pod.detail {
             d.nodes[0].pods[0].name = "web-2".into();
         }
         assert_ne!(planned.hash, sealed_drain(other_pod).hash);

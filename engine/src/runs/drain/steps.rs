@@ -19,7 +19,7 @@ use crate::names::NodeName;
 use crate::runs::k8s::KubeError;
 use crate::runs::registry::Executor;
 use crate::runs::step::{StepCx, Wait};
-use crate::runs::{RunError, Runs, cluster_name};
+use crate::runs::{Failure, RunError, Runs};
 use crate::state::ClusterState;
 
 /// A pod the drain removes, and where its status goes.
@@ -62,7 +62,7 @@ impl DrainContext {
         cancel: watch::Receiver<bool>,
     ) -> Result<Self, RunError> {
         let client = runs.client_of(&run.cluster).await?;
-        let name = cluster_name(&run.cluster)?;
+        let name = run.cluster.clone();
         Ok(Self {
             cx: StepCx::new(runs, run, cancel),
             client,
@@ -111,7 +111,7 @@ impl DrainContext {
             }
             return result;
         }
-        Err(RunError::Step(format!("unknown step {name}")))
+        Err(RunError::Corrupt(format!("unknown step {name}")))
     }
 
     async fn status(&self, r: &Removal, text: &str) {
@@ -137,9 +137,11 @@ impl DrainContext {
         let pods = pods_on(&self.client, node.as_str(), &opts.pod_selector).await?;
         let verdicts = judge(&self.client, &pods, opts).await;
         if let Some(err) = blocked_error(&pods, &verdicts) {
-            return Err(RunError::Drain(format!(
-                "{node}: {err}; nothing was evicted"
-            )));
+            return Err(Failure::DrainBlocked {
+                node: node.to_string(),
+                pods: err,
+            }
+            .into());
         }
         let pdbs = budgets(&self.client).await?;
         let mut warnings: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -233,11 +235,12 @@ impl DrainContext {
                     .lock()
                     .map(|s| s.iter().cloned().collect())
                     .unwrap_or_default();
-                Err(RunError::Drain(format!(
-                    "drain of node {node} did not complete within {} s: still there: {}",
-                    opts.timeout_seconds,
-                    left.join(", ")
-                )))
+                Err(Failure::DrainTimeout {
+                    node: node.to_string(),
+                    seconds: opts.timeout_seconds,
+                    pods: left.join(", "),
+                }
+                .into())
             }
         }
     }

@@ -18,15 +18,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use grappe_views::runs::{
-    CheckView, PlanView, PlannedObjectView, RecoveryHostView, RecoveryPreviewView,
+    CheckView, PlanDetail, PlannedObjectView, RecoveryHostView, RecoveryPreviewView,
 };
 use serde::{Deserialize, Serialize};
 
-use super::registry::{Kind, Load, Loading, Policy, loading};
-use super::{Confirmation, Launch, RunError, RunId, RunStatus, Runs, Workflow, check, sealed};
-use crate::audit::Caller;
+use super::registry::{Kind, Load, Loading, Policy, Preparing, loading};
+use super::{Launch, RunError, RunId, RunStatus, Runs, Workflow, check, sealed};
 use crate::clusters::Reachability;
-use crate::model::RunRow;
+use crate::model::{Plan, RunRow};
 use crate::names::{ClusterName, NodeName};
 use crate::ssh::Endpoint;
 use steps::RecoveryContext;
@@ -62,10 +61,9 @@ impl Runs {
     ///
     /// # Errors
     /// An unknown cluster, the database.
-    pub async fn plan_recovery(&self, cluster: &str) -> Result<PlanView, RunError> {
-        let name = super::cluster_name(cluster)?;
-        let mut checks = vec![self.apiserver_down(&name).await?];
-        let hosts = self.control_plane_hosts(&name, &mut checks).await?;
+    pub async fn plan_recovery(&self, cluster: &ClusterName) -> Result<Plan, RunError> {
+        let mut checks = vec![self.apiserver_down(cluster).await?];
+        let hosts = self.control_plane_hosts(cluster, &mut checks).await?;
         let offer = self.rollback_offer(cluster).await?;
         if let Some(o) = &offer {
             let (deleted, restored) = o.objects.iter().fold((0, 0), |(d, r), p| match p.action {
@@ -81,10 +79,8 @@ impl Runs {
                 ),
             ));
         }
-        Ok(sealed(PlanView {
-            cluster: cluster.to_owned(),
-            workflow: Workflow::ApiserverRecover.as_str().to_owned(),
-            title: "recover the kube-apiserver".to_owned(),
+        let title = "recover the kube-apiserver";
+        Ok(sealed(Plan {
             options: hosts
                 .iter()
                 .map(|h| {
@@ -99,43 +95,42 @@ impl Runs {
                 .map(|o| o.objects.clone())
                 .unwrap_or_default(),
             checks,
-            recovery: Some(RecoveryPreviewView {
+            detail: PlanDetail::Recovery(RecoveryPreviewView {
                 hosts,
                 rollback_run: offer.as_ref().map(|o| o.run.id.0),
                 rollback_title: offer.map(|o| o.run.title),
                 rollback_included: false,
                 ready_timeout_seconds: READY_TIMEOUT.as_secs(),
             }),
-            ..PlanView::default()
+            ..Plan::new(
+                cluster,
+                Workflow::ApiserverRecover,
+                title,
+                serde_json::json!({}),
+            )
         }))
     }
 
-    /// Starts a previewed recovery (the cluster's name typed). With `rollback`, the offered
-    /// install's rollback follows the restart in the same run; without, the run only restarts
-    /// (its page then offers the rollback as a run of its own).
-    ///
-    /// # Errors
-    /// As [`Runs::plan_recovery`], plus confirmation, a changed preview, failed checks.
-    pub async fn start_recovery(
+    /// The recovery a confirmed start runs: the preview made again; with `rollback`, the
+    /// offered install's rollback follows the restart in the same run; without, the run only
+    /// restarts (its page then offers the rollback as a run of its own).
+    async fn prepare_recovery(
         &self,
-        caller: &Caller,
-        cluster: &str,
+        cluster: &ClusterName,
         rollback: bool,
-        expected_hash: &str,
-        confirmation: Confirmation,
-    ) -> Result<RunId, RunError> {
+    ) -> Result<Launch, RunError> {
         let mut plan = self.plan_recovery(cluster).await?;
-        let mut preview = plan
-            .recovery
-            .clone()
-            .ok_or_else(|| RunError::Step("not a recovery plan".into()))?;
-        let name = super::cluster_name(cluster)?;
+        let PlanDetail::Recovery(mut preview) = plan.detail.clone() else {
+            return Err(RunError::Corrupt(
+                "a recovery planned without its preview".into(),
+            ));
+        };
         let mut hosts = Vec::new();
         let mut steps = Vec::new();
         for h in &preview.hosts {
-            let node = NodeName::parse(&h.node).map_err(|e| RunError::Step(e.to_string()))?;
+            let node = NodeName::parse(&h.node).map_err(|e| RunError::Corrupt(e.to_string()))?;
             let address = Endpoint::address_in(&h.endpoint);
-            let endpoint = self.inner().ssh.endpoint(&name, &node, address)?;
+            let endpoint = self.inner().ssh.endpoint(cluster, &node, address)?;
             steps.push(format!("look at {node}"));
             steps.push(format!("restart the kube-apiserver on {node}"));
             hosts.push((endpoint, h.host_key.clone()));
@@ -149,7 +144,6 @@ impl Runs {
             Some(t) => {
                 steps.extend(super::cni::ROLLBACK_STEPS.map(|s| rollback_step(t, s)));
                 preview.rollback_included = true;
-                plan.recovery = Some(preview.clone());
             }
             None => {
                 // Restart only: what runs, and what is stored, has no rollback in it; the
@@ -157,21 +151,19 @@ impl Runs {
                 plan.objects.clear();
                 preview.rollback_run = None;
                 preview.rollback_title = None;
-                plan.recovery = Some(preview.clone());
             }
         }
+        plan.detail = PlanDetail::Recovery(preview.clone());
         let params = serde_json::to_value(RecoveryParams {
             hosts,
             ready_timeout_seconds: preview.ready_timeout_seconds,
             rollback: target,
         })
-        .map_err(|e| RunError::Step(e.to_string()))?;
-        let launch = Launch {
+        .map_err(RunError::Encode)?;
+        Ok(Launch {
             links: target.map(|t| ("rollback_of", t)).into_iter().collect(),
             ..Launch::new(plan, params, steps)
-        };
-        self.launch(caller, launch, expected_hash, confirmation)
-            .await
+        })
     }
 
     /// The check that the API server does not answer, from a fresh probe (a cached answer
@@ -262,8 +254,12 @@ impl Runs {
 
     /// The most recent succeeded CNI install of `cluster` that no later run rolled back, if
     /// it changed anything.
-    async fn rollback_offer(&self, cluster: &str) -> Result<Option<Offer>, RunError> {
-        let runs = self.inner().store.runs(Some(cluster), None, 200).await?;
+    async fn rollback_offer(&self, cluster: &ClusterName) -> Result<Option<Offer>, RunError> {
+        let runs = self
+            .inner()
+            .store
+            .runs(Some(cluster.as_str()), None, 200)
+            .await?;
         let mut undone = BTreeSet::new();
         for run in runs
             .into_iter()
@@ -305,6 +301,16 @@ impl Kind for Recover {
             lease: false,
             ..Policy::ADMIN
         }
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        runs: &'a Runs,
+        cluster: &'a ClusterName,
+        _request: &'a serde_json::Value,
+        offer: bool,
+    ) -> Preparing<'a> {
+        Box::pin(runs.prepare_recovery(cluster, offer))
     }
 
     fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a> {

@@ -13,7 +13,7 @@ use super::{RecoveryParams, rollback_step};
 use crate::model::RunRow;
 use crate::runs::cni::StepContext as CniSteps;
 use crate::runs::registry::Executor;
-use crate::runs::{RunError, RunId, Runs};
+use crate::runs::{Failure, RunError, RunId, Runs, exit_text};
 use crate::ssh::{Endpoint, Output, Script, commands};
 
 /// Executes a recovery run's steps.
@@ -65,21 +65,33 @@ impl RecoveryContext {
                 }
                 return Ok(());
             }
-            let why = if script == commands::APISERVER_LOOK {
-                "/etc/kubernetes/manifests/kube-apiserver.yaml is missing: the kubelet has no static pod to restart"
+            let (node, script_name, exit) = (
+                node.to_string(),
+                script.name().to_owned(),
+                exit_text(out.exit),
+            );
+            return Err(if script == commands::APISERVER_LOOK {
+                Failure::ApiserverManifestMissing {
+                    node,
+                    script: script_name,
+                    exit,
+                }
             } else if script == commands::APISERVER_RUNNING {
-                "the kube-apiserver container is not running"
+                Failure::ApiserverNotRunning {
+                    node,
+                    script: script_name,
+                    exit,
+                }
             } else {
-                "the restart failed"
-            };
-            return Err(RunError::Step(format!(
-                "{node}: {why} (`{}` exited with {})",
-                script.name(),
-                out.exit
-                    .map_or_else(|| "no status".to_owned(), |c| c.to_string())
-            )));
+                Failure::ScriptFailed {
+                    node,
+                    script: script_name,
+                    exit,
+                }
+            }
+            .into());
         }
-        Err(RunError::Step(format!("unknown step {name}")))
+        Err(RunError::Corrupt(format!("unknown step {name}")))
     }
 
     /// The rollback step `name` stands for, with the run it rolls back.
@@ -101,7 +113,7 @@ impl RecoveryContext {
         }
         match self.rollback.as_mut() {
             Some(steps) => steps.step(idx, step).await,
-            None => Err(RunError::Step(format!("no rollback of run {target}"))),
+            None => Err(RunError::Corrupt(format!("no rollback of run {target}"))),
         }
     }
 
@@ -132,7 +144,7 @@ impl RecoveryContext {
 
     /// Asks `/readyz` every 2 s until it answers `ok` or the timeout passes.
     async fn wait_ready(&mut self, idx: i64) -> Result<(), RunError> {
-        let name = crate::runs::cluster_name(&self.cx.run.cluster)?;
+        let name = self.cx.run.cluster.clone();
         let timeout = Duration::from_secs(self.params.ready_timeout_seconds);
         let wait = Wait::new("/readyz", Duration::from_secs(2))
             .timeout(timeout)
@@ -158,15 +170,12 @@ impl RecoveryContext {
                 Err(e) => e,
             };
             if let Next::TimedOut(last) = waiter.not_yet(last).await? {
-                let rollback = self
-                    .params
-                    .rollback
-                    .map(|t| format!(" (the rollback of run {t} was not started)"))
-                    .unwrap_or_default();
-                return Err(RunError::Step(format!(
-                    "/readyz did not answer ok within {} s: {last}{rollback}",
-                    timeout.as_secs()
-                )));
+                return Err(Failure::ReadyzTimeout {
+                    seconds: timeout.as_secs(),
+                    last,
+                    rollback: self.params.rollback,
+                }
+                .into());
             }
         }
     }

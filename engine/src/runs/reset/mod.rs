@@ -11,23 +11,31 @@
 //! never plain success. The control-plane node is refused unless the admin chose to reset the
 //! cluster, confirmed by typing `reset cluster <name>`.
 
-use grappe_views::runs::{DrainOptions, PlanView, ResetOptions, ResetPreviewView};
+use grappe_views::runs::{DrainOptions, PlanDetail, ResetOptions, ResetPreviewView};
 use grappe_views::vocab::Level;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
 use serde::{Deserialize, Serialize};
 
-use super::drain::{call, node_name};
-use super::registry::{Kind, Load, Loading, Policy, loading};
-use super::{Confirmation, RunError, RunId, Runs, Workflow, check, sealed};
+use super::drain::{DrainParams, call};
+use super::registry::{Kind, Load, Loading, Policy, Preparing, loading, request};
+use super::{RunError, RunId, Runs, Workflow, check, sealed};
 use crate::audit::{Action, AuditEntry, Caller, Outcome, Target};
-use crate::names::NodeName;
+use crate::model::Plan;
+use crate::names::{ClusterName, NodeName};
 use crate::runs::Launch;
 use crate::ssh::{Endpoint, commands};
 use crate::state::model::NodeInfo;
 
 /// The approval step's name.
 pub const APPROVAL_STEP: &str = "approval by a second admin";
+
+/// What a reset is planned from: the node and the options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetRequest {
+    pub node: NodeName,
+    pub options: ResetOptions,
+}
 
 /// A reset run's parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,12 +58,10 @@ impl Runs {
     /// An invalid node name, an unknown cluster, API errors.
     pub async fn plan_reset(
         &self,
-        cluster: &str,
-        node: &str,
-        opts: &ResetOptions,
-    ) -> Result<PlanView, RunError> {
-        let name = node_name(node.trim())?;
-        let cluster_name = super::cluster_name(cluster)?;
+        cluster: &ClusterName,
+        request: &ResetRequest,
+    ) -> Result<Plan, RunError> {
+        let (name, opts) = (&request.node, &request.options);
         let client = self.client_of(cluster).await?;
         let api: Api<Node> = Api::all(client);
         let info = api
@@ -65,9 +71,10 @@ impl Runs {
             .and_then(NodeInfo::from_node);
         let mut checks = Vec::new();
         let Some(info) = info else {
-            return Err(RunError::Drain(format!(
-                "node {name} does not exist in cluster {cluster}"
-            )));
+            return Err(RunError::UnknownNode {
+                node: name.to_string(),
+                cluster: cluster.to_string(),
+            });
         };
         let control_plane = info.roles.iter().any(|r| r == "control-plane");
         match (control_plane, opts.reset_cluster) {
@@ -97,7 +104,7 @@ impl Runs {
         }
         let ssh = &self.inner().ssh;
         let approval = ssh.two_person_reset(cluster);
-        let endpoint = ssh.endpoint(&cluster_name, &name, info.internal_ip())?;
+        let endpoint = ssh.endpoint(cluster, name, info.internal_ip())?;
         let pinned = ssh.pinned(&endpoint).await?;
         let host_key = match &pinned {
             None => {
@@ -131,10 +138,11 @@ impl Runs {
         // Drained already: cordoned with nothing left to evict. A NotReady node is not drained
         // (its pods cannot leave gracefully; kubeadm reset removes them).
         let drain = if info.is_ready() {
-            Some(
-                self.plan_drain(cluster, &[name.to_string()], &DrainOptions::default())
-                    .await?,
-            )
+            let drain = DrainParams {
+                nodes: vec![name.clone()],
+                options: DrainOptions::default(),
+            };
+            Some(self.plan_drain(cluster, &drain).await?)
         } else {
             None
         };
@@ -178,14 +186,11 @@ impl Runs {
                 flags.push((flag.to_owned(), "yes".to_owned()));
             }
         }
-        Ok(sealed(PlanView {
-            cluster: cluster.to_owned(),
-            workflow: Workflow::NodeReset.as_str().to_owned(),
-            title: format!("reset {name}"),
+        let request_json = serde_json::to_value(request).map_err(RunError::Encode)?;
+        Ok(sealed(Plan {
             options: flags,
-            objects: Vec::new(),
             checks,
-            reset: Some(ResetPreviewView {
+            detail: PlanDetail::Reset(ResetPreviewView {
                 node: name.to_string(),
                 endpoint: endpoint.display(),
                 host_key,
@@ -195,52 +200,53 @@ impl Runs {
                 options: opts.clone(),
                 approval,
             }),
-            ..PlanView::default()
+            // The node's name (the cluster's when the cluster itself is reset).
+            confirm: if opts.reset_cluster {
+                format!("reset cluster {cluster}")
+            } else {
+                name.to_string()
+            },
+            ..Plan::new(
+                cluster,
+                Workflow::NodeReset,
+                format!("reset {name}"),
+                request_json,
+            )
         }))
     }
 
-    /// Starts a previewed reset after the admin confirmed it (node name, or `reset cluster
-    /// <name>` for the control plane) and gave the password again when needed.
-    ///
-    /// # Errors
-    /// As [`Runs::plan_reset`], plus confirmation, a changed preview, failed checks, a busy
-    /// cluster.
-    pub async fn start_reset(
+    /// The reset a confirmed request starts: the preview made again, the host reached as it
+    /// planned with the key it pinned.
+    async fn prepare_reset(
         &self,
-        caller: &Caller,
-        cluster: &str,
-        node: &str,
-        opts: &ResetOptions,
-        expected_hash: &str,
-        confirmation: Confirmation,
-    ) -> Result<RunId, RunError> {
-        let plan = self.plan_reset(cluster, node, opts).await?;
-        let preview = plan
-            .reset
-            .clone()
-            .ok_or_else(|| RunError::Step("not a reset plan".into()))?;
-        let name = node_name(node.trim())?;
-        let endpoint = self.inner().ssh.endpoint(
-            &super::cluster_name(cluster)?,
-            &name,
-            Endpoint::address_in(&preview.endpoint),
-        )?;
+        cluster: &ClusterName,
+        request: &ResetRequest,
+    ) -> Result<Launch, RunError> {
+        let plan = self.plan_reset(cluster, request).await?;
+        let PlanDetail::Reset(preview) = plan.detail.clone() else {
+            return Err(RunError::Corrupt(
+                "a reset planned without its preview".into(),
+            ));
+        };
+        let name = &request.node;
+        let endpoint =
+            self.inner()
+                .ssh
+                .endpoint(cluster, name, Endpoint::address_in(&preview.endpoint))?;
         let drain = preview.drain_first.then(DrainOptions::default);
-        let steps = steps(&name, &preview, drain.is_some());
+        let steps = steps(name, &preview, drain.is_some());
         let params = serde_json::to_value(ResetParams {
-            node: name,
-            options: opts.clone(),
+            node: name.clone(),
+            options: request.options.clone(),
             endpoint,
             host_key: preview.host_key.clone(),
             drain,
         })
-        .map_err(|e| RunError::Step(e.to_string()))?;
-        let launch = Launch {
+        .map_err(RunError::Encode)?;
+        Ok(Launch {
             node: Some(preview.node.clone()),
             ..Launch::new(plan, params, steps)
-        };
-        self.launch(caller, launch, expected_hash, confirmation)
-            .await
+        })
     }
 
     /// Why `approver` is not a second person for `run`: the run's actor made them an admin, or
@@ -292,7 +298,7 @@ impl Runs {
             });
         }
         let target = Target {
-            cluster: Some(run.cluster.clone()),
+            cluster: Some(run.cluster.to_string()),
             node: None,
             object: Some(format!("run/{}", id.0)),
         };
@@ -384,6 +390,16 @@ impl Kind for Reset {
             password_always: true,
             ..Policy::ADMIN
         }
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        runs: &'a Runs,
+        cluster: &'a ClusterName,
+        req: &'a serde_json::Value,
+        _offer: bool,
+    ) -> Preparing<'a> {
+        Box::pin(async move { runs.prepare_reset(cluster, &request(req)?).await })
     }
 
     fn executor<'a>(&'a self, at: Load<'a>) -> Loading<'a> {

@@ -12,7 +12,7 @@ use crate::model::RunRow;
 use crate::runs::drain::{DrainContext, DrainParams, call};
 use crate::runs::registry::Executor;
 use crate::runs::step::{Next, StepCx, Wait};
-use crate::runs::{RunError, Runs};
+use crate::runs::{Failure, RunError, Runs, exit_text};
 use crate::ssh::{Output, Script, Session, commands};
 use futures::future::BoxFuture;
 
@@ -80,7 +80,7 @@ impl ResetContext {
         ]
         .into_iter()
         .find(|s| s.name() == name)
-        .ok_or_else(|| RunError::Step(format!("unknown step {name}")))?;
+        .ok_or_else(|| RunError::Corrupt(format!("unknown step {name}")))?;
         let out = self.remote(idx, &script).await?;
         if script == commands::KUBEADM_RESET {
             let mut seen = std::collections::BTreeSet::new();
@@ -98,12 +98,12 @@ impl ResetContext {
             }
         }
         if !out.success() {
-            return Err(RunError::Step(format!(
-                "`{}` exited with {}",
-                script.name(),
-                out.exit
-                    .map_or_else(|| "no status".to_owned(), |c| c.to_string())
-            )));
+            return Err(Failure::ScriptFailed {
+                node: self.params.node.to_string(),
+                script: script.name().to_owned(),
+                exit: exit_text(out.exit),
+            }
+            .into());
         }
         Ok(())
     }
@@ -200,7 +200,9 @@ impl ResetContext {
                 return self.cx.say(idx, &format!("approved by {a}")).await;
             }
             if let Next::TimedOut(_) = waiter.not_yet(String::new()).await? {
-                return Err(RunError::Step("no approval".into()));
+                return Err(RunError::Corrupt(
+                    "the wait for an approval has no end".into(),
+                ));
             }
         }
     }
