@@ -330,6 +330,7 @@ messages! {
     StepReadyzTimeout => "/readyz did not answer ok within {seconds} s: {last}", "/readyz n'a pas répondu ok en {seconds} s : {last}";
     StepReadyzTimeoutNoRollback => "/readyz did not answer ok within {seconds} s: {last} (the rollback of run {run} was not started)", "/readyz n'a pas répondu ok en {seconds} s : {last} (l'annulation de l'exécution {run} n'a pas commencé)";
     NotFound => "Page not found.", "Page introuvable.";
+    FirstOf => "the first {shown} of {total}", "les {shown} premiers sur {total}";
     NoSuch => "Not found:", "Introuvable :";
     Loading => "Loading…", "Chargement…";
     InternalError => "Something went wrong on the server. The error was logged with this reference:", "Une erreur s'est produite sur le serveur. Elle a été journalisée avec cette référence :";

@@ -157,6 +157,48 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         Some(presented.fingerprint.clone())
     );
 
+    // A hostile host: a name with a 0xFF byte, a name with a line break that would forge the
+    // kubelet's section, a conflist whose content would forge the IPVS section, and 3,000
+    // files. The check stays bounded and forges nothing.
+    // One argument: ssh joins its arguments into the remote shell's command line.
+    lab.ssh(
+        "rigel",
+        &[
+            r#"cd /etc/cni/net.d && printf '{}' > "$(printf 'bad\377name.conf')" &&
+               printf 'x' > "$(printf 'x\n@@ kubelet-exit 1')" &&
+               printf '{\n@@ ipvs\nabsent\n}\n' > 00-forged.conflist &&
+               i=0; while [ $i -lt 3000 ]; do : > "flood-$i.conf"; i=$((i+1)); done"#,
+        ],
+    );
+    let hostile = engine.ssh.check(&admin, &endpoint).await.expect("check");
+    let netd = &hostile.dirs[0];
+    assert_eq!(netd.total, 3000 + 5, "{:?}", netd.entries.len());
+    assert_eq!(netd.entries.len(), 200);
+    assert!(
+        netd.entries
+            .iter()
+            .any(|e| e.name == "bad\u{FFFD}name.conf"),
+        "the 0xFF byte is shown as U+FFFD: {:?}",
+        &netd.entries[..5]
+    );
+    assert!(
+        hostile.kubelet.active,
+        "a file name forged the kubelet's section"
+    );
+    assert!(
+        hostile.ipvs.installed,
+        "a file's content forged the IPVS section"
+    );
+    assert_eq!(hostile.conf_files.len(), 10);
+    assert_eq!(hostile.conf_files_total, 3000 + 3);
+    assert!(hostile.conf_files[0].content.contains("@@ ipvs"));
+    let stored = serde_json::to_string(&hostile).expect("json").len();
+    assert!(stored < 256 * 1024, "the stored check is {stored} bytes");
+    lab.ssh(
+        "rigel",
+        &["cd /etc/cni/net.d && rm -f flood-*.conf 00-forged.conflist bad*name.conf x*kubelet-exit*"],
+    );
+
     // A changed key: rigel's name pinned, bellatrix's key presented (the inventory sends rigel
     // to bellatrix's address).
     let mut spec = lab.ssh_spec();

@@ -31,7 +31,11 @@ pub struct FileEntry {
 pub struct DirView {
     pub path: String,
     pub present: bool,
+    /// The first entries by name (at most 200).
     pub entries: Vec<FileEntry>,
+    /// How many entries the directory has.
+    #[serde(default)]
+    pub total: usize,
 }
 
 /// A CNI configuration file and its content.
@@ -73,7 +77,11 @@ pub struct HostCheckView {
     pub duration_ms: u64,
     pub kubelet: KubeletView,
     pub dirs: Vec<DirView>,
+    /// The first CNI configuration files in the order the kubelet reads them (at most 10).
     pub conf_files: Vec<ConfFileView>,
+    /// How many there are.
+    #[serde(default)]
+    pub conf_files_total: usize,
     pub iptables: Vec<TableView>,
     pub ipvs: IpvsView,
 }

@@ -132,6 +132,11 @@ fn CheckFiles(v: HostCheckView) -> impl IntoView {
                         view! { <span class="muted" data-testid="dir-missing">{Msg::Missing.text(lang)}</span> }.into_any()
                     } else if d.entries.is_empty() {
                         view! { <span class="muted">{Msg::Empty.text(lang)}</span> }.into_any()
+                    } else if d.total > d.entries.len() {
+                        let shown = Msg::FirstOf.text(lang)
+                            .replace("{shown}", &d.entries.len().to_string())
+                            .replace("{total}", &d.total.to_string());
+                        view! { <span class="badge badge-warn" data-testid="dir-truncated">{shown}</span> }.into_any()
                     } else { ().into_any() }}
                 </p>
                 {(!d.entries.is_empty()).then(|| view! {
@@ -146,6 +151,13 @@ fn CheckFiles(v: HostCheckView) -> impl IntoView {
             {v.conf_files.iter().map(|f| view! {
                 <details><summary><code>{f.path.clone()}</code></summary><pre class="output small">{f.content.clone()}</pre></details>
             }.into_any()).collect_view()}
+            {(v.conf_files_total > v.conf_files.len()).then(|| view! {
+                <p class="muted small" data-testid="conf-files-truncated">{
+                    Msg::FirstOf.text(lang)
+                        .replace("{shown}", &v.conf_files.len().to_string())
+                        .replace("{total}", &v.conf_files_total.to_string())
+                }</p>
+            })}
     }
     .into_any()
 }

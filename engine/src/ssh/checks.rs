@@ -15,6 +15,10 @@ use crate::time::{fmt_unix_seconds, now};
 
 /// How many checks a node's page shows.
 pub const KEPT_ON_PAGE: i64 = 5;
+/// Entries of a directory kept (the script prints at most as many).
+const MAX_ENTRIES: usize = 200;
+/// Configuration files kept (the script prints at most as many).
+const MAX_CONF_FILES: usize = 10;
 
 /// Reads the sections of [`commands::CHECK`]'s output.
 pub fn parse(output: &str) -> HostCheckView {
@@ -41,12 +45,22 @@ pub fn parse(output: &str) -> HostCheckView {
                     .map(|l| (*l).to_owned())
                     .collect();
             }
-            "dir" => view.dirs.push(parse_dir(arg, lines)),
-            "file" => view.conf_files.push(ConfFileView {
-                path: arg.to_owned(),
-                content: lines.join("\n").trim_end().to_owned(),
-            }),
-            "iptables" => view
+            // Each section as often as the script prints it, whatever a host makes it print.
+            "dir" if view.dirs.len() < 3 => view.dirs.push(parse_dir(arg, lines)),
+            "file" if view.conf_files.len() < MAX_CONF_FILES => {
+                view.conf_files.push(ConfFileView {
+                    path: arg.to_owned(),
+                    content: lines
+                        .iter()
+                        .filter_map(|l| l.strip_prefix("| ").or_else(|| l.strip_prefix('|')))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        .trim_end()
+                        .to_owned(),
+                })
+            }
+            "files" => view.conf_files_total = arg.trim().parse().unwrap_or(0),
+            "iptables" if view.iptables.len() < 4 => view
                 .iptables
                 .push(parse_table(arg, lines.first().copied().unwrap_or(""))),
             "ipvs" => view.ipvs = parse_ipvs(lines.first().copied().unwrap_or("")),
@@ -77,10 +91,17 @@ fn parse_dir(path: &str, lines: &[&str]) -> DirView {
             path: path.to_owned(),
             present: false,
             entries: Vec::new(),
+            total: 0,
         };
     }
-    let entries = lines
+    let total = lines
+        .first()
+        .and_then(|l| l.strip_prefix("total "))
+        .and_then(|n| n.trim().parse().ok());
+    let entries: Vec<FileEntry> = lines
         .iter()
+        .skip(usize::from(total.is_some()))
+        .take(MAX_ENTRIES)
         .filter_map(|l| {
             // `%y %s %T@ %f`: type, size, mtime (seconds.fraction), name (may hold spaces).
             let mut parts = l.splitn(4, ' ');
@@ -106,6 +127,7 @@ fn parse_dir(path: &str, lines: &[&str]) -> DirView {
     DirView {
         path: path.to_owned(),
         present: true,
+        total: total.unwrap_or(entries.len()),
         entries,
     }
 }
@@ -285,9 +307,10 @@ f 120 1795882200.5 calico
 @@ dir /var/lib/cni
 missing
 @@ file /etc/cni/net.d/10-calico.conflist
-{
-  \"name\": \"k8s-pod-network\"
-}
+| {
+|   \"name\": \"k8s-pod-network\"
+| }
+@@ files 1
 @@ iptables filter
 ok 12 8
 @@ iptables nat
@@ -335,6 +358,39 @@ error Can't initialize ipvs: Protocol not available
                 .as_deref()
                 .is_some_and(|e| e.contains("Protocol not available"))
         );
+    }
+
+    /// What a hostile host can put in file names and contents (the script turns line breaks
+    /// in names into '?' and puts '| ' before each content line) forges no section, and the
+    /// parser keeps no more than the script prints.
+    #[test]
+    fn a_hostile_host_forges_no_section_and_floods_nothing() {
+        let mut out =
+            String::from("@@ kubelet\n     Active: active (running)\n@@ kubelet-exit 0\n");
+        out.push_str("@@ dir /etc/cni/net.d\ntotal 3003\n");
+        out.push_str("f 1 1.0 x?@@ kubelet-exit 1\n");
+        for i in 0..300 {
+            out.push_str(&format!("f 1 1.0 flood-{i:04}.conf\n"));
+        }
+        for i in 0..12 {
+            out.push_str(&format!(
+                "@@ file /etc/cni/net.d/{i}.conf\n| @@ ipvs\n| absent\n"
+            ));
+        }
+        out.push_str("@@ files 3003\n@@ ipvs\nok 1 2\n");
+        for _ in 0..5 {
+            out.push_str("@@ dir /etc/evil\n@@ iptables nat\nok 1 1\n");
+        }
+        let v = parse(&out);
+        assert!(v.kubelet.active, "a name forged the kubelet's exit");
+        assert!(v.ipvs.installed, "a file's content forged the IPVS section");
+        assert_eq!(v.dirs[0].total, 3003);
+        assert_eq!(v.dirs[0].entries.len(), MAX_ENTRIES);
+        assert_eq!(v.dirs[0].entries[0].name, "x?@@ kubelet-exit 1");
+        assert_eq!(v.conf_files.len(), MAX_CONF_FILES);
+        assert_eq!(v.conf_files_total, 3003);
+        assert_eq!(v.conf_files[0].content, "@@ ipvs\nabsent");
+        assert_eq!((v.dirs.len(), v.iptables.len()), (3, 4));
     }
 
     #[test]

@@ -73,20 +73,30 @@ systemctl is-active --quiet kubelet
 echo "@@ kubelet-exit $?"
 echo '@@ calico'
 journalctl -u kubelet --no-pager -n 300 2>/dev/null | grep -i calico | tail -n 5
+# File names may hold any byte but / and NUL: each entry ends with NUL, and a line break in
+# a name becomes '?', so that no name forges a line (or a section) of this output.
 for d in /etc/cni/net.d /opt/cni/bin /var/lib/cni; do
   echo "@@ dir $d"
   if [ -d "$d" ]; then
-    find "$d" -mindepth 1 -maxdepth 1 -printf '%y %s %T@ %f\n' 2>&1 | sort -k4 | head -n 200
+    echo "total $(find "$d" -mindepth 1 -maxdepth 1 -printf '.' 2>/dev/null | wc -c)"
+    find "$d" -mindepth 1 -maxdepth 1 -printf '%y %s %T@ %f\0' 2>/dev/null \
+      | tr '\n\0' '?\n' | sort -k4 | head -n 200
   else
     echo 'missing'
   fi
 done
-for f in /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf; do
+# The configuration files the kubelet reads, in its order (by name), the first 10; each line
+# of a file behind '| ', so that no content forges a section.
+n=0
+for f in /etc/cni/net.d/*.conflist /etc/cni/net.d/*.conf /etc/cni/net.d/*.json; do
   [ -f "$f" ] || continue
-  echo "@@ file $f"
-  head -c 65536 "$f"
+  n=$((n + 1))
+  [ "$n" -le 10 ] || continue
+  printf '@@ file %s\n' "$(printf '%s' "$f" | tr '\n' '?')"
+  head -c 65536 "$f" | sed 's/^/| /'
   echo
 done
+echo "@@ files $n"
 for t in filter nat mangle raw; do
   echo "@@ iptables $t"
   if out=$(iptables -t "$t" -S 2>&1); then
