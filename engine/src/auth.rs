@@ -435,6 +435,16 @@ impl Authenticator {
         Ok(())
     }
 
+    /// Whether the session stored under `session_id` still signs `user` in: not logged out,
+    /// not ended by a password change or by disabling the user, not expired. A live stream
+    /// asks it every few seconds and ends when it no longer does.
+    ///
+    /// # Errors
+    /// [`AuthError::Store`] when the store fails.
+    pub async fn session_alive(&self, session_id: &str, user: UserId) -> Result<bool, AuthError> {
+        Ok(self.store.session_alive(session_id, user).await?)
+    }
+
     /// Links a session to its user, so that disabling the user can end it.
     ///
     /// # Errors

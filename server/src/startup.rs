@@ -132,6 +132,7 @@ impl Application {
             engine: engine.clone(),
             settings: Arc::new(settings),
             leptos_options: leptos_options.clone(),
+            live_streams: crate::streams::Streams::default(),
         };
         let context_engine = engine.clone();
         let router = Router::new()

@@ -14,6 +14,8 @@ pub struct AppState {
     pub engine: Engine,
     pub settings: Arc<Settings>,
     pub leptos_options: LeptosOptions,
+    /// The live event streams open per session.
+    pub live_streams: crate::streams::Streams,
 }
 
 impl axum::extract::FromRef<AppState> for LeptosOptions {

@@ -24,6 +24,26 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the session `session_id` exists, has not expired, and belongs to `user`, who is
+    /// not disabled.
+    pub(crate) async fn session_alive(
+        &self,
+        session_id: &str,
+        user: UserId,
+    ) -> Result<bool, StoreError> {
+        let alive: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions s \
+             JOIN user_sessions l ON l.session_id = s.id \
+             JOIN users u ON u.id = l.user_id \
+             WHERE s.id = ?1 AND s.expiry_date > unixepoch() AND u.id = ?2 AND u.disabled = 0",
+        )
+        .bind(session_id)
+        .bind(user.0)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(alive > 0)
+    }
+
     /// Forgets one session (logout).
     pub(crate) async fn unlink_session(&self, session_id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;

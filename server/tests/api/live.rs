@@ -179,3 +179,106 @@ fn every_diagnostic_rule_has_its_words() {
         }
     }
 }
+
+/// Opens `/live-runs` with `cookie` (no lab needed).
+async fn open_runs_stream(app: &TestApp, cookie: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}/live-runs", app.base))
+        .header(COOKIE, format!("{SESSION_COOKIE}={cookie}"))
+        .send()
+        .await
+        .expect("live-runs")
+}
+
+/// Reads a stream until it ends; `false` when it is still open after `deadline`.
+async fn ends_within(res: &mut reqwest::Response, deadline: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        let left = deadline.saturating_sub(start.elapsed());
+        match tokio::time::timeout(left, res.chunk()).await {
+            Ok(Ok(Some(_))) => {}
+            Ok(Ok(None) | Err(_)) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// An open event stream ends when its session does: after a logout, and after the user's
+/// password changes (which ends every session of the user), within a few seconds.
+#[tokio::test]
+async fn a_live_stream_ends_with_its_session() {
+    let app = crate::helpers::spawn_app().await;
+    let password = app.add_user("vera", Role::Viewer).await;
+
+    let cookie = app.login("vera", &password).await;
+    let mut stream = open_runs_stream(&app, &cookie).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(read_events(&mut stream, 1, Duration::from_secs(5)).await, 1);
+    let res = app
+        .client
+        .post(format!("{}/auth/logout", app.base))
+        .header("origin", app.origin())
+        .header(COOKIE, format!("{SESSION_COOKIE}={cookie}"))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        ends_within(&mut stream, Duration::from_secs(15)).await,
+        "the stream outlived its logout"
+    );
+
+    let cookie = app.login("vera", &password).await;
+    let mut stream = open_runs_stream(&app, &cookie).await;
+    assert_eq!(read_events(&mut stream, 1, Duration::from_secs(5)).await, 1);
+    let name = grappe_engine::names::UserName::parse("vera").expect("name");
+    let cli = grappe_engine::audit::Caller::cli("test");
+    app.engine
+        .users
+        .set_password(
+            &cli,
+            &name,
+            &grappe_engine::auth::Password::new("another-long-password-42"),
+        )
+        .await
+        .expect("password changed");
+    assert!(
+        ends_within(&mut stream, Duration::from_secs(15)).await,
+        "the stream outlived the password change"
+    );
+}
+
+/// One session holds at most 16 streams at once; a closed one frees its place.
+#[tokio::test]
+async fn a_session_holds_a_bounded_number_of_streams() {
+    let app = crate::helpers::spawn_app().await;
+    let password = app.add_user("vera", Role::Viewer).await;
+    let cookie = app.login("vera", &password).await;
+    let mut open = Vec::new();
+    for _ in 0..grappe_server::streams::MAX_PER_SESSION {
+        let res = open_runs_stream(&app, &cookie).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        open.push(res);
+    }
+    let refused = open_runs_stream(&app, &cookie).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another session of the same user is not affected.
+    let other = app.login("vera", &password).await;
+    assert_eq!(
+        open_runs_stream(&app, &other).await.status(),
+        StatusCode::OK
+    );
+    drop(open.pop());
+    let start = Instant::now();
+    loop {
+        let res = open_runs_stream(&app, &cookie).await;
+        if res.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "a closed stream did not free its place"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
