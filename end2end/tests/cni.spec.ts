@@ -136,6 +136,9 @@ test("a manifest file picked in the browser is planned as an unverified upload; 
   await expect(page.getByTestId("plan-counts")).toHaveText("2 create");
   await expect(plan).toContainText("upload:my-cni.yaml");
   await expect(plan.locator(".badge-warn")).toBeVisible();
+  // Each object of an unverified manifest can be read whole before anything is applied.
+  await plan.locator("tr", { hasText: "my-cni-settings" }).getByTestId("object-yaml").click();
+  await expect(plan.getByTestId("object-yaml-text")).toContainText("mode: vxlan");
   await shot(page, "26-cni-upload-plan");
   // Planning changed nothing.
   expect(kubectl("get", "namespaces", "-o", "name")).not.toContain("grappe-e2e-upload");

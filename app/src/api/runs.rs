@@ -112,6 +112,35 @@ pub async fn start_run(
         .map_err(map_run_error)
 }
 
+/// One object of a manifest's plan as it would be applied, as YAML (admin): the plan's
+/// `request` names the stored manifest and the install's options; a Secret's values show as
+/// digests.
+#[server(endpoint = "plan_object_yaml")]
+pub async fn plan_object_yaml(
+    request: String,
+    api_version: String,
+    kind: String,
+    #[server(default)] namespace: String,
+    name: String,
+) -> Result<String, AppError> {
+    let (engine, _) = guard::require(Role::Admin).await?;
+    let params: InstallParams =
+        serde_json::from_str(&request).map_err(|e| AppError::Invalid(format!("request: {e}")))?;
+    let object = grappe_engine::runs::k8s::ObjectRef {
+        api_version,
+        kind,
+        namespace: non_empty(namespace),
+        name,
+    };
+    let missing = AppError::NotFound(object.key());
+    engine
+        .runs
+        .planned_object_yaml(&params, &object)
+        .await
+        .map_err(map_run_error)?
+        .ok_or(missing)
+}
+
 /// Plans removing a catalog manifest's objects (admin): `kubectl delete -f`.
 #[server(endpoint = "plan_cni_remove")]
 pub async fn plan_cni_remove(cluster: String, source: String) -> Result<PlanView, AppError> {

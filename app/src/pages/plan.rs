@@ -3,12 +3,12 @@
 //! move to the run page once a start answered. A leaf: it imports no page, and each
 //! workflow's page imports it.
 
-use grappe_views::runs::{DrainPreviewView, PlanDetail, PlanView};
+use grappe_views::runs::{DrainPreviewView, PlanDetail, PlanView, PlannedObjectView, Workflow};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 use crate::ErrorBox;
-use crate::api::runs::StartRun;
+use crate::api::runs::{PlanObjectYaml, StartRun};
 use crate::i18n::{Msg, t, use_lang};
 
 /// Opens the run page once a start answered with a run id.
@@ -116,6 +116,8 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
             .map(|a| format!("{} {}", plan.count(a), a.as_str()))
             .collect(),
     };
+    let manifest_plan = plan.manifest_sha256.is_some()
+        && matches!(plan.workflow, Workflow::CniInstall | Workflow::CniRemove);
     view! {
         <div class="plan" data-testid="plan" data-hash=plan.hash.clone()>
             <h3>{Msg::Plan.text(lang)} ": " {plan.title.clone()}</h3>
@@ -149,10 +151,12 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
                 <tbody>
                     {plan.objects.iter().map(|o| {
                         let name = match &o.namespace { Some(ns) => format!("{ns}/{}", o.name), None => o.name.clone() };
+                        // A manifest's object can be read whole (an unverified one above all).
+                        let yaml = manifest_plan.then(|| view! { <ObjectYaml request=plan.request.clone() object=o.clone()/> });
                         view! {
                             <tr data-action=o.action.as_str()>
                                 <td>{o.kind.clone()}</td>
-                                <td class="mono">{name}</td>
+                                <td class="mono">{name} " " {yaml}</td>
                                 <td><span class=format!("action action-{}", o.action.as_str())>{o.action.as_str()}</span></td>
                                 <td>
                                     {(o.changes_total > 0).then(|| view! {
@@ -175,6 +179,26 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// A manifest object's YAML as it would be applied, read on demand.
+#[component]
+fn ObjectYaml(request: String, object: PlannedObjectView) -> impl IntoView {
+    let load = ServerAction::<PlanObjectYaml>::new();
+    view! {
+        <ActionForm action=load attr:class="inline-form">
+            <input type="hidden" name="request" value=request/>
+            <input type="hidden" name="api_version" value=object.api_version.clone()/>
+            <input type="hidden" name="kind" value=object.kind.clone()/>
+            <input type="hidden" name="namespace" value=object.namespace.clone().unwrap_or_default()/>
+            <input type="hidden" name="name" value=object.name.clone()/>
+            <button type="submit" class="btn btn-small" data-testid="object-yaml">"YAML"</button>
+        </ActionForm>
+        {move || load.value().get().map(|r| match r {
+            Ok(yaml) => view! { <pre class="output small" data-testid="object-yaml-text">{yaml}</pre> }.into_any(),
+            Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+        })}
+    }
 }
 
 /// Every pod of a drain with its verdict, and the budgets at zero.

@@ -378,6 +378,22 @@ impl Changes<'_> {
     }
 }
 
+/// `object` with a Secret's values (`data`, `stringData`) replaced by their digests, as
+/// [`diff`] shows them; any other object as it is.
+pub fn without_secret_values(object: &Value) -> Value {
+    let mut shown = object.clone();
+    if object.get("kind").and_then(Value::as_str) == Some("Secret") {
+        for field in ["data", "stringData"] {
+            if let Some(Value::Object(values)) = shown.get_mut(field) {
+                for v in values.values_mut() {
+                    *v = redacted(v).map_or(Value::Null, Value::String);
+                }
+            }
+        }
+    }
+    shown
+}
+
 fn redacted(v: &Value) -> Option<String> {
     use sha2::{Digest, Sha256};
     if v.is_null() {

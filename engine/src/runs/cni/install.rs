@@ -171,3 +171,91 @@ async fn plan_object(
         }
     })
 }
+
+impl Runs {
+    /// One object of a manifest as an install would apply it (the install's options in it), as
+    /// YAML, for the admin who reads an unverified manifest's plan object by object; a Secret's
+    /// values are shown as digests. `None` when the manifest has no such object.
+    ///
+    /// # Errors
+    /// [`RunError`]: the manifest is not stored, cannot be parsed, or an option is invalid.
+    pub async fn planned_object_yaml(
+        &self,
+        params: &InstallParams,
+        object: &ObjectRef,
+    ) -> Result<Option<String>, RunError> {
+        let manifest = manifests::load(&self.inner().store, &params.manifest_sha256).await?;
+        object_yaml(&manifest, params, object)
+    }
+}
+
+/// [`Runs::planned_object_yaml`] of a loaded manifest.
+fn object_yaml(
+    manifest: &Manifest,
+    params: &InstallParams,
+    object: &ObjectRef,
+) -> Result<Option<String>, RunError> {
+    let objects = install_objects(manifest, params)?;
+    objects
+        .iter()
+        .find(|o| object_ref(o) == *object)
+        .map(|o| {
+            serde_yaml::to_string(&k8s::without_secret_values(&o.value))
+                .map_err(|e| RunError::Corrupt(format!("YAML of {}: {e}", object.key())))
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = "apiVersion: v1
+kind: Secret
+metadata:
+  name: token
+  namespace: kube-system
+stringData:
+  token: hunter2-very-secret
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: kube-system
+data:
+  mode: vxlan
+";
+
+    fn object(kind: &str, name: &str) -> ObjectRef {
+        ObjectRef {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            namespace: Some("kube-system".into()),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn an_object_shows_as_yaml_and_a_secret_without_its_values() {
+        let manifest =
+            Manifest::from_bytes(MANIFEST.as_bytes().to_vec(), "paste".into()).expect("a manifest");
+        let params = InstallParams {
+            manifest_sha256: manifest.sha256.clone(),
+            ..InstallParams::default()
+        };
+        let yaml = object_yaml(&manifest, &params, &object("ConfigMap", "settings"))
+            .expect("yaml")
+            .expect("the object");
+        assert!(yaml.contains("mode: vxlan"), "{yaml}");
+        let secret = object_yaml(&manifest, &params, &object("Secret", "token"))
+            .expect("yaml")
+            .expect("the object");
+        assert!(!secret.contains("hunter2"), "{secret}");
+        assert!(secret.contains("secret value, sha256 "), "{secret}");
+        assert_eq!(
+            object_yaml(&manifest, &params, &object("ConfigMap", "other")).expect("yaml"),
+            None
+        );
+    }
+}
