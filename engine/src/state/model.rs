@@ -3,6 +3,10 @@
 //! would take. Conversions from the Kubernetes types live here too.
 
 use crate::names::untrusted_text;
+
+/// The bound of a short text from a cluster (an annotation shown as an address, a reason, a
+/// custom resource's field): longer ones are cut with `…`.
+const SHORT_TEXT: usize = 256;
 use std::collections::BTreeMap;
 
 use grappe_views::WorkloadView;
@@ -124,11 +128,14 @@ impl NodeInfo {
             os_image: info.os_image,
             kernel_version: info.kernel_version,
             container_runtime: info.container_runtime_version,
-            calico_ipv4: annotations.get("projectcalico.org/IPv4Address").cloned(),
+            // Annotations are anyone's text: bounded and neutralised like events.
+            calico_ipv4: annotations
+                .get("projectcalico.org/IPv4Address")
+                .map(|a| untrusted_text(a, SHORT_TEXT)),
             calico_tunnel: annotations
                 .get("projectcalico.org/IPv4IPIPTunnelAddr")
                 .or_else(|| annotations.get("projectcalico.org/IPv4VXLANTunnelAddr"))
-                .cloned(),
+                .map(|a| untrusted_text(a, SHORT_TEXT)),
         })
     }
 
@@ -208,7 +215,8 @@ impl PodInfo {
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True");
         let waiting = |c: &k8s_openapi::api::core::v1::ContainerStatus| {
-            c.state.as_ref()?.waiting.as_ref()?.reason.clone()
+            let reason = c.state.as_ref()?.waiting.as_ref()?.reason.as_deref()?;
+            Some(untrusted_text(reason, SHORT_TEXT))
         };
         // Init containers first, as kubectl shows them (`Init:CrashLoopBackOff`).
         let waiting_reason = inits
@@ -222,8 +230,8 @@ impl PodInfo {
             .find_map(|c| c.last_state.as_ref()?.terminated.as_ref())
             .map(|t| {
                 (
-                    t.reason.clone().unwrap_or_default(),
-                    t.message.clone().unwrap_or_default(),
+                    untrusted_text(t.reason.as_deref().unwrap_or_default(), SHORT_TEXT),
+                    untrusted_text(t.message.as_deref().unwrap_or_default(), 1024),
                 )
             });
         Some(Self {
@@ -427,7 +435,7 @@ impl KubeadmNetworking {
                 continue;
             };
             let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
-            let value = (!value.is_empty()).then(|| value.to_owned());
+            let value = (!value.is_empty()).then(|| untrusted_text(value, SHORT_TEXT));
             match (indented, in_networking, key.trim()) {
                 (true, true, "podSubnet") => out.pod_subnet = value,
                 (true, true, "serviceSubnet") => out.service_subnet = value,
@@ -471,8 +479,10 @@ fn spec(o: &DynamicObject) -> &Value {
     &o.data["spec"]
 }
 
+/// A string field of a custom resource as it is kept (anyone with access to the resource
+/// writes it): bounded and neutralised.
 fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_default().to_owned()
+    untrusted_text(v.as_str().unwrap_or_default(), SHORT_TEXT)
 }
 
 /// An IPPool from its dynamic object.
@@ -482,8 +492,8 @@ pub fn ip_pool(o: &DynamicObject) -> Option<IpPoolInfo> {
         name: o.metadata.name.clone()?,
         cidr: text(&s["cidr"]),
         block_size: s["blockSize"].as_i64().unwrap_or(26),
-        ipip_mode: s["ipipMode"].as_str().unwrap_or("Never").to_owned(),
-        vxlan_mode: s["vxlanMode"].as_str().unwrap_or("Never").to_owned(),
+        ipip_mode: untrusted_text(s["ipipMode"].as_str().unwrap_or("Never"), SHORT_TEXT),
+        vxlan_mode: untrusted_text(s["vxlanMode"].as_str().unwrap_or("Never"), SHORT_TEXT),
         nat_outgoing: s["natOutgoing"].as_bool().unwrap_or(false),
         disabled: s["disabled"].as_bool().unwrap_or(false),
     })

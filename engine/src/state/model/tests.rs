@@ -84,3 +84,30 @@ fn pod_crashloop_and_last_termination() {
             .contains("already using")
     );
 }
+
+#[test]
+fn annotations_and_reasons_from_a_cluster_are_bounded_and_neutralised() {
+    let node: k8s_openapi::api::core::v1::Node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "rigel", "annotations": {
+            "projectcalico.org/IPv4Address": format!("\u{202E}10.0.0.1/24{}", "9".repeat(10_000)),
+        }},
+    }))
+    .expect("node");
+    let info = NodeInfo::from_node(node).expect("kept");
+    let shown = info.calico_ipv4.expect("the annotation");
+    assert!(shown.starts_with("<U+202E>10.0.0.1/24"), "{}", &shown[..20]);
+    assert!(shown.len() <= SHORT_TEXT + 3, "{}", shown.len());
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "p", "namespace": "demo"},
+        "status": {"containerStatuses": [{
+            "name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 1,
+            "state": {"waiting": {"reason": "Crash\u{200B}Loop"}},
+            "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": "x".repeat(100_000)}}
+        }]}
+    }))
+    .expect("pod");
+    let info = PodInfo::from_pod(pod).expect("kept");
+    assert_eq!(info.waiting_reason.as_deref(), Some("Crash<U+200B>Loop"));
+    let (_, message) = info.last_termination.expect("terminated");
+    assert!(message.len() <= 1024 + 3, "{}", message.len());
+}
