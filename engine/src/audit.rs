@@ -57,6 +57,15 @@ pub struct Caller {
 
 impl Caller {
     /// The command line on this machine, acting as the OS user `os_user`.
+    /// Grappe itself, acting at startup on what a previous process left.
+    pub fn system() -> Self {
+        Self {
+            actor: "grappe".to_owned(),
+            source: Some("local".to_owned()),
+            user_agent: Some(format!("grappe/{}", env!("CARGO_PKG_VERSION"))),
+        }
+    }
+
     pub fn cli(os_user: &str) -> Self {
         Self {
             actor: format!("cli:{}", crate::names::sanitize_for_display(os_user, 64)),

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod clusters;
 pub mod csv_export;
 pub mod diagnostics;
+pub mod faults;
 pub mod manifests;
 pub mod model;
 pub mod names;
@@ -113,6 +114,7 @@ impl Engine {
         )
         .await
         .map_err(|e| EngineError::Runs(Box::new(e)))?;
+        runs::recover::remember_control_planes(runs.clone(), clusters.names().to_vec());
         Ok(Self {
             states,
             runs,

@@ -83,6 +83,7 @@ pub enum Action {
     NodeCheck,
     SshTrust,
     RunApprove,
+    RunInterrupt,
 }
 
 impl Action {
@@ -106,6 +107,7 @@ impl Action {
         Self::NodeCheck,
         Self::SshTrust,
         Self::RunApprove,
+        Self::RunInterrupt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -129,6 +131,7 @@ impl Action {
             Self::NodeCheck => "node.check",
             Self::SshTrust => "ssh.trust",
             Self::RunApprove => "run.approve",
+            Self::RunInterrupt => "run.interrupt",
         }
     }
 }

@@ -10,7 +10,8 @@ use super::lifecycle::run_target;
 use super::registry::{Executor, Load};
 use super::{RunError, RunId, RunStatus, Runs, StepStatus, k8s, lease};
 use crate::audit::{Action, AuditEntry, Caller, GuardedError, Outcome, error_chain};
-use crate::model::{RunRow, StepRow};
+use crate::faults;
+use crate::model::{RunFailure, RunRow, StepRow};
 
 impl Runs {
     /// Executes the run's unfinished steps in order, then ends it.
@@ -24,14 +25,8 @@ impl Runs {
                 (RunStatus::Failed, Some(e.failure()))
             }
         };
-        if let Err(e) = self
-            .inner
-            .store
-            .finish_run(id, status, failure.as_ref())
-            .await
-        {
-            tracing::error!(run = id.0, error = %error_chain(&e), "could not record the end of a run");
-        }
+        self.record_end(id, status, failure.as_ref()).await;
+        faults::point(&["finished"]).await;
         if let Ok(Some(run)) = self.inner.store.run(id).await
             && let Ok(client) = self.inner.clusters.client(&run.cluster).await
             && let Err(e) = lease::release(&client, &self.holder(id, &run.actor)).await
@@ -39,6 +34,17 @@ impl Runs {
             tracing::warn!(run = id.0, error = %error_chain(&e), "could not release the lease");
         }
         self.seal(id, caller).await;
+    }
+
+    /// Records the end of a run, again and again while the database refuses it (a full disk):
+    /// a run whose end is not recorded would show as running with nothing running it.
+    async fn record_end(&self, id: RunId, status: RunStatus, failure: Option<&RunFailure>) {
+        let mut wait = Duration::from_secs(1);
+        while let Err(e) = self.inner.store.finish_run(id, status, failure).await {
+            tracing::error!(run = id.0, error = %error_chain(&e), retry_in = ?wait, "could not record the end of a run");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
     }
 
     async fn drive_steps(
@@ -121,14 +127,23 @@ impl Runs {
             .set_step_status(id, step.idx, StepStatus::Running)
             .await?;
         self.bump();
+        faults::point(&[
+            &format!("step {} before", step.idx),
+            &format!("step {} before", step.name),
+        ])
+        .await;
         let entry = AuditEntry::new(caller, Action::RunStep, run_target(run), Outcome::Attempted)
             .detail("workflow", run.workflow.as_str())
             .detail("step", step.name.clone());
-        let done = self
-            .inner
-            .audit
-            .guarded(entry, executor.run_step(step.idx, &step.name))
+        let work = async {
+            faults::point(&[
+                &format!("step {} audited", step.idx),
+                &format!("step {} audited", step.name),
+            ])
             .await;
+            executor.run_step(step.idx, &step.name).await
+        };
+        let done = self.inner.audit.guarded(entry, work).await;
         let (status, err) = match done {
             Ok(()) => (StepStatus::Done, None),
             Err(GuardedError::AuditUnavailable(a)) => {
@@ -147,6 +162,13 @@ impl Runs {
         }
         store.set_step_status(id, step.idx, status).await?;
         self.bump();
+        if status == StepStatus::Done {
+            faults::point(&[
+                &format!("step {} done", step.idx),
+                &format!("step {} done", step.name),
+            ])
+            .await;
+        }
         err.map_or(Ok(()), Err)
     }
 }

@@ -47,6 +47,23 @@ pub enum KubeError {
     Encode(String, #[source] serde_json::Error),
 }
 
+impl KubeError {
+    /// Whether the API server did not answer (or answered it cannot serve now: 5xx): a wait
+    /// goes on through it, as a person would retry, until its own timeout.
+    #[must_use]
+    pub fn unreachable(&self) -> bool {
+        let source = match self {
+            Self::Call { source, .. } | Self::UnknownKind { source, .. } => source,
+            _ => return false,
+        };
+        match source {
+            kube::Error::Api(status) => status.code >= 500,
+            kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// A reference to one object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ObjectRef {

@@ -37,8 +37,9 @@ fn expired(spec: &LeaseSpec) -> bool {
     renew.0.as_second() + secs < k8s_openapi::jiff::Timestamp::now().as_second()
 }
 
-/// Takes the lease for `holder`, or renews it if `holder` (or, after a restart, the same run:
-/// `same_run`) holds it.
+/// Takes the lease for `holder`, or renews it if `holder` holds it, or takes it over from a
+/// holder `same_run` says is stale (after a restart, the same run; a run of this instance that
+/// ended without giving it back).
 ///
 /// # Errors
 /// [`LeaseError::Held`] with the current holder; [`LeaseError::Kube`].

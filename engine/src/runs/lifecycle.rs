@@ -272,8 +272,11 @@ impl Runs {
     ) -> Result<(), RunError> {
         let client = self.client_of(cluster).await?;
         let holder = self.holder(id, actor);
-        let same_run = format!("{}/run-{}/", self.inner.instance, id.0);
-        lease::acquire(&client, &holder, &|h: &str| h.starts_with(&same_run)).await?;
+        // A Lease held by a run of this instance is stale: one run at a time holds a cluster
+        // (the database's index), so another of our runs holding it has ended without giving
+        // it back (its API server was down then).
+        let ours = format!("{}/run-", self.inner.instance);
+        lease::acquire(&client, &holder, &|h: &str| h.starts_with(&ours)).await?;
         Ok(())
     }
 

@@ -301,17 +301,11 @@ impl Runs {
         } else {
             Vec::new()
         };
-        for id in &interrupted {
-            tracing::warn!(
-                run = id.0,
-                "run was left running by a previous process: now interrupted"
-            );
-        }
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "grappe".into());
         let db = hex::encode(&Sha256::digest(database.to_string_lossy().as_bytes())[..4]);
-        Ok(Self {
+        let runs = Self {
             inner: Arc::new(Inner {
                 store,
                 audit,
@@ -324,7 +318,49 @@ impl Runs {
                 changes: watch::channel(0).0,
                 registry,
             }),
-        })
+        };
+        if recover {
+            runs.recover(&interrupted).await;
+        }
+        Ok(runs)
+    }
+
+    /// At startup, what a previous process left: each run it left running is recorded as
+    /// interrupted (`run.interrupt`: its last step's `attempted` record has no outcome, and
+    /// this says why), and each run it ended without sealing is sealed now.
+    async fn recover(&self, interrupted: &[RunId]) {
+        let system = Caller::system();
+        for id in interrupted {
+            tracing::warn!(
+                run = id.0,
+                "run was left running by a previous process: now interrupted"
+            );
+            let Ok(Some(run)) = self.inner.store.run(*id).await else {
+                continue;
+            };
+            let entry = AuditEntry::new(
+                &system,
+                Action::RunInterrupt,
+                lifecycle::run_target(&run),
+                Outcome::Failure,
+            )
+            .detail("workflow", run.workflow.as_str())
+            .detail("why", "the process that ran it stopped");
+            if let Err(e) = self.inner.audit.append(entry).await {
+                tracing::error!(run = id.0, error = %crate::audit::error_chain(&e), "could not record an interrupted run");
+            }
+        }
+        match self.inner.store.unsealed_finished_runs().await {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::warn!(run = id.0, "run ended without its seal: sealing it now");
+                    self.seal(id, &system).await;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %crate::audit::error_chain(&e), "could not look for unsealed runs")
+            }
+        }
     }
 
     /// Gets a manifest from `source`. A catalog download with another checksum is refused and

@@ -1,4 +1,5 @@
-//! SQL for SSH host keys (`ssh_host_keys`) and host checks (`host_checks`).
+//! SQL for SSH host keys (`ssh_host_keys`), host checks (`host_checks`) and the control-plane
+//! nodes remembered per cluster (`known_control_planes`).
 
 use super::{Store, StoreError};
 use crate::time::now;
@@ -83,6 +84,48 @@ impl Store {
         .bind(cluster)
         .bind(node)
         .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+impl Store {
+    /// Replaces the control-plane nodes remembered for `cluster` (name, InternalIP).
+    pub(crate) async fn remember_control_planes(
+        &self,
+        cluster: &str,
+        nodes: &[(String, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM known_control_planes WHERE cluster = ?1")
+            .bind(cluster)
+            .execute(&mut *tx)
+            .await?;
+        let at = now().to_string();
+        for (node, ip) in nodes {
+            sqlx::query(
+                "INSERT INTO known_control_planes (cluster, node, internal_ip, seen_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(cluster)
+            .bind(node)
+            .bind(ip)
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The control-plane nodes remembered for `cluster`.
+    pub(crate) async fn known_control_planes(
+        &self,
+        cluster: &str,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT node, internal_ip FROM known_control_planes WHERE cluster = ?1 ORDER BY node",
+        )
+        .bind(cluster)
         .fetch_all(self.pool())
         .await?)
     }

@@ -145,6 +145,16 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection still inside a transaction when it comes back (a COMMIT refused by
+            // a full disk, its rollback not done yet) is closed, not reused: every later BEGIN
+            // on it would fail, and the audit log with it, long after the disk has room again.
+            .after_release(|conn, _| {
+                let depth =
+                    <<sqlx::Sqlite as sqlx::Database>::TransactionManager as sqlx::TransactionManager>::get_transaction_depth(
+                        conn,
+                    );
+                Box::pin(async move { Ok(depth == 0) })
+            })
             .connect_with(options)
             .await
             .map_err(|e| open_err(Box::new(e)))?;

@@ -387,6 +387,18 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Finished runs without their digest: their process stopped between their end and their
+    /// seal.
+    pub(crate) async fn unsealed_finished_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled', 'abandoned') \
+             AND digest IS NULL ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(ids.into_iter().map(RunId).collect())
+    }
+
     /// At startup: every run left running has nothing executing it any more.
     pub(crate) async fn interrupt_running_runs(&self) -> Result<Vec<RunId>, StoreError> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;

@@ -43,6 +43,10 @@ commands:
                                    NetworkUnavailable=True/CalicoIsDown, 2 h old, on NODE
                 apiserver          kube-apiserver stops (the static pod lost after a CNI change)
                 node-notready      NODE's kubelet stops posting status (Ready=Unknown)
+                slow-reset         NODE's kubeadm reset takes 30 s (stopping containers), so
+                                   that a test can cut it in the middle
+                ssh-cut            every SSH connection to NODE's host is cut now (its sshd's
+                                   per-connection processes killed); not a lasting failure
   heal        undo every injected failure
   cni apply FILE | cni delete FILE
               server-side apply or delete a manifest (like kubectl apply --server-side / delete -f)

@@ -408,6 +408,10 @@ func (t toolRun) kubeadm() int {
 	return 1
 }
 
+// SlowResetFlag is the host state file that makes kubeadm reset wait (`lab break slow-reset`):
+// it holds the duration.
+const SlowResetFlag = "slow-reset"
+
 // reset does what kubeadm reset does on a node (cmd/kubeadm/app/cmd/phases/reset) and prints
 // what it prints, warnings about what it leaves behind included.
 func (t toolRun) reset() int {
@@ -436,6 +440,13 @@ func (t toolRun) reset() int {
 			return t.fail(err)
 		}
 		fmt.Fprintln(t.Out, "[reset] Deleted contents of the etcd data directory: /var/lib/etcd")
+	}
+	if data, err := os.ReadFile(t.h.File("state", SlowResetFlag)); err == nil {
+		// `lab break slow-reset`: stopping the containers takes its time, as on a busy node.
+		if d, err := time.ParseDuration(strings.TrimSpace(string(data))); err == nil {
+			fmt.Fprintln(t.Out, "[reset] Stopping the running containers...")
+			time.Sleep(d)
+		}
 	}
 	fmt.Fprintln(t.Out, "[reset] Stopping the kubelet service")
 	_ = setKubelet(t.h, "inactive", now)

@@ -24,6 +24,7 @@ import (
 	"grappe.dev/lab/internal/apply"
 	"grappe.dev/lab/internal/config"
 	"grappe.dev/lab/internal/footprint"
+	"grappe.dev/lab/internal/hosts"
 	"grappe.dev/lab/internal/proc"
 	"grappe.dev/lab/internal/stages"
 )
@@ -52,6 +53,12 @@ func Break(ctx context.Context, dir, kind string, args []string, out io.Writer) 
 		}
 		fmt.Fprintf(out, "kube-apiserver stopped (killed); %s now refuses connections. `lab heal` restarts it.\n", cfg.APIServerURL())
 		return nil
+	}
+	if kind == "slow-reset" || kind == "ssh-cut" {
+		if len(args) == 0 {
+			return &UsageError{Err: fmt.Errorf("usage: lab break %s NODE", kind)}
+		}
+		return breakHost(&cfg, m, kind, args[0], out)
 	}
 	client, rc, err := Clients(&cfg)
 	if err != nil {
@@ -143,6 +150,32 @@ func calicoNodePod(ctx context.Context, c kubernetes.Interface, node string) (*c
 		return nil, err
 	}
 	return &pods.Items[0], nil
+}
+
+// breakHost plays a failure on a node's host: a slow kubeadm reset, or every SSH connection
+// cut.
+func breakHost(cfg *config.Config, m proc.Manager, kind, node string, out io.Writer) error {
+	h, err := hosts.Get(cfg, node)
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	if kind == "slow-reset" {
+		if err := os.WriteFile(h.File("state", hosts.SlowResetFlag), []byte("30s\n"), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "kubeadm reset on %s now takes 30 s; `lab heal` makes it quick again\n", node)
+		return nil
+	}
+	master := m.Pid(h.ProcName())
+	if master == 0 {
+		return fmt.Errorf("the sshd of %s does not run", node)
+	}
+	cut, err := proc.KillChildren(master)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%d SSH connection process(es) to %s killed\n", cut, node)
+	return nil
 }
 
 // waitSignal waits (up to 90 s) for what a failure makes visible, and describes it.
@@ -258,6 +291,15 @@ func Heal(ctx context.Context, dir string, out io.Writer) error {
 			return err
 		}
 		healed = append(healed, node.Name)
+	}
+	hostList, err := hosts.List(&cfg)
+	if err != nil {
+		return err
+	}
+	for _, h := range hostList {
+		if err := os.Remove(h.File("state", hosts.SlowResetFlag)); err == nil {
+			fmt.Fprintf(out, "kubeadm reset on %s is quick again\n", h.Node.Name)
+		}
 	}
 	if dyn, err := dynamic.NewForConfig(rc); err == nil {
 		err := dyn.Resource(ippoolsGVR).Delete(ctx, OverlapPool, metav1.DeleteOptions{})

@@ -198,3 +198,35 @@ func StartTime(pid int) time.Time {
 	}
 	return time.Time{}
 }
+
+// KillChildren kills (SIGKILL) every process whose parent is pid, and returns how many.
+func KillChildren(pid int) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	killed := 0
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: the command may hold spaces and parentheses.
+		rest := string(stat)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		fields := strings.Fields(rest)
+		if len(fields) < 2 || fields[1] != strconv.Itoa(pid) {
+			continue
+		}
+		if err := syscall.Kill(child, syscall.SIGKILL); err == nil {
+			killed++
+		}
+	}
+	return killed, nil
+}

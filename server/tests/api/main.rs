@@ -2,8 +2,10 @@
 
 mod auth;
 mod cli;
+mod faults;
 mod guards;
 mod helpers;
 mod history;
 mod live;
+mod process;
 mod runs;

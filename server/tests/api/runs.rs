@@ -3,8 +3,8 @@
 //! "interrupted" when it starts again, and resumes it to success (against a lab of its own);
 //! the same for a drain held by a PodDisruptionBudget, resumed by an operator.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use grappe_engine::users::Role;
@@ -12,6 +12,9 @@ use http::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{Http, location, settings_for, spawn_app, spawn_with};
+use crate::process::{
+    LabGuard, add_user, json, lab, repo, run_until, serve, start_form, step_status, wait_up,
+};
 
 #[tokio::test]
 async fn only_admins_plan_and_start_runs() {
@@ -235,150 +238,6 @@ async fn oversized_manifests_are_refused() {
 async fn assert_no_runs(app: &crate::helpers::TestApp) {
     let runs = app.engine.runs.list(None, None, 10).await.expect("runs");
     assert!(runs.is_empty(), "{runs:?}");
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo")
-        .to_path_buf()
-}
-
-/// `lab/lab` with `args` on `dir`; panics with its output on failure.
-fn lab(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(repo().join("lab/lab"))
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run lab/lab: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "lab {args:?}:\n{text}");
-    text
-}
-
-struct LabGuard(PathBuf);
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("lab/lab"))
-            .args(["down", "--dir"])
-            .arg(&self.0)
-            .output();
-    }
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `grappe user add NAME --role ROLE --password-stdin` on the configuration's database.
-fn add_user(config: &Path, name: &str, role: &str, password: &str) {
-    use std::io::Write;
-    let mut add = Command::new(env!("CARGO_BIN_EXE_grappe"))
-        .arg("--config")
-        .arg(config)
-        .args(["user", "add", name, "--role", role, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("grappe user add");
-    let mut stdin = add.stdin.take().expect("stdin");
-    stdin
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("password");
-    drop(stdin);
-    assert!(add.wait().expect("user add").success());
-}
-
-fn serve(config: &Path, log: &Path) -> Server {
-    let log = std::fs::File::create(log).expect("log file");
-    Server(
-        Command::new(env!("CARGO_BIN_EXE_grappe"))
-            .args(["--config"])
-            .arg(config)
-            .arg("serve")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn grappe serve"),
-    )
-}
-
-async fn wait_up(http: &Http) {
-    let start = Instant::now();
-    while http
-        .client
-        .get(format!("{}/healthz", http.base))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "grappe did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The form that starts `plan` as the page sends it, confirmed with `typed`.
-fn start_form<'a>(plan: &'a Value, typed: &'a str) -> [(&'a str, &'a str); 5] {
-    let text = |key: &str| plan[key].as_str().expect("a plan's field");
-    [
-        ("workflow", text("workflow")),
-        ("cluster", text("cluster")),
-        ("request", text("request")),
-        ("plan_hash", text("hash")),
-        ("confirm", typed),
-    ]
-}
-
-async fn json(http: &Http, cookie: &str, path: &str, form: &[(&str, &str)]) -> Value {
-    let res = http.call(path, Some(cookie), form).await;
-    let status = res.status();
-    let body = res.text().await.expect("body");
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-}
-
-async fn run_until(
-    http: &Http,
-    cookie: &str,
-    run: &str,
-    what: &str,
-    ok: impl Fn(&Value) -> bool,
-) -> Value {
-    let start = Instant::now();
-    loop {
-        let view = json(http, cookie, "/api/get_run", &[("run", run)]).await;
-        if ok(&view) {
-            return view;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "run {run}: {what} never happened: {view:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn step_status(view: &Value, step: &str) -> String {
-    view["steps"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["name"] == step))
-        .and_then(|s| s["status"].as_str())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

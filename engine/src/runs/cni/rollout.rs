@@ -45,10 +45,28 @@ impl StepContext {
             let mut missing = Vec::new();
             let mut lines = Vec::new();
             for w in &workloads {
-                let api = self.resolver.api(w).await?;
-                let Some(obj) = k8s::get(&api, w).await? else {
-                    missing.push(format!("{} is missing", w.key()));
-                    continue;
+                let found = match self.resolver.api(w).await {
+                    Ok(api) => k8s::get(&api, w).await,
+                    Err(e) => Err(e),
+                };
+                let obj = match found {
+                    Ok(Some(obj)) => obj,
+                    Ok(None) => {
+                        missing.push(format!("{} is missing", w.key()));
+                        continue;
+                    }
+                    // An API server that stops answering (restarted, overloaded) is waited
+                    // for until the rollout's own timeout, as a person would retry.
+                    Err(e) if e.unreachable() => {
+                        let line = format!(
+                            "the API server does not answer ({}): waiting",
+                            crate::audit::error_chain(&e)
+                        );
+                        missing.push(line.clone());
+                        lines.push(line);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
                 };
                 let (line, ready) = if w.kind == "DaemonSet" {
                     self.daemonset_progress(&obj)

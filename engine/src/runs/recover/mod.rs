@@ -11,7 +11,10 @@
 //! (what it created is deleted, what it changed restored); if the API server stays down, its
 //! steps never start and the run says so.
 
+mod known;
 mod steps;
+
+pub use known::remember_control_planes;
 
 use grappe_views::vocab::Level;
 use std::collections::BTreeSet;
@@ -191,21 +194,7 @@ impl Runs {
         checks: &mut Vec<CheckView>,
     ) -> Result<Vec<RecoveryHostView>, RunError> {
         let inner = self.inner();
-        let control_planes: Vec<(String, Option<String>)> = inner
-            .states
-            .get(name)
-            .map(|s| {
-                s.nodes_page(&grappe_views::NodesQuery {
-                    role: "control-plane".to_owned(),
-                    per_page: grappe_views::MAX_PER_PAGE,
-                    ..Default::default()
-                })
-                .rows
-                .into_iter()
-                .map(|r| (r.name, r.internal_ip))
-                .collect()
-            })
-            .unwrap_or_default();
+        let control_planes = self.control_planes(name).await?;
         if control_planes.is_empty() {
             checks.push(check(
                 "control-plane",
