@@ -217,6 +217,21 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Settings from a configuration file's text and the `GRAPPE_*` variables `env`, validated
+    /// (what `load` does once it has read the file; relative paths stay relative).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming what is wrong.
+    pub fn parse(text: &str, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut settings: Self = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: "(text)".into(),
+            source: Box::new(source),
+        })?;
+        settings.apply_env(env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
     fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),

@@ -15,12 +15,24 @@ use super::{caller_from_request, keys, safe_next};
 use crate::state::AppState;
 use app::api::history::encode_component;
 
+/// The login form as posted.
 #[derive(Deserialize)]
 pub struct LoginForm {
     username: String,
     password: String,
     next: Option<String>,
     lang: Option<String>,
+}
+
+impl LoginForm {
+    /// What the handler takes from a form before it asks the engine: the name as a user name
+    /// (if it is one) and where to go after the login (a path of this site).
+    pub fn checked(&self) -> (Option<grappe_engine::names::UserName>, String) {
+        (
+            grappe_engine::names::UserName::parse(&self.username).ok(),
+            safe_next(self.next.as_deref()),
+        )
+    }
 }
 
 fn login_page(error: &str, form_next: Option<&str>, lang: Option<&str>, extra: &str) -> Redirect {
