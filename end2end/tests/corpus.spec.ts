@@ -92,10 +92,10 @@ test("hostile text from a cluster and a host shows as text on every page", async
     await expect(row).toContainText("<U+202E>evil");
     await harmless(page);
 
-    // The node page: the annotation, the event's message and reason.
+    // The node page: the annotation (its network card), the event's message and reason.
     await page.goto(`/c/${cluster}/nodes/${node}`);
     await hydrated(page);
-    await expect(page.getByTestId("node-summary")).toContainText(SCRIPT);
+    await expect(page.getByTestId("node-network")).toContainText(SCRIPT);
     const events = page.getByTestId("events");
     await expect(events).toContainText(ATTRIBUTE, { timeout: 15_000 });
     await expect(events).toContainText(`Corpus${SVG}`);

@@ -25,6 +25,13 @@ pub fn RunPage() -> impl IntoView {
     });
     let (tick, live) = use_live_runs();
     let control = ServerAction::<ControlRun>::new();
+    // Held by the page, not by what a reload of the run redraws: a live change (another run's
+    // step) must not wipe a rollback plan being read.
+    let rollback = ServerAction::<PlanRunRollback>::new();
+    Effect::new(move |_| {
+        id.track();
+        rollback.value().set(None);
+    });
     let run = Resource::new(
         move || (id.get(), tick.get(), control.version().get()),
         |(id, _, _)| get_run(id),
@@ -38,7 +45,7 @@ pub fn RunPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match run.await {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                    Ok(r) => view! { <Run r=r control=control/> }.into_any(),
+                    Ok(r) => view! { <Run r=r control=control rollback_plan=rollback/> }.into_any(),
                 }
             })}
         </Transition>
@@ -46,7 +53,11 @@ pub fn RunPage() -> impl IntoView {
 }
 
 #[component]
-fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
+fn Run(
+    r: RunView,
+    control: ServerAction<ControlRun>,
+    rollback_plan: ServerAction<PlanRunRollback>,
+) -> impl IntoView {
     let lang = use_lang();
     let may = r.may;
     let s = r.summary.clone();
@@ -178,7 +189,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
                 </tbody>
             </table>
         </section>
-        {may.roll_back.then(|| view! { <Rollback run=id/> })}
+        {may.roll_back.then(|| view! { <Rollback run=id plan=rollback_plan/> })}
         <section class="card">
             <details>
                 <summary>{Msg::Plan.text(lang)}</summary>
@@ -189,8 +200,7 @@ fn Run(r: RunView, control: ServerAction<ControlRun>) -> impl IntoView {
 }
 
 #[component]
-fn Rollback(run: i64) -> impl IntoView {
-    let plan = ServerAction::<PlanRunRollback>::new();
+fn Rollback(run: i64, plan: ServerAction<PlanRunRollback>) -> impl IntoView {
     view! {
         <section class="card" id="rollback" data-testid="rollback">
             <ActionForm action=plan attr:class="inline-form">

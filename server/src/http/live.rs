@@ -155,7 +155,8 @@ fn versions(
                     }
                 }
             }
-            if !guard.alive().await {
+            // The first event goes at once: the session guard has just checked the session.
+            if !first && !guard.alive().await {
                 return None;
             }
             let version = *rx.borrow_and_update();

@@ -214,6 +214,11 @@ async fn a_live_stream_ends_with_its_session() {
     let mut stream = open_runs_stream(&app, &cookie).await;
     assert_eq!(stream.status(), StatusCode::OK);
     assert_eq!(read_events(&mut stream, 1, Duration::from_secs(5)).await, 1);
+    // A valid session's stream stays open past its checks.
+    assert!(
+        !ends_within(&mut stream, Duration::from_secs(12)).await,
+        "the stream of a valid session ended"
+    );
     let res = app
         .client
         .post(format!("{}/auth/logout", app.base))
