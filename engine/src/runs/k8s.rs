@@ -382,9 +382,17 @@ struct Changes<'a> {
     secret: bool,
 }
 
+/// The paths of a Secret that hold its values: its data, and the copy of the whole object
+/// that `kubectl apply` keeps in an annotation.
+const SECRET_VALUE_PATHS: [&str; 3] = [
+    "/data",
+    "/stringData",
+    "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration",
+];
+
 impl Changes<'_> {
     fn shown(&self, path: &str, v: &Value) -> Option<String> {
-        let value_path = ["/data", "/stringData"]
+        let value_path = SECRET_VALUE_PATHS
             .iter()
             .any(|p| path == *p || path.starts_with(&format!("{p}/")));
         if self.secret && value_path {
@@ -406,6 +414,12 @@ pub fn without_secret_values(object: &Value) -> Value {
                     *v = redacted(v).map_or(Value::Null, Value::String);
                 }
             }
+        }
+        if let Some(applied) = shown
+            .pointer_mut("/metadata/annotations")
+            .and_then(|a| a.get_mut("kubectl.kubernetes.io/last-applied-configuration"))
+        {
+            *applied = redacted(applied).map_or(Value::Null, Value::String);
         }
     }
     shown
@@ -550,6 +564,17 @@ mod tests {
         let (changes, total) = diff(&before, &after);
         assert_eq!(total, 4);
         let text = format!("{changes:?}");
+        // kubectl apply's copy of the whole object in an annotation: its values too.
+        let applied = |v: &str| {
+            json!({"kind": "Secret", "metadata": {"name": "s", "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration":
+                    format!("{{\"data\":{{\"token\":\"{v}\"}}}}")}}})
+        };
+        let (annotated, _) = diff(&applied("c2VjcmV0LW9uZQ=="), &applied("c2VjcmV0LXR3bw=="));
+        let shown = format!("{annotated:?}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        let yaml = without_secret_values(&applied("c2VjcmV0LW9uZQ=="));
+        assert!(!yaml.to_string().contains("c2VjcmV0"), "{yaml}");
         for secret in ["c2VjcmV0", "eA==", "hunter2"] {
             assert!(!text.contains(secret), "{secret} shown: {text}");
         }
