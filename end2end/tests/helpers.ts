@@ -30,3 +30,26 @@ export async function login(page: Page): Promise<void> {
 export async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: `${output}/${name}.png`, fullPage: true });
 }
+
+/** Checks a node's host from its page, trusting its key first when it is not trusted yet
+ * (`beforeTrust`: what to do while the untrusted key is shown, e.g. a screenshot). */
+export async function checkHost(page: Page, cluster: string, node: string, beforeTrust?: () => Promise<void>): Promise<void> {
+  await page.goto(`/c/${cluster}/nodes/${node}`);
+  await hydrated(page);
+  const host = page.getByTestId("host");
+  await host.getByTestId("check-host").click();
+  const untrusted = host.getByTestId("untrusted-key");
+  const done = host.getByTestId("host-check").first();
+  await expect(untrusted.or(done)).toBeVisible({ timeout: 30_000 });
+  if (await untrusted.isVisible()) {
+    await expect(host.getByTestId("presented-fingerprint")).toContainText("SHA256:");
+    if (beforeTrust) {
+      await beforeTrust();
+    }
+    await host.getByTestId("trust-key").click();
+    await expect(host.getByTestId("trusted")).toContainText("SHA256:", { timeout: 30_000 });
+    await host.getByTestId("check-host").click();
+  }
+  await expect(host.getByTestId("host-key")).toContainText("SHA256:", { timeout: 30_000 });
+  await expect(host.getByTestId("kubelet-state").first()).toBeVisible({ timeout: 30_000 });
+}

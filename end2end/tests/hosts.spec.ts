@@ -8,7 +8,7 @@
 import { test, expect, Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
-import { hydrated, login, shot } from "./helpers";
+import { checkHost as checkHostOf, hydrated, login, shot } from "./helpers";
 
 function kubeconfig(): string {
   const k = process.env.GRAPPE_E2E_KUBECONFIG;
@@ -30,26 +30,9 @@ function lab(...args: string[]): string {
 
 const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
 
-/** Checks a node's host, trusting its key first when it is not trusted yet. */
+/** Checks a node's host, trusting its key first (with a screenshot of the untrusted key). */
 async function checkHost(page: Page, node: string, screenshot?: string): Promise<void> {
-  await page.goto(`/c/${cluster}/nodes/${node}`);
-  await hydrated(page);
-  const host = page.getByTestId("host");
-  await host.getByTestId("check-host").click();
-  const untrusted = host.getByTestId("untrusted-key");
-  const done = host.getByTestId("host-check").first();
-  await expect(untrusted.or(done)).toBeVisible({ timeout: 30_000 });
-  if (await untrusted.isVisible()) {
-    await expect(host.getByTestId("presented-fingerprint")).toContainText("SHA256:");
-    if (screenshot) {
-      await shot(page, screenshot);
-    }
-    await host.getByTestId("trust-key").click();
-    await expect(host.getByTestId("trusted")).toContainText("SHA256:", { timeout: 30_000 });
-    await host.getByTestId("check-host").click();
-  }
-  await expect(host.getByTestId("host-key")).toContainText("SHA256:", { timeout: 30_000 });
-  await expect(host.getByTestId("kubelet-state").first()).toBeVisible({ timeout: 30_000 });
+  await checkHostOf(page, cluster, node, screenshot ? () => shot(page, screenshot) : undefined);
 }
 
 /** Confirms the plan shown with `word` and the password; returns the started run's page URL. */

@@ -23,42 +23,15 @@ impl From<i64> for UserId {
 /// What a user may do (one definition in `grappe_views`, shared with the pages).
 pub use grappe_views::vocab::Role;
 
-/// The language a user reads Grappe in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    En,
-    Fr,
-}
-
-impl Language {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::Fr => "fr",
-        }
+grappe_views::vocabulary!(
+    /// The language a user reads Grappe in.
+    #[derive(Default)]
+    Language {
+        #[default]
+        En => "en",
+        Fr => "fr",
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "en" => Self::En,
-            "fr" => Self::Fr,
-            _ => return None,
-        })
-    }
-}
-
-impl TryFrom<String> for Language {
-    type Error = grappe_views::vocab::UnknownWord;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        Self::parse(&text).ok_or(grappe_views::vocab::UnknownWord {
-            vocabulary: "Language",
-            text,
-        })
-    }
-}
+);
 
 /// A stored account (without its password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]

@@ -2,7 +2,10 @@
 //! workflow ids. Each is an enum stored and sent as its text (`running`, `cni.install`), so the
 //! engine, the database, the JSON and the pages agree, and nothing compares string literals.
 
-/// An enum whose values are texts: `as_str`, `parse`, `ALL`, `Display`, and serde as the text.
+/// An enum whose values are texts: `as_str`, `parse`, `ALL`, `Display`, `TryFrom<String>` (a
+/// database row), and serde as the text. Exported: the engine's own vocabularies (an audit
+/// record's outcome, a user's language) use it too.
+#[macro_export]
 macro_rules! vocabulary {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
@@ -38,11 +41,11 @@ macro_rules! vocabulary {
         }
 
         impl TryFrom<String> for $name {
-            type Error = UnknownWord;
+            type Error = $crate::vocab::UnknownWord;
 
             /// The value of a stored text (the database's rows are read through it).
-            fn try_from(text: String) -> Result<Self, UnknownWord> {
-                Self::parse(&text).ok_or(UnknownWord {
+            fn try_from(text: String) -> Result<Self, $crate::vocab::UnknownWord> {
+                Self::parse(&text).ok_or($crate::vocab::UnknownWord {
                     vocabulary: stringify!($name),
                     text,
                 })
@@ -55,17 +58,17 @@ macro_rules! vocabulary {
             }
         }
 
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
             }
         }
 
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <::std::borrow::Cow<'de, str>>::deserialize(d)?;
                 Self::parse(&text).ok_or_else(|| {
-                    serde::de::Error::custom(format!(
+                    ::serde::de::Error::custom(format!(
                         "unknown {} {text:?}",
                         stringify!($name)
                     ))

@@ -17,49 +17,17 @@ impl From<i64> for AuditId {
     }
 }
 
-/// What came of an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Written before a guarded action runs.
-    Attempted,
-    Success,
-    Failure,
-    /// Refused by an authorization or safety check.
-    Denied,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Attempted => "attempted",
-            Self::Success => "success",
-            Self::Failure => "failure",
-            Self::Denied => "denied",
-        }
+grappe_views::vocabulary!(
+    /// What came of an action.
+    Outcome {
+        /// Written before a guarded action runs.
+        Attempted => "attempted",
+        Success => "success",
+        Failure => "failure",
+        /// Refused by an authorization or safety check.
+        Denied => "denied",
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "attempted" => Self::Attempted,
-            "success" => Self::Success,
-            "failure" => Self::Failure,
-            "denied" => Self::Denied,
-            _ => return None,
-        })
-    }
-}
-
-impl TryFrom<String> for Outcome {
-    type Error = grappe_views::vocab::UnknownWord;
-
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        Self::parse(&text).ok_or(grappe_views::vocab::UnknownWord {
-            vocabulary: "Outcome",
-            text,
-        })
-    }
-}
+);
 
 /// The audited actions. Stored as their dotted name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

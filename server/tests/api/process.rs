@@ -168,3 +168,36 @@ pub fn step_status(view: &Value, step: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// The machine's kubectl against the lab in `lab_dir`; panics with its error when it fails.
+pub fn kubectl(lab_dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(lab_dir.join("kubeconfig"))
+        .args(args)
+        .output()
+        .expect("kubectl is required (the machine's kubectl)");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Lets the seed's demo/web budget (maxUnavailable 0) disrupt: for drains that are not about it.
+pub fn relax_demo_budget(lab_dir: &Path) {
+    kubectl(
+        lab_dir,
+        &[
+            "-n",
+            "demo",
+            "patch",
+            "pdb",
+            "web",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"maxUnavailable":3}}"#,
+        ],
+    );
+}

@@ -397,17 +397,7 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
     // A drain killed while the demo/web budget (maxUnavailable 0) holds it: interrupted at the
     // next start, resumed by an operator once the budget allows it.
     let kubectl = |args: &[&str]| {
-        let out = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(lab_dir.join("kubeconfig"))
-            .args(args)
-            .output()
-            .expect("kubectl is required (the machine's kubectl)");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::process::kubectl(&lab_dir, args);
     };
     kubectl(&[
         "-n",
@@ -459,16 +449,7 @@ async fn a_run_killed_during_the_rollout_is_interrupted_then_resumed() {
     assert_eq!(view["may"]["cancel"], false);
     assert_eq!(step_status(&view, "cordon rigel"), "done");
     assert_eq!(step_status(&view, "drain rigel"), "interrupted");
-    kubectl(&[
-        "-n",
-        "demo",
-        "patch",
-        "pdb",
-        "web",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"maxUnavailable":3}}"#,
-    ]);
+    crate::process::relax_demo_budget(&lab_dir);
     json(
         &http,
         &otto,
