@@ -4,7 +4,7 @@
 
 use axum::extract::{Form, FromRequest};
 use libfuzzer_sys::fuzz_target;
-use server::http::auth::LoginForm;
+use grappe_server::http::auth::LoginForm;
 
 fuzz_target!(|data: &[u8]| {
     let request = http::Request::builder()

@@ -23,9 +23,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(c) = text.parse::<Cidr>() {
         assert_eq!(c.to_string().parse::<Cidr>().ok(), Some(c), "{text}");
     }
-    let _ = server::config::public_origin(text);
-    let _ = server::config::parse_duration(text);
-    let next = server::http::safe_next(Some(text));
+    let _ = grappe_server::config::public_origin(text);
+    let _ = grappe_server::config::parse_duration(text);
+    let next = grappe_server::http::safe_next(Some(text));
     assert!(next.starts_with('/'), "{next}");
     assert!(!next.starts_with("//") && !next.starts_with("/\\"), "{next}");
     assert!(!next.chars().any(char::is_control), "{next:?}");
