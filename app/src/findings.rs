@@ -122,6 +122,76 @@ pub fn texts(rule: &str, lang: Lang) -> Option<(&'static str, &'static str, &'st
             "Sans lui, les blocs IPAM des nœuds supprimés et les objets nœuds périmés ne sont pas nettoyés.",
             "Examiner le pod calico-kube-controllers (kube-system) : Pending signifie souvent qu'aucun nœud Ready ne peut encore l'accueillir.",
         ),
+        ("calico.tigerastatus-degraded", En) => (
+            "Calico's {component} is Degraded: {reason} (since {since})",
+            "The Tigera operator reports this component as Degraded: it could not bring it to the state its Installation asks for. Its message is in the evidence.",
+            "Read the message (kubectl get tigerastatus {component} -o yaml), then the operator's log (kubectl logs -n tigera-operator deploy/tigera-operator); fix the Installation or what it depends on.",
+        ),
+        ("calico.tigerastatus-degraded", Fr) => (
+            "Le composant {component} de Calico est Degraded : {reason} (depuis {since})",
+            "L'opérateur Tigera signale ce composant comme Degraded : il n'a pas pu l'amener à l'état que demande son Installation. Son message est dans les éléments de preuve.",
+            "Lire le message (kubectl get tigerastatus {component} -o yaml), puis le journal de l'opérateur (kubectl logs -n tigera-operator deploy/tigera-operator) ; corriger l'Installation ou ce dont elle dépend.",
+        ),
+        ("calico.apiserver-unavailable", En) => (
+            "The Calico API server is unavailable",
+            "The APIService v3.projectcalico.org is registered but not Available: kubectl's discovery of that group fails (\"unable to retrieve the complete list of server APIs\"), and so do tools that list every API.",
+            "Look at the calico-apiserver pods (namespace calico-apiserver or calico-system) and their log; if the Calico API server is not wanted, remove its APIServer resource so that the APIService goes too.",
+        ),
+        ("calico.apiserver-unavailable", Fr) => (
+            "L'API server de Calico est indisponible",
+            "L'APIService v3.projectcalico.org est enregistrée mais pas Available : la découverte de ce groupe par kubectl échoue (« unable to retrieve the complete list of server APIs »), comme tout outil qui liste toutes les API.",
+            "Examiner les pods calico-apiserver (espace calico-apiserver ou calico-system) et leur journal ; si l'API server de Calico n'est pas voulu, supprimer sa ressource APIServer pour que l'APIService parte aussi.",
+        ),
+        ("calico.end-of-life", En) => (
+            "Calico {version} is past its end of life ({end})",
+            "Calico maintains two release lines at a time; this one gets no fixes any more, security fixes included.",
+            "Upgrade to a maintained line (v3.32.1 in Grappe's catalog), one minor line at a time as upstream advises; the CNI page plans it.",
+        ),
+        ("calico.end-of-life", Fr) => (
+            "Calico {version} a dépassé sa fin de vie ({end})",
+            "Calico maintient deux lignes de versions à la fois ; celle-ci ne reçoit plus de correctifs, de sécurité compris.",
+            "Passer à une ligne maintenue (v3.32.1 dans le catalogue de Grappe), une ligne mineure à la fois comme le conseille l'amont ; la page CNI le planifie.",
+        ),
+        ("calico.untested-kubernetes", En) => (
+            "Calico {version} is not tested on Kubernetes {kubernetes}",
+            "Upstream tests this Calico line on Kubernetes {tested}. Other versions may work; API changes have broken older Calico on newer Kubernetes before.",
+            "Upgrade Calico to a line tested on this Kubernetes version before the next Kubernetes upgrade.",
+        ),
+        ("calico.untested-kubernetes", Fr) => (
+            "Calico {version} n'est pas testé sur Kubernetes {kubernetes}",
+            "L'amont teste cette ligne de Calico sur Kubernetes {tested}. D'autres versions peuvent marcher ; des changements d'API ont déjà cassé un Calico ancien sur un Kubernetes récent.",
+            "Mettre Calico à une ligne testée sur cette version de Kubernetes avant la prochaine mise à jour de Kubernetes.",
+        ),
+        ("kube-proxy.beside-ebpf", En) => (
+            "kube-proxy still runs beside Calico's eBPF data plane",
+            "In eBPF mode Calico replaces kube-proxy; both programming services at once gives inconsistent service routing.",
+            "Stop kube-proxy from running on Calico's nodes (a nodeSelector that matches none on its DaemonSet), as Calico's eBPF guide describes.",
+        ),
+        ("kube-proxy.beside-ebpf", Fr) => (
+            "kube-proxy tourne encore à côté du plan de données eBPF de Calico",
+            "En mode eBPF, Calico remplace kube-proxy ; les deux programment alors les services et le routage devient incohérent.",
+            "Empêcher kube-proxy de tourner sur les nœuds de Calico (un nodeSelector qui ne sélectionne rien sur son DaemonSet), comme l'indique le guide eBPF de Calico.",
+        ),
+        ("kube-proxy.nftables-with-iptables", En) => (
+            "kube-proxy in nftables mode, Calico in iptables mode",
+            "kube-proxy programs nftables while Calico's data plane is {dataplane}: Calico pairs nftables kube-proxy with its nftables data plane; mixed, rules are evaluated in an order neither expects.",
+            "Set the Installation's linuxDataplane to Nftables, or kube-proxy's mode back to iptables.",
+        ),
+        ("kube-proxy.nftables-with-iptables", Fr) => (
+            "kube-proxy en mode nftables, Calico en mode iptables",
+            "kube-proxy programme nftables alors que le plan de données de Calico est {dataplane} : Calico associe kube-proxy nftables à son plan de données nftables ; mélangées, les règles s'évaluent dans un ordre qu'aucun des deux n'attend.",
+            "Passer le linuxDataplane de l'Installation à Nftables, ou remettre kube-proxy en mode iptables.",
+        ),
+        ("kube-proxy.ipvs-deprecated", En) => (
+            "kube-proxy runs in IPVS mode, deprecated since Kubernetes 1.35",
+            "The IPVS mode of kube-proxy is deprecated and will go; Calico supports it still, with its own caveats (ports, policies on services).",
+            "Plan kube-proxy's move to nftables (Kubernetes 1.31 or later) with Calico's nftables data plane, or to iptables.",
+        ),
+        ("kube-proxy.ipvs-deprecated", Fr) => (
+            "kube-proxy tourne en mode IPVS, obsolète depuis Kubernetes 1.35",
+            "Le mode IPVS de kube-proxy est obsolète et disparaîtra ; Calico le prend encore en charge, avec ses réserves (ports, politiques sur les services).",
+            "Prévoir le passage de kube-proxy à nftables (Kubernetes 1.31 ou plus) avec le plan de données nftables de Calico, ou à iptables.",
+        ),
         _ => return None,
     })
 }

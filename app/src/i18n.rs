@@ -331,6 +331,12 @@ messages! {
     StepReadyzTimeoutNoRollback => "/readyz did not answer ok within {seconds} s: {last} (the rollback of run {run} was not started)", "/readyz n'a pas répondu ok en {seconds} s : {last} (l'annulation de l'exécution {run} n'a pas commencé)";
     NotFound => "Page not found.", "Page introuvable.";
     FirstOf => "the first {shown} of {total}", "les {shown} premiers sur {total}";
+    InstallMethod => "Installed", "Installation";
+    InstalledByOperator => "by the Tigera operator (calico-system)", "par l'opérateur Tigera (calico-system)";
+    InstalledFromManifest => "from a manifest (kube-system)", "par un manifeste (kube-system)";
+    UnavailableWord => "unavailable", "indisponible";
+    Dataplane => "Data plane", "Plan de données";
+    Since => "Since", "Depuis";
     NoSuch => "Not found:", "Introuvable :";
     Loading => "Loading…", "Chargement…";
     InternalError => "Something went wrong on the server. The error was logged with this reference:", "Une erreur s'est produite sur le serveur. Elle a été journalisée avec cette référence :";

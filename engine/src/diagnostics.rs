@@ -16,10 +16,11 @@ use crate::state::store::Stores;
 use crate::time::fmt_unix_seconds as fmt_time;
 
 /// Every rule id, in the order findings are listed within a severity.
-pub const RULES: [&str; 11] = [
+pub const RULES: [&str; 18] = [
     API_UNREACHABLE,
     NO_CNI,
     TWO_CNIS,
+    current::TIGERA_DEGRADED,
     POOL_OVERLAPS_NODES,
     POOL_OUTSIDE_POD_SUBNET,
     DUPLICATE_IPV4,
@@ -28,7 +29,15 @@ pub const RULES: [&str; 11] = [
     NETWORK_UNAVAILABLE,
     NETWORK_UNAVAILABLE_STALE,
     KUBE_CONTROLLERS_UNAVAILABLE,
+    current::CALICO_APISERVER_UNAVAILABLE,
+    current::CALICO_END_OF_LIFE,
+    current::CALICO_UNTESTED_KUBERNETES,
+    current::KUBE_PROXY_WITH_EBPF,
+    current::KUBE_PROXY_NFTABLES,
+    current::KUBE_PROXY_IPVS,
 ];
+
+mod current;
 
 pub const API_UNREACHABLE: &str = "apiserver.unreachable";
 pub const NO_CNI: &str = "cni.none";
@@ -111,6 +120,8 @@ pub fn diagnose(stores: &Stores, link: &Link, now: UnixSeconds) -> Vec<Finding> 
     pool_rules(stores, &mut out);
     address_rules(stores, &mut out);
     calico_pod_rules(stores, now, &mut out);
+    let month = fmt_time(now);
+    current::rules(stores, month.get(..7).unwrap_or_default(), &mut out);
     out.sort_by_key(|f| {
         (
             f.severity,

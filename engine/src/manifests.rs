@@ -1,11 +1,17 @@
-//! CNI manifests: the catalog of known upstream manifests with their pinned sha256, fetching
+//! CNI manifests: the catalog of known upstream manifests with their pinned sha256 and what
+//! upstream says of them ([`catalog`]), fetching
 //! them (from upstream or a mirror), custom manifests by URL or upload (unverified), and
 //! content-addressed storage of every manifest used.
 //!
 //! Parsing into objects and Calico's install options are in [`parse`].
 
+mod catalog;
 pub mod parse;
 mod remote;
+
+pub use catalog::{
+    CATALOG, CatalogEntry, Support, by_checksum, calico_line, catalog_entry, kubernetes_minor,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,59 +22,6 @@ use crate::store::{Store, StoreError};
 
 /// The largest manifest accepted, downloaded or uploaded (Calico's is 240 KB).
 pub const MAX_MANIFEST_BYTES: usize = 5 * 1024 * 1024;
-
-/// A known upstream manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CatalogEntry {
-    /// Stable id, e.g. `calico-v3.25.1`.
-    pub id: &'static str,
-    /// `Calico` or `Flannel`, as the state's CNI detection names them.
-    pub cni: &'static str,
-    pub version: &'static str,
-    /// File name under a mirror base URL.
-    pub file: &'static str,
-    pub url: &'static str,
-    pub sha256: &'static str,
-}
-
-/// The catalog (`../shared/manifests/SOURCES.md`). The seed's Calico first.
-pub const CATALOG: &[CatalogEntry] = &[
-    CatalogEntry {
-        id: "calico-v3.25.1",
-        cni: "Calico",
-        version: "v3.25.1",
-        file: "calico-v3.25.1.yaml",
-        url: "https://raw.githubusercontent.com/projectcalico/calico/v3.25.1/manifests/calico.yaml",
-        sha256: "907e3aa4ef102526a020735bbc053611b8c284bcadcbbb476f9ba46a4fd78329",
-    },
-    CatalogEntry {
-        id: "calico-v3.26.5",
-        cni: "Calico",
-        version: "v3.26.5",
-        file: "calico-v3.26.5.yaml",
-        url: "https://raw.githubusercontent.com/projectcalico/calico/v3.26.5/manifests/calico.yaml",
-        sha256: "2468a8c939658b959860b0e78c3d2f420c53bb08af7511f3d335e051f9db8b22",
-    },
-    CatalogEntry {
-        id: "flannel-v0.28.9",
-        cni: "Flannel",
-        version: "v0.28.9",
-        file: "kube-flannel-v0.28.9.yml",
-        url: "https://raw.githubusercontent.com/flannel-io/flannel/v0.28.9/Documentation/kube-flannel.yml",
-        sha256: "e875824be2f552b45711dbda91af81b17eb961d00025d914d9fef18fad8f09c0",
-    },
-];
-
-/// Looks up a catalog entry by id.
-pub fn catalog_entry(id: &str) -> Option<&'static CatalogEntry> {
-    CATALOG.iter().find(|e| e.id == id)
-}
-
-/// The catalog entry whose pinned checksum is `sha256`: a text with that checksum is that
-/// manifest, wherever it came from.
-pub fn by_checksum(sha256: &str) -> Option<&'static CatalogEntry> {
-    CATALOG.iter().find(|e| e.sha256 == sha256)
-}
 
 /// Errors of getting a manifest.
 #[derive(Debug, thiserror::Error)]

@@ -66,6 +66,37 @@ pub struct PoolView {
     pub disabled: bool,
 }
 
+/// A component the Tigera operator reports on (`TigeraStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TigeraStatusView {
+    pub name: String,
+    /// `Available`, `Progressing`, `Degraded` or `Unknown`.
+    pub state: String,
+    pub reason: String,
+    pub message: String,
+    /// When its telling condition last changed (RFC 3339 UTC).
+    pub since: String,
+}
+
+/// How Calico runs on a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalicoView {
+    /// `manifest` (kube-system) or `operator` (the Tigera operator, calico-system).
+    pub method: String,
+    pub version: Option<String>,
+    /// The API serving its resources: `crd.projectcalico.org/v1` or `projectcalico.org/v3`.
+    pub api: Option<String>,
+    /// The Calico API server (`v3.projectcalico.org`), when registered: available, and why
+    /// not.
+    pub apiserver: Option<(bool, String)>,
+    /// The operator's reports, by component.
+    pub components: Vec<TigeraStatusView>,
+    /// The operator's Installation: its pools (`cidr /block encapsulation`), MTU, data plane.
+    pub pools: Vec<String>,
+    pub mtu: Option<i64>,
+    pub dataplane: Option<String>,
+}
+
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Severity {
@@ -130,6 +161,12 @@ pub struct OverviewView {
     pub block_addresses_in_use: usize,
     pub pod_subnet: Option<String>,
     pub service_subnet: Option<String>,
+    /// How Calico runs, when it does (or its operator's resources exist).
+    #[serde(default)]
+    pub calico: Option<CalicoView>,
+    /// kube-proxy's configured mode (`iptables`, `ipvs`, `nftables`), when its ConfigMap exists.
+    #[serde(default)]
+    pub kube_proxy_mode: Option<String>,
     pub findings: Vec<Finding>,
 }
 

@@ -160,7 +160,10 @@ fn Overview(o: OverviewView, probe: crate::api::clusters::ClusterView) -> impl I
                     {(!o.felix_configurations.is_empty()).then(|| view! {
                         <dt>"FelixConfiguration"</dt><dd>{o.felix_configurations.join(", ")}</dd>
                     })}
+                    {o.calico.clone().map(|c| view! { <CalicoFacts calico=c/> })}
+                    {o.kube_proxy_mode.clone().map(|m| view! { <dt>"kube-proxy"</dt><dd data-testid="kube-proxy-mode">{m}</dd> })}
                 </dl>
+                {o.calico.clone().filter(|c| !c.components.is_empty()).map(|c| view! { <TigeraComponents calico=c/> })}
                 {(o.calico_node_unready_total > 0).then(|| view! {
                     <p class="small">
                         {Msg::CalicoNotReadyOn.text(lang)} " (" {o.calico_node_unready_total} "): "
@@ -208,5 +211,54 @@ fn Overview(o: OverviewView, probe: crate::api::clusters::ClusterView) -> impl I
             <h2>{Msg::Diagnostics.text(lang)} " (" {o.findings.len()} ")"</h2>
             <Findings findings=o.findings.clone() cluster=cluster.clone()/>
         </section>
+    }
+}
+
+/// How Calico is installed and served: the method, its version, the API of its resources, its
+/// API server, and the operator's Installation settings.
+#[component]
+fn CalicoFacts(calico: grappe_views::CalicoView) -> impl IntoView {
+    let lang = use_lang();
+    let method = if calico.method == "operator" {
+        Msg::InstalledByOperator.text(lang)
+    } else {
+        Msg::InstalledFromManifest.text(lang)
+    };
+    view! {
+        <dt>{Msg::InstallMethod.text(lang)}</dt><dd data-testid="calico-method">{method}</dd>
+        {calico.version.clone().map(|v| view! { <dt>"Calico"</dt><dd data-testid="calico-version">{v}</dd> })}
+        {calico.api.clone().map(|a| view! { <dt>"API"</dt><dd class="mono small" data-testid="calico-api">{a}</dd> })}
+        {calico.apiserver.clone().map(|(ok, message)| view! {
+            <dt>"v3.projectcalico.org"</dt>
+            <dd class=if ok { "ok" } else { "bad" } data-testid="calico-apiserver" title=message>
+                {if ok { Msg::AvailableWord.text(lang) } else { Msg::UnavailableWord.text(lang) }}
+            </dd>
+        })}
+        {(!calico.pools.is_empty()).then(|| view! { <dt>"Installation"</dt><dd class="mono small">{calico.pools.join(", ")}</dd> })}
+        {calico.dataplane.clone().map(|d| view! { <dt>{Msg::Dataplane.text(lang)}</dt><dd>{d}{calico.mtu.map(|m| format!(", MTU {m}")).unwrap_or_default()}</dd> })}
+    }
+}
+
+/// The operator's report per component (`kubectl get tigerastatus`).
+#[component]
+fn TigeraComponents(calico: grappe_views::CalicoView) -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <table class="table dense small" data-testid="tigera-status">
+            <thead><tr><th>"TigeraStatus"</th><th>{Msg::Status.text(lang)}</th><th>{Msg::Reason.text(lang)}</th><th>{Msg::Since.text(lang)}</th></tr></thead>
+            <tbody>
+                {calico.components.into_iter().map(|t| {
+                    let class = match t.state.as_str() { "Available" => "ok", "Degraded" => "bad", _ => "" };
+                    view! {
+                        <tr data-component=t.name.clone() data-state=t.state.clone()>
+                            <td>{t.name}</td>
+                            <td class=class>{t.state}</td>
+                            <td title=t.message>{t.reason}</td>
+                            <td class="muted">{t.since}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }

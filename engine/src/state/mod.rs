@@ -15,6 +15,7 @@ pub mod link;
 pub mod model;
 pub mod store;
 pub mod views;
+mod crds;
 pub mod watch;
 
 use std::collections::BTreeMap;

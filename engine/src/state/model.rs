@@ -2,11 +2,6 @@
 //! read, so that 5,000 nodes and 150,000 pods fit in a small fraction of what full objects
 //! would take. Conversions from the Kubernetes types live here too.
 
-use crate::names::untrusted_text;
-
-/// The bound of a short text from a cluster (an annotation shown as an address, a reason, a
-/// custom resource's field): longer ones are cut with `…`.
-const SHORT_TEXT: usize = 256;
 use std::collections::BTreeMap;
 
 use grappe_views::WorkloadView;
@@ -14,9 +9,13 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::DynamicObject;
 use serde::Serialize;
-use serde_json::Value;
+
+use crate::names::untrusted_text;
+
+/// The bound of a short text from a cluster (an annotation shown as an address, a reason, a
+/// custom resource's field): longer ones are cut with `…`.
+const SHORT_TEXT: usize = 256;
 
 /// Seconds since the Unix epoch (0 when Kubernetes gave no time).
 pub type UnixSeconds = i64;
@@ -447,92 +446,9 @@ impl KubeadmNetworking {
     }
 }
 
-/// A Calico IPPool: kept as the page shows it.
-pub type IpPoolInfo = grappe_views::PoolView;
+mod calico;
 
-/// A Calico IPAMBlock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IpamBlockInfo {
-    pub name: String,
-    pub cidr: String,
-    pub in_use: usize,
-    pub size: usize,
-}
-
-/// A Calico BlockAffinity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BlockAffinityInfo {
-    pub name: String,
-    pub node: String,
-    pub cidr: String,
-    pub state: String,
-}
-
-/// Calico's ClusterInformation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ClusterInfo {
-    pub calico_version: String,
-    pub datastore_ready: bool,
-}
-
-fn spec(o: &DynamicObject) -> &Value {
-    &o.data["spec"]
-}
-
-/// A string field of a custom resource as it is kept (anyone with access to the resource
-/// writes it): bounded and neutralised.
-fn text(v: &Value) -> String {
-    untrusted_text(v.as_str().unwrap_or_default(), SHORT_TEXT)
-}
-
-/// An IPPool from its dynamic object.
-pub fn ip_pool(o: &DynamicObject) -> Option<IpPoolInfo> {
-    let s = spec(o);
-    Some(IpPoolInfo {
-        name: o.metadata.name.clone()?,
-        cidr: text(&s["cidr"]),
-        block_size: s["blockSize"].as_i64().unwrap_or(26),
-        ipip_mode: untrusted_text(s["ipipMode"].as_str().unwrap_or("Never"), SHORT_TEXT),
-        vxlan_mode: untrusted_text(s["vxlanMode"].as_str().unwrap_or("Never"), SHORT_TEXT),
-        nat_outgoing: s["natOutgoing"].as_bool().unwrap_or(false),
-        disabled: s["disabled"].as_bool().unwrap_or(false),
-    })
-}
-
-impl IpamBlockInfo {
-    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
-        let s = spec(o);
-        let allocations = s["allocations"].as_array();
-        Some(Self {
-            name: o.metadata.name.clone()?,
-            cidr: text(&s["cidr"]),
-            in_use: allocations.map_or(0, |a| a.iter().filter(|v| !v.is_null()).count()),
-            size: allocations.map_or(0, Vec::len),
-        })
-    }
-}
-
-impl BlockAffinityInfo {
-    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
-        let s = spec(o);
-        Some(Self {
-            name: o.metadata.name.clone()?,
-            node: text(&s["node"]),
-            cidr: text(&s["cidr"]),
-            state: text(&s["state"]),
-        })
-    }
-}
-
-impl ClusterInfo {
-    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
-        let s = spec(o);
-        Some(Self {
-            calico_version: text(&s["calicoVersion"]),
-            datastore_ready: s["datastoreReady"].as_bool().unwrap_or(false),
-        })
-    }
-}
+pub use calico::*;
 
 #[cfg(test)]
 mod tests;

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::model::{
-    BlockAffinityInfo, ClusterInfo, EventInfo, IpPoolInfo, IpamBlockInfo, KubeadmNetworking,
-    NodeInfo, PdbInfo, PodInfo, WorkloadInfo,
+    ApiServiceInfo, BlockAffinityInfo, CalicoApi, ClusterInfo, EventInfo, InstallationInfo,
+    IpPoolInfo, IpamBlockInfo, KubeProxyMode, KubeadmNetworking, NodeInfo, PdbInfo, PodInfo,
+    TigeraStatusInfo, WorkloadInfo,
 };
 
 /// How many Warning events are kept per cluster (the newest).
@@ -56,6 +57,15 @@ pub struct Stores {
     pub affinities: BTreeMap<String, BlockAffinityInfo>,
     pub felixconfigs: BTreeSet<String>,
     pub cluster_info: Option<ClusterInfo>,
+    /// Which API serves Calico's resources (none without Calico's CRDs).
+    pub calico_api: Option<CalicoApi>,
+    /// The Tigera operator's reports, by component.
+    pub tigera_status: BTreeMap<String, TigeraStatusInfo>,
+    /// The operator's `Installation` (`default`).
+    pub installation: Option<InstallationInfo>,
+    pub kube_proxy_mode: Option<KubeProxyMode>,
+    /// The Calico API server's `APIService`, when registered.
+    pub calico_apiserver: Option<ApiServiceInfo>,
 }
 
 /// Applies `change`; returns whether the table now differs (an update that leaves the slim
@@ -141,10 +151,34 @@ impl Stores {
         replace_single(&mut self.kubeadm, change)
     }
 
-    /// Forgets a Calico table whose CRD went away; returns whether it held anything.
-    pub fn clear_calico(&mut self, plural: &str) -> bool {
+    pub fn apply_tigera_status(&mut self, change: Change<TigeraStatusInfo>) -> bool {
+        apply_map(&mut self.tigera_status, change, |t| t.name.clone())
+    }
+
+    pub fn apply_installation(&mut self, change: Change<InstallationInfo>) -> bool {
+        replace_single(&mut self.installation, change)
+    }
+
+    pub fn apply_kube_proxy(&mut self, change: Change<KubeProxyMode>) -> bool {
+        replace_single(&mut self.kube_proxy_mode, change)
+    }
+
+    pub fn apply_calico_apiserver(&mut self, change: Change<ApiServiceInfo>) -> bool {
+        replace_single(&mut self.calico_apiserver, change)
+    }
+
+    /// Records which API serves Calico's resources; returns whether it changed.
+    pub fn set_calico_api(&mut self, api: Option<CalicoApi>) -> bool {
+        std::mem::replace(&mut self.calico_api, api) != api
+    }
+
+    /// Forgets a custom resource's table whose CRD went away (or moved to another API);
+    /// returns whether it held anything.
+    pub fn clear_custom(&mut self, plural: &str) -> bool {
         use std::mem::take;
         match plural {
+            "tigerastatuses" => !take(&mut self.tigera_status).is_empty(),
+            "installations" => take(&mut self.installation).is_some(),
             "ippools" => !take(&mut self.ippools).is_empty(),
             "ipamblocks" => !take(&mut self.ipamblocks).is_empty(),
             "blockaffinities" => !take(&mut self.affinities).is_empty(),

@@ -2,6 +2,8 @@
 //! is computed from the in-memory tables under a short read lock (a pass over 5,000 nodes),
 //! never by asking the API server.
 
+mod calico;
+
 use std::collections::{BTreeSet, HashMap};
 
 use grappe_views::{
@@ -229,6 +231,8 @@ impl ClusterState {
                 .kubeadm
                 .as_ref()
                 .and_then(|k| k.service_subnet.clone()),
+            calico: calico::calico_view(&stores),
+            kube_proxy_mode: stores.kube_proxy_mode.as_ref().map(|m| m.0.clone()),
             findings,
         }
     }

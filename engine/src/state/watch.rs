@@ -1,10 +1,9 @@
 //! The watch tasks of one cluster. Each resource has its own kube-runtime watcher (list, then
 //! watch, re-list on expiry, exponential backoff on errors); events are reduced to slim records
-//! and applied to the cluster's tables. Calico's CRDs are watched through the dynamic API while
-//! their CustomResourceDefinition exists: a CRD watch starts and stops them, so installing or
-//! removing Calico needs no restart.
+//! and applied to the cluster's tables. Calico's and the Tigera operator's resources are watched
+//! through the dynamic API while their CustomResourceDefinition exists ([`super::crds`]), so
+//! installing or removing Calico needs no restart.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::runtime::{WatchStreamExt, watcher as make_watcher};
 use kube::{Api, Client, Resource};
@@ -23,24 +21,13 @@ use tokio::task::JoinHandle;
 
 use super::ClusterState;
 use super::model::{
-    self, BlockAffinityInfo, ClusterInfo, EventInfo, IpamBlockInfo, KubeadmNetworking, NodeInfo,
-    PdbInfo, PodInfo, WorkloadInfo,
+    ApiServiceInfo, EventInfo, KubeProxyMode, KubeadmNetworking, NodeInfo, PdbInfo, PodInfo,
+    WorkloadInfo,
 };
 use super::store::{Change, Stores};
 use crate::audit::error_chain;
 use crate::clusters::Clusters;
 
-/// Calico's API group, served by its CRDs in a manifest install.
-pub const CALICO_GROUP: &str = "crd.projectcalico.org";
-
-/// The Calico resources Grappe reads: (plural, kind).
-pub const CALICO_RESOURCES: [(&str, &str); 5] = [
-    ("ippools", "IPPool"),
-    ("ipamblocks", "IPAMBlock"),
-    ("blockaffinities", "BlockAffinity"),
-    ("felixconfigurations", "FelixConfiguration"),
-    ("clusterinformations", "ClusterInformation"),
-];
 
 /// Runs every watch of `state`'s cluster. Waits (with backoff) until a client can be built.
 pub async fn run(clusters: Clusters, state: Arc<ClusterState>) {
@@ -114,13 +101,29 @@ pub async fn run(clusters: Clusters, state: Arc<ClusterState>) {
             |cm| Some(KubeadmNetworking::from_configmap(cm)),
             Stores::apply_kubeadm,
         ),
+        spawn_typed::<ConfigMap, _>(
+            &state,
+            Api::namespaced(client.clone(), "kube-system"),
+            "kube-proxy",
+            watcher::Config::default().fields("metadata.name=kube-proxy"),
+            KubeProxyMode::from_configmap,
+            Stores::apply_kube_proxy,
+        ),
+        spawn_typed::<APIService, _>(
+            &state,
+            Api::all(client.clone()),
+            "apiservices",
+            watcher::Config::default().fields("metadata.name=v3.projectcalico.org"),
+            ApiServiceInfo::from_apiservice,
+            Stores::apply_calico_apiserver,
+        ),
     ];
-    calico_crds(client, state).await;
+    super::crds::run(client, state).await;
     drop(tasks);
 }
 
 /// A watch task, aborted when dropped (a cluster's watches end together).
-struct Task(JoinHandle<()>);
+pub(super) struct Task(JoinHandle<()>);
 
 impl Drop for Task {
     fn drop(&mut self) {
@@ -128,7 +131,7 @@ impl Drop for Task {
     }
 }
 
-fn spawn_typed<K, T>(
+pub(super) fn spawn_typed<K, T>(
     state: &Arc<ClusterState>,
     api: Api<K>,
     resource: &'static str,
@@ -193,114 +196,3 @@ async fn watch_loop<K, T>(
     }
 }
 
-/// Watches CustomResourceDefinitions and keeps one dynamic watch per Calico resource whose CRD
-/// exists: started when the CRD appears, stopped (and its objects forgotten) when it goes.
-async fn calico_crds(client: Client, state: Arc<ClusterState>) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut stream = make_watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    // Names of the CRDs that exist (kept whole during a re-list, swapped in at its end).
-    let mut present: HashSet<String> = HashSet::new();
-    let mut listing: HashSet<String> = HashSet::new();
-    let mut running: HashMap<&'static str, Task> = HashMap::new();
-    loop {
-        match stream.try_next().await {
-            Ok(Some(WatchEvent::Init)) => listing.clear(),
-            Ok(Some(WatchEvent::InitApply(crd))) => listing.extend(crd.metadata.name),
-            Ok(Some(WatchEvent::InitDone)) => present = std::mem::take(&mut listing),
-            Ok(Some(WatchEvent::Apply(crd))) => {
-                if let Some(name) = crd.metadata.name {
-                    if crd.metadata.deletion_timestamp.is_none() {
-                        present.insert(name);
-                    } else {
-                        present.remove(&name);
-                    }
-                }
-            }
-            Ok(Some(WatchEvent::Delete(crd))) => {
-                if let Some(name) = crd.metadata.name {
-                    present.remove(&name);
-                }
-            }
-            Ok(None) => return,
-            Err(e) => {
-                state.watch_failed("customresourcedefinitions", error_chain(&e));
-                continue;
-            }
-        }
-        state.watch_ok("customresourcedefinitions", false);
-        for (plural, kind) in CALICO_RESOURCES {
-            let crd_name = format!("{plural}.{CALICO_GROUP}");
-            match (present.contains(&crd_name), running.contains_key(plural)) {
-                (true, false) => {
-                    tracing::info!(cluster = %state.name, crd = %crd_name, "Calico CRD present: watching");
-                    running.insert(plural, spawn_calico(&client, &state, plural, kind));
-                }
-                (false, true) => {
-                    tracing::info!(cluster = %state.name, crd = %crd_name, "Calico CRD gone: forgetting its objects");
-                    running.remove(plural); // aborts its watch
-                    state.update(|s| s.clear_calico(plural));
-                    state.watch_ok(plural, false);
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-fn spawn_calico(
-    client: &Client,
-    state: &Arc<ClusterState>,
-    plural: &'static str,
-    kind: &str,
-) -> Task {
-    let gvk = GroupVersionKind::gvk(CALICO_GROUP, "v1", kind);
-    let api: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::from_gvk_with_plural(&gvk, plural),
-    );
-    let config = watcher::Config::default();
-    match plural {
-        "ippools" => spawn_typed(
-            state,
-            api,
-            plural,
-            config,
-            |o| model::ip_pool(&o),
-            Stores::apply_ippools,
-        ),
-        "ipamblocks" => spawn_typed(
-            state,
-            api,
-            plural,
-            config,
-            |o| IpamBlockInfo::from_dynamic(&o),
-            Stores::apply_ipamblocks,
-        ),
-        "blockaffinities" => spawn_typed(
-            state,
-            api,
-            plural,
-            config,
-            |o| BlockAffinityInfo::from_dynamic(&o),
-            Stores::apply_affinities,
-        ),
-        "felixconfigurations" => spawn_typed(
-            state,
-            api,
-            plural,
-            config,
-            |o| o.metadata.name,
-            Stores::apply_felixconfigs,
-        ),
-        _ => spawn_typed(
-            state,
-            api,
-            plural,
-            config,
-            |o| ClusterInfo::from_dynamic(&o),
-            Stores::apply_cluster_info,
-        ),
-    }
-}

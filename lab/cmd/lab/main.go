@@ -47,6 +47,9 @@ commands:
                                    that a test can cut it in the middle
                 ssh-cut            every SSH connection to NODE's host is cut now (its sshd's
                                    per-connection processes killed); not a lasting failure
+                kube-proxy-mode MODE
+                                   kube-proxy's ConfigMap says mode MODE (iptables, ipvs,
+                                   nftables), as after an admin's edit
   heal        undo every injected failure
   cni apply FILE | cni delete FILE
               server-side apply or delete a manifest (like kubectl apply --server-side / delete -f)

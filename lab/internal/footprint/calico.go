@@ -27,18 +27,35 @@ import (
 	"grappe.dev/lab/internal/stages"
 )
 
-func gvr(resource string) schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: resource}
-}
+// calicoAPI is the API that serves Calico's resources: its CRDs (crd.projectcalico.org/v1, what a
+// manifest install and the operator's operator-crds.yaml create) or its native v3 CRDs
+// (projectcalico.org/v3, v3_projectcalico_org.yaml in 3.32), whichever exists.
+type calicoAPI struct{ group, version string }
 
 var (
-	ippools            = gvr("ippools")
-	ipamblocks         = gvr("ipamblocks")
-	blockaffinities    = gvr("blockaffinities")
-	ipamhandles        = gvr("ipamhandles")
-	clusterinformation = gvr("clusterinformations")
-	felixconfiguration = gvr("felixconfigurations")
+	crdAPI      = calicoAPI{"crd.projectcalico.org", "v1"}
+	nativeV3API = calicoAPI{"projectcalico.org", "v3"}
 )
+
+func (a calicoAPI) res(resource string) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: a.group, Version: a.version, Resource: resource}
+}
+
+func (a calicoAPI) apiVersion() string { return a.group + "/" + a.version }
+
+// The Calico resources the footprint writes, by plural.
+const (
+	ippools            = "ippools"
+	ipamblocks         = "ipamblocks"
+	blockaffinities    = "blockaffinities"
+	ipamhandles        = "ipamhandles"
+	clusterinformation = "clusterinformations"
+	felixconfiguration = "felixconfigurations"
+)
+
+// calicoNamespaces are where calico-node runs: kube-system (a manifest install) or calico-system
+// (the operator's).
+var calicoNamespaces = []string{"kube-system", "calico-system"}
 
 // CalicoVersion is what ClusterInformation reports (the seed's version).
 const calicoFieldManager = "calico-node"
@@ -130,7 +147,7 @@ func (b *block) releaseOrdinal(ord int) (attribute, bool) {
 	return attr, true
 }
 
-func (b *block) object() *unstructured.Unstructured {
+func (b *block) object(apiVersion string) *unstructured.Unstructured {
 	allocations := make([]any, len(b.alloc))
 	var unallocated []int
 	for i, a := range b.alloc {
@@ -162,7 +179,7 @@ func (b *block) object() *unstructured.Unstructured {
 		}
 	}
 	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "crd.projectcalico.org/v1",
+		"apiVersion": apiVersion,
 		"kind":       "IPAMBlock",
 		"metadata": map[string]any{
 			"name":        b.name,
@@ -184,6 +201,10 @@ func (b *block) object() *unstructured.Unstructured {
 type calico struct {
 	c *Controller
 
+	// apiMu guards api: which API group serves Calico's resources.
+	apiMu sync.RWMutex
+	api   calicoAPI
+
 	mu      sync.Mutex
 	present bool
 	loaded  bool
@@ -195,13 +216,30 @@ type calico struct {
 }
 
 func newCalico(c *Controller) *calico {
-	return &calico{c: c, blocks: map[string]*block{}, byNode: map[string][]*block{}, dirty: map[string]bool{}}
+	return &calico{c: c, api: crdAPI, blocks: map[string]*block{}, byNode: map[string][]*block{}, dirty: map[string]bool{}}
+}
+
+// res is a Calico resource in the API that serves it now.
+// (Its own lock: callers may hold k.mu.)
+func (k *calico) res(resource string) schema.GroupVersionResource {
+	k.apiMu.RLock()
+	defer k.apiMu.RUnlock()
+	return k.api.res(resource)
+}
+
+func (k *calico) apiVersion() string {
+	k.apiMu.RLock()
+	defer k.apiMu.RUnlock()
+	return k.api.apiVersion()
 }
 
 func (k *calico) calicoPods() []*corev1.Pod {
-	pods, err := k.c.factory.Core().V1().Pods().Lister().Pods("kube-system").List(labels.SelectorFromSet(labels.Set{"k8s-app": "calico-node"}))
-	if err != nil {
-		return nil
+	var pods []*corev1.Pod
+	for _, ns := range calicoNamespaces {
+		found, err := k.c.factory.Core().V1().Pods().Lister().Pods(ns).List(labels.SelectorFromSet(labels.Set{"k8s-app": "calico-node"}))
+		if err == nil {
+			pods = append(pods, found...)
+		}
 	}
 	var running []*corev1.Pod
 	for _, p := range pods {
@@ -221,7 +259,24 @@ func isMissing(err error) bool {
 // IPAM blocks changed by releases.
 func (k *calico) reconcileGlobal(ctx context.Context) error {
 	dyn := k.c.dyn
-	list, err := dyn.Resource(ippools).List(ctx, metav1.ListOptions{})
+	list, err := dyn.Resource(crdAPI.res(ippools)).List(ctx, metav1.ListOptions{})
+	api := crdAPI
+	if isMissing(err) {
+		list, err = dyn.Resource(nativeV3API.res(ippools)).List(ctx, metav1.ListOptions{})
+		api = nativeV3API
+	}
+	if err == nil {
+		k.apiMu.Lock()
+		moved := k.api != api
+		k.api = api
+		k.apiMu.Unlock()
+		if moved {
+			log.Printf("footprint: Calico's resources are served by %s", api.apiVersion())
+			k.mu.Lock()
+			k.loaded = false
+			k.mu.Unlock()
+		}
+	}
 	if err != nil {
 		if isMissing(err) {
 			k.mu.Lock()
@@ -245,7 +300,7 @@ func (k *calico) reconcileGlobal(ctx context.Context) error {
 		if err := k.createDefaultPool(ctx); err != nil {
 			return err
 		}
-		if list, err = dyn.Resource(ippools).List(ctx, metav1.ListOptions{}); err != nil {
+		if list, err = dyn.Resource(k.res(ippools)).List(ctx, metav1.ListOptions{}); err != nil {
 			return err
 		}
 	}
@@ -269,15 +324,15 @@ func (k *calico) reconcileGlobal(ctx context.Context) error {
 	k.pools = pools
 	loaded := k.loaded
 	k.mu.Unlock()
-	if err := k.ensureSingleton(ctx, clusterinformation, "ClusterInformation", map[string]any{
+	if err := k.ensureSingleton(ctx, k.res(clusterinformation), "ClusterInformation", map[string]any{
 		"calicoVersion":  calicoVersion(k.calicoPods()),
 		"clusterGUID":    randomHex(16),
 		"clusterType":    "k8s,bgp,kubeadm,kdd",
 		"datastoreReady": true,
-	}); err != nil {
+	}, "calicoVersion"); err != nil {
 		return err
 	}
-	if err := k.ensureSingleton(ctx, felixconfiguration, "FelixConfiguration", map[string]any{
+	if err := k.ensureSingleton(ctx, k.res(felixconfiguration), "FelixConfiguration", map[string]any{
 		"bpfLogLevel":       "",
 		"floatingIPs":       "Disabled",
 		"logSeverityScreen": "Info",
@@ -293,15 +348,17 @@ func (k *calico) reconcileGlobal(ctx context.Context) error {
 	return k.flush(ctx)
 }
 
+// calicoVersion is the version of the calico-node that started last (each writes its own
+// version into ClusterInformation when it starts).
 func calicoVersion(pods []*corev1.Pod) string {
+	version, newest := "unknown", time.Time{}
 	for _, p := range pods {
-		for _, ctr := range p.Spec.Containers {
-			if i := strings.LastIndex(ctr.Image, ":"); i > 0 {
-				return ctr.Image[i+1:]
-			}
+		if len(p.Spec.Containers) == 0 || p.CreationTimestamp.Time.Before(newest) {
+			continue
 		}
+		newest, version = p.CreationTimestamp.Time, imageTag(p.Spec.Containers[0].Image)
 	}
-	return "unknown"
+	return version
 }
 
 func randomHex(n int) string {
@@ -310,13 +367,27 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func (k *calico) ensureSingleton(ctx context.Context, res schema.GroupVersionResource, kind string, spec map[string]any) error {
-	_, err := k.c.dyn.Resource(res).Get(ctx, "default", metav1.GetOptions{})
-	if err == nil || !apierrors.IsNotFound(err) {
+func (k *calico) ensureSingleton(ctx context.Context, res schema.GroupVersionResource, kind string, spec map[string]any, track ...string) error {
+	cur, err := k.c.dyn.Resource(res).Get(ctx, "default", metav1.GetOptions{})
+	if err == nil {
+		// The fields calico-node keeps up to date (the version after an upgrade).
+		changed := false
+		for _, field := range track {
+			if v, _, _ := unstructured.NestedFieldCopy(cur.Object, "spec", field); v != spec[field] {
+				_ = unstructured.SetNestedField(cur.Object, spec[field], "spec", field)
+				changed = true
+			}
+		}
+		if changed {
+			_, err = k.c.dyn.Resource(res).Update(ctx, cur, metav1.UpdateOptions{FieldManager: calicoFieldManager})
+		}
+		return err
+	}
+	if !apierrors.IsNotFound(err) {
 		return err
 	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "crd.projectcalico.org/v1",
+		"apiVersion": k.apiVersion(),
 		"kind":       kind,
 		"metadata":   map[string]any{"name": "default"},
 		"spec":       spec,
@@ -364,7 +435,7 @@ func (k *calico) createDefaultPool(ctx context.Context) error {
 	}
 	log.Printf("footprint: Selected default IP pool is '%s'", cidr)
 	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "crd.projectcalico.org/v1",
+		"apiVersion": k.apiVersion(),
 		"kind":       "IPPool",
 		"metadata":   map[string]any{"name": "default-ipv4-ippool"},
 		"spec": map[string]any{
@@ -377,7 +448,7 @@ func (k *calico) createDefaultPool(ctx context.Context) error {
 			"vxlanMode":    vxlan,
 		},
 	}}
-	_, err = k.c.dyn.Resource(ippools).Create(ctx, obj, metav1.CreateOptions{FieldManager: calicoFieldManager})
+	_, err = k.c.dyn.Resource(k.res(ippools)).Create(ctx, obj, metav1.CreateOptions{FieldManager: calicoFieldManager})
 	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}
@@ -402,7 +473,7 @@ func kubeadmPodSubnet(ctx context.Context, k *calico) string {
 
 // load reads the IPAM blocks that exist (after a restart of this controller).
 func (k *calico) load(ctx context.Context) error {
-	list, err := k.c.dyn.Resource(ipamblocks).List(ctx, metav1.ListOptions{})
+	list, err := k.c.dyn.Resource(k.res(ipamblocks)).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
@@ -465,7 +536,7 @@ func (k *calico) flush(ctx context.Context) error {
 		}
 	}
 	for _, h := range handles {
-		err := k.c.dyn.Resource(ipamhandles).Delete(ctx, h, metav1.DeleteOptions{})
+		err := k.c.dyn.Resource(k.res(ipamhandles)).Delete(ctx, h, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			log.Printf("footprint: delete handle %s: %v", h, err)
 		}
@@ -480,27 +551,32 @@ func (k *calico) writeBlock(ctx context.Context, b *block) error {
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
 	k.mu.Lock()
-	obj := b.object()
+	obj := b.object(k.apiVersion())
 	isNew := !b.written
 	node, cidr, name := b.node, b.cidr, b.name
 	k.mu.Unlock()
 	if isNew {
+		// crd.projectcalico.org/v1 spells the flag as a string, projectcalico.org/v3 as a boolean.
+		var deleted any = "false"
+		if k.res(blockaffinities).Group == nativeV3API.group {
+			deleted = false
+		}
 		affinity := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "crd.projectcalico.org/v1",
+			"apiVersion": k.apiVersion(),
 			"kind":       "BlockAffinity",
 			"metadata":   map[string]any{"name": node + "-" + name},
 			"spec": map[string]any{
 				"cidr":    cidr.String(),
-				"deleted": "false",
+				"deleted": deleted,
 				"node":    node,
 				"state":   "confirmed",
 			},
 		}}
-		if err := k.applyObject(ctx, blockaffinities, affinity); err != nil {
+		if err := k.applyObject(ctx, k.res(blockaffinities), affinity); err != nil {
 			return err
 		}
 	}
-	if err := k.applyObject(ctx, ipamblocks, obj); err != nil {
+	if err := k.applyObject(ctx, k.res(ipamblocks), obj); err != nil {
 		return err
 	}
 	k.mu.Lock()
@@ -610,7 +686,7 @@ func (k *calico) tunnelAddress(ctx context.Context, node string) (string, error)
 func (k *calico) createHandle(ctx context.Context, handle string, cidr netip.Prefix) error {
 	// A plain create (cheaper for the API server than an apply); a leftover is replaced.
 	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "crd.projectcalico.org/v1",
+		"apiVersion": k.apiVersion(),
 		"kind":       "IPAMHandle",
 		"metadata":   map[string]any{"name": strings.ToLower(handle)},
 		"spec": map[string]any{
@@ -619,9 +695,9 @@ func (k *calico) createHandle(ctx context.Context, handle string, cidr netip.Pre
 			"deleted":  false,
 		},
 	}}
-	_, err := k.c.dyn.Resource(ipamhandles).Create(ctx, obj, metav1.CreateOptions{FieldManager: calicoFieldManager})
+	_, err := k.c.dyn.Resource(k.res(ipamhandles)).Create(ctx, obj, metav1.CreateOptions{FieldManager: calicoFieldManager})
 	if apierrors.IsAlreadyExists(err) {
-		return k.applyObject(ctx, ipamhandles, obj)
+		return k.applyObject(ctx, k.res(ipamhandles), obj)
 	}
 	return err
 }
@@ -790,7 +866,7 @@ func (k *calico) releaseNode(ctx context.Context, node string) {
 		return
 	}
 	for _, b := range blocks {
-		_ = k.c.dyn.Resource(blockaffinities).Delete(ctx, node+"-"+b.name, metav1.DeleteOptions{})
-		_ = k.c.dyn.Resource(ipamblocks).Delete(ctx, b.name, metav1.DeleteOptions{})
+		_ = k.c.dyn.Resource(k.res(blockaffinities)).Delete(ctx, node+"-"+b.name, metav1.DeleteOptions{})
+		_ = k.c.dyn.Resource(k.res(ipamblocks)).Delete(ctx, b.name, metav1.DeleteOptions{})
 	}
 }

@@ -73,6 +73,10 @@ type Controller struct {
 	mu sync.Mutex
 	// lastCrash remembers when a crash-looping calico-node was last "restarted".
 	lastCrash map[string]time.Time
+	// The operator pod the running operator process stands for, and when its token is renewed.
+	operatorPodUID  types.UID
+	operatorRenew   time.Time
+	operatorStarted time.Time
 	// addressed holds the pods given an address whose annotation the informer may not show
 	// yet, so that a reconcile racing the watch does not address them twice.
 	addressed sync.Map // types.UID -> struct{}
@@ -219,7 +223,7 @@ func (c *Controller) worker(ctx context.Context) {
 		}
 		err := c.reconcileNode(ctx, name)
 		if err != nil {
-			if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			if !apierrors.IsConflict(err) {
 				log.Printf("footprint: node %s: %v", name, err)
 			}
 			c.queue.AddRateLimited(name)
@@ -252,6 +256,9 @@ func (c *Controller) periodic(ctx context.Context) {
 // global reconciles cluster-wide Calico state, then revisits every node (cheap when nothing
 // changed: decisions are made from the informer caches).
 func (c *Controller) global(ctx context.Context) {
+	if err := c.reconcileOperator(ctx); err != nil {
+		log.Printf("footprint: operator: %v", err)
+	}
 	if err := c.calico.reconcileGlobal(ctx); err != nil {
 		log.Printf("footprint: calico: %v", err)
 	}
@@ -296,7 +303,12 @@ func (c *Controller) reconcileNode(ctx context.Context, name string) error {
 		return err
 	}
 	breaks := Breaks(node)
-	calicoPod := c.agentPod(name, "kube-system", "k8s-app", "calico-node")
+	var calicoPod *corev1.Pod
+	for _, ns := range calicoNamespaces {
+		if calicoPod = c.agentPod(name, ns, "k8s-app", "calico-node"); calicoPod != nil {
+			break
+		}
+	}
 	flannelPod := c.agentPod(name, "kube-flannel", "app", "flannel")
 
 	// The CNI configuration a node agent leaves on the host.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -66,6 +67,16 @@ func Break(ctx context.Context, dir, kind string, args []string, out io.Writer) 
 	}
 	if kind == "pool-overlap" {
 		return breakPoolOverlap(ctx, &cfg, rc, out)
+	}
+	if kind == "kube-proxy-mode" {
+		if len(args) == 0 || !map[string]bool{"iptables": true, "ipvs": true, "nftables": true}[args[0]] {
+			return &UsageError{Err: errors.New("usage: lab break kube-proxy-mode iptables|ipvs|nftables")}
+		}
+		if err := setKubeProxyMode(ctx, client, args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "kube-proxy's ConfigMap now says mode: %s; `lab heal` sets it back to the default\n", args[0])
+		return nil
 	}
 	if !nodeBreaks[kind] {
 		return &UsageError{Err: fmt.Errorf("unknown failure %q (see `lab help`)", kind)}
@@ -176,6 +187,43 @@ func breakHost(cfg *config.Config, m proc.Manager, kind, node string, out io.Wri
 	}
 	fmt.Fprintf(out, "%d SSH connection process(es) to %s killed\n", cut, node)
 	return nil
+}
+
+// kubeProxyModeLine matches the mode line of kube-proxy's configuration.
+var kubeProxyModeLine = regexp.MustCompile(`(?m)^mode:.*$`)
+
+// setKubeProxyMode writes `mode: MODE` into kube-proxy's ConfigMap (kubeadm's
+// KubeProxyConfiguration), as an admin who edits it would; "" is the default (iptables).
+func setKubeProxyMode(ctx context.Context, c kubernetes.Interface, mode string) error {
+	cm, err := c.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("kube-proxy's ConfigMap: %w", err)
+	}
+	conf := cm.Data["config.conf"]
+	line := fmt.Sprintf("mode: %q", mode)
+	if kubeProxyModeLine.MatchString(conf) {
+		conf = kubeProxyModeLine.ReplaceAllString(conf, line)
+	} else {
+		conf += line + "\n"
+	}
+	cm.Data["config.conf"] = conf
+	_, err = c.CoreV1().ConfigMaps("kube-system").Update(ctx, cm, metav1.UpdateOptions{FieldManager: "lab"})
+	return err
+}
+
+// resetKubeProxyMode sets kube-proxy's mode back to the default; it says whether it changed.
+func resetKubeProxyMode(ctx context.Context, c kubernetes.Interface) (bool, error) {
+	cm, err := c.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if strings.Contains(cm.Data["config.conf"], `mode: ""`) {
+		return false, nil
+	}
+	return true, setKubeProxyMode(ctx, c, "")
 }
 
 // waitSignal waits (up to 90 s) for what a failure makes visible, and describes it.
@@ -300,6 +348,11 @@ func Heal(ctx context.Context, dir string, out io.Writer) error {
 		if err := os.Remove(h.File("state", hosts.SlowResetFlag)); err == nil {
 			fmt.Fprintf(out, "kubeadm reset on %s is quick again\n", h.Node.Name)
 		}
+	}
+	if changed, err := resetKubeProxyMode(ctx, client); err != nil {
+		return err
+	} else if changed {
+		fmt.Fprintln(out, "kube-proxy's mode is the default again")
 	}
 	if dyn, err := dynamic.NewForConfig(rc); err == nil {
 		err := dyn.Resource(ippoolsGVR).Delete(ctx, OverlapPool, metav1.DeleteOptions{})

@@ -326,6 +326,9 @@ func apiServerSpec(cfg *config.Config) proc.Spec {
 		"--max-requests-inflight=2000",
 		"--max-mutating-requests-inflight=1000",
 		"--event-ttl=2h",
+		// Aggregated APIs and webhooks are reached at their endpoints (pod IPs), not through
+		// DNS for the Service name, which this machine resolves to its egress proxy.
+		"--enable-aggregator-routing=true",
 		"--profiling=false",
 		"--v=1",
 	}}
@@ -584,9 +587,15 @@ func Down(dir string, out io.Writer) error {
 			return fmt.Errorf("lab hosts: %w", err)
 		}
 	}
+	// In reverse order of start; the Tigera operator right after the footprint that starts it.
+	stop := []string{footprint.OperatorProcess}
 	for i := len(components) - 1; i >= 0; i-- {
-		if err := m.Stop(components[i], 10*time.Second); err != nil {
-			return fmt.Errorf("stop %s: %w", components[i], err)
+		stop = append(stop, components[i])
+	}
+	stop[0], stop[1] = stop[1], stop[0]
+	for i := range stop {
+		if err := m.Stop(stop[i], 10*time.Second); err != nil {
+			return fmt.Errorf("stop %s: %w", stop[i], err)
 		}
 	}
 	if _, err := os.Stat(dir); err == nil {

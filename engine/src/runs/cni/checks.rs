@@ -149,6 +149,17 @@ impl Runs {
                 ));
             }
         }
+        let calico = installed
+            .iter()
+            .find(|(kind, _, _)| kind == "Calico")
+            .map(|(_, v, ds)| (v.as_deref(), ds.as_str()));
+        let month = crate::time::now().to_string();
+        let cluster = compat::Cluster {
+            kubernetes: kubeadm.kubernetes_version.as_deref(),
+            calico,
+            month: month.get(..7).unwrap_or_default(),
+        };
+        checks.extend(compat::gate(&cluster, manifest.catalog, compat::Method::Manifest));
         let total = stores.nodes.len();
         let not_ready = stores.nodes.values().filter(|n| !n.is_ready()).count();
         checks.push(check(

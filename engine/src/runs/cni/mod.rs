@@ -140,6 +140,7 @@ fn manifest_cni(manifest: &Manifest, objects: &[ManifestObject]) -> Option<Strin
 }
 
 mod checks;
+pub mod compat;
 mod install;
 mod remove;
 mod risk;
