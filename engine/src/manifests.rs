@@ -3,14 +3,17 @@
 //! them (from upstream or a mirror), custom manifests by URL or upload (unverified), and
 //! content-addressed storage of every manifest used.
 //!
-//! Parsing into objects and Calico's install options are in [`parse`].
+//! Parsing into objects and Calico's install options are in [`parse`]; the Tigera operator's
+//! custom resources made from a plan's options in [`operator`].
 
 mod catalog;
+pub mod operator;
 pub mod parse;
 mod remote;
 
 pub use catalog::{
-    CATALOG, CatalogEntry, Support, by_checksum, calico_line, catalog_entry, kubernetes_minor,
+    CATALOG, CatalogEntry, Packaging, Part, Support, by_checksum, calico_line, catalog_entry,
+    join_parts, kubernetes_minor,
 };
 
 use std::sync::Arc;
@@ -163,23 +166,52 @@ impl Fetcher {
         })
     }
 
-    /// The URL a catalog entry is downloaded from.
+    /// The URL a catalog entry is downloaded from (an entry of parts: theirs, joined by ` + `).
     pub fn catalog_url(&self, entry: &CatalogEntry) -> String {
+        if !entry.parts.is_empty() {
+            let urls: Vec<String> = entry
+                .parts
+                .iter()
+                .map(|p| self.file_url(p.file, p.url))
+                .collect();
+            return urls.join(" + ");
+        }
+        self.file_url(entry.file, entry.url)
+    }
+
+    fn file_url(&self, file: &str, url: &str) -> String {
         match &self.mirror {
-            Some(m) => format!("{m}/{}", entry.file),
-            None => entry.url.to_owned(),
+            Some(m) => format!("{m}/{file}"),
+            None => url.to_owned(),
         }
     }
 
-    /// Downloads a catalog manifest and refuses it unless its sha256 is the pinned one.
+    /// Downloads a catalog manifest and refuses it unless its sha256 is the pinned one (an
+    /// entry of parts: each part's, then that of the parts joined).
     ///
     /// # Errors
     /// [`ManifestError`]: download failures, size, or [`ManifestError::ChecksumMismatch`].
     pub async fn catalog(&self, id: &str) -> Result<Manifest, ManifestError> {
         let entry =
             catalog_entry(id).ok_or_else(|| ManifestError::UnknownCatalogEntry(id.to_owned()))?;
-        let url = self.catalog_url(entry);
-        let bytes = self.download(&url).await?;
+        let bytes = if entry.parts.is_empty() {
+            self.download(&self.catalog_url(entry)).await?
+        } else {
+            let mut parts = Vec::new();
+            for part in entry.parts {
+                let bytes = self.download(&self.file_url(part.file, part.url)).await?;
+                let actual = hex::encode(Sha256::digest(&bytes));
+                if actual != part.sha256 {
+                    return Err(ManifestError::ChecksumMismatch {
+                        id: part.file.to_owned(),
+                        expected: part.sha256.to_owned(),
+                        actual,
+                    });
+                }
+                parts.push(bytes);
+            }
+            join_parts(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>())
+        };
         let manifest = Manifest::from_bytes(bytes, entry.id.to_owned())?;
         if manifest.catalog != Some(entry) {
             return Err(ManifestError::ChecksumMismatch {

@@ -57,7 +57,7 @@ fn calico_pod(node: &str, ready: bool, status: Value) -> Pod {
     serde_json::from_value(json!({
         "metadata": {"name": format!("calico-node-{node}"), "namespace": "kube-system",
                      "labels": {"k8s-app": "calico-node"}},
-        "spec": {"nodeName": node, "containers": [{"name": "calico-node", "image": "docker.io/calico/node:v3.25.1"}]},
+        "spec": {"nodeName": node, "containers": [{"name": "calico-node", "image": "docker.io/calico/node:v3.32.1"}]},
         "status": status
     }))
     .expect("pod fixture")
@@ -120,7 +120,7 @@ impl Fixture {
                 daemonset(
                     "kube-system",
                     "calico-node",
-                    "docker.io/calico/node:v3.25.1",
+                    "docker.io/calico/node:v3.32.1",
                 ),
                 daemonset(
                     "kube-system",

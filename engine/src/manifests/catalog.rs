@@ -50,13 +50,89 @@ pub struct CatalogEntry {
     /// `Calico` or `Flannel`, as the state's CNI detection names them.
     pub cni: &'static str,
     pub version: &'static str,
-    /// File name under a mirror base URL.
+    pub packaging: Packaging,
+    /// File name under a mirror base URL (for an entry of parts: a description of them).
     pub file: &'static str,
     pub url: &'static str,
+    /// The file's sha256; for an entry of parts, that of the parts joined ([`join_parts`]).
     pub sha256: &'static str,
+    /// The upstream files an entry is made of, in apply order (none: the entry is one file).
+    pub parts: &'static [Part],
     /// What upstream says of its release line (none is published for Flannel).
     pub support: Option<Support>,
 }
+
+impl CatalogEntry {
+    /// Whether the entry installs with the Tigera operator.
+    #[must_use]
+    pub fn operator(&self) -> bool {
+        matches!(self.packaging, Packaging::Operator { .. })
+    }
+
+    /// How people name it: `Calico v3.32.1`, `Calico v3.32.1 with the Tigera operator`.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self.packaging {
+            Packaging::Manifest => format!("{} {}", self.cni, self.version),
+            Packaging::Operator { native_v3: false } => {
+                format!("{} {} with the Tigera operator", self.cni, self.version)
+            }
+            Packaging::Operator { native_v3: true } => format!(
+                "{} {} with the Tigera operator, native v3 resources (tech preview)",
+                self.cni, self.version
+            ),
+        }
+    }
+}
+
+/// Several upstream files as one manifest: each followed by a newline if it lacks one, a
+/// document separator between them.
+#[must_use]
+pub fn join_parts(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"---\n");
+        }
+        out.extend_from_slice(part);
+        if !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
+/// How an entry installs its CNI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packaging {
+    /// One manifest (`calico.yaml`), everything in it applied, with the install's options.
+    Manifest,
+    /// The Tigera operator: its CRDs and its Deployment (the entry's parts, joined), then an
+    /// `Installation` and the optional components made from the plan's options; the operator
+    /// creates calico-system's workloads. `native_v3`: Calico's resources as
+    /// `projectcalico.org/v3` CRDs (`v3_projectcalico_org.yaml`, a tech preview in 3.32).
+    Operator { native_v3: bool },
+}
+
+/// One upstream file of an entry made of several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// Its path under the manifest mirror (and in `../shared/manifests`).
+    pub file: &'static str,
+    pub url: &'static str,
+    pub sha256: &'static str,
+}
+
+/// Calico v3.32.1's operator files (`../shared/manifests/SOURCES.md`).
+const TIGERA_OPERATOR_V3321: Part = Part {
+    file: "calico-operator-v3.32.1/tigera-operator.yaml",
+    url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/tigera-operator.yaml",
+    sha256: "f18e073794207d372606bc3ea6f8fd73972f86d6828f4ba666dfe0d4aa8ab07f",
+};
+const V3321_SUPPORT: Support = Support {
+    kubernetes: (34, 36),
+    end_of_life: None,
+};
 
 /// The catalog (`../shared/manifests/SOURCES.md`). The seed's Calico first.
 pub const CATALOG: &[CatalogEntry] = &[
@@ -64,6 +140,8 @@ pub const CATALOG: &[CatalogEntry] = &[
         id: "calico-v3.25.1",
         cni: "Calico",
         version: "v3.25.1",
+        packaging: Packaging::Manifest,
+        parts: &[],
         file: "calico-v3.25.1.yaml",
         url: "https://raw.githubusercontent.com/projectcalico/calico/v3.25.1/manifests/calico.yaml",
         sha256: "907e3aa4ef102526a020735bbc053611b8c284bcadcbbb476f9ba46a4fd78329",
@@ -76,6 +154,8 @@ pub const CATALOG: &[CatalogEntry] = &[
         id: "calico-v3.26.5",
         cni: "Calico",
         version: "v3.26.5",
+        packaging: Packaging::Manifest,
+        parts: &[],
         file: "calico-v3.26.5.yaml",
         url: "https://raw.githubusercontent.com/projectcalico/calico/v3.26.5/manifests/calico.yaml",
         sha256: "2468a8c939658b959860b0e78c3d2f420c53bb08af7511f3d335e051f9db8b22",
@@ -88,6 +168,8 @@ pub const CATALOG: &[CatalogEntry] = &[
         id: "calico-v3.31.7",
         cni: "Calico",
         version: "v3.31.7",
+        packaging: Packaging::Manifest,
+        parts: &[],
         file: "calico-v3.31.7.yaml",
         url: "https://raw.githubusercontent.com/projectcalico/calico/v3.31.7/manifests/calico.yaml",
         sha256: "d6d8a489a4ed8e5b8efd8b339047b496ca657b55ee2e3618e791507b0a853e8d",
@@ -100,18 +182,55 @@ pub const CATALOG: &[CatalogEntry] = &[
         id: "calico-v3.32.1",
         cni: "Calico",
         version: "v3.32.1",
+        packaging: Packaging::Manifest,
+        parts: &[],
         file: "calico-v3.32.1.yaml",
         url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/calico.yaml",
         sha256: "a1df919d9721cf667accdc3e72848911b0cb25cfab7d2478ad0c996302c95744",
-        support: Some(Support {
-            kubernetes: (34, 36),
-            end_of_life: None,
-        }),
+        support: Some(V3321_SUPPORT),
+    },
+    CatalogEntry {
+        id: "calico-operator-v3.32.1",
+        cni: "Calico",
+        version: "v3.32.1",
+        packaging: Packaging::Operator { native_v3: false },
+        file: "calico-operator-v3.32.1/{operator-crds,tigera-operator}.yaml",
+        url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/",
+        sha256: "c554e599712b7765b146d56b4baf054d386a4d4e1c59a4ed65f09503d8491621",
+        parts: &[
+            Part {
+                file: "calico-operator-v3.32.1/operator-crds.yaml",
+                url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/operator-crds.yaml",
+                sha256: "192f8b2d934ef24b62e86b7e1a6e1762d1c8af26a916f78057bc13fa5ed60f71",
+            },
+            TIGERA_OPERATOR_V3321,
+        ],
+        support: Some(V3321_SUPPORT),
+    },
+    CatalogEntry {
+        id: "calico-operator-v3.32.1-native-v3",
+        cni: "Calico",
+        version: "v3.32.1",
+        packaging: Packaging::Operator { native_v3: true },
+        file: "calico-operator-v3.32.1/{v3_projectcalico_org,tigera-operator}.yaml",
+        url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/",
+        sha256: "a9c5f2eee35ab0bd23b3627a157872f63a2bd83ccb82f9eb9b9dca87e3900427",
+        parts: &[
+            Part {
+                file: "calico-operator-v3.32.1/v3_projectcalico_org.yaml",
+                url: "https://raw.githubusercontent.com/projectcalico/calico/v3.32.1/manifests/v3_projectcalico_org.yaml",
+                sha256: "3486a86cad6e3daa7733f03ceff2755cae25b83511d820d3fc83121b27ba6429",
+            },
+            TIGERA_OPERATOR_V3321,
+        ],
+        support: Some(V3321_SUPPORT),
     },
     CatalogEntry {
         id: "flannel-v0.28.9",
         cni: "Flannel",
         version: "v0.28.9",
+        packaging: Packaging::Manifest,
+        parts: &[],
         file: "kube-flannel-v0.28.9.yml",
         url: "https://raw.githubusercontent.com/flannel-io/flannel/v0.28.9/Documentation/kube-flannel.yml",
         sha256: "e875824be2f552b45711dbda91af81b17eb961d00025d914d9fef18fad8f09c0",
@@ -161,7 +280,9 @@ mod tests {
 
     #[test]
     fn support_facts_read_as_upstream_states_them() {
-        let v3321 = catalog_entry("calico-v3.32.1").and_then(|e| e.support).expect("facts");
+        let v3321 = catalog_entry("calico-v3.32.1")
+            .and_then(|e| e.support)
+            .expect("facts");
         assert!(v3321.tested_on(35) && !v3321.tested_on(33));
         assert_eq!(v3321.tested_range(), "1.34 to 1.36");
         assert!(!v3321.ended_by("2026-12"));
@@ -172,5 +293,33 @@ mod tests {
         for e in CATALOG {
             assert_eq!(e.sha256.len(), 64, "{}", e.id);
         }
+    }
+
+    #[test]
+    fn an_entry_of_parts_is_pinned_to_its_parts_joined() {
+        use sha2::{Digest, Sha256};
+        let dir = std::env::var("GRAPPE_MANIFESTS").map_or_else(
+            |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/manifests"),
+            std::path::PathBuf::from,
+        );
+        let mut checked = 0;
+        for e in CATALOG.iter().filter(|e| !e.parts.is_empty()) {
+            let parts: Vec<Vec<u8>> = e
+                .parts
+                .iter()
+                .map(|p| {
+                    let bytes = std::fs::read(dir.join(p.file))
+                        .unwrap_or_else(|err| panic!("{} (the shared manifests): {err}", p.file));
+                    assert_eq!(hex::encode(Sha256::digest(&bytes)), p.sha256, "{}", p.file);
+                    bytes
+                })
+                .collect();
+            let joined = join_parts(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
+            assert_eq!(hex::encode(Sha256::digest(&joined)), e.sha256, "{}", e.id);
+            assert!(e.operator() && e.label().contains("Tigera operator"));
+            checked += 1;
+        }
+        assert_eq!(checked, 2);
+        assert_eq!(join_parts(&[b"a: 1", b"b: 2\n"]), b"a: 1\n---\nb: 2\n");
     }
 }

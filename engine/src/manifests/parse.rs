@@ -44,15 +44,19 @@ pub enum Phase {
     Rbac,
     Config,
     Workloads,
+    /// The Tigera operator's custom resources (`Installation` and the optional components),
+    /// applied once the operator runs, as its documentation orders.
+    Custom,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 5] = [
+    pub const ALL: [Phase; 6] = [
         Phase::Crds,
         Phase::Namespaces,
         Phase::Rbac,
         Phase::Config,
         Phase::Workloads,
+        Phase::Custom,
     ];
 
     pub fn of(kind: &str) -> Self {
@@ -63,6 +67,7 @@ impl Phase {
                 Self::Rbac
             }
             "ConfigMap" | "Secret" | "PriorityClass" => Self::Config,
+            "Installation" | "APIServer" | "Goldmane" | "Whisker" => Self::Custom,
             _ => Self::Workloads,
         }
     }
@@ -74,6 +79,7 @@ impl Phase {
             Self::Rbac => "rbac",
             Self::Config => "config",
             Self::Workloads => "workloads",
+            Self::Custom => "operator resources",
         }
     }
 }

@@ -165,10 +165,24 @@ fn call(verb: &'static str, obj: &ObjectRef) -> impl FnOnce(kube::Error) -> Kube
 /// # Errors
 /// [`KubeError`] on any failure but NotFound.
 pub async fn get(api: &Api<DynamicObject>, obj: &ObjectRef) -> Result<Option<Value>, KubeError> {
-    let found = api.get_opt(&obj.name).await.map_err(call("get", obj))?;
+    let found = get_opt(api, obj).await?;
     found
         .map(|o| serde_json::to_value(o).map_err(|e| KubeError::Encode(obj.key(), e)))
         .transpose()
+}
+
+/// The object, `None` when it is not there: a 404 whether the object is missing (a `NotFound`
+/// status) or its kind no longer is (a CRD deleted since discovery answers with a plain
+/// "404 page not found", which `Api::get_opt` does not take for absence).
+async fn get_opt(
+    api: &Api<DynamicObject>,
+    obj: &ObjectRef,
+) -> Result<Option<DynamicObject>, KubeError> {
+    match api.get(&obj.name).await {
+        Ok(o) => Ok(Some(o)),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+        Err(e) => Err(call("get", obj)(e)),
+    }
 }
 
 /// Server-side apply with field manager `grappe`, forcing conflicts (as `kubectl apply
@@ -199,21 +213,39 @@ pub struct Deleting {
     uid: Option<String>,
 }
 
-/// Deletes with foreground propagation (dependents first): `None` when the object was already
-/// gone, else the deletion to wait for (a CRD's can take minutes while the API server's
-/// finalizer removes its custom resources).
+/// How a deletion treats the object's dependents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// Dependents first: the object is gone only when they are (workloads, so that "deleted"
+    /// means no pod of it is left).
+    Foreground,
+    /// The object first, its dependents after it, as `kubectl delete` does. For objects a
+    /// controller cleans up behind its own finalizer (the Tigera operator's `Installation`):
+    /// under foreground propagation the garbage collector waits for dependents the controller
+    /// only removes once the object is gone, and neither moves.
+    Background,
+}
+
+/// Deletes with the given propagation: `None` when the object was already gone, else the
+/// deletion to wait for (a CRD's can take minutes while the API server's finalizer removes
+/// its custom resources).
 ///
 /// # Errors
 /// [`KubeError::Call`].
 pub async fn delete(
     api: &Api<DynamicObject>,
     obj: &ObjectRef,
+    propagation: Propagation,
 ) -> Result<Option<Deleting>, KubeError> {
-    let uid = match api.get_opt(&obj.name).await.map_err(call("get", obj))? {
+    let uid = match get_opt(api, obj).await? {
         Some(o) => o.metadata.uid,
         None => return Ok(None),
     };
-    match api.delete(&obj.name, &DeleteParams::foreground()).await {
+    let params = match propagation {
+        Propagation::Foreground => DeleteParams::foreground(),
+        Propagation::Background => DeleteParams::background(),
+    };
+    match api.delete(&obj.name, &params).await {
         Ok(_) => Ok(Some(Deleting {
             api: api.clone(),
             obj: obj.clone(),
@@ -236,11 +268,8 @@ impl Deleting {
     /// # Errors
     /// [`KubeError::Call`].
     pub async fn remaining(&self) -> Result<Option<DynamicObject>, KubeError> {
-        Ok(self
-            .api
-            .get_opt(&self.obj.name)
-            .await
-            .map_err(call("get", &self.obj))?
+        Ok(get_opt(&self.api, &self.obj)
+            .await?
             .filter(|o| o.metadata.uid == self.uid))
     }
 }
@@ -284,7 +313,7 @@ pub async fn restore(
 ) -> Result<&'static str, KubeError> {
     let mut value = before.clone();
     strip_server_fields(&mut value);
-    let current = api.get_opt(&obj.name).await.map_err(call("get", obj))?;
+    let current = get_opt(api, obj).await?;
     let mut object: DynamicObject =
         serde_json::from_value(value).map_err(|e| KubeError::Encode(obj.key(), e))?;
     match current {

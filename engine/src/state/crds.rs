@@ -16,7 +16,7 @@ use kube::{Api, Client};
 
 use super::ClusterState;
 use super::model::{
-    self, BlockAffinityInfo, CalicoApi, ClusterInfo, InstallationInfo, IpamBlockInfo,
+    self, BlockAffinityInfo, CalicoApi, ClusterInfo, FelixInfo, InstallationInfo, IpamBlockInfo,
     TigeraStatusInfo,
 };
 use super::store::Stores;
@@ -113,7 +113,11 @@ fn follow_calico(
         }
         if let Some(api) = wanted {
             tracing::info!(cluster = %state.name, plural, api = api.api_version(), "Calico resource served: watching");
-            let version = if api == CalicoApi::NativeV3 { "v3" } else { "v1" };
+            let version = if api == CalicoApi::NativeV3 {
+                "v3"
+            } else {
+                "v1"
+            };
             let task = spawn_dynamic(client, state, api.group(), version, plural, kind);
             running.insert(plural, (api, task));
         }
@@ -161,13 +165,62 @@ fn spawn_dynamic(
     );
     let config = watcher::Config::default();
     match plural {
-        "ippools" => spawn_typed(state, api, plural, config, |o| model::ip_pool(&o), Stores::apply_ippools),
-        "ipamblocks" => spawn_typed(state, api, plural, config, |o| IpamBlockInfo::from_dynamic(&o), Stores::apply_ipamblocks),
-        "blockaffinities" => spawn_typed(state, api, plural, config, |o| BlockAffinityInfo::from_dynamic(&o), Stores::apply_affinities),
-        "felixconfigurations" => spawn_typed(state, api, plural, config, |o| o.metadata.name, Stores::apply_felixconfigs),
-        "installations" => spawn_typed(state, api, plural, config, |o| InstallationInfo::from_dynamic(&o), Stores::apply_installation),
-        "tigerastatuses" => spawn_typed(state, api, plural, config, |o| TigeraStatusInfo::from_dynamic(&o), Stores::apply_tigera_status),
-        _ => spawn_typed(state, api, plural, config, |o| ClusterInfo::from_dynamic(&o), Stores::apply_cluster_info),
+        "ippools" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| model::ip_pool(&o),
+            Stores::apply_ippools,
+        ),
+        "ipamblocks" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| IpamBlockInfo::from_dynamic(&o),
+            Stores::apply_ipamblocks,
+        ),
+        "blockaffinities" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| BlockAffinityInfo::from_dynamic(&o),
+            Stores::apply_affinities,
+        ),
+        "felixconfigurations" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| FelixInfo::from_dynamic(&o),
+            Stores::apply_felixconfigs,
+        ),
+        "installations" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| InstallationInfo::from_dynamic(&o),
+            Stores::apply_installation,
+        ),
+        "tigerastatuses" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| TigeraStatusInfo::from_dynamic(&o),
+            Stores::apply_tigera_status,
+        ),
+        _ => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| ClusterInfo::from_dynamic(&o),
+            Stores::apply_cluster_info,
+        ),
     }
 }
 
@@ -177,7 +230,12 @@ mod tests {
 
     #[test]
     fn native_v3_is_read_where_its_crds_are_installed() {
-        let crds = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<HashSet<_>>();
+        let crds = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect::<HashSet<_>>()
+        };
         let v1 = crds(&["ippools.crd.projectcalico.org"]);
         assert_eq!(calico_api(&v1, "ippools"), Some(CalicoApi::Crd));
         let v3 = crds(&["ippools.projectcalico.org"]);

@@ -11,11 +11,11 @@
 //! Every applied change bumps the cluster's version ([`ClusterState::subscribe`]), which the
 //! server turns into server-sent events so that browsers reload what they show.
 
+mod crds;
 pub mod link;
 pub mod model;
 pub mod store;
 pub mod views;
-mod crds;
 pub mod watch;
 
 use std::collections::BTreeMap;

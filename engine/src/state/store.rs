@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::model::{
-    ApiServiceInfo, BlockAffinityInfo, CalicoApi, ClusterInfo, EventInfo, InstallationInfo,
-    IpPoolInfo, IpamBlockInfo, KubeProxyMode, KubeadmNetworking, NodeInfo, PdbInfo, PodInfo,
-    TigeraStatusInfo, WorkloadInfo,
+    ApiServiceInfo, BlockAffinityInfo, CalicoApi, ClusterInfo, EventInfo, FelixInfo,
+    InstallationInfo, IpPoolInfo, IpamBlockInfo, KubeProxyMode, KubeadmNetworking, NodeInfo,
+    PdbInfo, PodInfo, TigeraStatusInfo, WorkloadInfo,
 };
 
 /// How many Warning events are kept per cluster (the newest).
@@ -55,7 +55,7 @@ pub struct Stores {
     pub ippools: BTreeMap<String, IpPoolInfo>,
     pub ipamblocks: BTreeMap<String, IpamBlockInfo>,
     pub affinities: BTreeMap<String, BlockAffinityInfo>,
-    pub felixconfigs: BTreeSet<String>,
+    pub felixconfigs: BTreeMap<String, FelixInfo>,
     pub cluster_info: Option<ClusterInfo>,
     /// Which API serves Calico's resources (none without Calico's CRDs).
     pub calico_api: Option<CalicoApi>,
@@ -132,15 +132,8 @@ impl Stores {
         apply_map(&mut self.affinities, change, |a| a.name.clone())
     }
 
-    pub fn apply_felixconfigs(&mut self, change: Change<String>) -> bool {
-        match change {
-            Change::Reset(names) => {
-                self.felixconfigs = names.into_iter().collect();
-                true
-            }
-            Change::Upsert(name) => self.felixconfigs.insert(name),
-            Change::Remove(name) => self.felixconfigs.remove(&name),
-        }
+    pub fn apply_felixconfigs(&mut self, change: Change<FelixInfo>) -> bool {
+        apply_map(&mut self.felixconfigs, change, |f| f.name.clone())
     }
 
     pub fn apply_cluster_info(&mut self, change: Change<ClusterInfo>) -> bool {

@@ -222,7 +222,7 @@ impl ClusterState {
                 .cluster_info
                 .as_ref()
                 .map(|c| c.calico_version.clone()),
-            felix_configurations: stores.felixconfigs.iter().cloned().collect(),
+            felix_configurations: stores.felixconfigs.keys().cloned().collect(),
             pools: stores.ippools.values().cloned().collect(),
             blocks: stores.ipamblocks.len(),
             block_addresses_in_use: stores.ipamblocks.values().map(|b| b.in_use).sum(),

@@ -15,7 +15,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::runtime::{WatchStreamExt, watcher as make_watcher};
-use kube::{Api, Client, Resource};
+use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 
@@ -27,7 +27,6 @@ use super::model::{
 use super::store::{Change, Stores};
 use crate::audit::error_chain;
 use crate::clusters::Clusters;
-
 
 /// Runs every watch of `state`'s cluster. Waits (with backoff) until a client can be built.
 pub async fn run(clusters: Clusters, state: Arc<ClusterState>) {
@@ -195,4 +194,3 @@ async fn watch_loop<K, T>(
         }
     }
 }
-

@@ -154,12 +154,19 @@ impl Runs {
             .find(|(kind, _, _)| kind == "Calico")
             .map(|(_, v, ds)| (v.as_deref(), ds.as_str()));
         let month = crate::time::now().to_string();
+        let kube_proxy = stores.kube_proxy_mode.as_ref().map(|m| m.0.as_str());
         let cluster = compat::Cluster {
             kubernetes: kubeadm.kubernetes_version.as_deref(),
             calico,
+            kube_proxy,
             month: month.get(..7).unwrap_or_default(),
         };
-        checks.extend(compat::gate(&cluster, manifest.catalog, compat::Method::Manifest));
+        let method = if manifest.catalog.is_some_and(|e| e.operator()) {
+            compat::Method::Operator
+        } else {
+            compat::Method::Manifest
+        };
+        checks.extend(compat::gate(&cluster, manifest.catalog, method));
         let total = stores.nodes.len();
         let not_ready = stores.nodes.values().filter(|n| !n.is_ready()).count();
         checks.push(check(

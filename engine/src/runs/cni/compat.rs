@@ -38,13 +38,14 @@ impl Method {
     }
 }
 
-
 /// What the gate knows of the cluster.
 pub struct Cluster<'a> {
     /// Its Kubernetes version (`v1.35.8`), when known.
     pub kubernetes: Option<&'a str>,
     /// The Calico installed now: its version and its DaemonSet (`namespace/name`).
     pub calico: Option<(Option<&'a str>, &'a str)>,
+    /// kube-proxy's mode (its ConfigMap), when known.
+    pub kube_proxy: Option<&'a str>,
     /// This month, `YYYY-MM`.
     pub month: &'a str,
 }
@@ -60,7 +61,10 @@ pub fn gate(cluster: &Cluster<'_>, entry: Option<&CatalogEntry>, method: Method)
     let target = format!("Calico {}", entry.version);
     if let Some(support) = entry.support {
         checks.push(kubernetes_check(cluster, &target, &support));
-        if let Some(end) = support.end_of_life.filter(|_| support.ended_by(cluster.month)) {
+        if let Some(end) = support
+            .end_of_life
+            .filter(|_| support.ended_by(cluster.month))
+        {
             checks.push(check(
                 "compat-eol",
                 Level::Warn,
@@ -73,6 +77,9 @@ pub fn gate(cluster: &Cluster<'_>, entry: Option<&CatalogEntry>, method: Method)
                 format!("{target} is a maintained release line"),
             ));
         }
+    }
+    if let Some(check) = kube_proxy_check(cluster) {
+        checks.push(check);
     }
     if let Some((version, daemonset)) = cluster.calico {
         let installed = Method::of_daemonset(daemonset);
@@ -95,10 +102,16 @@ pub fn gate(cluster: &Cluster<'_>, entry: Option<&CatalogEntry>, method: Method)
             checks.push(check(
                 "compat-method",
                 Level::Pass,
-                format!("Calico is installed {}, as this plan would", installed.describe()),
+                format!(
+                    "Calico is installed {}, as this plan would",
+                    installed.describe()
+                ),
             ));
         }
-        if let Some(line) = version.and_then(calico_line).filter(|l| l.ended_by(cluster.month)) {
+        if let Some(line) = version
+            .and_then(calico_line)
+            .filter(|l| l.ended_by(cluster.month))
+        {
             checks.push(check(
                 "compat-installed-eol",
                 Level::Warn,
@@ -113,8 +126,43 @@ pub fn gate(cluster: &Cluster<'_>, entry: Option<&CatalogEntry>, method: Method)
     checks
 }
 
+/// kube-proxy's mode against the data plane the catalog's installs use (iptables, upstream's
+/// default for both methods): nftables kube-proxy wants Calico's nftables data plane; IPVS is
+/// deprecated from Kubernetes 1.35.
+fn kube_proxy_check(cluster: &Cluster<'_>) -> Option<CheckView> {
+    let mode = cluster.kube_proxy?;
+    let minor = cluster.kubernetes.and_then(kubernetes_minor);
+    Some(match mode {
+        "nftables" => check(
+            "compat-kube-proxy",
+            Level::Warn,
+            "kube-proxy runs in nftables mode; this install's Calico uses the iptables data plane: set Calico's nftables data plane (FelixConfiguration nftablesMode, the Installation's linuxDataplane: Nftables) or kube-proxy's iptables mode",
+        ),
+        "ipvs" if minor.is_some_and(|m| m >= 35) => check(
+            "compat-kube-proxy",
+            Level::Warn,
+            "kube-proxy runs in IPVS mode, deprecated since Kubernetes 1.35: plan the move to nftables or iptables",
+        ),
+        other => check(
+            "compat-kube-proxy",
+            Level::Pass,
+            format!(
+                "kube-proxy's {} mode goes with Calico's iptables data plane",
+                if other.is_empty() {
+                    "default (iptables)"
+                } else {
+                    other
+                }
+            ),
+        ),
+    })
+}
+
 fn kubernetes_check(cluster: &Cluster<'_>, target: &str, support: &Support) -> CheckView {
-    match cluster.kubernetes.and_then(|v| kubernetes_minor(v).map(|m| (v, m))) {
+    match cluster
+        .kubernetes
+        .and_then(|v| kubernetes_minor(v).map(|m| (v, m)))
+    {
         None => check(
             "compat-kubernetes",
             Level::Warn,
@@ -126,7 +174,10 @@ fn kubernetes_check(cluster: &Cluster<'_>, target: &str, support: &Support) -> C
         Some((v, minor)) if support.tested_on(minor) => check(
             "compat-kubernetes",
             Level::Pass,
-            format!("{target} is tested on Kubernetes {}: this cluster runs {v}", support.tested_range()),
+            format!(
+                "{target} is tested on Kubernetes {}: this cluster runs {v}",
+                support.tested_range()
+            ),
         ),
         Some((v, _)) => check(
             "compat-kubernetes",
@@ -153,6 +204,7 @@ mod tests {
         let fresh = Cluster {
             kubernetes: Some("v1.35.8"),
             calico: None,
+            kube_proxy: Some("iptables"),
             month: "2026-12",
         };
         let v3321 = catalog_entry("calico-v3.32.1");
@@ -177,5 +229,38 @@ mod tests {
         assert!(gate(&fresh, catalog_entry("flannel-v0.28.9"), Method::Manifest).is_empty());
         assert_eq!(kubernetes_minor("v1.35.8"), Some(35));
         assert_eq!(kubernetes_minor("2.0"), None);
+        // kube-proxy's mode against the iptables data plane.
+        assert_eq!(
+            level(&checks_of(&fresh), "compat-kube-proxy"),
+            Some(Level::Pass)
+        );
+        let nft = Cluster {
+            kube_proxy: Some("nftables"),
+            ..fresh
+        };
+        assert_eq!(
+            level(&checks_of(&nft), "compat-kube-proxy"),
+            Some(Level::Warn)
+        );
+        let ipvs = Cluster {
+            kube_proxy: Some("ipvs"),
+            ..fresh
+        };
+        assert_eq!(
+            level(&checks_of(&ipvs), "compat-kube-proxy"),
+            Some(Level::Warn)
+        );
+        let old_ipvs = Cluster {
+            kubernetes: Some("v1.34.2"),
+            ..ipvs
+        };
+        assert_eq!(
+            level(&checks_of(&old_ipvs), "compat-kube-proxy"),
+            Some(Level::Pass)
+        );
+    }
+
+    fn checks_of(cluster: &Cluster<'_>) -> Vec<CheckView> {
+        gate(cluster, catalog_entry("calico-v3.32.1"), Method::Manifest)
     }
 }

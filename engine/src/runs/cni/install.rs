@@ -14,7 +14,8 @@ use crate::manifests::{self, Manifest};
 use crate::model::Plan;
 use crate::runs::Launch;
 use crate::runs::k8s::{self, KubeError, ObjectRef, Resolver};
-use crate::runs::{RunError, Runs, Workflow, check, sealed};
+use crate::runs::{RunError, RunStatus, Runs, Workflow, check, sealed};
+use grappe_views::runs::CheckView;
 
 impl Runs {
     /// Plans an install (or upgrade) of `manifest` on `cluster`: each object's action from a
@@ -31,6 +32,7 @@ impl Runs {
         params: &InstallParams,
     ) -> Result<Plan, RunError> {
         let inner = self.inner();
+        let params = &self.operator_pool(cluster, manifest, params);
         let objects = install_objects(manifest, params)?;
         let cni = manifest_cni(manifest, &objects);
         manifests::store(&inner.store, manifest).await?;
@@ -83,10 +85,14 @@ impl Runs {
         if let Some(m) = &params.ip_autodetection_method {
             options.push(("IP_AUTODETECTION_METHOD".to_owned(), m.clone()));
         }
+        if manifest.catalog.is_some_and(|e| e.operator()) {
+            options.extend(params.operator.clone().unwrap_or_default().shown());
+        }
         checks.extend(self.state_checks(cluster, cni.as_deref(), manifest, params)?);
         if !manifest.verified() {
             checks.extend(super::risk::risky_objects(&objects));
         }
+        checks.extend(self.left_behind(cluster, manifest, &objects).await?);
         checks.push(
             self.permissions(
                 &mut resolver,
@@ -102,6 +108,101 @@ impl Runs {
             checks,
             ..manifest_plan(cluster, Workflow::CniInstall, manifest, "", request)
         }))
+    }
+
+    /// The install's options with, for an operator entry without a pool, the pool it gets:
+    /// kubeadm's podSubnet, else Calico's default (recorded with the run, so that the run
+    /// applies what the plan showed).
+    fn operator_pool(
+        &self,
+        cluster: &ClusterName,
+        manifest: &Manifest,
+        params: &InstallParams,
+    ) -> InstallParams {
+        let mut params = params.clone();
+        let unset = params
+            .ipv4pool_cidr
+            .as_deref()
+            .is_none_or(|c| c.trim().is_empty());
+        if manifest.catalog.is_some_and(|e| e.operator()) && unset {
+            let pod_subnet = self
+                .inner()
+                .states
+                .get(cluster)
+                .and_then(|s| s.read().kubeadm.as_ref().and_then(|k| k.pod_subnet.clone()));
+            params.ipv4pool_cidr = Some(pod_subnet.unwrap_or_else(|| CALICO_DEFAULT_POOL.into()));
+        }
+        params
+    }
+
+    /// For an upgrade of a CNI Grappe installed: the objects of the installed manifest that
+    /// the new one no longer has. Applying a manifest leaves them in place (as `kubectl apply`
+    /// does); the plan says which, so that the admin can remove them.
+    async fn left_behind(
+        &self,
+        cluster: &ClusterName,
+        manifest: &Manifest,
+        objects: &[ManifestObject],
+    ) -> Result<Option<CheckView>, RunError> {
+        let Some(entry) = manifest.catalog else {
+            return Ok(None);
+        };
+        let installed = self.inner().states.get(cluster).and_then(|s| {
+            crate::diagnostics::detect_cnis(&s.read())
+                .into_iter()
+                .find(|(kind, _, _)| kind == entry.cni)
+                .and_then(|(_, version, _)| version)
+        });
+        let Some(installed) = installed.filter(|v| v != entry.version) else {
+            return Ok(None);
+        };
+        let runs = self
+            .list(Some(cluster.as_str()), Some("cni.install"), 50)
+            .await?;
+        let previous = runs.iter().find(|r| {
+            r.status == RunStatus::Succeeded
+                && r.manifest_sha256
+                    .as_deref()
+                    .and_then(manifests::by_checksum)
+                    .is_some_and(|e| {
+                        e.cni == entry.cni
+                            && e.version == installed
+                            && e.packaging == entry.packaging
+                    })
+        });
+        let Some(sha) = previous.and_then(|r| r.manifest_sha256.as_deref()) else {
+            return Ok(None);
+        };
+        let old = manifests::load(&self.inner().store, sha).await?;
+        let new: BTreeSet<String> = objects.iter().map(|o| object_ref(o).key()).collect();
+        let gone: Vec<String> = parse(&old.text)?
+            .iter()
+            .map(|o| object_ref(o).key())
+            .filter(|key| !new.contains(key))
+            .collect();
+        if gone.is_empty() {
+            return Ok(Some(check(
+                "left-behind",
+                Level::Pass,
+                format!(
+                    "every object of {} {installed} is in {}",
+                    entry.cni, entry.version
+                ),
+            )));
+        }
+        let shown: Vec<&str> = gone.iter().take(8).map(String::as_str).collect();
+        Ok(Some(check(
+            "left-behind",
+            Level::Warn,
+            format!(
+                "{} object(s) of {} {installed} are not in {}: applying leaves them in place (as kubectl apply does); remove them once the upgrade is done: {}{}",
+                gone.len(),
+                entry.cni,
+                entry.version,
+                shown.join(", "),
+                if gone.len() > 8 { ", …" } else { "" }
+            ),
+        )))
     }
 
     /// The install (or upgrade) a confirmed request starts: the stored manifest planned again.

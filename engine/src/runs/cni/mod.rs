@@ -10,6 +10,7 @@ use super::k8s::ObjectRef;
 use super::registry::{Kind, Load, Loading, Policy, Preparing, loading, request};
 use super::{RunError, Runs, Workflow};
 use crate::manifests::Manifest;
+use crate::manifests::operator::OperatorOptions;
 use crate::manifests::parse::{CalicoOptions, ManifestObject, apply_calico_options, parse};
 use crate::model::{ObjectRow, Plan};
 use crate::names::ClusterName;
@@ -42,6 +43,9 @@ pub struct InstallParams {
     pub manifest_sha256: String,
     pub ipv4pool_cidr: Option<String>,
     pub ip_autodetection_method: Option<String>,
+    /// The Tigera operator's options (an operator catalog entry only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorOptions>,
 }
 
 impl InstallParams {
@@ -85,15 +89,39 @@ fn row_ref(o: &ObjectRow) -> ObjectRef {
     }
 }
 
-/// The manifest's objects with the install options applied, in apply order.
+/// The manifest's objects with the install options applied, in apply order. For an operator
+/// entry: its CRDs and operator, then the custom resources made from the options (the pool is
+/// the one the plan resolved and recorded).
 fn install_objects(
     manifest: &Manifest,
     params: &InstallParams,
 ) -> Result<Vec<ManifestObject>, RunError> {
     let mut objects = parse(&manifest.text)?;
     let options = params.calico()?;
-    if options != CalicoOptions::default() {
-        apply_calico_options(&mut objects, &options)?;
+    match (
+        manifest.catalog.is_some_and(|e| e.operator()),
+        &params.operator,
+    ) {
+        (true, operator) => {
+            let pool = options.ipv4pool_cidr.ok_or_else(|| {
+                RunError::Invalid("an operator install needs its pool's CIDR".into())
+            })?;
+            let custom = operator
+                .clone()
+                .unwrap_or_default()
+                .custom_resources(&pool, options.ip_autodetection_method.as_deref())
+                .map_err(|e| RunError::Invalid(e.to_string()))?;
+            objects.extend(custom);
+        }
+        (false, Some(_)) => {
+            return Err(RunError::Invalid(
+                "block size, encapsulation, MTU and components are options of the Tigera operator's entries".into(),
+            ));
+        }
+        (false, None) if options != CalicoOptions::default() => {
+            apply_calico_options(&mut objects, &options)?;
+        }
+        (false, None) => {}
     }
     objects.sort_by_key(ManifestObject::phase);
     Ok(objects)

@@ -78,6 +78,12 @@ impl StepContext {
                 }
                 lines.push(line);
             }
+            if let Some((line, available)) = self.operator_progress() {
+                if !available {
+                    missing.push(line.clone());
+                }
+                lines.push(line);
+            }
             let (nodes_line, nodes_ready) = self.nodes_progress().await?;
             if !nodes_ready {
                 missing.push(nodes_line.clone());
@@ -159,6 +165,34 @@ impl StepContext {
             .collect()
     }
 
+    /// For a run that applied the Tigera operator's custom resources: the operator's report of
+    /// each component they ask for (`TigeraStatus`, from the live state), whether all are
+    /// Available, and what is Degraded with its message. `None` for other runs.
+    pub(super) fn operator_progress(&self) -> Option<(String, bool)> {
+        if self.workflow == Workflow::CniRollback {
+            return None;
+        }
+        let wanted: Vec<&str> = self
+            .rows
+            .iter()
+            .filter_map(|row| match row.kind.as_str() {
+                "Installation" => Some("calico"),
+                "APIServer" => Some("apiserver"),
+                "Goldmane" => Some("goldmane"),
+                "Whisker" => Some("whisker"),
+                _ => None,
+            })
+            .collect();
+        if wanted.is_empty() {
+            return None;
+        }
+        let Some(state) = self.cx.runs.inner().states.get(&self.cx.run.cluster) else {
+            return Some(("TigeraStatus: no live state".into(), false));
+        };
+        let stores = state.read();
+        Some(tigera_line(&wanted, &stores.tigera_status))
+    }
+
     pub(super) async fn nodes_progress(&self) -> Result<(String, bool), RunError> {
         let Some(state) = self.cx.runs.inner().states.get(&self.cx.run.cluster) else {
             return Ok(("nodes: no live state".into(), false));
@@ -201,4 +235,98 @@ fn deployment_progress(d: &Value) -> (String, bool) {
         format!("{name}: {available}/{want} available, {updated} updated"),
         done,
     )
+}
+
+/// The operator's components as a rollout line: each wanted one's state, every Degraded one
+/// with its reason and message; done when every wanted one is Available.
+fn tigera_line(
+    wanted: &[&str],
+    statuses: &std::collections::BTreeMap<String, crate::state::model::TigeraStatusInfo>,
+) -> (String, bool) {
+    let mut parts = Vec::new();
+    let mut done = true;
+    for name in wanted {
+        match statuses.get(*name) {
+            None => {
+                done = false;
+                parts.push(format!("{name}: not reported yet"));
+            }
+            Some(t) => {
+                done &= t.available && !t.degraded;
+                let settling = if t.available && t.progressing {
+                    " (still progressing)"
+                } else {
+                    ""
+                };
+                parts.push(format!("{name}: {}{settling}", t.state()));
+            }
+        }
+    }
+    for t in statuses.values().filter(|t| t.degraded) {
+        parts.push(format!("{} Degraded ({}: {})", t.name, t.reason, t.message));
+    }
+    (format!("TigeraStatus {}", parts.join(", ")), done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::model::TigeraStatusInfo;
+
+    fn status(name: &str, state: &str, message: &str) -> (String, TigeraStatusInfo) {
+        (
+            name.to_owned(),
+            TigeraStatusInfo {
+                name: name.to_owned(),
+                available: state == "Available",
+                progressing: state == "Progressing",
+                degraded: state == "Degraded",
+                reason: if message.is_empty() {
+                    String::new()
+                } else {
+                    "ResourceNotReady".into()
+                },
+                message: message.to_owned(),
+                since: 0,
+            },
+        )
+    }
+
+    #[test]
+    fn the_operator_line_names_what_is_degraded_and_waits_for_what_was_asked() {
+        let mut statuses: std::collections::BTreeMap<_, _> =
+            [status("calico", "Progressing", "")].into_iter().collect();
+        let (line, done) = tigera_line(&["calico", "apiserver"], &statuses);
+        assert!(!done);
+        assert_eq!(
+            line,
+            "TigeraStatus calico: Progressing, apiserver: not reported yet"
+        );
+        statuses.extend([
+            status("calico", "Available", ""),
+            status(
+                "apiserver",
+                "Degraded",
+                "no endpoints available for service calico-api",
+            ),
+            status("ippools", "Available", ""),
+        ]);
+        let (line, done) = tigera_line(&["calico", "apiserver"], &statuses);
+        assert!(!done);
+        assert!(
+            line.contains("apiserver Degraded (ResourceNotReady: no endpoints available"),
+            "{line}"
+        );
+        let (_, done) = tigera_line(&["calico"], &statuses);
+        assert!(
+            done,
+            "a Degraded component the run did not ask for shows, but does not block"
+        );
+        let (_, mut settling) = status("calico", "Available", "");
+        settling.progressing = true;
+        let statuses = [("calico".to_owned(), settling)].into_iter().collect();
+        let (line, done) = tigera_line(&["calico"], &statuses);
+        assert!(done, "Available is enough, as kubectl wait reads it");
+        assert_eq!(line, "TigeraStatus calico: Available (still progressing)");
+    }
 }

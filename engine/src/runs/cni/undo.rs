@@ -64,7 +64,12 @@ impl StepContext {
             if r.kind == "CustomResourceDefinition" {
                 self.wait_served(idx, &r.name).await?;
             }
-            let gone = match k8s::delete(&api, &r).await? {
+            let propagation = if Phase::of(&r.kind) == Phase::Custom {
+                k8s::Propagation::Background
+            } else {
+                k8s::Propagation::Foreground
+            };
+            let gone = match k8s::delete(&api, &r, propagation).await? {
                 Some(deleting) => {
                     self.wait_gone(idx, &deleting).await?;
                     true

@@ -40,6 +40,31 @@ pub struct ClusterInfo {
     pub datastore_ready: bool,
 }
 
+/// A FelixConfiguration: its name and the data plane it selects (`BPF` when `bpfEnabled`,
+/// `Nftables` when `nftablesMode` is Enabled, else `Iptables`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FelixInfo {
+    pub name: String,
+    pub dataplane: &'static str,
+}
+
+impl FelixInfo {
+    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
+        let s = spec(o);
+        let dataplane = if s["bpfEnabled"].as_bool() == Some(true) {
+            "BPF"
+        } else if s["nftablesMode"].as_str() == Some("Enabled") {
+            "Nftables"
+        } else {
+            "Iptables"
+        };
+        Some(Self {
+            name: o.metadata.name.clone()?,
+            dataplane,
+        })
+    }
+}
+
 fn spec(o: &DynamicObject) -> &Value {
     &o.data["spec"]
 }
@@ -99,7 +124,6 @@ impl ClusterInfo {
     }
 }
 
-
 /// Which API serves Calico's resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum CalicoApi {
@@ -148,12 +172,20 @@ impl TigeraStatusInfo {
     pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
         let conditions = o.data["status"]["conditions"].as_array();
         let find = |kind: &str| {
-            conditions.and_then(|c| c.iter().find(|c| c["type"] == kind && c["status"] == "True"))
+            conditions.and_then(|c| {
+                c.iter()
+                    .find(|c| c["type"] == kind && c["status"] == "True")
+            })
         };
         let (available, progressing, degraded) =
             (find("Available"), find("Progressing"), find("Degraded"));
         let telling = degraded.or(progressing).or(available);
-        let field = |k: &str| untrusted_text(telling.and_then(|c| c[k].as_str()).unwrap_or_default(), 1024);
+        let field = |k: &str| {
+            untrusted_text(
+                telling.and_then(|c| c[k].as_str()).unwrap_or_default(),
+                1024,
+            )
+        };
         Some(Self {
             name: o.metadata.name.clone()?,
             available: available.is_some(),
@@ -164,7 +196,9 @@ impl TigeraStatusInfo {
             since: telling
                 .and_then(|c| c["lastTransitionTime"].as_str())
                 .and_then(|t| crate::time::Timestamp::parse(t).ok())
-                .map_or(0, |t| t.unix_seconds().min(crate::time::now().unix_seconds())),
+                .map_or(0, |t| {
+                    t.unix_seconds().min(crate::time::now().unix_seconds())
+                }),
         })
     }
 
@@ -173,10 +207,12 @@ impl TigeraStatusInfo {
     pub fn state(&self) -> &'static str {
         if self.degraded {
             "Degraded"
+        } else if self.available {
+            // The operator keeps Progressing true for a while after a component is Available
+            // (a rollout still settling); `kubectl wait --for=condition=Available` passes then.
+            "Available"
         } else if self.progressing {
             "Progressing"
-        } else if self.available {
-            "Available"
         } else {
             "Unknown"
         }
@@ -207,7 +243,10 @@ impl InstallationInfo {
                         (
                             untrusted_text(p["cidr"].as_str().unwrap_or_default(), SHORT_TEXT),
                             p["blockSize"].as_i64().unwrap_or(26),
-                            untrusted_text(p["encapsulation"].as_str().unwrap_or("IPIP"), SHORT_TEXT),
+                            untrusted_text(
+                                p["encapsulation"].as_str().unwrap_or("IPIP"),
+                                SHORT_TEXT,
+                            ),
                         )
                     })
                     .collect()
@@ -217,7 +256,10 @@ impl InstallationInfo {
         Some(Self {
             pools,
             mtu: net["mtu"].as_i64().or_else(|| status["mtu"].as_i64()),
-            dataplane: untrusted_text(net["linuxDataplane"].as_str().unwrap_or("Iptables"), SHORT_TEXT),
+            dataplane: untrusted_text(
+                net["linuxDataplane"].as_str().unwrap_or("Iptables"),
+                SHORT_TEXT,
+            ),
             calico_version: status["calicoVersion"]
                 .as_str()
                 .map(|v| untrusted_text(v, SHORT_TEXT)),

@@ -30,7 +30,12 @@ pub(super) fn calico_view(stores: &Stores) -> Option<CalicoView> {
         version: installation
             .and_then(|i| i.calico_version.clone())
             .or_else(|| detected.and_then(|(_, v, _)| v))
-            .or_else(|| stores.cluster_info.as_ref().map(|c| c.calico_version.clone())),
+            .or_else(|| {
+                stores
+                    .cluster_info
+                    .as_ref()
+                    .map(|c| c.calico_version.clone())
+            }),
         api: stores.calico_api.map(|a| a.api_version().to_owned()),
         apiserver: stores
             .calico_apiserver

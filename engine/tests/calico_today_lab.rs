@@ -1,0 +1,335 @@
+//! Calico as clusters run it in 2026, through Grappe's runs on a lab of their own: the manifest
+//! path 3.25.1 -> 3.31.7 -> 3.32.1 (the compatibility gate's warnings, the objects a version
+//! leaves behind) and each step rolled back exactly; an operator install refused over a manifest
+//! install; the real Tigera operator installing Calico v3.32.1 until its TigeraStatus are
+//! Available, with pools and blocks shown, then rolled back object by object; the same with
+//! native projectcalico.org/v3 resources.
+//!
+//! Needs Go, the machine's kubectl and the shared manifests (`GRAPPE_MANIFESTS`). Fails (never
+//! skips) when they are missing.
+
+mod support;
+
+use std::time::Duration;
+
+use grappe_engine::Engine;
+use grappe_engine::manifests::Source;
+use grappe_engine::manifests::operator::OperatorOptions;
+use grappe_engine::model::Plan;
+use grappe_engine::names::ClusterName;
+use grappe_engine::runs::cni::InstallParams;
+use grappe_engine::runs::{Actor, Confirmation, RunId, Start};
+use grappe_views::runs::{Planned, RunView};
+use support::{Lab, manifests, serve_dir};
+
+const PORT_BASE: &str = "17900";
+
+fn alice() -> Actor {
+    support::admin("alice", "calico_today_lab")
+}
+
+fn confirm() -> Confirmation {
+    Confirmation {
+        typed: "lab".into(),
+        reauthenticated: false,
+    }
+}
+
+fn assert_succeeded(view: &RunView) {
+    assert_eq!(
+        view.summary.status, "succeeded",
+        "run {} {}: {:?}\nsteps: {:#?}",
+        view.summary.id, view.summary.title, view.summary.error, view.steps
+    );
+}
+
+fn level<'a>(plan: &'a Plan, id: &str) -> Option<&'a str> {
+    plan.checks
+        .iter()
+        .find(|c| c.id == id)
+        .map(|c| c.level.as_str())
+}
+
+fn message<'a>(plan: &'a Plan, id: &str) -> &'a str {
+    plan.checks
+        .iter()
+        .find(|c| c.id == id)
+        .map_or("", |c| c.message.as_str())
+}
+
+async fn plan(engine: &Engine, id: &str, operator: Option<OperatorOptions>) -> Plan {
+    let manifest = engine
+        .runs
+        .manifest(&alice().caller, Source::Catalog(id))
+        .await
+        .unwrap_or_else(|e| panic!("catalog manifest {id}: {e}"));
+    assert!(manifest.verified(), "{id}");
+    let params = InstallParams {
+        manifest_sha256: manifest.sha256.clone(),
+        operator,
+        ..InstallParams::default()
+    };
+    engine
+        .runs
+        .plan_install(&support::lab_name(), &manifest, &params)
+        .await
+        .unwrap_or_else(|e| panic!("plan {id}: {e}"))
+}
+
+async fn run(engine: &Engine, plan: &Plan) -> (RunId, RunView) {
+    assert!(plan.runnable(), "{}: {:#?}", plan.title, plan.checks);
+    let id = engine
+        .runs
+        .start(&alice(), Start::of(plan, confirm()))
+        .await
+        .unwrap_or_else(|e| panic!("start {}: {e}", plan.title));
+    let view = support::finished(&engine.runs, id).await;
+    assert_succeeded(&view);
+    (id, view)
+}
+
+async fn roll_back(engine: &Engine, target: RunId) -> RunView {
+    let plan = engine
+        .runs
+        .plan_rollback(target)
+        .await
+        .expect("plan rollback");
+    run(engine, &plan).await.1
+}
+
+fn calico_node_image(lab: &Lab, namespace: &str) -> String {
+    lab.kubectl(&[
+        "get",
+        "ds",
+        "calico-node",
+        "-n",
+        namespace,
+        "--ignore-not-found",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
+    let lab = Lab::up(PORT_BASE, &[]);
+    let mirror = serve_dir(manifests()).await;
+    let db = tempfile::tempdir().expect("tempdir");
+    let engine = lab.engine(db.path(), Some(mirror)).await;
+    let state = engine
+        .states
+        .get(&ClusterName::parse("lab").expect("name"))
+        .expect("state");
+    support::eventually("state synced", Duration::from_secs(30), async || {
+        state
+            .link()
+            .synced
+            .then_some(())
+            .ok_or_else(|| "not synced".to_owned())
+    })
+    .await;
+
+    // v3.25.1: past its end of life and not tested on the lab's Kubernetes 1.35: warned, not
+    // blocked.
+    let p = plan(&engine, "calico-v3.25.1", None).await;
+    assert_eq!(level(&p, "compat-eol"), Some("warn"), "{:#?}", p.checks);
+    assert!(message(&p, "compat-eol").contains("2023-12"));
+    assert_eq!(level(&p, "compat-kubernetes"), Some("warn"));
+    assert_eq!(level(&p, "compat-kube-proxy"), Some("pass"));
+    let (install, _) = run(&engine, &p).await;
+
+    // 3.25.1 -> 3.31.7 -> 3.32.1: each an upgrade with its field diffs, what the new version
+    // adds, and what the old one leaves behind.
+    let mut upgrades = Vec::new();
+    for (id, version) in [("calico-v3.31.7", "v3.31.7"), ("calico-v3.32.1", "v3.32.1")] {
+        let p = plan(&engine, id, None).await;
+        assert!(
+            p.checks
+                .iter()
+                .any(|c| c.id == "cni" && c.message.contains("upgrade")),
+            "{:#?}",
+            p.checks
+        );
+        let ds = p
+            .objects
+            .iter()
+            .find(|o| o.kind == "DaemonSet")
+            .expect("calico-node");
+        assert_eq!(ds.action, Planned::Update);
+        assert!(
+            ds.changes
+                .iter()
+                .any(|c| c.after.as_deref().is_some_and(|a| a.contains(version))),
+            "{:?}",
+            ds.changes
+        );
+        assert!(p.count(Planned::Create) > 0, "{id} adds objects");
+        assert!(
+            level(&p, "left-behind").is_some(),
+            "{id}: what the installed version leaves behind: {:#?}",
+            p.checks
+        );
+        let (upgrade, _) = run(&engine, &p).await;
+        assert!(calico_node_image(&lab, "kube-system").ends_with(version));
+        upgrades.push((upgrade, p));
+    }
+    // 3.32.1 drops one of 3.31.7's CRDs (SOURCES.md: 24 then 23).
+    let (_, to_3321) = &upgrades[1];
+    assert_eq!(level(to_3321, "left-behind"), Some("warn"));
+    assert!(message(to_3321, "left-behind").contains("CustomResourceDefinition/"));
+
+    // The gate refuses an operator install over a manifest install, with the reason.
+    let refused = plan(&engine, "calico-operator-v3.32.1", None).await;
+    assert_eq!(level(&refused, "compat-method"), Some("fail"));
+    assert!(message(&refused, "compat-method").contains("migration"));
+    assert!(!refused.runnable());
+
+    // Each upgrade rolled back exactly, newest first, then the install.
+    for ((upgrade, _), before) in upgrades.iter().rev().zip(["v3.31.7", "v3.25.1"]) {
+        let rb = roll_back(&engine, *upgrade).await;
+        assert!(
+            rb.steps
+                .iter()
+                .any(|s| s.name == "verify" && s.output.contains("equal their snapshot")),
+            "{:#?}",
+            rb.steps
+        );
+        assert!(calico_node_image(&lab, "kube-system").ends_with(before));
+    }
+    roll_back(&engine, install).await;
+    assert_eq!(calico_node_image(&lab, "kube-system"), "");
+
+    // The real Tigera operator: CRDs, operator, then the Installation from the plan's options.
+    let options = OperatorOptions {
+        block_size: Some(27),
+        encapsulation: Some("VXLAN".into()),
+        mtu: Some(1440),
+        ..OperatorOptions::default()
+    };
+    let p = plan(&engine, "calico-operator-v3.32.1", Some(options)).await;
+    assert_eq!(
+        level(&p, "compat-method"),
+        None,
+        "nothing installed: no method to compare"
+    );
+    assert_eq!(level(&p, "compat-eol"), Some("pass"));
+    let kinds = |kind: &str| p.objects.iter().filter(|o| o.kind == kind).count();
+    assert_eq!(kinds("CustomResourceDefinition"), 32);
+    assert_eq!(kinds("Installation"), 1);
+    assert_eq!(kinds("Deployment"), 1);
+    assert!(
+        p.options
+            .iter()
+            .any(|(k, v)| k == "encapsulation" && v == "VXLAN"),
+        "{:?}",
+        p.options
+    );
+    assert!(
+        p.options
+            .iter()
+            .any(|(k, v)| k == "CALICO_IPV4POOL_CIDR" && v == "192.168.0.0/16"),
+        "the pool defaults to kubeadm's podSubnet: {:?}",
+        p.options
+    );
+    let (operator_install, view) = run(&engine, &p).await;
+    let rollout = &view.steps.last().expect("steps").output;
+    assert!(
+        rollout.contains("TigeraStatus calico: Available"),
+        "{:#?}",
+        view.steps
+    );
+    assert!(calico_node_image(&lab, "calico-system").ends_with("v3.32.1"));
+    support::eventually(
+        "the overview shows the operator's Calico",
+        Duration::from_secs(60),
+        async || {
+            let o = state.overview();
+            let calico = o.calico.clone().ok_or("no Calico view")?;
+            let pool = o
+                .pools
+                .iter()
+                .find(|p| p.name == "default-ipv4-ippool")
+                .ok_or("no pool")?;
+            if calico.method != "operator"
+                || calico.api.as_deref() != Some("crd.projectcalico.org/v1")
+                || !calico
+                    .components
+                    .iter()
+                    .any(|c| c.name == "calico" && c.state == "Available")
+                || calico.mtu != Some(1440)
+                || pool.block_size != 27
+                || pool.vxlan_mode != "Always"
+                || o.blocks == 0
+            {
+                return Err(format!("{calico:?} {pool:?} blocks {}", o.blocks));
+            }
+            Ok(())
+        },
+    )
+    .await;
+
+    // Rolled back object by object: the Installation first (the operator removes
+    // calico-system), the operator, its CRDs last.
+    let rb = roll_back(&engine, operator_install).await;
+    assert!(
+        rb.objects
+            .iter()
+            .all(|o| o.done.as_deref() == Some("deleted"))
+    );
+    assert_eq!(
+        lab.kubectl(&[
+            "get",
+            "ns",
+            "calico-system",
+            "--ignore-not-found",
+            "-o",
+            "name"
+        ]),
+        ""
+    );
+    let crds = lab.kubectl(&["get", "crd", "-o", "name"]);
+    assert!(
+        !crds.contains("tigera.io") && !crds.contains("projectcalico.org"),
+        "{crds}"
+    );
+    support::eventually(
+        "the operator stopped",
+        Duration::from_secs(60),
+        async || {
+            if lab.dir().join("pids/tigera-operator.pid").exists() {
+                Err("still running".to_owned())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+
+    // Native projectcalico.org/v3 resources: the same views from the other API group.
+    let p = plan(&engine, "calico-operator-v3.32.1-native-v3", None).await;
+    let (native, _) = run(&engine, &p).await;
+    support::eventually(
+        "the overview reads projectcalico.org/v3",
+        Duration::from_secs(60),
+        async || {
+            let o = state.overview();
+            let calico = o.calico.clone().ok_or("no Calico view")?;
+            if calico.api.as_deref() != Some("projectcalico.org/v3")
+                || !o
+                    .pools
+                    .iter()
+                    .any(|p| p.name == "default-ipv4-ippool" && p.block_size == 26)
+                || o.blocks == 0
+                || o.block_addresses_in_use == 0
+            {
+                return Err(format!(
+                    "{calico:?} pools {:?} blocks {}",
+                    o.pools, o.blocks
+                ));
+            }
+            Ok(())
+        },
+    )
+    .await;
+    roll_back(&engine, native).await;
+}
