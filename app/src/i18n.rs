@@ -90,7 +90,7 @@ messages! {
     NotSyncedYet => "Reading the cluster's state for the first time…", "Première lecture de l'état de la grappe…";
     WatchErrors => "Some resources cannot be watched; what depends on them is missing:", "Certaines ressources ne peuvent pas être suivies ; ce qui en dépend manque :";
     ReadyWord => "ready", "prêts";
-    UnavailableWord => "unavailable", "indisponibles";
+    UnavailableWord => "unavailable", "indisponible(s)";
     UpdatedWord => "up to date", "à jour";
     AvailableWord => "available", "disponible(s)";
     NoCni => "none", "aucun";
@@ -197,6 +197,13 @@ messages! {
     Reason => "Reason", "Raison";
     Message => "Message", "Message";
     Since => "Since", "Depuis";
+    OperatorOptions => "Tigera operator options (its catalog entries only)", "Options de l'opérateur Tigera (ses entrées du catalogue seulement)";
+    BlockSize => "IP pool block size", "Taille des blocs du pool d'adresses";
+    Encapsulation => "Encapsulation", "Encapsulation";
+    OptionalComponents => "Optional components", "Composants facultatifs";
+    ComponentApiServer => "Calico API server (projectcalico.org/v3 through the API)", "Serveur d'API Calico (projectcalico.org/v3 via l'API)";
+    ComponentGoldmane => "Goldmane (flow aggregation)", "Goldmane (agrégation des flux)";
+    ComponentWhisker => "Whisker (flow UI, needs Goldmane)", "Whisker (interface des flux, demande Goldmane)";
     Taints => "Taints", "Taints";
     Namespace => "Namespace", "Namespace";
     Owner => "Owner", "Propriétaire";
@@ -334,9 +341,7 @@ messages! {
     InstallMethod => "Installed", "Installation";
     InstalledByOperator => "by the Tigera operator (calico-system)", "par l'opérateur Tigera (calico-system)";
     InstalledFromManifest => "from a manifest (kube-system)", "par un manifeste (kube-system)";
-    UnavailableWord => "unavailable", "indisponible";
     Dataplane => "Data plane", "Plan de données";
-    Since => "Since", "Depuis";
     NoSuch => "Not found:", "Introuvable :";
     Loading => "Loading…", "Chargement…";
     InternalError => "Something went wrong on the server. The error was logged with this reference:", "Une erreur s'est produite sur le serveur. Elle a été journalisée avec cette référence :";

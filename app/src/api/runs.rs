@@ -16,6 +16,8 @@ pub struct CatalogItem {
     pub label: String,
     pub url: String,
     pub sha256: String,
+    /// Installed by the Tigera operator (the form offers the operator's options).
+    pub operator: bool,
 }
 
 /// The catalog (viewer).
@@ -26,9 +28,10 @@ pub async fn cni_catalog() -> Result<Vec<CatalogItem>, AppError> {
         .iter()
         .map(|e| CatalogItem {
             id: e.id.to_owned(),
-            label: format!("{} {}", e.cni, e.version),
+            label: e.label(),
             url: engine.runs.fetcher().catalog_url(e),
             sha256: e.sha256.to_owned(),
+            operator: e.operator(),
         })
         .collect())
 }
@@ -36,15 +39,13 @@ pub async fn cni_catalog() -> Result<Vec<CatalogItem>, AppError> {
 /// Plans an install or upgrade (admin). `source` is a catalog id, `url` (with `url`) or `paste`
 /// (with `text`, a custom manifest, unverified; `file_name` when the text came from a file).
 #[server(endpoint = "plan_cni_install")]
-#[allow(clippy::too_many_arguments)]
 pub async fn plan_cni_install(
     cluster: String,
     source: String,
     #[server(default)] url: String,
     #[server(default)] text: String,
     #[server(default)] file_name: String,
-    #[server(default)] ipv4pool_cidr: String,
-    #[server(default)] ip_autodetection_method: String,
+    #[server(default)] calico: CalicoForm,
 ) -> Result<PlanView, AppError> {
     let (engine, p) = guard::require(Role::Admin).await?;
     let source = match source.as_str() {
@@ -57,10 +58,12 @@ pub async fn plan_cni_install(
     };
     let cluster = guard::cluster(&cluster)?;
     let manifest = get_manifest(&engine, &p.caller, source).await?;
+    let is_operator = manifest.catalog.is_some_and(|e| e.operator());
     let params = InstallParams {
         manifest_sha256: manifest.sha256.clone(),
-        ipv4pool_cidr: non_empty(ipv4pool_cidr),
-        ip_autodetection_method: non_empty(ip_autodetection_method),
+        ipv4pool_cidr: non_empty(calico.ipv4pool_cidr.clone()),
+        ip_autodetection_method: non_empty(calico.ip_autodetection_method.clone()),
+        operator: calico.operator_options(is_operator)?,
     };
     engine
         .runs
@@ -68,6 +71,68 @@ pub async fn plan_cni_install(
         .await
         .map(|plan| plan.view())
         .map_err(map_run_error)
+}
+
+/// Calico's install options as the install form sends them (`calico[ipv4pool_cidr]`, ...):
+/// text fields, empty when not set, and checkboxes, present when ticked. The block size, the
+/// encapsulation, the MTU and the components are the Tigera operator's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalicoForm {
+    #[serde(default)]
+    pub ipv4pool_cidr: String,
+    #[serde(default)]
+    pub ip_autodetection_method: String,
+    #[serde(default)]
+    pub block_size: String,
+    #[serde(default)]
+    pub encapsulation: String,
+    #[serde(default)]
+    pub mtu: String,
+    #[serde(default)]
+    pub apiserver: Option<String>,
+    #[serde(default)]
+    pub goldmane: Option<String>,
+    #[serde(default)]
+    pub whisker: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+impl CalicoForm {
+    /// The operator's options, for an operator entry; for another entry, an error if any
+    /// was given.
+    fn operator_options(
+        self,
+        operator: bool,
+    ) -> Result<Option<grappe_engine::manifests::operator::OperatorOptions>, AppError> {
+        let number = |name: &str, text: &str| -> Result<Option<u32>, AppError> {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            text.parse()
+                .map(Some)
+                .map_err(|_| AppError::Invalid(format!("{name} {text:?}: a whole number")))
+        };
+        let block_size =
+            number("block size", &self.block_size)?.map(|b| u8::try_from(b).unwrap_or(u8::MAX));
+        let options = grappe_engine::manifests::operator::OperatorOptions {
+            block_size,
+            encapsulation: non_empty(self.encapsulation),
+            mtu: number("MTU", &self.mtu)?,
+            apiserver: self.apiserver.is_some(),
+            goldmane: self.goldmane.is_some(),
+            whisker: self.whisker.is_some(),
+        };
+        if operator {
+            Ok(Some(options))
+        } else if options == Default::default() {
+            Ok(None)
+        } else {
+            Err(AppError::Invalid(
+                "block size, encapsulation, MTU and components are options of the Tigera operator's entries".into(),
+            ))
+        }
+    }
 }
 
 /// Starts a confirmed plan of any workflow: the plan's workflow, cluster, request and hash as

@@ -94,6 +94,13 @@ fn InstallCard(cluster: Signal<String>) -> impl IntoView {
         unreadable: t(Msg::FileUnreadable),
     };
     let on_file = move |ev: leptos::ev::Event| picked.read(&ev);
+    // The ids of the operator's entries, and whether one is picked (its options open).
+    let (operator_ids, set_operator_ids) = signal(Vec::<String>::new());
+    let (operator_picked, set_operator_picked) = signal(false);
+    let on_source = move |ev: leptos::ev::Event| {
+        let id = event_target_value(&ev);
+        set_operator_picked.set(operator_ids.read().contains(&id));
+    };
     view! {
         <section class="card" data-testid="cni-install">
             <h2>{t(Msg::CniInstall)}</h2>
@@ -104,8 +111,9 @@ fn InstallCard(cluster: Signal<String>) -> impl IntoView {
                     <Transition fallback=|| ()>
                         {move || Suspend::new(async move {
                             let items = catalog.await.unwrap_or_default();
+                            set_operator_ids.set(items.iter().filter(|i| i.operator).map(|i| i.id.clone()).collect());
                             view! {
-                                <select name="source" data-testid="manifest-source" node_ref=source>
+                                <select name="source" data-testid="manifest-source" node_ref=source on:change=on_source>
                                     {items.into_iter().map(|i| view! {
                                         <option value=i.id.clone() title=format!("{} sha256:{}", i.url, i.sha256)>{i.label}</option>
                                     }).collect_view()}
@@ -127,8 +135,9 @@ fn InstallCard(cluster: Signal<String>) -> impl IntoView {
                 </label>
                 <input type="hidden" name="file_name" prop:value=move || file_name.get()/>
                 {move || file_error.get().map(|e| view! { <p class="alert alert-error" role="alert" data-testid="manifest-file-error">{e}</p> })}
-                <label>{t(Msg::PoolCidr)} <input type="text" name="ipv4pool_cidr" placeholder="192.168.0.0/16" data-testid="pool-cidr"/></label>
-                <label>{t(Msg::Autodetection)} <input type="text" name="ip_autodetection_method" placeholder="kubernetes-internal-ip"/></label>
+                <label>{t(Msg::PoolCidr)} <input type="text" name="calico[ipv4pool_cidr]" placeholder="192.168.0.0/16" data-testid="pool-cidr"/></label>
+                <label>{t(Msg::Autodetection)} <input type="text" name="calico[ip_autodetection_method]" placeholder="kubernetes-internal-ip"/></label>
+                <OperatorOptions open=operator_picked/>
                 <button type="submit" class="btn btn-primary" data-testid="plan-install">{t(Msg::MakePlan)}</button>
             </ActionForm>
             {move || plan.pending().get().then(|| view! { <p class="muted">{t(Msg::Loading)}</p> })}
@@ -138,6 +147,34 @@ fn InstallCard(cluster: Signal<String>) -> impl IntoView {
                 Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-install-form"/> }.into_any(),
             }}
         </section>
+    }
+}
+
+/// The Tigera operator's options (its entries only): the pool's block size and encapsulation,
+/// the MTU, and the optional components of upstream's custom-resources.yaml. Open when an
+/// operator entry is picked; without JavaScript, opened by hand.
+#[component]
+fn OperatorOptions(open: ReadSignal<bool>) -> impl IntoView {
+    view! {
+        <details class="options" prop:open=move || open.get() data-testid="operator-options">
+            <summary>{t(Msg::OperatorOptions)}</summary>
+            <label>{t(Msg::BlockSize)}
+                <input type="number" name="calico[block_size]" min="20" max="32" placeholder="26" data-testid="block-size"/>
+            </label>
+            <label>{t(Msg::Encapsulation)}
+                <select name="calico[encapsulation]" data-testid="encapsulation">
+                    <option value="">"VXLANCrossSubnet"</option>
+                    {["IPIP", "IPIPCrossSubnet", "VXLAN", "None"].into_iter().map(|e| view! { <option value=e>{e}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>"MTU" <input type="number" name="calico[mtu]" min="576" max="9216" placeholder="auto" data-testid="mtu"/></label>
+            <fieldset>
+                <legend>{t(Msg::OptionalComponents)}</legend>
+                <label class="check"><input type="checkbox" name="calico[apiserver]" value="on" data-testid="component-apiserver"/> {t(Msg::ComponentApiServer)}</label>
+                <label class="check"><input type="checkbox" name="calico[goldmane]" value="on"/> {t(Msg::ComponentGoldmane)}</label>
+                <label class="check"><input type="checkbox" name="calico[whisker]" value="on"/> {t(Msg::ComponentWhisker)}</label>
+            </fieldset>
+        </details>
     }
 }
 

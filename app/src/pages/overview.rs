@@ -249,8 +249,9 @@ fn TigeraComponents(calico: grappe_views::CalicoView) -> impl IntoView {
             <tbody>
                 {calico.components.into_iter().map(|t| {
                     let class = match t.state.as_str() { "Available" => "ok", "Degraded" => "bad", _ => "" };
+                    let (component, state) = (t.name.clone(), t.state.clone());
                     view! {
-                        <tr data-component=t.name.clone() data-state=t.state.clone()>
+                        <tr data-component=component data-state=state>
                             <td>{t.name}</td>
                             <td class=class>{t.state}</td>
                             <td title=t.message>{t.reason}</td>
