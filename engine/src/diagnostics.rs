@@ -38,6 +38,10 @@ pub const RULES: [&str; 18] = [
 ];
 
 mod current;
+pub use current::{
+    CALICO_APISERVER_UNAVAILABLE, CALICO_END_OF_LIFE, CALICO_UNTESTED_KUBERNETES, KUBE_PROXY_IPVS,
+    KUBE_PROXY_NFTABLES, KUBE_PROXY_WITH_EBPF, TIGERA_DEGRADED,
+};
 
 pub const API_UNREACHABLE: &str = "apiserver.unreachable";
 pub const NO_CNI: &str = "cni.none";

@@ -13,14 +13,16 @@ mod support;
 use std::time::Duration;
 
 use grappe_engine::Engine;
+use grappe_engine::diagnostics as rules;
 use grappe_engine::manifests::Source;
 use grappe_engine::manifests::operator::OperatorOptions;
 use grappe_engine::model::Plan;
 use grappe_engine::names::ClusterName;
 use grappe_engine::runs::cni::InstallParams;
 use grappe_engine::runs::{Actor, Confirmation, RunId, Start};
+use grappe_engine::state::ClusterState;
 use grappe_views::runs::{Planned, RunView};
-use support::{Lab, manifests, serve_dir};
+use support::{Lab, expect_rule, manifests, serve_dir};
 
 const PORT_BASE: &str = "17900";
 
@@ -110,6 +112,17 @@ fn calico_node_image(lab: &Lab, namespace: &str) -> String {
     ])
 }
 
+/// Whether a `TigeraStatus` Degraded finding says the projectcalico.org/v3 API cannot be
+/// discovered (the operator's message when the Calico API server does not answer).
+fn degraded_by_discovery(state: &ClusterState) -> bool {
+    state.findings().iter().any(|f| {
+        f.rule == rules::TIGERA_DEGRADED
+            && f.evidence
+                .iter()
+                .any(|e| e.value.contains("projectcalico.org/v3"))
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
     let lab = Lab::up(PORT_BASE, &[]);
@@ -137,6 +150,9 @@ async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
     assert_eq!(level(&p, "compat-kubernetes"), Some("warn"));
     assert_eq!(level(&p, "compat-kube-proxy"), Some("pass"));
     let (install, _) = run(&engine, &p).await;
+    // The same facts as diagnostics of the running cluster.
+    expect_rule(&state, rules::CALICO_END_OF_LIFE, true).await;
+    expect_rule(&state, rules::CALICO_UNTESTED_KUBERNETES, true).await;
 
     // 3.25.1 -> 3.31.7 -> 3.32.1: each an upgrade with its field diffs, what the new version
     // adds, and what the old one leaves behind.
@@ -172,6 +188,22 @@ async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
         let (upgrade, _) = run(&engine, &p).await;
         assert!(calico_node_image(&lab, "kube-system").ends_with(version));
         upgrades.push((upgrade, p));
+    }
+    // On 3.32.1: supported, tested on 1.35.
+    expect_rule(&state, rules::CALICO_END_OF_LIFE, false).await;
+    expect_rule(&state, rules::CALICO_UNTESTED_KUBERNETES, false).await;
+    // kube-proxy's mode against Calico's iptables data plane, each raised by `lab break`
+    // and cleared by `lab heal`.
+    for (mode, rule) in [
+        ("nftables", rules::KUBE_PROXY_NFTABLES),
+        ("ipvs", rules::KUBE_PROXY_IPVS),
+    ] {
+        lab.run(&["break", "kube-proxy-mode", mode]);
+        expect_rule(&state, rule, true).await;
+        let p = plan(&engine, "calico-v3.32.1", None).await;
+        assert_eq!(level(&p, "compat-kube-proxy"), Some("warn"), "{mode}");
+        lab.run(&["heal"]);
+        expect_rule(&state, rule, false).await;
     }
     // 3.32.1 drops one of 3.31.7's CRDs (SOURCES.md: 24 then 23).
     let (_, to_3321) = &upgrades[1];
@@ -267,6 +299,62 @@ async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
         },
     )
     .await;
+
+    // The Calico API server asked for: its pod "runs" on a KWOK node, but nothing answers at
+    // its endpoint, so the APIService stays unavailable and, as on a real cluster whose Calico
+    // API server is down, the operator's controllers that discover projectcalico.org/v3 report
+    // Degraded. Both diagnosed; cleared once the APIServer is deleted.
+    let apiserver = lab.dir().join("apiserver.yaml");
+    std::fs::write(
+        &apiserver,
+        "apiVersion: operator.tigera.io/v1\nkind: APIServer\nmetadata:\n  name: default\nspec: {}\n",
+    )
+    .expect("write the APIServer");
+    lab.kubectl(&["apply", "-f", apiserver.to_str().expect("utf-8")]);
+    expect_rule(&state, rules::CALICO_APISERVER_UNAVAILABLE, true).await;
+    support::eventually(
+        "a component Degraded by the missing API server",
+        Duration::from_secs(90),
+        async || {
+            degraded_by_discovery(&state)
+                .then_some(())
+                .ok_or_else(|| format!("{:?}", state.overview().calico.map(|c| c.components)))
+        },
+    )
+    .await;
+    lab.kubectl(&["delete", "apiserver", "default"]);
+    expect_rule(&state, rules::CALICO_APISERVER_UNAVAILABLE, false).await;
+    support::eventually(
+        "no component Degraded by the API server any more",
+        Duration::from_secs(120),
+        async || {
+            (!degraded_by_discovery(&state))
+                .then_some(())
+                .ok_or_else(|| format!("{:?}", state.overview().calico.map(|c| c.components)))
+        },
+    )
+    .await;
+    // eBPF with kube-proxy still running.
+    lab.kubectl(&[
+        "patch",
+        "installation",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"calicoNetwork":{"linuxDataplane":"BPF"}}}"#,
+    ]);
+    expect_rule(&state, rules::KUBE_PROXY_WITH_EBPF, true).await;
+    lab.kubectl(&[
+        "patch",
+        "installation",
+        "default",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"calicoNetwork":{"linuxDataplane":"Iptables"}}}"#,
+    ]);
+    expect_rule(&state, rules::KUBE_PROXY_WITH_EBPF, false).await;
 
     // Rolled back object by object: the Installation first (the operator removes
     // calico-system), the operator, its CRDs last.

@@ -17,32 +17,9 @@ use grappe_views::NodesQuery;
 
 mod support;
 
-use support::{Lab, eventually, manifests};
+use support::{Lab, eventually, expect_rule, manifests};
 
 const PORT_BASE: &str = "17300";
-
-fn rules_of(state: &ClusterState) -> Vec<String> {
-    state.findings().into_iter().map(|f| f.rule).collect()
-}
-
-async fn expect_rule(state: &ClusterState, rule: &str, present: bool) {
-    eventually(
-        &format!(
-            "finding {rule} {}",
-            if present { "raised" } else { "cleared" }
-        ),
-        Duration::from_secs(90),
-        async || {
-            let now = rules_of(state);
-            if now.iter().any(|r| r == rule) == present {
-                Ok(())
-            } else {
-                Err(format!("findings now: {now:?}"))
-            }
-        },
-    )
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_state_follows_the_lab() {

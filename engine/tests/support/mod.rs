@@ -227,6 +227,26 @@ pub async fn eventually<T>(
     }
 }
 
+/// Waits (at most 90 s) until the cluster's findings include rule `rule`, or no longer do.
+pub async fn expect_rule(state: &grappe_engine::state::ClusterState, rule: &str, present: bool) {
+    eventually(
+        &format!(
+            "finding {rule} {}",
+            if present { "raised" } else { "cleared" }
+        ),
+        Duration::from_secs(90),
+        async || {
+            let now: Vec<String> = state.findings().into_iter().map(|f| f.rule).collect();
+            if now.iter().any(|r| r == rule) == present {
+                Ok(())
+            } else {
+                Err(format!("findings now: {now:?}"))
+            }
+        },
+    )
+    .await;
+}
+
 /// Serves the files of `dir` over plain HTTP on loopback (GET only, by file name), as a mirror
 /// of the upstream manifests: tests never touch the internet. Returns the base URL.
 pub async fn serve_dir(dir: PathBuf) -> String {
