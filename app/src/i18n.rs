@@ -194,6 +194,7 @@ messages! {
     UncordonAfter => "The drained nodes stay cordoned until you uncordon them.", "Les nœuds drainés restent isolés jusqu'à ce que vous les réintégriez.";
     Conditions => "Conditions", "Conditions";
     Type => "Type", "Type";
+    OperatorComponents => "Tigera operator components (TigeraStatus)", "Composants de l'opérateur Tigera (TigeraStatus)";
     Reason => "Reason", "Raison";
     Message => "Message", "Message";
     Since => "Since", "Depuis";

@@ -2,16 +2,7 @@
 // `kubectl cordon` shows as SchedulingDisabled without a reload, and the overview and node
 // pages render with their diagnostics. Screenshots go to the output directory.
 import { test, expect } from "@playwright/test";
-import { execFileSync } from "node:child_process";
-import { hydrated, login, shot } from "./helpers";
-
-function kubectl(...args: string[]): string {
-  const kubeconfig = process.env.GRAPPE_E2E_KUBECONFIG;
-  if (!kubeconfig) {
-    throw new Error("GRAPPE_E2E_KUBECONFIG must name the lab's kubeconfig (scripts/e2e --kubeconfig sets it)");
-  }
-  return execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
-}
+import { hydrated, kubectl, login, shot } from "./helpers";
 
 test("nodes page follows the cluster live; overview and node detail", async ({ page }) => {
   const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";

@@ -2,31 +2,8 @@
 // confirm with the cluster's name, follow the run live until calico-node is Ready on every
 // node, find it in the history, then plan and run its rollback and find Calico gone.
 // Screenshots go to the output directory.
-import { test, expect, Page } from "@playwright/test";
-import { execFileSync } from "node:child_process";
-import { hydrated, login, shot } from "./helpers";
-
-function kubectl(...args: string[]): string {
-  const kubeconfig = process.env.GRAPPE_E2E_KUBECONFIG;
-  if (!kubeconfig) {
-    throw new Error("GRAPPE_E2E_KUBECONFIG must name the lab's kubeconfig (scripts/e2e --kubeconfig sets it)");
-  }
-  return execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
-}
-
-/** Confirms the plan on the page and returns the id of the run it started, once its page shows it. */
-async function confirmAndExecute(page: Page, cluster: string): Promise<string> {
-  const before = page.url();
-  await page.getByTestId("confirm-cluster").fill(cluster);
-  await page.getByTestId("confirm-password").fill(process.env.GRAPPE_E2E_PASSWORD ?? "");
-  await page.getByTestId("execute").click();
-  await expect(page).not.toHaveURL(before, { timeout: 30_000 });
-  await expect(page).toHaveURL(/\/runs\/\d+$/);
-  const id = page.url().split("/").pop() ?? "";
-  await hydrated(page);
-  await expect(page.getByTestId("run-summary")).toHaveAttribute("data-run", id, { timeout: 30_000 });
-  return id;
-}
+import { test, expect } from "@playwright/test";
+import { confirmAndExecute, hydrated, kubectl, login, shot } from "./helpers";
 
 test("install Calico from the CNI page, follow the run live, then roll it back", async ({ page }) => {
   test.setTimeout(300_000);

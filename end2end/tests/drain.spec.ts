@@ -4,16 +4,7 @@
 // budget, let the budget allow it, see the run succeed and the node `Ready,SchedulingDisabled`
 // in the nodes table, then uncordon it from the run's result. Screenshots 30 to 34.
 import { test, expect } from "@playwright/test";
-import { execFileSync } from "node:child_process";
-import { hydrated, login, shot } from "./helpers";
-
-function kubectl(...args: string[]): string {
-  const kubeconfig = process.env.GRAPPE_E2E_KUBECONFIG;
-  if (!kubeconfig) {
-    throw new Error("GRAPPE_E2E_KUBECONFIG must name the lab's kubeconfig (scripts/e2e --kubeconfig sets it)");
-  }
-  return execFileSync("kubectl", ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8" });
-}
+import { hydrated, kubectl, login, shot } from "./helpers";
 
 function manifest(): string {
   const manifests = process.env.GRAPPE_MANIFESTS;

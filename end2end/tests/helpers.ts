@@ -1,4 +1,5 @@
 import { expect, Page } from "@playwright/test";
+import { execFileSync } from "node:child_process";
 
 export const output = process.env.GRAPPE_E2E_OUTPUT ?? "../test-output/e2e";
 
@@ -9,6 +10,34 @@ export function credentials(): { user: string; password: string } {
     throw new Error("GRAPPE_E2E_USER and GRAPPE_E2E_PASSWORD must be set (scripts/e2e sets them)");
   }
   return { user, password };
+}
+
+/** The lab's kubeconfig (scripts/e2e --kubeconfig exports it). */
+export function kubeconfig(): string {
+  const k = process.env.GRAPPE_E2E_KUBECONFIG;
+  if (!k) {
+    throw new Error("GRAPPE_E2E_KUBECONFIG must name the lab's kubeconfig (scripts/e2e --kubeconfig sets it)");
+  }
+  return k;
+}
+
+/** The machine's kubectl against the lab; throws with its stderr when it fails. */
+export function kubectl(...args: string[]): string {
+  return execFileSync("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8" });
+}
+
+/** Confirms the plan on the page and returns the id of the run it started, once its page shows it. */
+export async function confirmAndExecute(page: Page, cluster: string): Promise<string> {
+  const before = page.url();
+  await page.getByTestId("confirm-cluster").fill(cluster);
+  await page.getByTestId("confirm-password").fill(process.env.GRAPPE_E2E_PASSWORD ?? "");
+  await page.getByTestId("execute").click();
+  await expect(page).not.toHaveURL(before, { timeout: 30_000 });
+  await expect(page).toHaveURL(/\/runs\/\d+$/);
+  const id = page.url().split("/").pop() ?? "";
+  await hydrated(page);
+  await expect(page.getByTestId("run-summary")).toHaveAttribute("data-run", id, { timeout: 30_000 });
+  return id;
 }
 
 /** Waits until the wasm has hydrated the page: clicks before that do nothing. */

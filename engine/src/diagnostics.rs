@@ -60,7 +60,7 @@ pub fn detect_cnis(stores: &Stores) -> Vec<(String, Option<String>, String)> {
     let mut out = Vec::new();
     for ds in stores.daemonsets.values() {
         let find = |needle: &str| ds.image_with(needle);
-        let (kind, image) = if let Some(i) = find("calico/node") {
+        let (kind, image) = if let Some(i) = ds.image_of("calico/node") {
             ("Calico", Some(i))
         } else if let Some(i) = find("flannel/flannel:").or_else(|| find("/flannel:")) {
             ("Flannel", Some(i))

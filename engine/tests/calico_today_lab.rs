@@ -300,6 +300,9 @@ async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
     )
     .await;
 
+    // The operator's csi-node-driver is not a second CNI.
+    expect_rule(&state, rules::TWO_CNIS, false).await;
+
     // The Calico API server asked for: its pod "runs" on a KWOK node, but nothing answers at
     // its endpoint, so the APIService stays unavailable and, as on a real cluster whose Calico
     // API server is down, the operator's controllers that discover projectcalico.org/v3 report

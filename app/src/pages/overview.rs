@@ -163,7 +163,6 @@ fn Overview(o: OverviewView, probe: crate::api::clusters::ClusterView) -> impl I
                     {o.calico.clone().map(|c| view! { <CalicoFacts calico=c/> })}
                     {o.kube_proxy_mode.clone().map(|m| view! { <dt>"kube-proxy"</dt><dd data-testid="kube-proxy-mode">{m}</dd> })}
                 </dl>
-                {o.calico.clone().filter(|c| !c.components.is_empty()).map(|c| view! { <TigeraComponents calico=c/> })}
                 {(o.calico_node_unready_total > 0).then(|| view! {
                     <p class="small">
                         {Msg::CalicoNotReadyOn.text(lang)} " (" {o.calico_node_unready_total} "): "
@@ -183,6 +182,12 @@ fn Overview(o: OverviewView, probe: crate::api::clusters::ClusterView) -> impl I
                 </dl>
             </div>
         </section>
+        {o.calico.clone().filter(|c| !c.components.is_empty()).map(|c| view! {
+            <section>
+                <h2>{Msg::OperatorComponents.text(lang)}</h2>
+                <TigeraComponents calico=c/>
+            </section>
+        })}
         <section>
             <h2>{Msg::IpPools.text(lang)}</h2>
             {if o.pools.is_empty() {
@@ -244,8 +249,8 @@ fn CalicoFacts(calico: grappe_views::CalicoView) -> impl IntoView {
 fn TigeraComponents(calico: grappe_views::CalicoView) -> impl IntoView {
     let lang = use_lang();
     view! {
-        <table class="table dense small" data-testid="tigera-status">
-            <thead><tr><th>"TigeraStatus"</th><th>{Msg::Status.text(lang)}</th><th>{Msg::Reason.text(lang)}</th><th>{Msg::Since.text(lang)}</th></tr></thead>
+        <table class="table dense" data-testid="tigera-status">
+            <thead><tr><th>"TigeraStatus"</th><th>{Msg::Status.text(lang)}</th><th>{Msg::Reason.text(lang)}</th><th>{Msg::Message.text(lang)}</th><th>{Msg::Since.text(lang)}</th></tr></thead>
             <tbody>
                 {calico.components.into_iter().map(|t| {
                     let class = match t.state.as_str() { "Available" => "ok", "Degraded" => "bad", _ => "" };
@@ -254,7 +259,8 @@ fn TigeraComponents(calico: grappe_views::CalicoView) -> impl IntoView {
                         <tr data-component=component data-state=state>
                             <td>{t.name}</td>
                             <td class=class>{t.state}</td>
-                            <td title=t.message>{t.reason}</td>
+                            <td>{t.reason}</td>
+                            <td class="small">{t.message}</td>
                             <td class="muted">{t.since}</td>
                         </tr>
                     }

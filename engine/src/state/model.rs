@@ -316,6 +316,26 @@ impl WorkloadInfo {
             .find(|i| i.contains(needle))
             .map(String::as_str)
     }
+
+    /// The first image whose repository (without its tag or digest) is `repo` or ends with
+    /// `/repo`: `calico/node` is `quay.io/calico/node:v3.32.1`, not the operator's
+    /// `calico/node-driver-registrar` of its csi-node-driver.
+    pub fn image_of(&self, repo: &str) -> Option<&str> {
+        self.images
+            .iter()
+            .find(|i| {
+                let name = i.split('@').next().unwrap_or(i);
+                let name = match name.rsplit_once(':') {
+                    Some((r, tag)) if !tag.contains('/') => r,
+                    _ => name,
+                };
+                name == repo
+                    || name
+                        .strip_suffix(repo)
+                        .is_some_and(|head| head.ends_with('/'))
+            })
+            .map(String::as_str)
+    }
 }
 
 fn images(spec: Option<k8s_openapi::api::core::v1::PodSpec>) -> Vec<String> {

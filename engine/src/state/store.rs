@@ -300,7 +300,7 @@ impl Stores {
     pub fn calico_node_daemonset(&self) -> Option<&WorkloadInfo> {
         self.daemonsets
             .values()
-            .find(|d| d.image_with("calico/node").is_some())
+            .find(|d| d.image_of("calico/node").is_some())
     }
 
     /// calico-kube-controllers, by its Deployment's name.

@@ -111,3 +111,41 @@ fn annotations_and_reasons_from_a_cluster_are_bounded_and_neutralised() {
     let (_, message) = info.last_termination.expect("terminated");
     assert!(message.len() <= 1024 + 3, "{}", message.len());
 }
+
+#[test]
+fn an_image_is_found_by_its_repository_not_by_a_prefix_of_it() {
+    let workload = |images: &[&str]| WorkloadInfo {
+        rollout: WorkloadView {
+            namespace: "calico-system".into(),
+            name: "csi-node-driver".into(),
+            desired: 1,
+            ready: 1,
+            available: 1,
+            unavailable: 0,
+            updated: 1,
+        },
+        images: images.iter().map(|i| (*i).to_owned()).collect(),
+    };
+    // The operator's csi-node-driver is not calico-node.
+    let csi = workload(&[
+        "quay.io/calico/csi:v3.32.1",
+        "quay.io/calico/node-driver-registrar:v3.32.1",
+    ]);
+    assert_eq!(csi.image_of("calico/node"), None);
+    let node = workload(&["quay.io/calico/node:v3.32.1"]);
+    assert_eq!(
+        node.image_of("calico/node"),
+        Some("quay.io/calico/node:v3.32.1")
+    );
+    let plain = workload(&["calico/node@sha256:0123"]);
+    assert_eq!(
+        plain.image_of("calico/node"),
+        Some("calico/node@sha256:0123")
+    );
+    let registry_port = workload(&["registry.local:5000/calico/node"]);
+    assert!(registry_port.image_of("calico/node").is_some());
+    assert_eq!(
+        workload(&["example.com/notcalico/node:v1"]).image_of("calico/node"),
+        None
+    );
+}
