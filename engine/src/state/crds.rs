@@ -15,12 +15,12 @@ use kube::runtime::{WatchStreamExt, watcher as make_watcher};
 use kube::{Api, Client};
 
 use super::ClusterState;
+use super::feed::{Task, spawn_typed};
 use super::model::{
     self, BlockAffinityInfo, CalicoApi, ClusterInfo, FelixInfo, InstallationInfo, IpamBlockInfo,
     TigeraStatusInfo,
 };
 use super::store::Stores;
-use super::watch::{Task, spawn_typed};
 use crate::audit::error_chain;
 
 /// The Calico resources Grappe reads: (plural, kind).

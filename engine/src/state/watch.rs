@@ -4,27 +4,23 @@
 //! through the dynamic API while their CustomResourceDefinition exists ([`super::crds`]), so
 //! installing or removing Calico needs no restart.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
-use kube::runtime::watcher::{self, Event as WatchEvent};
-use kube::runtime::{WatchStreamExt, watcher as make_watcher};
-use kube::{Api, Resource};
-use serde::de::DeserializeOwned;
-use tokio::task::JoinHandle;
+use kube::Api;
+use kube::runtime::watcher;
 
 use super::ClusterState;
+use super::feed::spawn_typed;
 use super::model::{
     ApiServiceInfo, EventInfo, KubeProxyMode, KubeadmNetworking, NodeInfo, PdbInfo, PodInfo,
     WorkloadInfo,
 };
-use super::store::{Change, Stores};
+use super::store::Stores;
 use crate::audit::error_chain;
 use crate::clusters::Clusters;
 
@@ -119,78 +115,4 @@ pub async fn run(clusters: Clusters, state: Arc<ClusterState>) {
     ];
     super::crds::run(client, state).await;
     drop(tasks);
-}
-
-/// A watch task, aborted when dropped (a cluster's watches end together).
-pub(super) struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-pub(super) fn spawn_typed<K, T>(
-    state: &Arc<ClusterState>,
-    api: Api<K>,
-    resource: &'static str,
-    config: watcher::Config,
-    slim: fn(K) -> Option<T>,
-    apply: fn(&mut Stores, Change<T>) -> bool,
-) -> Task
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-    T: Send + 'static,
-{
-    let state = Arc::clone(state);
-    Task(tokio::spawn(async move {
-        watch_loop(&state, api, resource, config, slim, apply).await;
-    }))
-}
-
-/// Feeds one resource's watch into the tables until the task is aborted.
-async fn watch_loop<K, T>(
-    state: &ClusterState,
-    api: Api<K>,
-    resource: &str,
-    config: watcher::Config,
-    slim: impl Fn(K) -> Option<T>,
-    apply: fn(&mut Stores, Change<T>) -> bool,
-) where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
-{
-    // Pages of 500 during the initial list keep memory flat at 150,000 pods.
-    let config = config.page_size(500);
-    let mut stream = make_watcher(api, config).default_backoff().boxed();
-    let mut buffer: Vec<T> = Vec::new();
-    loop {
-        match stream.try_next().await {
-            Ok(Some(event)) => match event {
-                WatchEvent::Init => buffer.clear(),
-                WatchEvent::InitApply(obj) => buffer.extend(slim(obj)),
-                WatchEvent::InitDone => {
-                    let items = std::mem::take(&mut buffer);
-                    state.update(|s| apply(s, Change::Reset(items)));
-                    state.watch_ok(resource, true);
-                }
-                WatchEvent::Apply(obj) => {
-                    if let Some(item) = slim(obj) {
-                        state.update(|s| apply(s, Change::Upsert(item)));
-                    }
-                    state.watch_ok(resource, false);
-                }
-                WatchEvent::Delete(obj) => {
-                    if let Some(item) = slim(obj) {
-                        state.update(|s| apply(s, Change::Remove(item)));
-                    }
-                }
-            },
-            Ok(None) => return,
-            Err(e) => {
-                let error = error_chain(&e);
-                tracing::debug!(cluster = %state.name, resource, %error, "watch failed; backing off");
-                state.watch_failed(resource, error);
-            }
-        }
-    }
 }
