@@ -1,0 +1,151 @@
+// IPAM blocks as the footprint keeps them in memory: a pool, a block with its allocations
+// (ordinal -> attribute) and the object it writes in either Calico API group.
+
+package footprint
+
+import (
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+type pool struct {
+	name      string
+	cidr      netip.Prefix
+	blockSize int
+	ipipMode  string
+	disabled  bool
+}
+
+type attribute struct {
+	HandleID  string            `json:"handle_id"`
+	Secondary map[string]string `json:"secondary"`
+}
+
+type block struct {
+	name  string
+	cidr  netip.Prefix
+	node  string
+	alloc []int // per ordinal: -1 when free, else index into attrs
+	attrs []attribute
+	// written is set once the block (and its affinity) exist in the API.
+	written bool
+	// writeMu orders this block's writes: each write snapshots after the previous one.
+	writeMu sync.Mutex
+}
+
+func blockName(p netip.Prefix) string {
+	return strings.NewReplacer(".", "-", "/", "-").Replace(p.String())
+}
+
+func (b *block) free() int {
+	n := 0
+	for _, a := range b.alloc {
+		if a < 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (b *block) allocate(attr attribute) (netip.Addr, bool) {
+	for ord, a := range b.alloc {
+		if a >= 0 {
+			continue
+		}
+		b.attrs = append(b.attrs, attr)
+		b.alloc[ord] = len(b.attrs) - 1
+		addr := b.cidr.Addr()
+		for i := 0; i < ord; i++ {
+			addr = addr.Next()
+		}
+		return addr, true
+	}
+	return netip.Addr{}, false
+}
+
+func (b *block) ordinal(addr netip.Addr) int {
+	if !b.cidr.Contains(addr) {
+		return -1
+	}
+	cur := b.cidr.Addr()
+	for ord := range b.alloc {
+		if cur == addr {
+			return ord
+		}
+		cur = cur.Next()
+	}
+	return -1
+}
+
+// releaseOrdinal frees an address and drops its attribute (re-indexing the others, as Calico
+// keeps attributes compact).
+func (b *block) releaseOrdinal(ord int) (attribute, bool) {
+	if ord < 0 || ord >= len(b.alloc) || b.alloc[ord] < 0 {
+		return attribute{}, false
+	}
+	idx := b.alloc[ord]
+	attr := b.attrs[idx]
+	b.alloc[ord] = -1
+	b.attrs = append(b.attrs[:idx], b.attrs[idx+1:]...)
+	for i, a := range b.alloc {
+		if a > idx {
+			b.alloc[i] = a - 1
+		}
+	}
+	return attr, true
+}
+
+func (b *block) object(apiVersion string) *unstructured.Unstructured {
+	allocations := make([]any, len(b.alloc))
+	var unallocated []int
+	for i, a := range b.alloc {
+		if a < 0 {
+			allocations[i] = nil
+			unallocated = append(unallocated, i)
+		} else {
+			allocations[i] = a
+		}
+	}
+	attrs := make([]any, len(b.attrs))
+	for i, a := range b.attrs {
+		sec := map[string]any{}
+		for k, v := range a.Secondary {
+			sec[k] = v
+		}
+		attrs[i] = map[string]any{"handle_id": a.HandleID, "secondary": sec}
+	}
+	if unallocated == nil {
+		unallocated = []int{}
+	}
+	unalloc := make([]any, len(unallocated))
+	for i, u := range unallocated {
+		unalloc[i] = int64(u)
+	}
+	for i, a := range allocations {
+		if n, ok := a.(int); ok {
+			allocations[i] = int64(n)
+		}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": apiVersion,
+		"kind":       "IPAMBlock",
+		"metadata": map[string]any{
+			"name":        b.name,
+			"annotations": map[string]any{"projectcalico.org/metadata": "{}"},
+		},
+		"spec": map[string]any{
+			"cidr":           b.cidr.String(),
+			"affinity":       "host:" + b.node,
+			"allocations":    allocations,
+			"unallocated":    unalloc,
+			"attributes":     attrs,
+			"strictAffinity": false,
+			"deleted":        false,
+			"sequenceNumber": time.Now().UnixNano(),
+		},
+	}}
+}
