@@ -183,6 +183,9 @@ func TestCalicoToday(t *testing.T) {
 			}
 			return nil
 		})
+		if status := l.labCmd("status"); !strings.Contains(status, "tigera-operator") {
+			t.Fatalf("lab status does not list the running operator:\n%s", status)
+		}
 		l.kubectl("create", "-f", installation(t))
 		l.waitOperatorAvailable(t, "calico", "ippools")
 		eventually(t, 120*time.Second, "calico-system's calico-node Ready on every node", func() error {

@@ -628,6 +628,10 @@ func Status(ctx context.Context, dir string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "  %-24s %s\n", name, state)
 	}
+	// The Tigera operator runs only while its pod does (footprint/operator.go).
+	if pid := m.Pid(footprint.OperatorProcess); pid != 0 {
+		fmt.Fprintf(out, "  %-24s running  pid %-7d rss %d MiB (while its pod runs)\n", footprint.OperatorProcess, pid, proc.RSSKiB(pid)/1024)
+	}
 	labHosts, err := hosts.List(&cfg)
 	if err != nil {
 		return err
