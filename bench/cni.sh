@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Benchmark of a CNI install through Grappe against `kubectl apply --server-side` + `kubectl
-# rollout status` on the same lab in the same run, at 4 and at 500 nodes (bench/cni.py). Builds
-# Grappe in release mode; each size gets a lab of its own, stopped at the end. The report is
-# printed and saved in test-output/bench/.
+# Benchmark of CNI installs through Grappe against kubectl on the same lab in the same run, at 4
+# and at 500 nodes (bench/cni.py): Calico v3.25.1's manifest against `kubectl apply
+# --server-side` + `kubectl rollout status`, and Calico v3.32.1 with the Tigera operator against
+# `kubectl apply --server-side` of its three files + `kubectl wait tigerastatus`. Builds Grappe in
+# release mode; each size gets a lab of its own, stopped at the end. The report is printed and
+# saved in test-output/bench/.
 #
-#   bench/cni.sh [--sizes "4 500"] [--rounds 3]     (BENCH_NO_BUILD=1: target/release/grappe as it is)
+#   bench/cni.sh [--sizes "4 500"] [--rounds 3] [--cni "manifest operator"]
+#                (BENCH_NO_BUILD=1: target/release/grappe as it is)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$REPO"
 
-SIZES="4 500" ROUNDS=3
+SIZES="4 500" ROUNDS=3 CNIS="manifest operator"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --sizes) SIZES="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
+    --cni) CNIS="$2"; shift 2 ;;
     *) die "unknown argument $1 (see the header of bench/cni.sh)" ;;
   esac
 done
@@ -40,10 +44,17 @@ for NODES in $SIZES; do
   PORT=18091
   write_config "$WORK/grappe.toml" "$PORT" bench "$LAB_DIR/kubeconfig" "http://127.0.0.1:19181"
   start_grappe "$REPO/target/release/grappe" "$WORK/grappe.toml" "$PORT" "$WORK/server.log" bench admin
-  python3 "$REPO/bench/cni.py" --url "http://127.0.0.1:$PORT" --user bench --password "$PASSWORD" \
-    --cluster bench --kubeconfig "$LAB_DIR/kubeconfig" --manifest "$GRAPPE_MANIFESTS/calico-v3.25.1.yaml" \
-    --pid "$SERVER" --rounds "$ROUNDS" | tee -a "$REPORT"
-  echo | tee -a "$REPORT"
+  for CNI in $CNIS; do
+    case "$CNI" in
+      manifest) WHAT=(--manifest "$GRAPPE_MANIFESTS/calico-v3.25.1.yaml") ;;
+      operator) WHAT=(--operator "$GRAPPE_MANIFESTS/calico-operator-v3.32.1") ;;
+      *) die "unknown --cni $CNI (manifest or operator)" ;;
+    esac
+    python3 "$REPO/bench/cni.py" --url "http://127.0.0.1:$PORT" --user bench --password "$PASSWORD" \
+      --cluster bench --kubeconfig "$LAB_DIR/kubeconfig" "${WHAT[@]}" \
+      --pid "$SERVER" --rounds "$ROUNDS" | tee -a "$REPORT"
+    echo | tee -a "$REPORT"
+  done
   cleanup
 done
 say "report: $REPORT"

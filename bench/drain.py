@@ -4,7 +4,7 @@ node label, plus its calico-node and kube-proxy DaemonSet pods) through Grappe a
 `kubectl drain` with the same flags, on the same lab in the same run:
 
   baseline: kubectl drain NODE --delete-emptydir-data --ignore-daemonsets --force
-  Grappe:   preview (plan_node_drain) + start_node_drain until the run succeeds
+  Grappe:   preview (plan_node_drain) + start_run until the run succeeds
 
 Between two drains the node is uncordoned and the script waits until the 108 pods run on it
 again. Grappe's resident memory is sampled every 50 ms during its drains. Prints a Markdown
@@ -15,7 +15,6 @@ Usage: bench/drain.py --url URL --user U --password P --cluster NAME --kubeconfi
 """
 
 import argparse
-import json
 import statistics
 import threading
 import time
@@ -73,9 +72,7 @@ def grappe_drain(g, cluster, node, password, pid):
         if any(c["level"] == "fail" for c in plan["checks"]):
             raise SystemExit(f"drain preview not runnable: {plan['checks']}")
         planned = time.perf_counter() - start
-        run = g.call("start_node_drain", {
-            "cluster": cluster, "nodes": node, "options": json.dumps(plan["drain"]["options"]),
-            "plan_hash": plan["hash"], "confirm": node, "password": password})
+        run = g.start(plan, password)
         view = g.wait_run(run)
         status = view["summary"]["status"]
         total = time.perf_counter() - start

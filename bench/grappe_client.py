@@ -39,10 +39,12 @@ class Grappe:
         })
         res = conn.getresponse()
         res.read()
-        cookie = res.getheader("Set-Cookie") or ""
-        if res.status != 303 or "grappe_session=" not in cookie:
+        # Every cookie the login sets (the session and the login-throttle device cookie), each
+        # as name=value.
+        cookies = [c.split(";")[0] for c in res.msg.get_all("Set-Cookie") or []]
+        if res.status != 303 or not any(c.startswith("grappe_session=") for c in cookies):
             raise SystemExit(f"login failed: HTTP {res.status}")
-        self.cookie = cookie.split(";")[0]
+        self.cookie = "; ".join(cookies)
 
     def get(self, path):
         """Returns (seconds, status, body bytes)."""
@@ -77,6 +79,15 @@ class Grappe:
         if res.status != 200:
             raise SystemExit(f"server function {name}: HTTP {res.status}: {body[:300]!r}")
         return body
+
+    def start(self, plan, password):
+        """Starts the run of a plan as its page's confirmation does (start_run: the plan's
+        workflow, request and hash, its confirmation word, the password for an old login);
+        returns the run's id."""
+        return self.call("start_run", {
+            "workflow": plan["workflow"], "cluster": plan["cluster"], "request": plan["request"],
+            "plan_hash": plan["hash"], "confirm": plan["confirm_word"], "password": password,
+        })
 
     def wait_run(self, run, poll=0.1):
         """Polls a run until it is no longer running; returns its view."""

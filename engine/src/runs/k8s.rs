@@ -263,6 +263,12 @@ impl Deleting {
         &self.obj
     }
 
+    /// Its uid, which its dependents' owner references name.
+    #[must_use]
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+
     /// The object while it is still there (same uid), `None` once it is gone.
     ///
     /// # Errors

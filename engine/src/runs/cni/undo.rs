@@ -10,8 +10,9 @@ use crate::manifests::parse::Phase;
 use crate::runs::k8s::{self, KubeError};
 use crate::runs::step::{Next, Wait};
 use crate::runs::{Failure, RunError};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 
 impl StepContext {
     /// Puts back, in apply order, what the target run changed or deleted.
@@ -72,6 +73,9 @@ impl StepContext {
             let gone = match k8s::delete(&api, &r, propagation).await? {
                 Some(deleting) => {
                     self.wait_gone(idx, &deleting).await?;
+                    if propagation == k8s::Propagation::Background {
+                        self.wait_owned_namespaces(idx, &deleting).await?;
+                    }
                     true
                 }
                 None => false,
@@ -147,6 +151,64 @@ impl StepContext {
             }
         }
         Ok(())
+    }
+
+    /// After a background deletion: waits until the namespaces the object owned are gone (the
+    /// operator's calico-system, owned by its Installation). The garbage collector removes them
+    /// only while the owner's kind can still be resolved: deleting the operator's CRDs before
+    /// that leaves calico-system behind for good.
+    async fn wait_owned_namespaces(
+        &self,
+        idx: i64,
+        deleting: &k8s::Deleting,
+    ) -> Result<(), RunError> {
+        let Some(uid) = deleting.uid() else {
+            return Ok(());
+        };
+        let namespaces: Api<Namespace> = Api::all(self.resolver.client().clone());
+        let owned = || async {
+            let list = namespaces
+                .list(&ListParams::default())
+                .await
+                .map_err(|source| KubeError::Call {
+                    verb: "list",
+                    object: "Namespace".into(),
+                    source,
+                })?;
+            Ok::<_, KubeError>(
+                list.items
+                    .into_iter()
+                    .filter(|ns| {
+                        ns.metadata
+                            .owner_references
+                            .iter()
+                            .flatten()
+                            .any(|o| o.uid == uid)
+                    })
+                    .filter_map(|ns| ns.metadata.name)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let what = format!("the namespaces {} owned", deleting.object().key());
+        let wait = Wait::new(what.clone(), Duration::from_millis(500))
+            .timeout(DELETE_TIMEOUT)
+            .report_every(WAITING_REPORT);
+        let mut waiter = self.cx.waiter(idx, wait);
+        loop {
+            let left = owned().await?;
+            if left.is_empty() {
+                return Ok(());
+            }
+            let line = format!("Namespace {} still there", left.join(", "));
+            if let Next::TimedOut(holding) = waiter.not_yet(line).await? {
+                return Err(KubeError::NotGone {
+                    object: format!("Namespace/{}", left.join(", ")),
+                    seconds: DELETE_TIMEOUT.as_secs(),
+                    holding,
+                }
+                .into());
+            }
+        }
     }
 
     /// Compares every object with the target run's snapshot: the same, or absent if it did not
