@@ -89,12 +89,19 @@ class Operator:
     title = "Calico v3.32.1 install with the Tigera operator"
     baseline = "kubectl apply --server-side of the three files + wait tigerastatus/calico Available"
 
-    def __init__(self, directory):
+    def __init__(self, directory, kubeconfig):
         self.crds = os.path.join(directory, "operator-crds.yaml")
         self.operator = os.path.join(directory, "tigera-operator.yaml")
         with open(os.path.join(directory, "custom-resources.yaml")) as f:
             docs = f.read().split("\n---")
         installation = next(d for d in docs if "kind: Installation" in d)
+        # The pool in kubeadm's podSubnet, as Grappe's plan defaults it (the operator refuses
+        # a pool outside the cluster's pod network: larger labs use 100.64.0.0/10).
+        config = kubectl(kubeconfig, "get", "cm", "kubeadm-config", "-n", "kube-system",
+                         "-o", "jsonpath={.data.ClusterConfiguration}")
+        subnet = next((line.split(":", 1)[1].strip() for line in config.splitlines()
+                       if line.strip().startswith("podSubnet:")), "192.168.0.0/16")
+        installation = installation.replace("cidr: 192.168.0.0/16", f"cidr: {subnet.split(',')[0]}")
         fd, self.installation = tempfile.mkstemp(suffix=".yaml", prefix="installation-")
         with os.fdopen(fd, "w") as f:
             f.write(installation)
@@ -161,7 +168,7 @@ def main():
     ap.add_argument("--pid", type=int, required=True)
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
-    cni = Manifest(a.manifest) if a.manifest else Operator(a.operator)
+    cni = Manifest(a.manifest) if a.manifest else Operator(a.operator, a.kubeconfig)
     g = Grappe(a.url, a.user, a.password)
     nodes = len(kubectl(a.kubeconfig, "get", "nodes", "-o", "name").split())
 

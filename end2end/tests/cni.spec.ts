@@ -34,7 +34,7 @@ test("install Calico from the CNI page, follow the run live, then roll it back",
     await expect(page).toHaveURL(/\/cni$/);
 
     // Execute, then follow the run without reloading.
-    await confirmAndExecute(page, cluster);
+    const installId = await confirmAndExecute(page, cluster);
     await page.evaluate(() => ((window as unknown as { __marker: number }).__marker = 7));
     await expect(page.getByTestId("run-steps").locator('[data-step="snapshot"]')).toBeVisible();
     await expect(page.getByTestId("run-status")).toHaveText(/running|succeeded/);
@@ -51,7 +51,7 @@ test("install Calico from the CNI page, follow the run live, then roll it back",
     await page.goto(`/c/${cluster}/cni`);
     await hydrated(page);
     await expect(page.getByTestId("cni-item")).toContainText("Calico");
-    await expect(page.getByTestId("runs-table").locator('tr[data-status="succeeded"]')).toHaveCount(1);
+    await expect(page.getByTestId("runs-table").locator(`tr[data-run="${installId}"]`)).toHaveAttribute("data-status", "succeeded");
     await page.goto("/history");
     await hydrated(page);
     await expect(page.getByTestId("history-runs").getByTestId("runs-table")).toContainText("cni.install");

@@ -19,7 +19,7 @@ use grappe_engine::manifests::operator::OperatorOptions;
 use grappe_engine::model::Plan;
 use grappe_engine::names::ClusterName;
 use grappe_engine::runs::cni::InstallParams;
-use grappe_engine::runs::{Actor, Confirmation, RunId, Start};
+use grappe_engine::runs::{Actor, RunId, Start};
 use grappe_engine::state::ClusterState;
 use grappe_views::runs::{Planned, RunView};
 use support::{Lab, expect_rule, manifests, serve_dir};
@@ -28,21 +28,6 @@ const PORT_BASE: &str = "17900";
 
 fn alice() -> Actor {
     support::admin("alice", "calico_today_lab")
-}
-
-fn confirm() -> Confirmation {
-    Confirmation {
-        typed: "lab".into(),
-        reauthenticated: false,
-    }
-}
-
-fn assert_succeeded(view: &RunView) {
-    assert_eq!(
-        view.summary.status, "succeeded",
-        "run {} {}: {:?}\nsteps: {:#?}",
-        view.summary.id, view.summary.title, view.summary.error, view.steps
-    );
 }
 
 fn level<'a>(plan: &'a Plan, id: &str) -> Option<&'a str> {
@@ -82,11 +67,11 @@ async fn run(engine: &Engine, plan: &Plan) -> (RunId, RunView) {
     assert!(plan.runnable(), "{}: {:#?}", plan.title, plan.checks);
     let id = engine
         .runs
-        .start(&alice(), Start::of(plan, confirm()))
+        .start(&alice(), Start::of(plan, support::confirm()))
         .await
         .unwrap_or_else(|e| panic!("start {}: {e}", plan.title));
     let view = support::finished(&engine.runs, id).await;
-    assert_succeeded(&view);
+    support::assert_succeeded(&view);
     (id, view)
 }
 
@@ -338,25 +323,21 @@ async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
     )
     .await;
     // eBPF with kube-proxy still running.
-    lab.kubectl(&[
-        "patch",
-        "installation",
-        "default",
-        "--type",
-        "merge",
-        "-p",
-        r#"{"spec":{"calicoNetwork":{"linuxDataplane":"BPF"}}}"#,
-    ]);
+    let dataplane = |mode: &str| {
+        let patch = format!(r#"{{"spec":{{"calicoNetwork":{{"linuxDataplane":"{mode}"}}}}}}"#);
+        lab.kubectl(&[
+            "patch",
+            "installation",
+            "default",
+            "--type",
+            "merge",
+            "-p",
+            &patch,
+        ]);
+    };
+    dataplane("BPF");
     expect_rule(&state, rules::KUBE_PROXY_WITH_EBPF, true).await;
-    lab.kubectl(&[
-        "patch",
-        "installation",
-        "default",
-        "--type",
-        "merge",
-        "-p",
-        r#"{"spec":{"calicoNetwork":{"linuxDataplane":"Iptables"}}}"#,
-    ]);
+    dataplane("Iptables");
     expect_rule(&state, rules::KUBE_PROXY_WITH_EBPF, false).await;
 
     // Rolled back object by object: the Installation first (the operator removes

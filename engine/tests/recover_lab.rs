@@ -12,18 +12,11 @@ use grappe_engine::audit::{Action, AuditFilter, VerifyReport};
 use grappe_engine::manifests::Source;
 use grappe_engine::model::Plan;
 use grappe_engine::runs::cni::InstallParams;
-use grappe_engine::runs::{Confirmation, RunId, Start};
+use grappe_engine::runs::{RunId, Start};
 use grappe_views::runs::{Planned, RunView};
 use support::{Lab, finished, is_root, manifests, serve_dir, trust};
 
 const PORT_BASE: &str = "17800";
-
-fn confirm() -> Confirmation {
-    Confirmation {
-        typed: "lab".into(),
-        reauthenticated: false,
-    }
-}
 
 /// A recovery plan once the engine sees the API server down (its probe is fresh).
 async fn runnable_recovery(engine: &grappe_engine::Engine) -> Plan {
@@ -46,7 +39,7 @@ async fn runnable_recovery(engine: &grappe_engine::Engine) -> Plan {
 async fn recover(engine: &grappe_engine::Engine, plan: &Plan) -> RunView {
     let id = engine
         .runs
-        .start(&admin(), Start::of(plan, confirm()))
+        .start(&admin(), Start::of(plan, support::confirm()))
         .await
         .expect("start recovery");
     finished(&engine.runs, id).await
@@ -112,7 +105,7 @@ async fn a_recovery_restarts_the_apiserver_then_rolls_back_the_install_in_one_ru
     .await;
     let install = engine
         .runs
-        .start(&admin, Start::of(&plan, confirm()))
+        .start(&admin, Start::of(&plan, support::confirm()))
         .await
         .expect("start install");
     let run = finished(&engine.runs, install).await;

@@ -16,33 +16,13 @@ use grappe_engine::manifests::{Fetcher, ManifestError, Source};
 use grappe_engine::names::ClusterName;
 use grappe_engine::runs::cni::InstallParams;
 use grappe_engine::runs::{Actor, Confirmation, RunError, RunId, Start};
-use grappe_views::runs::{Planned, RunView};
+use grappe_views::runs::Planned;
 use support::{Lab, manifests, serve_dir};
 
 const PORT_BASE: &str = "17400";
 
 fn alice() -> Actor {
     support::admin("alice", "runs_lab")
-}
-
-fn confirm() -> Confirmation {
-    Confirmation {
-        typed: "lab".into(),
-        reauthenticated: false,
-    }
-}
-
-fn assert_succeeded(view: &RunView) {
-    assert_eq!(
-        view.summary.status, "succeeded",
-        "run {} {}: {:?}\nsteps: {:#?}",
-        view.summary.id, view.summary.title, view.summary.error, view.steps
-    );
-    assert!(
-        view.steps.iter().all(|s| s.status == "done"),
-        "{:#?}",
-        view.steps
-    );
 }
 
 /// Sets (or with `null` clears) the finalizers of kube-system/calico-config.
@@ -145,7 +125,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
                 &alice(),
                 Start {
                     plan_hash: "0000".into(),
-                    ..Start::of(&plan, confirm())
+                    ..Start::of(&plan, support::confirm())
                 }
             )
             .await,
@@ -155,12 +135,12 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     // Install; a second start while it runs is refused with who holds the cluster.
     let install = engine
         .runs
-        .start(&alice(), Start::of(&plan, confirm()))
+        .start(&alice(), Start::of(&plan, support::confirm()))
         .await
         .expect("install starts");
     match engine
         .runs
-        .start(&alice(), Start::of(&plan, confirm()))
+        .start(&alice(), Start::of(&plan, support::confirm()))
         .await
     {
         Err(RunError::Busy { active, .. }) => {
@@ -170,7 +150,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
         other => panic!("second run not refused: {other:?}"),
     }
     let view = support::finished(&engine.runs, install).await;
-    assert_succeeded(&view);
+    support::assert_succeeded(&view);
     assert_eq!(view.objects.len(), 27);
     assert!(
         view.objects
@@ -243,10 +223,10 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     );
     let upgrade = engine
         .runs
-        .start(&alice(), Start::of(&up_plan, confirm()))
+        .start(&alice(), Start::of(&up_plan, support::confirm()))
         .await
         .expect("upgrade");
-    assert_succeeded(&support::finished(&engine.runs, upgrade).await);
+    support::assert_succeeded(&support::finished(&engine.runs, upgrade).await);
     let image = lab.kubectl(&[
         "get",
         "ds",
@@ -267,11 +247,11 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     assert_eq!(rb_plan.count(Planned::Delete), 4, "{:?}", rb_plan.objects);
     let rollback = engine
         .runs
-        .start(&alice(), Start::of(&rb_plan, confirm()))
+        .start(&alice(), Start::of(&rb_plan, support::confirm()))
         .await
         .expect("rollback");
     let rb = support::finished(&engine.runs, rollback).await;
-    assert_succeeded(&rb);
+    support::assert_succeeded(&rb);
     assert!(
         rb.steps
             .iter()
@@ -306,7 +286,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     assert_eq!(rb_plan.count(Planned::Delete), 27);
     let undo = engine
         .runs
-        .start(&alice(), Start::of(&rb_plan, confirm()))
+        .start(&alice(), Start::of(&rb_plan, support::confirm()))
         .await
         .expect("undo");
     let waiting = "waiting for ConfigMap/kube-system/calico-config";
@@ -330,7 +310,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     )
     .await;
     set_calico_config_finalizers(&lab, "null");
-    assert_succeeded(&support::finished(&engine.runs, undo).await);
+    support::assert_succeeded(&support::finished(&engine.runs, undo).await);
     let crds = lab.kubectl(&["get", "crd", "-o", "name"]);
     assert!(!crds.contains("projectcalico.org"), "{crds}");
     for what in [
@@ -372,11 +352,11 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     assert_eq!(remove_plan.count(Planned::Delete), 27);
     let remove = engine
         .runs
-        .start(&alice(), Start::of(&remove_plan, confirm()))
+        .start(&alice(), Start::of(&remove_plan, support::confirm()))
         .await
         .expect("remove");
     let removed = support::finished(&engine.runs, remove).await;
-    assert_succeeded(&removed);
+    support::assert_succeeded(&removed);
     assert!(
         removed
             .objects

@@ -96,7 +96,12 @@ async fn live_state_follows_the_lab() {
                 && calico_ready
                 && !o.pools.is_empty()
                 && o.blocks >= 4
-                && o.findings.is_empty()
+                // The seed's v3.25.1 is past its end of life and not tested on the lab's
+                // 1.35: those two warnings are right; nothing else is raised.
+                && o.findings.iter().all(|f| {
+                    f.rule == rules::CALICO_END_OF_LIFE || f.rule == rules::CALICO_UNTESTED_KUBERNETES
+                })
+                && o.findings.len() == 2
                 && !o.felix_configurations.is_empty()
             {
                 Ok(o)

@@ -170,9 +170,9 @@ fn OperatorOptions(open: ReadSignal<bool>) -> impl IntoView {
             <label>"MTU" <input type="number" name="calico[mtu]" min="576" max="9216" placeholder="auto" data-testid="mtu"/></label>
             <fieldset>
                 <legend>{t(Msg::OptionalComponents)}</legend>
-                <label class="check"><input type="checkbox" name="calico[apiserver]" value="on" data-testid="component-apiserver"/> {t(Msg::ComponentApiServer)}</label>
-                <label class="check"><input type="checkbox" name="calico[goldmane]" value="on"/> {t(Msg::ComponentGoldmane)}</label>
-                <label class="check"><input type="checkbox" name="calico[whisker]" value="on"/> {t(Msg::ComponentWhisker)}</label>
+                <label class="tick"><input type="checkbox" name="calico[apiserver]" value="on" data-testid="component-apiserver"/> {t(Msg::ComponentApiServer)}</label>
+                <label class="tick"><input type="checkbox" name="calico[goldmane]" value="on"/> {t(Msg::ComponentGoldmane)}</label>
+                <label class="tick"><input type="checkbox" name="calico[whisker]" value="on"/> {t(Msg::ComponentWhisker)}</label>
             </fieldset>
         </details>
     }

@@ -188,6 +188,28 @@ impl Drop for Lab {
     }
 }
 
+/// The confirmation of a lab run: the cluster's name typed, no fresh password.
+pub fn confirm() -> grappe_engine::runs::Confirmation {
+    grappe_engine::runs::Confirmation {
+        typed: "lab".into(),
+        reauthenticated: false,
+    }
+}
+
+/// Fails with the run's error and steps unless it succeeded with every step done.
+pub fn assert_succeeded(view: &grappe_views::runs::RunView) {
+    assert_eq!(
+        view.summary.status, "succeeded",
+        "run {} {}: {:?}\nsteps: {:#?}",
+        view.summary.id, view.summary.title, view.summary.error, view.steps
+    );
+    assert!(
+        view.steps.iter().all(|s| s.status == "done"),
+        "{:#?}",
+        view.steps
+    );
+}
+
 /// Waits until run `id` has finished (neither running nor interrupted) and returns it; fails
 /// after 10 minutes with its steps.
 pub async fn finished(
