@@ -17,7 +17,6 @@ use grappe_engine::diagnostics as rules;
 use grappe_engine::manifests::Source;
 use grappe_engine::manifests::operator::OperatorOptions;
 use grappe_engine::model::Plan;
-use grappe_engine::names::ClusterName;
 use grappe_engine::runs::cni::InstallParams;
 use grappe_engine::runs::{Actor, RunId, Start};
 use grappe_engine::state::ClusterState;
@@ -114,18 +113,7 @@ async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
     let mirror = serve_dir(manifests()).await;
     let db = tempfile::tempdir().expect("tempdir");
     let engine = lab.engine(db.path(), Some(mirror)).await;
-    let state = engine
-        .states
-        .get(&ClusterName::parse("lab").expect("name"))
-        .expect("state");
-    support::eventually("state synced", Duration::from_secs(30), async || {
-        state
-            .link()
-            .synced
-            .then_some(())
-            .ok_or_else(|| "not synced".to_owned())
-    })
-    .await;
+    let state = support::synced_state(&engine).await;
 
     // v3.25.1: past its end of life and not tested on the lab's Kubernetes 1.35: warned, not
     // blocked.

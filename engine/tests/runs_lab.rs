@@ -13,7 +13,6 @@ mod support;
 use std::time::Duration;
 
 use grappe_engine::manifests::{Fetcher, ManifestError, Source};
-use grappe_engine::names::ClusterName;
 use grappe_engine::runs::cni::InstallParams;
 use grappe_engine::runs::{Actor, Confirmation, RunError, RunId, Start};
 use grappe_views::runs::Planned;
@@ -47,18 +46,7 @@ async fn cni_install_upgrade_rollback_and_remove_on_the_lab() {
     let mirror = serve_dir(manifests()).await;
     let db = tempfile::tempdir().expect("tempdir");
     let engine = lab.engine(db.path(), Some(mirror.clone())).await;
-    let state = engine
-        .states
-        .get(&ClusterName::parse("lab").expect("name"))
-        .expect("state");
-    support::eventually("state synced", Duration::from_secs(30), async || {
-        state
-            .link()
-            .synced
-            .then_some(())
-            .ok_or_else(|| "not synced".to_owned())
-    })
-    .await;
+    support::synced_state(&engine).await;
 
     // A tampered manifest is refused: same file name, one byte changed.
     let tampered = tempfile::tempdir().expect("tempdir");

@@ -188,6 +188,22 @@ impl Drop for Lab {
     }
 }
 
+/// The lab cluster's live state in `engine`, once its watches have listed everything.
+pub async fn synced_state(
+    engine: &grappe_engine::Engine,
+) -> std::sync::Arc<grappe_engine::state::ClusterState> {
+    let state = engine.states.get(&lab_name()).expect("the lab's state");
+    eventually("state synced", Duration::from_secs(30), async || {
+        state
+            .link()
+            .synced
+            .then_some(())
+            .ok_or_else(|| "not synced".to_owned())
+    })
+    .await;
+    state
+}
+
 /// The confirmation of a lab run: the cluster's name typed, no fresh password.
 pub fn confirm() -> grappe_engine::runs::Confirmation {
     grappe_engine::runs::Confirmation {
