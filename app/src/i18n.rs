@@ -199,6 +199,7 @@ messages! {
     Message => "Message", "Message";
     Since => "Since", "Depuis";
     OperatorOptions => "Tigera operator options (its catalog entries only)", "Options de l'opérateur Tigera (ses entrées du catalogue seulement)";
+    MigrateToOperator => "Migrate the manifest install (kube-system) to the operator: the operator reads its pool, encapsulation, MTU and autodetection and moves calico-node to calico-system node by node (leave the other fields empty)", "Migrer l'installation par manifeste (kube-system) vers l'opérateur : l'opérateur reprend son pool, son encapsulation, son MTU et sa détection d'adresse et déplace calico-node vers calico-system nœud par nœud (laissez les autres champs vides)";
     BlockSize => "IP pool block size", "Taille des blocs du pool d'adresses";
     Encapsulation => "Encapsulation", "Encapsulation";
     OptionalComponents => "Optional components", "Composants facultatifs";
@@ -337,6 +338,7 @@ messages! {
     StepScriptFailed => "{node}: `{script}` exited with {exit}", "{node} : `{script}` a terminé avec {exit}";
     StepReadyzTimeout => "/readyz did not answer ok within {seconds} s: {last}", "/readyz n'a pas répondu ok en {seconds} s : {last}";
     StepReadyzTimeoutNoRollback => "/readyz did not answer ok within {seconds} s: {last} (the rollback of run {run} was not started)", "/readyz n'a pas répondu ok en {seconds} s : {last} (l'annulation de l'exécution {run} n'a pas commencé)";
+    StepMigrationRefused => "The Tigera operator cannot take over the manifest install: {message}", "L'opérateur Tigera ne peut pas reprendre l'installation par manifeste : {message}";
     NotFound => "Page not found.", "Page introuvable.";
     FirstOf => "the first {shown} of {total}", "les {shown} premiers sur {total}";
     InstallMethod => "Installed", "Installation";
@@ -378,6 +380,7 @@ pub fn refusal(code: &str, lang: Lang) -> Option<&'static str> {
         "step.script_failed" => Msg::StepScriptFailed,
         "step.readyz_timeout" => Msg::StepReadyzTimeout,
         "step.readyz_timeout_no_rollback" => Msg::StepReadyzTimeoutNoRollback,
+        "step.migration_refused" => Msg::StepMigrationRefused,
         "run.busy" => Msg::RunBusy,
         "run.plan_changed" => Msg::RunPlanChanged,
         "run.check_failed" => Msg::RunCheckFailed,

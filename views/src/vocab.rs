@@ -140,6 +140,8 @@ vocabulary!(
         CniInstall => "cni.install",
         CniRollback => "cni.rollback",
         CniRemove => "cni.remove",
+        /// A manifest install of Calico handed to the Tigera operator, node by node.
+        CniMigrate => "cni.migrate",
         NodeDrain => "node.drain",
         NodeReset => "node.reset",
         ApiserverRecover => "apiserver.recover",
@@ -175,6 +177,12 @@ vocabulary!(
         Restore => "restore",
         /// Nothing to do: the object is already gone.
         Absent => "absent",
+        /// Left to the Tigera operator, which deletes it once its own copy runs in
+        /// calico-system (a migration); snapshotted so that a rollback puts it back.
+        Move => "move",
+        /// Left to the Tigera operator, which rewrites it under the same name (a migration);
+        /// snapshotted so that a rollback puts it back.
+        Handover => "handover",
     }
 );
 

@@ -59,12 +59,19 @@ pub async fn plan_cni_install(
     let cluster = guard::cluster(&cluster)?;
     let manifest = get_manifest(&engine, &p.caller, source).await?;
     let is_operator = manifest.catalog.is_some_and(|e| e.operator());
-    let params = InstallParams {
+    let migrate = calico.migrate.is_some();
+    let mut params = InstallParams {
         manifest_sha256: manifest.sha256.clone(),
         ipv4pool_cidr: non_empty(calico.ipv4pool_cidr.clone()),
         ip_autodetection_method: non_empty(calico.ip_autodetection_method.clone()),
         operator: calico.operator_options(is_operator)?,
+        migrate,
     };
+    if migrate {
+        // The operator reads the install's settings: the form's empty fields are no options,
+        // a filled one is refused by the engine.
+        params.operator = params.operator.filter(|o| *o != Default::default());
+    }
     engine
         .runs
         .plan_install(&cluster, &manifest, &params)
@@ -94,6 +101,9 @@ pub struct CalicoForm {
     pub goldmane: Option<String>,
     #[serde(default)]
     pub whisker: Option<String>,
+    /// Hand the manifest install to the operator (an operator entry only).
+    #[serde(default)]
+    pub migrate: Option<String>,
 }
 
 #[cfg(feature = "ssr")]

@@ -158,6 +158,10 @@ fn OperatorOptions(open: ReadSignal<bool>) -> impl IntoView {
     view! {
         <details class="options" prop:open=move || open.get() data-testid="operator-options">
             <summary>{t(Msg::OperatorOptions)}</summary>
+            <label class="tick">
+                <input type="checkbox" name="calico[migrate]" value="on" data-testid="operator-migrate"/>
+                " " {t(Msg::MigrateToOperator)}
+            </label>
             <label>{t(Msg::BlockSize)}
                 <input type="number" name="calico[block_size]" min="20" max="32" placeholder="26" data-testid="block-size"/>
             </label>

@@ -3,7 +3,9 @@
 //! move to the run page once a start answered. A leaf: it imports no page, and each
 //! workflow's page imports it.
 
-use grappe_views::runs::{DrainPreviewView, PlanDetail, PlanView, PlannedObjectView, Workflow};
+use grappe_views::runs::{
+    DrainPreviewView, PlanDetail, PlanView, Planned, PlannedObjectView, Workflow,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
@@ -109,7 +111,7 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
             .map(|v| format!("{} {}", d.count(v), v.as_str()))
             .collect()
         }
-        None => grappe_views::runs::Planned::ALL
+        None => Planned::ALL
             .iter()
             .copied()
             .filter(|a| plan.count(*a) > 0)
@@ -117,7 +119,10 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
             .collect(),
     };
     let manifest_plan = plan.manifest_sha256.is_some()
-        && matches!(plan.workflow, Workflow::CniInstall | Workflow::CniRemove);
+        && matches!(
+            plan.workflow,
+            Workflow::CniInstall | Workflow::CniMigrate | Workflow::CniRemove
+        );
     view! {
         <div class="plan" data-testid="plan" data-hash=plan.hash.clone()>
             <h3>{Msg::Plan.text(lang)} ": " {plan.title.clone()}</h3>
@@ -152,7 +157,9 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
                     {plan.objects.iter().map(|o| {
                         let name = match &o.namespace { Some(ns) => format!("{ns}/{}", o.name), None => o.name.clone() };
                         // A manifest's object can be read whole (an unverified one above all).
-                        let yaml = manifest_plan.then(|| view! { <ObjectYaml request=plan.request.clone() object=o.clone()/> });
+                        // (Not what a migration leaves to the operator: no manifest has it.)
+                        let own = !matches!(o.action, Planned::Move | Planned::Handover);
+                        let yaml = (manifest_plan && own).then(|| view! { <ObjectYaml request=plan.request.clone() object=o.clone()/> });
                         view! {
                             <tr data-action=o.action.as_str()>
                                 <td>{o.kind.clone()}</td>

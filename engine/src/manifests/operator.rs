@@ -189,6 +189,15 @@ fn autodetection_v4(method: &str) -> Result<Value, OptionError> {
     })
 }
 
+/// The `Installation` of a migration: an empty spec, so that the operator takes the existing
+/// install's settings (pools, encapsulation, MTU, autodetection: its `migration/convert`) and
+/// moves calico-node from kube-system node by node. Any field set here would override what it
+/// reads, and a mismatch would leave the cluster half-moved.
+#[must_use]
+pub fn migration_installation() -> ManifestObject {
+    custom("Installation", json!({}))
+}
+
 fn custom(kind: &str, spec: Value) -> ManifestObject {
     let value = json!({
         "apiVersion": "operator.tigera.io/v1",

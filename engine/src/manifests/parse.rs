@@ -6,6 +6,24 @@ use serde_json::Value;
 
 use crate::net::Cidr;
 
+/// The Tigera operator's custom resources a plan may apply, each with the `TigeraStatus`
+/// component that reports it.
+const OPERATOR_KINDS: [(&str, &str); 4] = [
+    ("Installation", "calico"),
+    ("APIServer", "apiserver"),
+    ("Goldmane", "goldmane"),
+    ("Whisker", "whisker"),
+];
+
+/// The `TigeraStatus` component reporting an operator custom resource of `kind`.
+#[must_use]
+pub fn operator_component(kind: &str) -> Option<&'static str> {
+    OPERATOR_KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, c)| *c)
+}
+
 /// An object of a manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManifestObject {
@@ -67,7 +85,7 @@ impl Phase {
                 Self::Rbac
             }
             "ConfigMap" | "Secret" | "PriorityClass" => Self::Config,
-            "Installation" | "APIServer" | "Goldmane" | "Whisker" => Self::Custom,
+            k if operator_component(k).is_some() => Self::Custom,
             _ => Self::Workloads,
         }
     }

@@ -19,6 +19,7 @@ pub const CODES: &[&str] = &[
     "step.script_failed",
     "step.readyz_timeout",
     "step.readyz_timeout_no_rollback",
+    "step.migration_refused",
 ];
 
 /// A step's failure.
@@ -77,6 +78,10 @@ pub enum Failure {
         script: String,
         exit: String,
     },
+    /// The Tigera operator cannot take over the manifest install (its TigeraStatus `calico`
+    /// Degraded with reason MigrationError).
+    #[error("the Tigera operator cannot take over the manifest install: {message}")]
+    MigrationRefused { message: String },
     /// The API server did not come back in time.
     #[error("/readyz did not answer ok within {seconds} s: {last}{}", not_started(*.rollback))]
     ReadyzTimeout {
@@ -181,6 +186,9 @@ impl Failure {
                     ("run", rollback.map(|r| r.to_string()).unwrap_or_default()),
                 ],
             ),
+            Self::MigrationRefused { message } => {
+                ("step.migration_refused", vec![("message", message.clone())])
+            }
         }
     }
 }
@@ -247,6 +255,7 @@ mod tests {
                 last: s(),
                 rollback: Some(RunId(1)),
             },
+            Failure::MigrationRefused { message: s() },
         ];
         let codes: Vec<_> = samples.iter().map(|f| f.code().0).collect();
         assert_eq!(codes, CODES);

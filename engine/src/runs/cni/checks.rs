@@ -52,7 +52,9 @@ impl Runs {
         let stores = state.read();
         let installed = detect_cnis(&stores);
         let version = manifest.catalog.map(|e| e.version);
-        match cni {
+        match cni.filter(|_| !params.migrate) {
+            // A migration's own check says what is installed (compat-method).
+            _ if params.migrate => {}
             Some(cni) => {
                 let others: Vec<String> = installed
                     .iter()
@@ -99,7 +101,8 @@ impl Runs {
             .service_subnet
             .as_deref()
             .and_then(|s| s.parse().ok());
-        if cni == Some("Calico") {
+        // A migration keeps the installed pools: the operator reads them.
+        if cni == Some("Calico") && !params.migrate {
             let options = params.calico()?;
             let pod_subnet: Option<Cidr> =
                 kubeadm.pod_subnet.as_deref().and_then(|s| s.parse().ok());
@@ -166,7 +169,12 @@ impl Runs {
         } else {
             compat::Method::Manifest
         };
-        checks.extend(compat::gate(&cluster, manifest.catalog, method));
+        let mut gate = compat::gate(&cluster, manifest.catalog, method);
+        if params.migrate {
+            gate.retain(|c| c.id != "compat-method");
+            gate.push(compat::migration_check(&cluster, manifest.catalog));
+        }
+        checks.extend(gate);
         let total = stores.nodes.len();
         let not_ready = stores.nodes.values().filter(|n| !n.is_ready()).count();
         checks.push(check(

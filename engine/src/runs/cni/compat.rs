@@ -126,6 +126,62 @@ pub fn gate(cluster: &Cluster<'_>, entry: Option<&CatalogEntry>, method: Method)
     checks
 }
 
+/// The install method check of a migration to `entry`: a manifest install of Calico to hand
+/// over, at most the target's version (the operator does not downgrade; a lower one is
+/// upgraded on the way).
+#[must_use]
+pub fn migration_check(cluster: &Cluster<'_>, entry: Option<&CatalogEntry>) -> CheckView {
+    let fail = |text: String| check("compat-method", Level::Fail, text);
+    let Some(entry) = entry.filter(|e| e.operator()) else {
+        return fail("a migration's target is a catalog entry of the Tigera operator".into());
+    };
+    let Some((version, daemonset)) = cluster.calico else {
+        return fail(format!(
+            "no Calico is installed: there is nothing to migrate; install Calico {} with the operator instead",
+            entry.version
+        ));
+    };
+    if Method::of_daemonset(daemonset) == Method::Operator {
+        return fail(format!(
+            "Calico is already installed {} ({daemonset})",
+            Method::Operator.describe()
+        ));
+    }
+    let installed = version.unwrap_or("?");
+    let target = entry.version;
+    match (release(installed), release(target)) {
+        (Some(from), Some(to)) if from > to => fail(format!(
+            "Calico {installed} ({daemonset}) is newer than {target}: the operator would downgrade it; migrate to an operator entry of {installed} or later"
+        )),
+        (Some(from), Some(to)) if from < to => check(
+            "compat-method",
+            Level::Warn,
+            format!(
+                "Calico {installed} is installed {} ({daemonset}): the operator takes it over and upgrades it to {target} on the way, node by node",
+                Method::Manifest.describe()
+            ),
+        ),
+        (Some(_), Some(_)) => check(
+            "compat-method",
+            Level::Pass,
+            format!(
+                "Calico {installed} is installed {} ({daemonset}): the operator takes it over, node by node",
+                Method::Manifest.describe()
+            ),
+        ),
+        _ => fail(format!(
+            "the installed Calico's version ({installed}, {daemonset}) is not known: the migration cannot tell an upgrade from a downgrade"
+        )),
+    }
+}
+
+/// `v3.31.7` as (3, 31, 7).
+fn release(version: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = version.strip_prefix('v').unwrap_or(version).split('.');
+    let mut next = || parts.next()?.parse().ok();
+    Some((next()?, next()?, next()?))
+}
+
 /// kube-proxy's mode against the data plane the catalog's installs use (iptables, upstream's
 /// default for both methods): nftables kube-proxy wants Calico's nftables data plane; IPVS is
 /// deprecated from Kubernetes 1.35.

@@ -71,42 +71,71 @@ impl Runs {
             todo.push((r, api, o.value.clone(), in_new_ns));
         }
         // Owned items: futures borrowing from the list would not be Send for the run's task.
-        let planned: Vec<PlannedObjectView> = futures::stream::iter(todo)
+        let mut planned: Vec<PlannedObjectView> = futures::stream::iter(todo)
             .map(|(r, api, value, in_new_ns)| async move {
                 plan_object(&r, api.as_ref(), &value, in_new_ns).await
             })
             .buffered(CONCURRENCY)
             .try_collect()
             .await?;
+        if params.migrate {
+            planned.extend(self.handover_rows(cluster, &mut resolver).await?);
+        }
         let mut options = Vec::new();
+        if params.migrate {
+            options.push((
+                "migrate".to_owned(),
+                "kube-system (manifest) -> calico-system (operator)".to_owned(),
+            ));
+        }
         if let Some(c) = &params.ipv4pool_cidr {
             options.push(("CALICO_IPV4POOL_CIDR".to_owned(), c.clone()));
         }
         if let Some(m) = &params.ip_autodetection_method {
             options.push(("IP_AUTODETECTION_METHOD".to_owned(), m.clone()));
         }
-        if manifest.catalog.is_some_and(|e| e.operator()) {
+        if manifest.catalog.is_some_and(|e| e.operator()) && !params.migrate {
             options.extend(params.operator.clone().unwrap_or_default().shown());
         }
         checks.extend(self.state_checks(cluster, cni.as_deref(), manifest, params)?);
         if !manifest.verified() {
             checks.extend(super::risk::risky_objects(&objects));
         }
-        checks.extend(self.left_behind(cluster, manifest, &objects).await?);
+        if params.migrate {
+            checks.push(self.migration_leftovers(&mut resolver).await?);
+        } else {
+            checks.extend(self.left_behind(cluster, manifest, &objects).await?);
+        }
         checks.push(
             self.permissions(
                 &mut resolver,
-                &objects.iter().map(object_ref).collect::<Vec<_>>(),
+                &planned
+                    .iter()
+                    .map(|o| ObjectRef {
+                        api_version: o.api_version.clone(),
+                        kind: o.kind.clone(),
+                        namespace: o.namespace.clone(),
+                        name: o.name.clone(),
+                    })
+                    .collect::<Vec<_>>(),
                 &["get", "create", "patch"],
             )
             .await?,
         );
         let request = to_value(params)?;
+        let (workflow, verb) = if params.migrate {
+            (
+                Workflow::CniMigrate,
+                "migration of the manifest install to ",
+            )
+        } else {
+            (Workflow::CniInstall, "")
+        };
         Ok(sealed(Plan {
             options,
             objects: planned,
             checks,
-            ..manifest_plan(cluster, Workflow::CniInstall, manifest, "", request)
+            ..manifest_plan(cluster, workflow, manifest, verb, request)
         }))
     }
 
@@ -124,7 +153,7 @@ impl Runs {
             .ipv4pool_cidr
             .as_deref()
             .is_none_or(|c| c.trim().is_empty());
-        if manifest.catalog.is_some_and(|e| e.operator()) && unset {
+        if manifest.catalog.is_some_and(|e| e.operator()) && unset && !params.migrate {
             let pod_subnet = self
                 .inner()
                 .states
@@ -222,6 +251,9 @@ impl Runs {
                     steps.push("wait crds established".to_owned());
                 }
             }
+        }
+        if params.migrate {
+            steps.push("migrate nodes".to_owned());
         }
         steps.push("rollout".to_owned());
         Ok(Launch::new(plan, to_value(params)?, steps))

@@ -46,6 +46,10 @@ pub struct InstallParams {
     /// The Tigera operator's options (an operator catalog entry only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<OperatorOptions>,
+    /// Hand a manifest install (kube-system) to the operator instead of installing beside it
+    /// (an operator entry only; the operator reads the settings, so no option is given).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub migrate: bool,
 }
 
 impl InstallParams {
@@ -97,6 +101,12 @@ fn install_objects(
     params: &InstallParams,
 ) -> Result<Vec<ManifestObject>, RunError> {
     let mut objects = parse(&manifest.text)?;
+    if params.migrate {
+        migrate::check_target(manifest, params)?;
+        objects.push(crate::manifests::operator::migration_installation());
+        objects.sort_by_key(ManifestObject::phase);
+        return Ok(objects);
+    }
     let options = params.calico()?;
     match (
         manifest.catalog.is_some_and(|e| e.operator()),
@@ -170,6 +180,7 @@ fn manifest_cni(manifest: &Manifest, objects: &[ManifestObject]) -> Option<Strin
 mod checks;
 pub mod compat;
 mod install;
+mod migrate;
 mod remove;
 mod risk;
 mod rollback;
@@ -182,14 +193,15 @@ pub(crate) use rollback::ROLLBACK_STEPS;
 pub use rollback::RollbackRequest;
 pub(crate) use steps::StepContext;
 
-/// The CNI workflows (`cni.install`, `cni.rollback`, `cni.remove`): one executor, told apart by
+/// The CNI workflows (`cni.install`, `cni.migrate`, `cni.rollback`, `cni.remove`): one executor, told apart by
 /// the run's workflow id. Admin only; every one can be rolled back once finished.
 pub(crate) struct Cni(Workflow);
 
-/// The three CNI kinds, for the registry.
+/// The CNI kinds, for the registry.
 pub(crate) fn kinds() -> Vec<Box<dyn Kind>> {
     [
         Workflow::CniInstall,
+        Workflow::CniMigrate,
         Workflow::CniRollback,
         Workflow::CniRemove,
     ]
@@ -219,7 +231,9 @@ impl Kind for Cni {
     ) -> Preparing<'a> {
         Box::pin(async move {
             match self.0 {
-                Workflow::CniInstall => runs.prepare_install(cluster, &request(req)?).await,
+                Workflow::CniInstall | Workflow::CniMigrate => {
+                    runs.prepare_install(cluster, &request(req)?).await
+                }
                 Workflow::CniRemove => runs.prepare_remove(cluster, &request(req)?).await,
                 _ => runs.prepare_rollback(cluster, request(req)?).await,
             }

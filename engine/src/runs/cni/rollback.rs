@@ -121,7 +121,19 @@ impl Runs {
                 request.run
             )));
         }
-        let steps = ROLLBACK_STEPS.map(str::to_owned).to_vec();
+        let target = self
+            .inner()
+            .store
+            .run(request.run)
+            .await?
+            .ok_or(RunError::UnknownRun(request.run))?;
+        let steps = if target.workflow == Workflow::CniMigrate {
+            super::migrate::MIGRATION_ROLLBACK_STEPS
+                .map(str::to_owned)
+                .to_vec()
+        } else {
+            ROLLBACK_STEPS.map(str::to_owned).to_vec()
+        };
         let params = to_value(&request)?;
         Ok(Launch {
             links: vec![("rollback_of", request.run)],

@@ -19,8 +19,10 @@ impl StepContext {
             .enumerate()
             .filter(|(i, row)| {
                 matches!(row.kind.as_str(), "DaemonSet" | "Deployment")
-                    // A rollback waits for what it restored, not for what it deleted.
+                    // A rollback waits for what it restored, not for what it deleted; a
+                    // migration not for what the operator deleted.
                     && (self.workflow != Workflow::CniRollback || self.target_before[*i].is_some())
+                    && !super::steps::left_to_operator(row.planned)
             })
             .map(|(_, row)| row_ref(row))
             .collect();
@@ -175,13 +177,7 @@ impl StepContext {
         let wanted: Vec<&str> = self
             .rows
             .iter()
-            .filter_map(|row| match row.kind.as_str() {
-                "Installation" => Some("calico"),
-                "APIServer" => Some("apiserver"),
-                "Goldmane" => Some("goldmane"),
-                "Whisker" => Some("whisker"),
-                _ => None,
-            })
+            .filter_map(|row| crate::manifests::parse::operator_component(&row.kind))
             .collect();
         if wanted.is_empty() {
             return None;

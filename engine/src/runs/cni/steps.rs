@@ -46,7 +46,7 @@ impl StepContext {
             ctx.rollout_timeout = Duration::from_secs(t);
         }
         match workflow {
-            Workflow::CniInstall => {
+            Workflow::CniInstall | Workflow::CniMigrate => {
                 let p: InstallParams = serde_json::from_value(params)
                     .map_err(|e| RunError::Corrupt(format!("parameters: {e}")))?;
                 let manifest = manifests::load(&runs.inner().store, &p.manifest_sha256).await?;
@@ -145,9 +145,13 @@ impl StepContext {
             .await?;
         match (workflow, name) {
             (_, "snapshot") => self.snapshot(idx).await,
-            (Workflow::CniInstall, "wait crds established") => self.wait_crds(idx).await,
-            (Workflow::CniInstall, "rollout") => self.rollout(idx).await,
-            (Workflow::CniInstall, step) if step.starts_with("apply ") => {
+            (Workflow::CniInstall | Workflow::CniMigrate, "wait crds established") => {
+                self.wait_crds(idx).await
+            }
+            (Workflow::CniInstall | Workflow::CniMigrate, "rollout") => self.rollout(idx).await,
+            (Workflow::CniMigrate, "migrate nodes") => self.migrate_nodes(idx).await,
+            (Workflow::CniRollback, "unlabel nodes") => self.unlabel_nodes(idx).await,
+            (Workflow::CniInstall | Workflow::CniMigrate, step) if step.starts_with("apply ") => {
                 let phase = Phase::ALL
                     .into_iter()
                     .find(|p| step == format!("apply {}", p.as_str()));
@@ -202,6 +206,15 @@ impl StepContext {
                 .set_object_snapshot(self.cx.run.id, seq, text.as_deref())
                 .await?;
         }
+        drop(gets);
+        // What a migration leaves to the operator counts as touched from now on: the operator
+        // may change it at any moment once its Installation is applied, and a rollback puts it
+        // back from this snapshot.
+        for row in &self.rows {
+            if row.done.is_none() && left_to_operator(row.planned) {
+                self.done(row.seq, "left to the operator").await?;
+            }
+        }
         self.cx
             .say(
                 idx,
@@ -219,7 +232,7 @@ impl StepContext {
     pub(super) async fn apply_phase(&mut self, idx: i64, phase: Phase) -> Result<(), RunError> {
         let mut todo = Vec::new();
         for (i, row) in self.rows.clone().iter().enumerate() {
-            if Phase::of(&row.kind) != phase {
+            if Phase::of(&row.kind) != phase || left_to_operator(row.planned) {
                 continue;
             }
             let Some(value) = self.desired[i].clone() else {
@@ -294,6 +307,13 @@ impl StepContext {
         self.resolver.forget();
         self.cx.say(idx, "every CRD is Established").await
     }
+}
+
+/// Whether a row is the operator's to change (a migration's `move` and `handover`), not
+/// Grappe's to apply.
+pub(super) fn left_to_operator(planned: grappe_views::runs::Planned) -> bool {
+    use grappe_views::runs::Planned;
+    matches!(planned, Planned::Move | Planned::Handover)
 }
 
 impl Executor for StepContext {
