@@ -192,6 +192,66 @@ pub fn texts(rule: &str, lang: Lang) -> Option<(&'static str, &'static str, &'st
             "Le mode IPVS de kube-proxy est obsolète et disparaîtra ; Calico le prend encore en charge, avec ses réserves (ports, politiques sur les services).",
             "Prévoir le passage de kube-proxy à nftables (Kubernetes 1.31 ou plus) avec le plan de données nftables de Calico, ou à iptables.",
         ),
+        ("calico.datastore-not-ready", En) => (
+            "Calico's datastore is not ready",
+            "ClusterInformation says datastoreReady: false: Calico's components stop changing the datastore (an upgrade or a restore in progress, or a lock left behind). New pods get no address and IPAM does not release anything.",
+            "If no Calico upgrade or datastore migration is running, set it back: kubectl patch clusterinformations default --type merge -p '{\"spec\":{\"datastoreReady\":true}}'.",
+        ),
+        ("calico.datastore-not-ready", Fr) => (
+            "Le datastore de Calico n'est pas prêt",
+            "ClusterInformation indique datastoreReady: false : les composants de Calico cessent de modifier le datastore (mise à niveau ou restauration en cours, ou verrou oublié). Les nouveaux pods n'ont pas d'adresse et l'IPAM ne libère rien.",
+            "Si aucune mise à niveau ni migration du datastore n'est en cours, le rétablir : kubectl patch clusterinformations default --type merge -p '{\"spec\":{\"datastoreReady\":true}}'.",
+        ),
+        ("calico.pool-full", En) => (
+            "IP pool {pool} ({cidr}) is full",
+            "Every address of the pool is allocated: new pods fail with \"failed to request IPv4 addresses: ... pools are likely exhausted\" and stay ContainerCreating.",
+            "Release leaked addresses (IPAM page), then add a pool (a new IPPool with another CIDR) or move to a larger one; a smaller block size spreads addresses more evenly across nodes.",
+        ),
+        ("calico.pool-full", Fr) => (
+            "Le pool d'adresses {pool} ({cidr}) est plein",
+            "Toutes les adresses du pool sont allouées : les nouveaux pods échouent avec « failed to request IPv4 addresses: ... pools are likely exhausted » et restent ContainerCreating.",
+            "Libérer les adresses perdues (page IPAM), puis ajouter un pool (un nouvel IPPool avec un autre CIDR) ou passer à un plus grand ; une taille de bloc plus petite répartit mieux les adresses entre nœuds.",
+        ),
+        ("calico.pool-nearly-full", En) => (
+            "IP pool {pool} ({cidr}) is {percent} % allocated: {free} addresses left",
+            "Past 90 %, nodes that need a new block may find none and borrow from others' blocks; at 100 % new pods get no address.",
+            "Look for leaked addresses on the IPAM page and release them; plan another pool before it fills up.",
+        ),
+        ("calico.pool-nearly-full", Fr) => (
+            "Le pool d'adresses {pool} ({cidr}) est alloué à {percent} % : il reste {free} adresses",
+            "Au-delà de 90 %, un nœud qui a besoin d'un nouveau bloc peut n'en trouver aucun et emprunter aux blocs des autres ; à 100 %, les nouveaux pods n'ont plus d'adresse.",
+            "Chercher les adresses perdues sur la page IPAM et les libérer ; prévoir un autre pool avant qu'il ne soit plein.",
+        ),
+        ("calico.ipam-leaked", En) => (
+            "{count} addresses allocated by Calico's IPAM are used by no pod",
+            "Their pods are gone but their allocations and handles stay (a CNI DEL that never ran: a crashed node or runtime). They count against the pool until released; calico-kube-controllers releases them after its grace period when it runs.",
+            "Check calico-kube-controllers, then release them from the IPAM page (a guarded, audited run), or with calicoctl ipam check --show-problem-ips and calicoctl ipam release.",
+        ),
+        ("calico.ipam-leaked", Fr) => (
+            "{count} adresses allouées par l'IPAM de Calico ne servent à aucun pod",
+            "Leurs pods ont disparu mais leurs allocations et leurs handles restent (un DEL du CNI jamais exécuté : nœud ou runtime tombé). Elles comptent dans le pool jusqu'à leur libération ; calico-kube-controllers les libère après son délai de grâce quand il tourne.",
+            "Vérifier calico-kube-controllers, puis les libérer depuis la page IPAM (une exécution gardée et auditée), ou avec calicoctl ipam check --show-problem-ips et calicoctl ipam release.",
+        ),
+        ("calico.ipam-orphan-blocks", En) => (
+            "{count} IPAM blocks belong to nodes that no longer exist",
+            "A deleted node's blocks keep their affinity until Calico releases them; their addresses cannot go to other nodes' pods meanwhile.",
+            "Make sure calico-kube-controllers runs (it frees blocks of deleted nodes); if they stay, release the block's affinity with calicoctl ipam release or delete the node's BlockAffinity.",
+        ),
+        ("calico.ipam-orphan-blocks", Fr) => (
+            "{count} blocs IPAM appartiennent à des nœuds qui n'existent plus",
+            "Les blocs d'un nœud supprimé gardent leur affinité jusqu'à ce que Calico les libère ; leurs adresses ne peuvent pas servir aux pods des autres nœuds en attendant.",
+            "Vérifier que calico-kube-controllers tourne (il libère les blocs des nœuds supprimés) ; s'ils restent, libérer l'affinité du bloc avec calicoctl ipam release ou supprimer la BlockAffinity du nœud.",
+        ),
+        ("calico.ipam-borrowed", En) => (
+            "{count} addresses are borrowed from other nodes' blocks (on {nodes})",
+            "A node that has no free address in its own blocks and can claim no new block takes one from another node's block: routes for it go through the other node (a /32 route), which costs more routes and can surprise policies tied to blocks.",
+            "Usually a pool too small for its nodes at this block size: add a pool or use a smaller block size; release leaked addresses first.",
+        ),
+        ("calico.ipam-borrowed", Fr) => (
+            "{count} adresses sont empruntées aux blocs d'autres nœuds (sur {nodes})",
+            "Un nœud sans adresse libre dans ses blocs et qui ne peut plus en réclamer prend une adresse dans le bloc d'un autre nœud : sa route passe par l'autre nœud (route /32), ce qui multiplie les routes et peut surprendre des politiques liées aux blocs.",
+            "En général un pool trop petit pour ses nœuds à cette taille de bloc : ajouter un pool ou réduire la taille de bloc ; libérer d'abord les adresses perdues.",
+        ),
         _ => return None,
     })
 }

@@ -85,6 +85,11 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route
+                        path=path!("/c/:cluster/ipam")
+                        view=pages::ipam::IpamPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
                         path=path!("/c/:cluster/cni")
                         view=pages::cni::CniPage
                         ssr=SsrMode::Async

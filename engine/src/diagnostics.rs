@@ -16,11 +16,17 @@ use crate::state::store::Stores;
 use crate::time::fmt_unix_seconds as fmt_time;
 
 /// Every rule id, in the order findings are listed within a severity.
-pub const RULES: [&str; 18] = [
+pub const RULES: [&str; 24] = [
     API_UNREACHABLE,
     NO_CNI,
     TWO_CNIS,
     current::TIGERA_DEGRADED,
+    ipam::DATASTORE_NOT_READY,
+    ipam::POOL_FULL,
+    ipam::POOL_NEARLY_FULL,
+    ipam::IPAM_LEAKED,
+    ipam::IPAM_ORPHAN_BLOCKS,
+    ipam::IPAM_BORROWED,
     POOL_OVERLAPS_NODES,
     POOL_OUTSIDE_POD_SUBNET,
     DUPLICATE_IPV4,
@@ -38,9 +44,14 @@ pub const RULES: [&str; 18] = [
 ];
 
 mod current;
+mod ipam;
 pub use current::{
     CALICO_APISERVER_UNAVAILABLE, CALICO_END_OF_LIFE, CALICO_UNTESTED_KUBERNETES, KUBE_PROXY_IPVS,
     KUBE_PROXY_NFTABLES, KUBE_PROXY_WITH_EBPF, TIGERA_DEGRADED,
+};
+pub use ipam::{
+    DATASTORE_NOT_READY, IPAM_BORROWED, IPAM_LEAKED, IPAM_ORPHAN_BLOCKS, LEAK_THRESHOLD, POOL_FULL,
+    POOL_NEARLY_FULL,
 };
 
 pub const API_UNREACHABLE: &str = "apiserver.unreachable";
@@ -126,6 +137,7 @@ pub fn diagnose(stores: &Stores, link: &Link, now: UnixSeconds) -> Vec<Finding> 
     calico_pod_rules(stores, now, &mut out);
     let month = fmt_time(now);
     current::rules(stores, month.get(..7).unwrap_or_default(), &mut out);
+    ipam::rules(stores, &mut out);
     out.sort_by_key(|f| {
         (
             f.severity,

@@ -22,6 +22,7 @@ pub mod clusters;
 pub mod csv_export;
 pub mod diagnostics;
 pub mod faults;
+pub mod ipam;
 pub mod manifests;
 pub mod model;
 pub mod names;

@@ -63,6 +63,25 @@ impl Cidr {
         self.network & m == other.network & m
     }
 
+    /// How many addresses it holds (saturating at `u128::MAX` for a /0 in IPv6).
+    pub fn size(&self) -> u128 {
+        let host_bits = self.width() - self.len;
+        1u128.checked_shl(u32::from(host_bits)).unwrap_or(u128::MAX)
+    }
+
+    /// Its `n`-th address (0: the network address), when inside it.
+    pub fn nth(&self, n: u128) -> Option<IpAddr> {
+        if n >= self.size() {
+            return None;
+        }
+        let bits = self.network + n;
+        Some(if self.v6 {
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::from(u32::try_from(bits).ok()?))
+        })
+    }
+
     /// Whether every address of `self` is in `outer`.
     pub fn within(&self, outer: &Cidr) -> bool {
         self.v6 == outer.v6
@@ -115,6 +134,20 @@ mod tests {
 
     fn c(s: &str) -> Cidr {
         s.parse().expect("cidr")
+    }
+
+    #[test]
+    fn a_prefix_counts_and_numbers_its_addresses() {
+        let b = c("192.168.0.64/26");
+        assert_eq!(b.size(), 64);
+        assert_eq!(b.nth(0), Some("192.168.0.64".parse().expect("ip")));
+        assert_eq!(b.nth(63), Some("192.168.0.127".parse().expect("ip")));
+        assert_eq!(b.nth(64), None);
+        assert_eq!(
+            c("fd00::/120").nth(255),
+            Some("fd00::ff".parse().expect("ip"))
+        );
+        assert_eq!(c("::/0").size(), u128::MAX);
     }
 
     #[test]

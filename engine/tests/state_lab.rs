@@ -208,6 +208,8 @@ async fn live_state_follows_the_lab() {
         lab.run(&["heal"]);
         expect_rule(&state, rule, false).await;
     }
+    ipam_follows_the_lab(&lab, &state).await;
+
     // The crash loop of a duplicate address carries calico-node's own message.
     lab.run(&["break", "duplicate-ip"]);
     expect_rule(&state, rules::CALICO_NODE_NOT_READY, true).await;
@@ -255,4 +257,72 @@ async fn live_state_follows_the_lab() {
         }
     })
     .await;
+}
+
+/// The IPAM page against what the lab did: no problem on a healthy cluster, the leaked
+/// addresses `lab break ipam-leak` names (the same as `calicoctl ipam check` would list: the
+/// real calicoctl cannot be built here), a pool filled to 90.6 %, Calico's datastore not ready;
+/// each with its diagnostic, cleared by `heal`.
+async fn ipam_follows_the_lab(lab: &Lab, state: &ClusterState) {
+    let v = state.ipam();
+    assert_eq!(v.problems(), 0, "a healthy lab: {v:#?}");
+    assert!(v.allocations > 0 && v.tunnel_addresses == 4, "{v:#?}");
+    let out = lab.run(&["break", "ipam-leak"]);
+    let listed = out
+        .lines()
+        .find_map(|l| l.split_once("never ran): ").map(|(_, ips)| ips.to_owned()))
+        .unwrap_or_else(|| panic!("no leaked addresses in: {out}"));
+    let mut injected: Vec<&str> = listed.split(", ").collect();
+    injected.sort_unstable();
+    expect_rule(state, rules::IPAM_LEAKED, true).await;
+    let v = state.ipam();
+    let mut found: Vec<&str> = v.leaked.items.iter().map(|a| a.ip.as_str()).collect();
+    found.sort_unstable();
+    assert_eq!(found, injected, "Grappe lists exactly the leaked addresses");
+    assert_eq!(v.problems(), injected.len());
+    assert!(
+        v.leaked
+            .items
+            .iter()
+            .all(|a| a.why.contains("no longer exists") && a.handle.is_some()),
+        "{:#?}",
+        v.leaked
+    );
+    assert_eq!(
+        v.missing_handles.total, 0,
+        "the handles stay with the addresses"
+    );
+    lab.run(&["heal"]);
+    expect_rule(state, rules::IPAM_LEAKED, false).await;
+    assert_eq!(state.ipam().leaked.total, 0);
+
+    lab.run(&["break", "pool-nearly-full"]);
+    expect_rule(state, rules::POOL_NEARLY_FULL, true).await;
+    let v = state.ipam();
+    let small = v
+        .pools
+        .iter()
+        .find(|p| p.name == "lab-small-pool")
+        .expect("the small pool");
+    assert_eq!((small.size, small.allocated, small.blocks), (32, 29, 4));
+    assert_eq!(v.problems(), 0, "a full pool is no IPAM inconsistency");
+    lab.run(&["heal"]);
+    expect_rule(state, rules::POOL_NEARLY_FULL, false).await;
+
+    let ready = |v: bool| format!(r#"{{"spec":{{"datastoreReady":{v}}}}}"#);
+    let patch = |v: bool| {
+        lab.kubectl(&[
+            "patch",
+            "clusterinformations.crd.projectcalico.org",
+            "default",
+            "--type",
+            "merge",
+            "-p",
+            &ready(v),
+        ])
+    };
+    patch(false);
+    expect_rule(state, rules::DATASTORE_NOT_READY, true).await;
+    patch(true);
+    expect_rule(state, rules::DATASTORE_NOT_READY, false).await;
 }

@@ -4,6 +4,7 @@
 //! server's HTML and the hydrated page agree.
 
 pub mod hosts;
+pub mod ipam;
 pub mod runs;
 pub mod vocab;
 

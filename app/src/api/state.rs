@@ -13,6 +13,13 @@ pub async fn cluster_overview(cluster: String) -> Result<OverviewView, AppError>
     Ok(state.overview())
 }
 
+/// A cluster's IPAM: pools, nodes' blocks and what `calicoctl ipam check` reports (viewer).
+#[server(endpoint = "cluster_ipam")]
+pub async fn cluster_ipam(cluster: String) -> Result<grappe_views::ipam::IpamView, AppError> {
+    let state = cluster_state(&cluster).await?;
+    Ok(state.ipam())
+}
+
 /// A page of the nodes table (viewer). Out-of-range pages are clamped.
 #[server(endpoint = "list_nodes")]
 pub async fn list_nodes(

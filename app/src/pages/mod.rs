@@ -6,6 +6,7 @@ pub mod drain;
 pub mod history;
 pub mod home;
 pub mod host;
+pub mod ipam;
 pub mod layout;
 pub mod login;
 pub mod node;

@@ -18,15 +18,16 @@ use super::ClusterState;
 use super::feed::{Task, spawn_typed};
 use super::model::{
     self, BlockAffinityInfo, CalicoApi, ClusterInfo, FelixInfo, InstallationInfo, IpamBlockInfo,
-    TigeraStatusInfo,
+    IpamHandleInfo, TigeraStatusInfo,
 };
 use super::store::Stores;
 use crate::audit::error_chain;
 
 /// The Calico resources Grappe reads: (plural, kind).
-pub const CALICO_RESOURCES: [(&str, &str); 5] = [
+pub const CALICO_RESOURCES: [(&str, &str); 6] = [
     ("ippools", "IPPool"),
     ("ipamblocks", "IPAMBlock"),
+    ("ipamhandles", "IPAMHandle"),
     ("blockaffinities", "BlockAffinity"),
     ("felixconfigurations", "FelixConfiguration"),
     ("clusterinformations", "ClusterInformation"),
@@ -180,6 +181,14 @@ fn spawn_dynamic(
             config,
             |o| IpamBlockInfo::from_dynamic(&o),
             Stores::apply_ipamblocks,
+        ),
+        "ipamhandles" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| IpamHandleInfo::from_dynamic(&o),
+            Stores::apply_ipamhandles,
         ),
         "blockaffinities" => spawn_typed(
             state,

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::model::{
     ApiServiceInfo, BlockAffinityInfo, CalicoApi, ClusterInfo, EventInfo, FelixInfo,
-    InstallationInfo, IpPoolInfo, IpamBlockInfo, KubeProxyMode, KubeadmNetworking, NodeInfo,
-    PdbInfo, PodInfo, TigeraStatusInfo, WorkloadInfo,
+    InstallationInfo, IpPoolInfo, IpamBlockInfo, IpamHandleInfo, KubeProxyMode, KubeadmNetworking,
+    NodeInfo, PdbInfo, PodInfo, TigeraStatusInfo, WorkloadInfo,
 };
 
 /// How many Warning events are kept per cluster (the newest).
@@ -54,6 +54,7 @@ pub struct Stores {
     pub kubeadm: Option<KubeadmNetworking>,
     pub ippools: BTreeMap<String, IpPoolInfo>,
     pub ipamblocks: BTreeMap<String, IpamBlockInfo>,
+    pub ipamhandles: BTreeMap<String, IpamHandleInfo>,
     pub affinities: BTreeMap<String, BlockAffinityInfo>,
     pub felixconfigs: BTreeMap<String, FelixInfo>,
     pub cluster_info: Option<ClusterInfo>,
@@ -128,6 +129,10 @@ impl Stores {
         apply_map(&mut self.ipamblocks, change, |b| b.name.clone())
     }
 
+    pub fn apply_ipamhandles(&mut self, change: Change<IpamHandleInfo>) -> bool {
+        apply_map(&mut self.ipamhandles, change, |h| h.name.clone())
+    }
+
     pub fn apply_affinities(&mut self, change: Change<BlockAffinityInfo>) -> bool {
         apply_map(&mut self.affinities, change, |a| a.name.clone())
     }
@@ -174,6 +179,7 @@ impl Stores {
             "installations" => take(&mut self.installation).is_some(),
             "ippools" => !take(&mut self.ippools).is_empty(),
             "ipamblocks" => !take(&mut self.ipamblocks).is_empty(),
+            "ipamhandles" => !take(&mut self.ipamhandles).is_empty(),
             "blockaffinities" => !take(&mut self.affinities).is_empty(),
             "felixconfigurations" => !take(&mut self.felixconfigs).is_empty(),
             "clusterinformations" => take(&mut self.cluster_info).is_some(),

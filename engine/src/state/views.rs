@@ -157,6 +157,11 @@ fn findings_per_node(findings: &[Finding]) -> HashMap<&str, usize> {
 
 impl ClusterState {
     /// The diagnostics now.
+    /// The IPAM page: Calico's pools, blocks and allocations against what pods and nodes use.
+    pub fn ipam(&self) -> grappe_views::ipam::IpamView {
+        crate::ipam::check(&self.read())
+    }
+
     pub fn findings(&self) -> Vec<Finding> {
         let link = self.link();
         self.findings_for(&self.read(), &link).as_ref().clone()

@@ -50,6 +50,12 @@ commands:
                 kube-proxy-mode MODE
                                    kube-proxy's ConfigMap says mode MODE (iptables, ipvs,
                                    nftables), as after an admin's edit
+                ipam-leak [N [NODE]]
+                                   N (default 12) pods on NODE get their address, then are
+                                   deleted while their CNI DEL "crashes": the addresses and
+                                   handles stay allocated (leaked)
+                pool-nearly-full   IPPool lab-small-pool (172.30.255.0/27, /29 blocks) filled
+                                   to 29 of 32 addresses by pods that ask for it
   heal        undo every injected failure
   cni apply FILE | cni delete FILE
               server-side apply or delete a manifest (like kubectl apply --server-side / delete -f)

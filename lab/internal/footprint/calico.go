@@ -75,10 +75,13 @@ type calico struct {
 	byNode  map[string][]*block
 	dirty   map[string]bool
 	handles []string // IPAMHandles to delete
+	// leaked: per node, the addresses of deleted pods whose CNI DEL "crashed" (`lab break
+	// ipam-leak`), released when the node's break is healed.
+	leaked map[string][]leak
 }
 
 func newCalico(c *Controller) *calico {
-	return &calico{c: c, api: crdAPI, blocks: map[string]*block{}, byNode: map[string][]*block{}, dirty: map[string]bool{}}
+	return &calico{c: c, api: crdAPI, blocks: map[string]*block{}, byNode: map[string][]*block{}, dirty: map[string]bool{}, leaked: map[string][]leak{}}
 }
 
 // res is a Calico resource in the API that serves it now.
@@ -207,7 +210,11 @@ func (k *calico) reconcileGlobal(ctx context.Context) error {
 			return err
 		}
 	}
-	return k.flush(ctx)
+	if err := k.flush(ctx); err != nil {
+		return err
+	}
+	k.dropStrayBlocks(ctx)
+	return nil
 }
 
 // calicoVersion is the version of the calico-node that started last (each writes its own
@@ -407,7 +414,13 @@ func (k *calico) assign(ctx context.Context, node *corev1.Node, pods []*corev1.P
 	var done []assignment
 	touched := map[string]*block{}
 	for _, p := range pods {
-		b, err := k.claim(node.Name)
+		from, ok := k.podPool(p)
+		if !ok {
+			// The pool it asks for is not known (yet): its CNI ADD fails and is retried, as
+			// the kubelet retries a sandbox.
+			continue
+		}
+		b, err := k.claim(node.Name, from)
 		if err != nil {
 			k.mu.Unlock()
 			return err

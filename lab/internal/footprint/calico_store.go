@@ -157,17 +157,13 @@ func (k *calico) poolFor() (pool, bool) {
 	return pool{}, false
 }
 
-// claim returns a block affine to node with a free address, claiming the next free block of the
-// pool in memory when needed (writeBlock puts it in the API). Caller holds k.mu.
-func (k *calico) claim(node string) (*block, error) {
+// claim returns a block of pool p affine to node with a free address, claiming the next free
+// block of the pool in memory when needed (writeBlock puts it in the API). Caller holds k.mu.
+func (k *calico) claim(node string, p pool) (*block, error) {
 	for _, b := range k.byNode[node] {
-		if b.free() > 0 {
+		if b.free() > 0 && p.cidr.Contains(b.cidr.Addr()) {
 			return b, nil
 		}
-	}
-	p, ok := k.poolFor()
-	if !ok {
-		return nil, fmt.Errorf("no enabled IP pool")
 	}
 	size := 1 << (32 - p.blockSize)
 	candidate := netip.PrefixFrom(p.cidr.Addr(), p.blockSize)
@@ -213,7 +209,12 @@ func (k *calico) tunnelAddress(ctx context.Context, node string) (string, error)
 			}
 		}
 	}
-	b, err := k.claim(node)
+	p, ok := k.poolFor()
+	if !ok {
+		k.mu.Unlock()
+		return "", fmt.Errorf("no enabled IP pool")
+	}
+	b, err := k.claim(node, p)
 	if err != nil {
 		k.mu.Unlock()
 		return "", err

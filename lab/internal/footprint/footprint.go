@@ -180,8 +180,12 @@ func (c *Controller) podDeleted(obj any) {
 	}
 	c.addressed.Delete(p.UID)
 	if ip := p.Annotations[stages.PodIPAnnotation]; ip != "" {
-		c.calico.release(p, ip)
-		c.flannel.release(p.Spec.NodeName, ip)
+		if p.Annotations[CNIDelAnnotation] == "crash" {
+			c.calico.crashedDel(p, ip)
+		} else {
+			c.calico.release(p, ip)
+			c.flannel.release(p.Spec.NodeName, ip)
+		}
 	}
 	if p.Spec.NodeName != "" {
 		c.queue.Add(p.Spec.NodeName)
@@ -303,6 +307,14 @@ func (c *Controller) reconcileNode(ctx context.Context, name string) error {
 		return err
 	}
 	breaks := Breaks(node)
+	if !breaks["ipam-leak"] {
+		if n := c.calico.releaseLeaked(name); n > 0 {
+			log.Printf("footprint: %s: released %d leaked address(es) (ipam-leak healed)", name, n)
+			if err := c.calico.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
 	var calicoPod *corev1.Pod
 	for _, ns := range calicoNamespaces {
 		if calicoPod = c.agentPod(name, ns, "k8s-app", "calico-node"); calicoPod != nil {

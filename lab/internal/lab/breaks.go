@@ -68,6 +68,16 @@ func Break(ctx context.Context, dir, kind string, args []string, out io.Writer) 
 	if kind == "pool-overlap" {
 		return breakPoolOverlap(ctx, &cfg, rc, out)
 	}
+	if kind == "ipam-leak" {
+		return breakIpamLeak(ctx, &cfg, client, args, out)
+	}
+	if kind == "pool-nearly-full" {
+		dyn, err := dynamic.NewForConfig(rc)
+		if err != nil {
+			return err
+		}
+		return breakPoolNearlyFull(ctx, &cfg, client, dyn, out)
+	}
 	if kind == "kube-proxy-mode" {
 		if len(args) == 0 || !map[string]bool{"iptables": true, "ipvs": true, "nftables": true}[args[0]] {
 			return &UsageError{Err: errors.New("usage: lab break kube-proxy-mode iptables|ipvs|nftables")}
@@ -358,6 +368,9 @@ func Heal(ctx context.Context, dir string, out io.Writer) error {
 		err := dyn.Resource(ippoolsGVR).Delete(ctx, OverlapPool, metav1.DeleteOptions{})
 		if err == nil {
 			fmt.Fprintf(out, "IPPool %s deleted\n", OverlapPool)
+		}
+		if err := healIpam(ctx, client, dyn, out); err != nil {
+			return err
 		}
 	}
 	if len(healed) > 0 {

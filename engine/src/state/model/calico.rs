@@ -22,7 +22,45 @@ pub struct IpamBlockInfo {
     pub cidr: String,
     pub in_use: usize,
     pub size: usize,
+    /// The node of its `host:NODE` affinity (none for a block without affinity).
+    pub node: Option<String>,
+    /// Each allocated address: its ordinal in the block and who holds it.
+    pub allocations: Vec<Allocation>,
 }
+
+/// One allocated address of a block, as Calico's IPAM records it (its attribute).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Allocation {
+    pub ordinal: u32,
+    /// The IPAM handle (`k8s-pod-network.<container id>`, `ipip-tunnel-addr-<node>`).
+    pub handle: String,
+    /// The pod it was given to (`secondary.namespace` and `secondary.pod`).
+    pub pod: Option<(String, String)>,
+    /// The node it was allocated on (`secondary.node`).
+    pub node: Option<String>,
+    /// What it is for when not a pod (`secondary.type`: `ipipTunnelAddress`, ...).
+    pub kind: Option<String>,
+}
+
+/// A Calico IPAMHandle: the allocations of one pod or tunnel, by handle id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IpamHandleInfo {
+    pub name: String,
+    pub handle: String,
+}
+
+impl IpamHandleInfo {
+    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
+        Some(Self {
+            name: o.metadata.name.clone()?,
+            handle: text(&spec(o)["handleID"]),
+        })
+    }
+}
+
+/// The most allocations kept per block: a /20 block (the smallest block size Calico allows)
+/// has 4096 addresses.
+const MAX_BLOCK_ADDRESSES: usize = 4096;
 
 /// A Calico BlockAffinity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,12 +130,47 @@ pub fn ip_pool(o: &DynamicObject) -> Option<IpPoolInfo> {
 impl IpamBlockInfo {
     pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
         let s = spec(o);
-        let allocations = s["allocations"].as_array();
+        let slots = s["allocations"].as_array();
+        let attributes = s["attributes"].as_array();
+        let attribute = |i: u64| {
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| attributes.and_then(|a| a.get(i)))
+        };
+        let allocations: Vec<Allocation> = slots
+            .into_iter()
+            .flatten()
+            .take(MAX_BLOCK_ADDRESSES)
+            .enumerate()
+            .filter_map(|(ordinal, slot)| {
+                let attr = attribute(slot.as_u64()?);
+                let secondary = attr.map(|a| &a["secondary"]);
+                let field = |k: &str| {
+                    secondary
+                        .and_then(|s| s[k].as_str())
+                        .filter(|v| !v.is_empty())
+                        .map(|v| untrusted_text(v, SHORT_TEXT))
+                };
+                Some(Allocation {
+                    ordinal: u32::try_from(ordinal).ok()?,
+                    handle: attr.map(|a| text(&a["handle_id"])).unwrap_or_default(),
+                    pod: field("namespace").zip(field("pod")),
+                    node: field("node"),
+                    kind: field("type"),
+                })
+            })
+            .collect();
+        let node = s["affinity"]
+            .as_str()
+            .and_then(|a| a.strip_prefix("host:"))
+            .map(|n| untrusted_text(n, SHORT_TEXT));
         Some(Self {
             name: o.metadata.name.clone()?,
             cidr: text(&s["cidr"]),
-            in_use: allocations.map_or(0, |a| a.iter().filter(|v| !v.is_null()).count()),
-            size: allocations.map_or(0, Vec::len),
+            in_use: allocations.len(),
+            size: slots.map_or(0, Vec::len),
+            node,
+            allocations,
         })
     }
 }

@@ -1,0 +1,191 @@
+//! The check from fixtures as the API returns them (reduced by the watches' own conversions):
+//! a pool with two nodes' blocks, a pod, a deleted pod's leftover, a tunnel address, a
+//! borrowed address, a handle without allocation, an allocation without handle, a block of a
+//! deleted node and a pod address no block allocates.
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::DynamicObject;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::state::model::{IpamHandleInfo, NodeInfo, PodInfo, ip_pool};
+use crate::state::store::Change;
+
+fn node(name: &str, tunnel: &str) -> NodeInfo {
+    let n: Node = serde_json::from_value(json!({
+        "metadata": {"name": name, "annotations": {"projectcalico.org/IPv4IPIPTunnelAddr": tunnel}},
+        "status": {"addresses": [{"type": "InternalIP", "address": "10.13.0.10"}]}
+    }))
+    .expect("node");
+    NodeInfo::from_node(n).expect("node info")
+}
+
+fn pod(ns: &str, name: &str, node: &str, ip: &str) -> PodInfo {
+    let p: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "nginx"}]},
+        "status": {"phase": "Running", "podIP": ip}
+    }))
+    .expect("pod");
+    PodInfo::from_pod(p).expect("pod info")
+}
+
+fn dynamic(kind: &str, name: &str, spec: Value) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "crd.projectcalico.org/v1", "kind": kind,
+        "metadata": {"name": name}, "spec": spec
+    }))
+    .expect("custom resource")
+}
+
+/// A /29 block of `node` with `owners` at ordinals 0.. (`None`: free).
+fn block(cidr: &str, node: &str, owners: &[Option<Value>]) -> IpamBlockInfo {
+    let mut attributes = Vec::new();
+    let allocations: Vec<Value> = owners
+        .iter()
+        .map(|o| match o {
+            Some(attr) => {
+                attributes.push(attr.clone());
+                json!(attributes.len() - 1)
+            }
+            None => Value::Null,
+        })
+        .chain(std::iter::repeat_n(Value::Null, 8 - owners.len()))
+        .collect();
+    let name = cidr.replace(['.', '/'], "-");
+    IpamBlockInfo::from_dynamic(&dynamic(
+        "IPAMBlock",
+        &name,
+        json!({"cidr": cidr, "affinity": format!("host:{node}"),
+               "allocations": allocations, "attributes": attributes}),
+    ))
+    .expect("block")
+}
+
+fn pod_attr(handle: &str, ns: &str, name: &str, node: &str) -> Option<Value> {
+    Some(json!({"handle_id": handle, "secondary": {"namespace": ns, "pod": name, "node": node}}))
+}
+
+fn handle(id: &str) -> IpamHandleInfo {
+    IpamHandleInfo::from_dynamic(&dynamic(
+        "IPAMHandle",
+        &id.to_lowercase(),
+        json!({"handleID": id, "block": {}}),
+    ))
+    .expect("handle")
+}
+
+fn stores() -> Stores {
+    let mut s = Stores::default();
+    s.apply_ippools(Change::Reset(vec![
+        ip_pool(&dynamic(
+            "IPPool",
+            "default-ipv4-ippool",
+            json!({"cidr": "192.168.0.0/24", "blockSize": 29}),
+        ))
+        .expect("pool"),
+    ]));
+    s.apply_nodes(Change::Reset(vec![
+        node("rigel", "192.168.0.0"),
+        node("saiph", "192.168.0.8"),
+    ]));
+    s.apply_pods(Change::Reset(vec![
+        pod("demo", "web-1", "rigel", "192.168.0.1"),
+        // Uses an address of saiph's block: borrowed.
+        pod("demo", "web-2", "rigel", "192.168.0.9"),
+        // Allocated by no block.
+        pod("demo", "web-3", "saiph", "192.168.0.40"),
+        // hostNetwork: the node's own address, outside every pool.
+        pod("kube-system", "kube-proxy-x", "rigel", "10.13.0.10"),
+    ]));
+    let tunnel = |node: &str| {
+        Some(json!({"handle_id": format!("ipip-tunnel-addr-{node}"),
+                    "secondary": {"node": node, "type": "ipipTunnelAddress"}}))
+    };
+    s.apply_ipamblocks(Change::Reset(vec![
+        block(
+            "192.168.0.0/29",
+            "rigel",
+            &[
+                tunnel("rigel"),
+                pod_attr("k8s-pod-network.aaa", "demo", "web-1", "rigel"),
+                // A crashed CNI DEL: the pod is gone, its address and handle stay.
+                pod_attr("k8s-pod-network.bbb", "demo", "gone-1", "rigel"),
+            ],
+        ),
+        block(
+            "192.168.0.8/29",
+            "saiph",
+            &[
+                tunnel("saiph"),
+                pod_attr("k8s-pod-network.ccc", "demo", "web-2", "rigel"),
+            ],
+        ),
+        block(
+            "192.168.0.16/29",
+            "alnitak",
+            &[pod_attr("k8s-pod-network.ddd", "demo", "old", "alnitak")],
+        ),
+    ]));
+    s.apply_ipamhandles(Change::Reset(vec![
+        handle("ipip-tunnel-addr-rigel"),
+        handle("ipip-tunnel-addr-saiph"),
+        handle("k8s-pod-network.aaa"),
+        handle("k8s-pod-network.bbb"),
+        handle("k8s-pod-network.ddd"),
+        handle("k8s-pod-network.zzz"),
+    ]));
+    s
+}
+
+#[test]
+fn the_check_finds_what_calicoctl_ipam_check_reports() {
+    let v = check(&stores());
+    assert_eq!((v.blocks, v.allocations, v.tunnel_addresses), (3, 6, 2));
+    let ips = |l: &Listed<AddressView>| l.items.iter().map(|a| a.ip.clone()).collect::<Vec<_>>();
+    assert_eq!(ips(&v.leaked), ["192.168.0.2", "192.168.0.16"]);
+    assert_eq!(v.leaked.items[0].why, "pod demo/gone-1 no longer exists");
+    assert_eq!(
+        v.leaked.items[0].handle.as_deref(),
+        Some("k8s-pod-network.bbb")
+    );
+    assert_eq!(ips(&v.unallocated), ["192.168.0.40"]);
+    assert_eq!(v.unallocated.items[0].pod.as_deref(), Some("demo/web-3"));
+    assert_eq!(v.handles_without_allocations.items, ["k8s-pod-network.zzz"]);
+    assert_eq!(ips(&v.missing_handles), ["192.168.0.9"]);
+    assert_eq!(ips(&v.borrowed), ["192.168.0.9"]);
+    assert_eq!(v.orphan_blocks.total, 1);
+    assert!(v.orphan_blocks.items[0].contains("alnitak"));
+    assert_eq!(v.problems(), 2 + 1 + 1);
+    let pool = &v.pools[0];
+    assert_eq!(
+        (pool.size, pool.allocated, pool.blocks, pool.blocks_total),
+        (256, 6, 3, 32)
+    );
+    assert_eq!(pool.permille(), 23);
+    let rigel = v.nodes.iter().find(|n| n.node == "rigel").expect("rigel");
+    assert_eq!((rigel.blocks, rigel.allocations, rigel.borrowed), (1, 3, 1));
+    assert!(
+        !v.nodes
+            .iter()
+            .find(|n| n.node == "alnitak")
+            .expect("alnitak")
+            .exists
+    );
+}
+
+#[test]
+fn lists_are_bounded_and_count_everything() {
+    let mut s = stores();
+    let many: Vec<IpamHandleInfo> = (0..SHOWN + 50)
+        .map(|i| handle(&format!("k8s-pod-network.x{i:04}")))
+        .collect();
+    s.apply_ipamhandles(Change::Reset(many));
+    let v = check(&s);
+    assert_eq!(v.handles_without_allocations.items.len(), SHOWN);
+    assert_eq!(v.handles_without_allocations.total, SHOWN + 50);
+    assert_eq!(
+        v.missing_handles.total, 6,
+        "every allocation's handle is gone"
+    );
+}

@@ -1,0 +1,199 @@
+package lab
+
+// The IPAM failures: addresses leaked by a CNI DEL that never ran, and a small pool nearly
+// filled by real pods. Both go through the footprint's IPAM as the real flow does (CNI ADD
+// gives each pod its address and handle); `lab heal` undoes them.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"grappe.dev/lab/internal/config"
+	"grappe.dev/lab/internal/footprint"
+	"grappe.dev/lab/internal/stages"
+)
+
+const (
+	// LeakNamespace holds the pods whose addresses `lab break ipam-leak` leaks.
+	LeakNamespace = "lab-ipam-leak"
+	// SmallPool is the pool `lab break pool-nearly-full` fills.
+	SmallPool = "lab-small-pool"
+	// SmallPoolNamespace holds the pods that fill it.
+	SmallPoolNamespace = "lab-pool"
+	// smallPoolCIDR: 32 addresses in 4 blocks of 8, outside the lab's node, pod and service
+	// ranges.
+	smallPoolCIDR = "172.30.255.0/27"
+	// smallPoolPods fill 29 of its 32 addresses: 90.6 %.
+	smallPoolPods = 29
+	// DefaultLeaks is how many addresses `ipam-leak` leaks without a count: above Grappe's
+	// threshold (10).
+	DefaultLeaks = 12
+)
+
+// breakIpamLeak leaks n addresses on node: n pods get their address, then are deleted while
+// their CNI DEL "crashes", so that each address and its handle stay.
+func breakIpamLeak(ctx context.Context, cfg *config.Config, client kubernetes.Interface, args []string, out io.Writer) error {
+	n := DefaultLeaks
+	if len(args) > 0 {
+		v, err := strconv.Atoi(args[0])
+		if err != nil || v < 1 || v > 500 {
+			return &UsageError{Err: errors.New("usage: lab break ipam-leak [N (1 to 500) [NODE]]")}
+		}
+		n = v
+	}
+	node := config.WorkerName(0)
+	if cfg.Workers == 0 {
+		node = config.ControlPlaneName
+	}
+	if len(args) > 1 {
+		node = args[1]
+	}
+	target, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("node %s: %w", node, err)
+	}
+	// The node's break first: the footprint releases a node's leaks once it is healed.
+	breaks := footprint.Breaks(target)
+	breaks["ipam-leak"] = true
+	if err := patchNodeAnnotations(ctx, client, node, map[string]any{footprint.BreakAnnotation: joinSet(breaks)}); err != nil {
+		return err
+	}
+	prefix := "leak-" + node + "-"
+	annotations := map[string]string{footprint.CNIDelAnnotation: "crash"}
+	if err := createAddressedPods(ctx, client, LeakNamespace, prefix, node, n, annotations); err != nil {
+		return err
+	}
+	var ips []string
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		pod, err := client.CoreV1().Pods(LeakNamespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		ips = append(ips, pod.Annotations[stages.PodIPAnnotation])
+		zero := int64(0)
+		if err := client.CoreV1().Pods(LeakNamespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	err = poll(ctx, 60*time.Second, func() (bool, string, error) {
+		left, err := client.CoreV1().Pods(LeakNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return len(left.Items) == 0, fmt.Sprintf("%d leak pods still there", len(left.Items)), nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%d addresses leaked on %s (pods deleted, CNI DEL never ran): %s\n", n, node, strings.Join(ips, ", "))
+	return nil
+}
+
+// breakPoolNearlyFull creates a small pool and fills 29 of its 32 addresses with pods that ask
+// for it (Calico's ipv4pools annotation).
+func breakPoolNearlyFull(ctx context.Context, cfg *config.Config, client kubernetes.Interface, dyn dynamic.Interface, out io.Writer) error {
+	pool := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "crd.projectcalico.org/v1",
+		"kind":       "IPPool",
+		"metadata":   map[string]any{"name": SmallPool},
+		"spec": map[string]any{
+			"cidr": smallPoolCIDR, "blockSize": int64(29), "ipipMode": "Always", "vxlanMode": "Never",
+			"natOutgoing": true, "nodeSelector": "all()",
+		},
+	}}
+	_, err := dyn.Resource(ippoolsGVR).Create(ctx, pool, metav1.CreateOptions{FieldManager: "lab"})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create IPPool %s (is Calico installed?): %w", SmallPool, err)
+	}
+	node := config.WorkerName(0)
+	if cfg.Workers == 0 {
+		node = config.ControlPlaneName
+	}
+	// Until the footprint has read the new pool, their CNI ADD waits (as Calico's fails and
+	// the kubelet retries).
+	annotations := map[string]string{footprint.PoolsAnnotation: fmt.Sprintf("[%q]", SmallPool)}
+	if err := createAddressedPods(ctx, client, SmallPoolNamespace, "fill-", node, smallPoolPods, annotations); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "IPPool %s (%s, blocks of /29) holds %d pods of %s on %s: %d of 32 addresses allocated\n",
+		SmallPool, smallPoolCIDR, smallPoolPods, SmallPoolNamespace, node, smallPoolPods)
+	return nil
+}
+
+// createAddressedPods creates n bare pods named PREFIX0.. on node in namespace ns (created if
+// need be) with annotations, and waits until the CNI gave each its address.
+func createAddressedPods(ctx context.Context, client kubernetes.Interface, ns, prefix, node string, n int, annotations map[string]string) error {
+	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, namespace, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%d", prefix, i), Namespace: ns, Annotations: annotations},
+			Spec: corev1.PodSpec{
+				NodeName:    node,
+				Containers:  []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10"}},
+				Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			},
+		}
+		if _, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	return poll(ctx, 90*time.Second, func() (bool, string, error) {
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		addressed := 0
+		for _, p := range pods.Items {
+			if strings.HasPrefix(p.Name, prefix) && p.Annotations[stages.PodIPAnnotation] != "" {
+				addressed++
+			}
+		}
+		return addressed >= n, fmt.Sprintf("%d of %d pods in %s have an address (is Calico installed?)", addressed, n, ns), nil
+	})
+}
+
+// healIpam deletes the pods filling the small pool, then the pool (the footprint deletes its
+// empty blocks); the leaks go with their node's break.
+func healIpam(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, out io.Writer) error {
+	pods, err := client.CoreV1().Pods(SmallPoolNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	if len(pods.Items) > 0 {
+		zero := int64(0)
+		err := client.CoreV1().Pods(SmallPoolNamespace).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		if err := poll(ctx, 60*time.Second, func() (bool, string, error) {
+			left, err := client.CoreV1().Pods(SmallPoolNamespace).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return len(left.Items) == 0, fmt.Sprintf("%d pods of %s left", len(left.Items), SmallPoolNamespace), nil
+		}); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%d pods of %s deleted\n", len(pods.Items), SmallPoolNamespace)
+	}
+	if err := dyn.Resource(ippoolsGVR).Delete(ctx, SmallPool, metav1.DeleteOptions{}); err == nil {
+		fmt.Fprintf(out, "IPPool %s deleted\n", SmallPool)
+	}
+	return nil
+}

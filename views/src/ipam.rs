@@ -1,0 +1,108 @@
+//! The IPAM page: each pool's use, each node's blocks, and what `calicoctl ipam check` calls
+//! problems (addresses allocated and not in use, in use and not allocated, handles without
+//! addresses, addresses without handle), with borrowed addresses and blocks of deleted nodes.
+
+use serde::{Deserialize, Serialize};
+
+/// One pool: its size and how much of it is allocated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolUsageView {
+    pub name: String,
+    pub cidr: String,
+    pub block_size: i64,
+    pub disabled: bool,
+    /// Addresses in the pool.
+    pub size: u64,
+    /// Addresses allocated in its blocks.
+    pub allocated: u64,
+    /// Blocks claimed from it, and how many more it holds.
+    pub blocks: u64,
+    pub blocks_total: u64,
+}
+
+impl PoolUsageView {
+    /// Allocated addresses, in per mille of the pool (0 for an empty pool).
+    pub fn permille(&self) -> u64 {
+        (self.allocated * 1000).checked_div(self.size).unwrap_or(0)
+    }
+
+    /// Free addresses.
+    pub fn free(&self) -> u64 {
+        self.size.saturating_sub(self.allocated)
+    }
+}
+
+/// One address with what IPAM records of it and why it is listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressView {
+    pub ip: String,
+    /// The block holding it (none: in use, no block allocates it).
+    pub block: Option<String>,
+    pub handle: Option<String>,
+    /// The pod IPAM gave it to, or the pod using it (`namespace/name`).
+    pub pod: Option<String>,
+    pub node: Option<String>,
+    /// Why it is listed, in words (`pod gone`, `pod demo/web-1 has 192.168.0.7`, ...).
+    pub why: String,
+}
+
+/// One node's share of IPAM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeIpamView {
+    pub node: String,
+    /// Whether the node exists (blocks of a deleted node stay until Calico releases them).
+    pub exists: bool,
+    pub blocks: usize,
+    pub allocations: usize,
+    /// Addresses of other nodes' blocks that this node's pods use.
+    pub borrowed: usize,
+}
+
+/// A list shown up to a bound, with the count of all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed<T> {
+    pub items: Vec<T>,
+    pub total: usize,
+}
+
+impl<T> Default for Listed<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            total: 0,
+        }
+    }
+}
+
+/// The IPAM page of a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpamView {
+    /// ClusterInformation's `datastoreReady` (none: not read).
+    pub datastore_ready: Option<bool>,
+    pub pools: Vec<PoolUsageView>,
+    pub nodes: Vec<NodeIpamView>,
+    pub blocks: usize,
+    pub allocations: usize,
+    pub handles: usize,
+    pub tunnel_addresses: usize,
+    /// Allocated in IPAM, used by no pod and no node (calicoctl: "leaked").
+    pub leaked: Listed<AddressView>,
+    /// Used by a pod, inside an active pool, allocated by no block.
+    pub unallocated: Listed<AddressView>,
+    /// Handles no allocation mentions.
+    pub handles_without_allocations: Listed<String>,
+    /// Allocations whose handle does not exist.
+    pub missing_handles: Listed<AddressView>,
+    /// Addresses in a block affine to another node than the one using them.
+    pub borrowed: Listed<AddressView>,
+    /// Blocks affine to a node that does not exist.
+    pub orphan_blocks: Listed<String>,
+}
+
+impl IpamView {
+    /// The problems `calicoctl ipam check` counts (it reports handles missing from blocks'
+    /// allocations, but does not count them).
+    pub fn problems(&self) -> usize {
+        self.leaked.total + self.unallocated.total + self.handles_without_allocations.total
+    }
+}
