@@ -84,6 +84,11 @@ messages! {
     IpamHandle => "Handle", "Handle";
     IpamNode => "Node", "Nœud";
     IpamWhy => "Why", "Pourquoi";
+    IpamTrend => "Trend (7 days)", "Tendance (7 jours)";
+    TrendCollecting => "collecting ({samples} samples)", "en collecte ({samples} relevés)";
+    TrendNotGrowing => "not growing", "ne croît pas";
+    TrendFullIn => "at this rate, full in {days} days", "à ce rythme, plein dans {days} jours";
+    TrendFull => "full", "plein";
     NavCni => "CNI", "CNI";
     NavHistory => "History", "Historique";
     NavSettings => "Settings", "Réglages";

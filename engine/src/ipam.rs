@@ -310,5 +310,7 @@ pub fn check(stores: &Stores) -> IpamView {
     walk.finish()
 }
 
+pub mod trend;
+
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@ use grappe_engine::manifests::Source;
 use grappe_engine::model::Plan;
 use grappe_engine::runs::cni::InstallParams;
 use grappe_engine::runs::{Actor, RunError, RunId, Start};
+use grappe_views::ipam::Trend;
 use grappe_views::runs::{Planned, RunView};
 use support::{Lab, manifests, serve_dir};
 
@@ -98,6 +99,33 @@ async fn a_manifest_install_moves_to_the_operator_node_by_node_and_back() {
     let p = plan(&engine, "calico-v3.31.7", false).await.expect("plan");
     let (install, _) = run(&engine, &p).await;
     assert!(calico_node_image(&lab, "kube-system").ends_with("v3.31.7"));
+
+    // The exhaustion forecast's samples (the server takes one every 5 minutes): three, half an
+    // hour apart, of a pool that does not grow.
+    support::eventually(
+        "the pool in the state",
+        std::time::Duration::from_secs(60),
+        async || {
+            let v = state.ipam();
+            (v.pools.len() == 1 && v.allocations > 0)
+                .then_some(())
+                .ok_or(format!("{:?}", v.pools))
+        },
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    for ago in [3_600, 1_800, 0] {
+        let sampled = engine.sample_ipam_at(now - ago).await.expect("sample");
+        assert_eq!(sampled, 1, "one pool sampled");
+    }
+    let trends = engine.ipam_trends("lab").await.expect("trends");
+    assert_eq!(trends.len(), 1, "{trends:?}");
+    assert_eq!(trends[0].pool, "default-ipv4-ippool");
+    assert_eq!((trends[0].size, trends[0].points.len()), (65_536, 3));
+    assert_eq!(trends[0].trend, Trend::NotGrowing);
 
     // The native-v3 entry would leave the manifest install's v1 resources unread.
     let refused = plan(&engine, "calico-operator-v3.32.1-native-v3", true).await;

@@ -224,6 +224,17 @@ impl Application {
                 engine.auth.prune().await;
             }
         });
+        // Each pool's use, for the IPAM page's exhaustion forecast.
+        let engine = self.engine.clone();
+        let sampler = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(grappe_engine::ipam::trend::SAMPLE_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = engine.sample_ipam().await {
+                    tracing::warn!(error = %grappe_engine::audit::error_chain(&e), "IPAM sampling failed");
+                }
+            }
+        });
         let result = axum::serve(
             self.listener,
             self.router
@@ -232,6 +243,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         housekeeping.abort();
+        sampler.abort();
         self.engine.store.close().await;
         result
     }

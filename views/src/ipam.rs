@@ -97,6 +97,33 @@ pub struct IpamView {
     pub borrowed: Listed<AddressView>,
     /// Blocks affine to a node that does not exist.
     pub orphan_blocks: Listed<String>,
+    /// Each pool's use over the last days and the forecast (from the server's samples).
+    #[serde(default)]
+    pub trends: Vec<PoolTrendView>,
+}
+
+/// Where a pool's use goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trend {
+    /// Too few samples yet (the server samples every few minutes).
+    Collecting { samples: usize },
+    /// Flat or shrinking.
+    NotGrowing,
+    /// Growing: at this rate, full in about this many days.
+    FullIn { days: u32 },
+    /// Every address allocated.
+    Full,
+}
+
+/// One pool's use over the last days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolTrendView {
+    pub pool: String,
+    pub size: u64,
+    /// (unix seconds, allocated), oldest first, thinned to a few hundred points.
+    pub points: Vec<(i64, u64)>,
+    pub trend: Trend,
 }
 
 impl IpamView {

@@ -3,7 +3,7 @@
 //! addresses, blocks of deleted nodes and each node's blocks. Live: it reloads when the cluster
 //! changes. Readable without JavaScript (the bars are SVG drawn on the server).
 
-use grappe_views::ipam::{AddressView, IpamView, Listed, PoolUsageView};
+use grappe_views::ipam::{AddressView, IpamView, Listed, PoolTrendView, PoolUsageView, Trend};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -33,9 +33,24 @@ pub fn IpamPage() -> impl IntoView {
     }
 }
 
+/// The page's sections, each type-erased (one view of them all is too deep a type).
 #[component]
 fn Ipam(v: IpamView) -> impl IntoView {
     let lang = use_lang();
+    let pools = v.pools.clone();
+    let trends = v.trends.clone();
+    view! {
+        {summary(&v, lang)}
+        <section class="card">
+            <h2>{Msg::IpPools.text(lang)}</h2>
+            <Pools pools=pools trends=trends lang=lang/>
+        </section>
+        {problems(&v, lang)}
+        {nodes(v, lang)}
+    }
+}
+
+fn summary(v: &IpamView, lang: Lang) -> AnyView {
     let datastore = match v.datastore_ready {
         Some(true) => {
             view! { <span class="badge badge-ok">"✓ " {Msg::IpamReady.text(lang)}</span> }
@@ -48,6 +63,12 @@ fn Ipam(v: IpamView) -> impl IntoView {
         None => view! { <span class="muted">"?"</span> }.into_any(),
     };
     let problems = v.problems();
+    let count = if problems == 0 {
+        view! { <span class="badge badge-ok">"✓ " <span data-testid="count">"0"</span></span> }
+            .into_any()
+    } else {
+        view! { <span class="badge badge-warn">"⚠ " <span data-testid="count">{problems}</span></span> }.into_any()
+    };
     view! {
         <section class="card" data-testid="ipam-summary" data-problems=problems>
             <dl class="facts">
@@ -56,28 +77,55 @@ fn Ipam(v: IpamView) -> impl IntoView {
                 <dt>{Msg::IpamAllocations.text(lang)}</dt><dd data-testid="ipam-allocations">{v.allocations}</dd>
                 <dt>{Msg::IpamHandles.text(lang)}</dt><dd>{v.handles}</dd>
                 <dt>{Msg::IpamTunnels.text(lang)}</dt><dd>{v.tunnel_addresses}</dd>
-                <dt>{Msg::IpamProblems.text(lang)}</dt>
-                <dd data-testid="ipam-problems">
-                    {if problems == 0 {
-                        view! { <span class="badge badge-ok">"✓ 0"</span> }.into_any()
-                    } else {
-                        view! { <span class="badge badge-warn">"⚠ " {problems}</span> }.into_any()
-                    }}
-                </dd>
+                <dt>{Msg::IpamProblems.text(lang)}</dt><dd data-testid="ipam-problems">{count}</dd>
             </dl>
         </section>
-        <section class="card">
-            <h2>{Msg::IpPools.text(lang)}</h2>
-            <Pools pools=v.pools.clone() lang=lang/>
-        </section>
-        <section class="card" data-testid="ipam-problems-lists">
-            <Addresses title=Msg::IpamLeaked list=v.leaked.clone() testid="ipam-leaked" lang=lang/>
-            <Addresses title=Msg::IpamUnallocated list=v.unallocated.clone() testid="ipam-unallocated" lang=lang/>
-            <Names title=Msg::IpamHandlesWithout list=v.handles_without_allocations.clone() testid="ipam-handles-without" lang=lang/>
-            <Addresses title=Msg::IpamMissingHandles list=v.missing_handles.clone() testid="ipam-missing-handles" lang=lang/>
-            <Addresses title=Msg::IpamBorrowed list=v.borrowed.clone() testid="ipam-borrowed" lang=lang/>
-            <Names title=Msg::IpamOrphans list=v.orphan_blocks.clone() testid="ipam-orphans" lang=lang/>
-        </section>
+    }
+    .into_any()
+}
+
+fn problems(v: &IpamView, lang: Lang) -> AnyView {
+    let addresses = |title: Msg, list: &Listed<AddressView>, testid: &'static str| {
+        view! { <Addresses title=title list=list.clone() testid=testid lang=lang/> }.into_any()
+    };
+    let names = |title: Msg, list: &Listed<String>, testid: &'static str| {
+        view! { <Names title=title list=list.clone() testid=testid lang=lang/> }.into_any()
+    };
+    let lists: Vec<AnyView> = vec![
+        addresses(Msg::IpamLeaked, &v.leaked, "ipam-leaked"),
+        addresses(Msg::IpamUnallocated, &v.unallocated, "ipam-unallocated"),
+        names(
+            Msg::IpamHandlesWithout,
+            &v.handles_without_allocations,
+            "ipam-handles-without",
+        ),
+        addresses(
+            Msg::IpamMissingHandles,
+            &v.missing_handles,
+            "ipam-missing-handles",
+        ),
+        addresses(Msg::IpamBorrowed, &v.borrowed, "ipam-borrowed"),
+        names(Msg::IpamOrphans, &v.orphan_blocks, "ipam-orphans"),
+    ];
+    view! { <section class="card" data-testid="ipam-problems-lists">{lists}</section> }.into_any()
+}
+
+fn nodes(v: IpamView, lang: Lang) -> AnyView {
+    let rows: Vec<AnyView> = v
+        .nodes
+        .into_iter()
+        .map(|n| {
+            let gone = (!n.exists).then(|| view! { " " <span class="badge badge-warn">{Msg::IpamNodeGone.text(lang)}</span> });
+            view! {
+                <tr data-node=n.node.clone()>
+                    <td>{n.node.clone()} {gone}</td>
+                    <td>{n.blocks}</td><td>{n.allocations}</td><td>{n.borrowed}</td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect();
+    view! {
         <section class="card">
             <h2>{Msg::NavNodes.text(lang)}</h2>
             <div class="table-wrap">
@@ -86,26 +134,17 @@ fn Ipam(v: IpamView) -> impl IntoView {
                         <th>{Msg::Name.text(lang)}</th><th>{Msg::IpamBlocks.text(lang)}</th>
                         <th>{Msg::IpamAllocations.text(lang)}</th><th>{Msg::IpamBorrowedCount.text(lang)}</th>
                     </tr></thead>
-                    <tbody>
-                        {v.nodes.into_iter().map(|n| view! {
-                            <tr data-node=n.node.clone()>
-                                <td>
-                                    {n.node.clone()}
-                                    {(!n.exists).then(|| view! { " " <span class="badge badge-warn">{Msg::IpamNodeGone.text(lang)}</span> })}
-                                </td>
-                                <td>{n.blocks}</td><td>{n.allocations}</td><td>{n.borrowed}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
+                    <tbody>{rows}</tbody>
                 </table>
             </div>
         </section>
     }
+    .into_any()
 }
 
 /// Each pool with an allocation bar (used / free) and its block count.
 #[component]
-fn Pools(pools: Vec<PoolUsageView>, lang: Lang) -> impl IntoView {
+fn Pools(pools: Vec<PoolUsageView>, trends: Vec<PoolTrendView>, lang: Lang) -> impl IntoView {
     if pools.is_empty() {
         return view! { <p class="muted">{Msg::NoPools.text(lang)}</p> }.into_any();
     }
@@ -115,13 +154,14 @@ fn Pools(pools: Vec<PoolUsageView>, lang: Lang) -> impl IntoView {
                 <thead><tr>
                     <th>{Msg::Name.text(lang)}</th><th>"CIDR"</th><th>"blockSize"</th>
                     <th>{Msg::IpamUse.text(lang)}</th><th>{Msg::IpamFree.text(lang)}</th>
-                    <th>{Msg::IpamBlocks.text(lang)}</th>
+                    <th>{Msg::IpamBlocks.text(lang)}</th><th>{Msg::IpamTrend.text(lang)}</th>
                 </tr></thead>
                 <tbody>
                     {pools.into_iter().map(|p| {
                         let permille = p.permille();
                         let percent = format!("{}.{} %", permille / 10, permille % 10);
                         let level = if permille >= 900 { "bad" } else if permille >= 750 { "warn" } else { "ok" };
+                        let trend = trends.iter().find(|t| t.pool == p.name).cloned();
                         view! {
                             <tr data-pool=p.name.clone() data-permille=permille>
                                 <td>{p.name.clone()} {p.disabled.then_some(" (disabled)")}</td>
@@ -133,12 +173,69 @@ fn Pools(pools: Vec<PoolUsageView>, lang: Lang) -> impl IntoView {
                                 </td>
                                 <td>{p.free()}</td>
                                 <td>{p.blocks} " / " {p.blocks_total}</td>
+                                <td data-testid="pool-trend">
+                                    <TrendCell t=trend.unwrap_or_else(|| PoolTrendView {
+                                        pool: p.name.clone(),
+                                        size: p.size,
+                                        points: Vec::new(),
+                                        trend: Trend::Collecting { samples: 0 },
+                                    }) lang=lang/>
+                                </td>
                             </tr>
                         }
                     }).collect_view()}
                 </tbody>
             </table>
         </div>
+    }
+    .into_any()
+}
+
+/// A pool's forecast in words, with its use over the last days drawn as a line.
+#[component]
+fn TrendCell(t: PoolTrendView, lang: Lang) -> impl IntoView {
+    let (words, kind) = match t.trend {
+        Trend::Collecting { samples } => (
+            Msg::TrendCollecting
+                .text(lang)
+                .replace("{samples}", &samples.to_string()),
+            "collecting",
+        ),
+        Trend::NotGrowing => (Msg::TrendNotGrowing.text(lang).to_owned(), "flat"),
+        Trend::FullIn { days } => (
+            Msg::TrendFullIn
+                .text(lang)
+                .replace("{days}", &days.to_string()),
+            "growing",
+        ),
+        Trend::Full => (Msg::TrendFull.text(lang).to_owned(), "full"),
+    };
+    view! {
+        <span data-trend=kind>{words}</span>
+        " " <Sparkline points=t.points size=t.size/>
+    }
+}
+
+/// A pool's allocated addresses over time (0 at the bottom, the pool's size at the top).
+#[component]
+fn Sparkline(points: Vec<(i64, u64)>, size: u64) -> impl IntoView {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return ().into_any();
+    };
+    let span = (last.0 - first.0).max(1) as f64;
+    let top = size.max(1) as f64;
+    let line: Vec<String> = points
+        .iter()
+        .map(|(at, n)| {
+            let x = (at - first.0) as f64 / span * 100.0;
+            let y = 20.0 - (*n as f64 / top).min(1.0) * 20.0;
+            format!("{x:.1},{y:.1}")
+        })
+        .collect();
+    view! {
+        <svg class="sparkline" viewBox="0 0 100 20" width="100" height="20" aria-hidden="true">
+            <polyline points=line.join(" ") fill="none"/>
+        </svg>
     }
     .into_any()
 }
@@ -168,8 +265,8 @@ fn Addresses(
 ) -> impl IntoView {
     let shown = list.items.len();
     view! {
-        <details data-testid=testid data-total=list.total prop:open=list.total > 0>
-            <summary><strong>{title.text(lang)}</strong> ": " {list.total}</summary>
+        <details data-testid=testid data-total=list.total open={list.total > 0}>
+            <summary><strong>{title.text(lang)}</strong> ": " <span data-testid="total">{list.total}</span></summary>
             {(shown < list.total).then(|| view! { <p class="muted small">{Msg::FirstOf.text(lang).replace("{shown}", &shown.to_string()).replace("{total}", &list.total.to_string())}</p> })}
             {(shown > 0).then(|| view! {
                 <div class="table-wrap">
@@ -183,7 +280,7 @@ fn Addresses(
                                 <tr data-ip=a.ip.clone()>
                                     <td class="mono">{a.ip.clone()}</td>
                                     <td class="mono small">{a.block.unwrap_or_default()}</td>
-                                    <td class="mono small">{a.handle.unwrap_or_default()}</td>
+                                    <td class="mono small cell-ellipsis" title=a.handle.clone().unwrap_or_default()>{a.handle.clone().unwrap_or_default()}</td>
                                     <td>{a.pod.unwrap_or_default()}</td>
                                     <td>{a.node.unwrap_or_default()}</td>
                                     <td>{a.why}</td>
@@ -201,8 +298,8 @@ fn Addresses(
 #[component]
 fn Names(title: Msg, list: Listed<String>, testid: &'static str, lang: Lang) -> impl IntoView {
     view! {
-        <details data-testid=testid data-total=list.total prop:open=list.total > 0>
-            <summary><strong>{title.text(lang)}</strong> ": " {list.total}</summary>
+        <details data-testid=testid data-total=list.total open={list.total > 0}>
+            <summary><strong>{title.text(lang)}</strong> ": " <span data-testid="total">{list.total}</span></summary>
             <ul class="mono small">
                 {list.items.into_iter().map(|n| view! { <li>{n}</li> }).collect_view()}
             </ul>

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod hosts;
+pub mod ipam;
 pub mod runs;
 pub mod sealer;
 pub mod sessions;

@@ -1,0 +1,77 @@
+// The IPAM page against the lab: Calico v3.32.1 from its manifest; once settled nothing is
+// leaked (pods that kept an address of an earlier install show as in use and not allocated, as
+// calicoctl reports them); `lab break ipam-leak` leaks 12 addresses (their pods deleted while their CNI DEL
+// "crashes") and the page, live, lists them with their handle and why, while the overview
+// raises the leak diagnostic; `lab break pool-nearly-full` draws a pool at 90.6 %; `lab heal`
+// clears both. Screenshots 51 and 52.
+import { test, expect } from "@playwright/test";
+import { execFileSync } from "node:child_process";
+import * as path from "node:path";
+import { hydrated, kubeconfig, kubectl, login, shot } from "./helpers";
+
+/** The lab's own command on the lab Grappe watches (its directory holds the kubeconfig). */
+function lab(...args: string[]): string {
+  const bin = path.resolve(__dirname, "../../lab/lab");
+  return execFileSync(bin, [...args, "--dir", path.dirname(kubeconfig())], { encoding: "utf8" });
+}
+
+function calicoManifest(): string {
+  const dir = process.env.GRAPPE_MANIFESTS;
+  if (!dir) {
+    throw new Error("GRAPPE_MANIFESTS must name the shared manifests (scripts/e2e sets it)");
+  }
+  return `${dir}/calico-v3.32.1.yaml`;
+}
+
+test("the IPAM page lists leaked addresses and a nearly full pool, live", async ({ page }) => {
+  test.setTimeout(300_000);
+  const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
+  try {
+    kubectl("apply", "--server-side", "-f", calicoManifest());
+    await login(page);
+    await page.goto(`/c/${cluster}/ipam`);
+    await hydrated(page);
+    const pools = page.getByTestId("ipam-pools");
+    await expect(pools.locator('tr[data-pool="default-ipv4-ippool"]')).toBeVisible({ timeout: 90_000 });
+    const list = page.getByTestId("ipam-leaked");
+    // (Counts are read from the text people read.)
+    const total = list.getByTestId("total");
+    const problems = page.getByTestId("ipam-problems").getByTestId("count");
+    await expect(total).toHaveText("0", { timeout: 60_000 });
+    const before = Number(await problems.textContent());
+
+    const out = lab("break", "ipam-leak");
+    const leaked = (out.split("never ran): ")[1] ?? "").trim().split(", ");
+    expect(leaked).toHaveLength(12);
+    await expect(total).toHaveText("12", { timeout: 60_000 });
+    for (const ip of leaked) {
+      await expect(list.locator(`tr[data-ip="${ip}"]`)).toContainText("no longer exists");
+    }
+    await expect(problems).toHaveText(String(before + 12));
+
+    lab("break", "pool-nearly-full");
+    const small = pools.locator('tr[data-pool="lab-small-pool"]');
+    await expect(small).toContainText("90.6 %", { timeout: 60_000 });
+    await expect(small).toContainText("29 / 32");
+    // Once the 29 pods run with their addresses (and handles), they are no problem.
+    await expect(problems).toHaveText(String(before + 12), { timeout: 60_000 });
+    await expect(small.getByTestId("pool-trend")).toContainText("collecting");
+    await shot(page, "51-ipam-leaked");
+
+    await page.goto(`/c/${cluster}/overview`);
+    await hydrated(page);
+    const findings = page.getByTestId("findings");
+    await expect(findings).toContainText("12 addresses allocated by Calico's IPAM are used by no pod", { timeout: 30_000 });
+    await expect(findings).toContainText("lab-small-pool");
+    await shot(page, "52-ipam-findings");
+
+    lab("heal");
+    await page.goto(`/c/${cluster}/ipam`);
+    await hydrated(page);
+    await expect(page.getByTestId("ipam-leaked").getByTestId("total")).toHaveText("0", { timeout: 60_000 });
+    await expect(pools.locator('tr[data-pool="lab-small-pool"]')).toHaveCount(0, { timeout: 60_000 });
+  } finally {
+    lab("heal");
+    kubectl("delete", "--ignore-not-found", "--wait=true", "-f", calicoManifest());
+  }
+});
