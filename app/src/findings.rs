@@ -192,6 +192,16 @@ pub fn texts(rule: &str, lang: Lang) -> Option<(&'static str, &'static str, &'st
             "Le mode IPVS de kube-proxy est obsolète et disparaîtra ; Calico le prend encore en charge, avec ses réserves (ports, politiques sur les services).",
             "Prévoir le passage de kube-proxy à nftables (Kubernetes 1.31 ou plus) avec le plan de données nftables de Calico, ou à iptables.",
         ),
+        ("cni.node-not-covered", En) => (
+            "{cni} never reached {count} node(s): {nodes}",
+            "The DaemonSet {daemonset} has no pod on these nodes because it does not select them or does not tolerate their taints ({node}: {why}). Without it the kubelet reports \"cni plugin not initialized\": the node stays NotReady and its pods ContainerCreating, while the CNI runs everywhere else.",
+            "Make the node match the DaemonSet: give it the label the DaemonSet selects (most often kubectl label node {node} kubernetes.io/os=linux), or widen the DaemonSet's nodeSelector or node affinity; for a taint, add a toleration to the DaemonSet (upstream's calico-node tolerates every taint: a custom manifest may not).",
+        ),
+        ("cni.node-not-covered", Fr) => (
+            "{cni} n'a jamais atteint {count} nœud(s) : {nodes}",
+            "Le DaemonSet {daemonset} n'a pas de pod sur ces nœuds car il ne les sélectionne pas ou ne tolère pas leurs taints ({node} : {why}). Sans lui le kubelet signale « cni plugin not initialized » : le nœud reste NotReady et ses pods ContainerCreating, alors que le CNI tourne partout ailleurs.",
+            "Faire correspondre le nœud au DaemonSet : lui donner le label que le DaemonSet sélectionne (le plus souvent kubectl label node {node} kubernetes.io/os=linux), ou élargir le nodeSelector ou l'affinité du DaemonSet ; pour une taint, ajouter une tolérance au DaemonSet (le calico-node d'origine tolère toutes les taints : un manifeste modifié peut ne pas le faire).",
+        ),
         ("calico.datastore-not-ready", En) => (
             "Calico's datastore is not ready",
             "ClusterInformation says datastoreReady: false: Calico's components stop changing the datastore (an upgrade or a restore in progress, or a lock left behind). New pods get no address and IPAM does not release anything.",

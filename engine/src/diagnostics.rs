@@ -16,10 +16,11 @@ use crate::state::store::Stores;
 use crate::time::fmt_unix_seconds as fmt_time;
 
 /// Every rule id, in the order findings are listed within a severity.
-pub const RULES: [&str; 24] = [
+pub const RULES: [&str; 25] = [
     API_UNREACHABLE,
     NO_CNI,
     TWO_CNIS,
+    coverage::CNI_NODE_NOT_COVERED,
     current::TIGERA_DEGRADED,
     ipam::DATASTORE_NOT_READY,
     ipam::POOL_FULL,
@@ -43,8 +44,10 @@ pub const RULES: [&str; 24] = [
     current::KUBE_PROXY_IPVS,
 ];
 
+mod coverage;
 mod current;
 mod ipam;
+pub use coverage::CNI_NODE_NOT_COVERED;
 pub use current::{
     CALICO_APISERVER_UNAVAILABLE, CALICO_END_OF_LIFE, CALICO_UNTESTED_KUBERNETES, KUBE_PROXY_IPVS,
     KUBE_PROXY_NFTABLES, KUBE_PROXY_WITH_EBPF, TIGERA_DEGRADED,
@@ -138,6 +141,7 @@ pub fn diagnose(stores: &Stores, link: &Link, now: UnixSeconds) -> Vec<Finding> 
     let month = fmt_time(now);
     current::rules(stores, month.get(..7).unwrap_or_default(), &mut out);
     ipam::rules(stores, &mut out);
+    coverage::rules(stores, &mut out);
     out.sort_by_key(|f| {
         (
             f.severity,

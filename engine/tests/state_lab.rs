@@ -210,6 +210,25 @@ async fn live_state_follows_the_lab() {
     }
     ipam_follows_the_lab(&lab, &state).await;
 
+    // A node the CNI's DaemonSet does not select (its kubernetes.io/os label removed): the
+    // DaemonSet controller removes calico-node there, and the rule says why.
+    lab.kubectl(&["label", "node", "saiph", "kubernetes.io/os-"]);
+    expect_rule(&state, rules::CNI_NODE_NOT_COVERED, true).await;
+    let finding = state
+        .findings()
+        .into_iter()
+        .find(|f| f.rule == rules::CNI_NODE_NOT_COVERED)
+        .expect("finding");
+    assert_eq!(finding.nodes, ["saiph"]);
+    assert!(
+        finding
+            .param("why")
+            .contains("selects kubernetes.io/os=linux; the node has no such label"),
+        "{finding:?}"
+    );
+    lab.kubectl(&["label", "node", "saiph", "kubernetes.io/os=linux"]);
+    expect_rule(&state, rules::CNI_NODE_NOT_COVERED, false).await;
+
     // The crash loop of a duplicate address carries calico-node's own message.
     lab.run(&["break", "duplicate-ip"]);
     expect_rule(&state, rules::CALICO_NODE_NOT_READY, true).await;

@@ -410,3 +410,114 @@ fn cni_versions_come_from_image_tags() {
         ]
     );
 }
+
+#[test]
+fn a_node_the_cni_daemonset_does_not_select_or_tolerate() {
+    let mut f = Fixture::healthy();
+    let label = |mut n: Node, labels: Value| {
+        n.metadata.labels = Some(serde_json::from_value(labels).expect("labels"));
+        n
+    };
+    let linux = json!({"kubernetes.io/os": "linux"});
+    f.nodes = vec![
+        label(node("betelgeuse", "10.13.0.1", None, true), linux.clone()),
+        label(node("rigel", "10.13.0.2", None, true), linux.clone()),
+        // The label removed: calico-node never comes, the kubelet has no CNI.
+        label(node("saiph", "10.13.0.3", None, false), json!({})),
+        {
+            let mut n = label(node("alnitak", "10.13.0.4", None, true), linux);
+            n.spec = Some(
+                serde_json::from_value(json!({"taints": [
+                    {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+                    {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+                ]}))
+                .expect("taints"),
+            );
+            n
+        },
+    ];
+    f.pods = ["betelgeuse", "rigel"]
+        .iter()
+        .map(|n| {
+            let mut p = calico_pod(n, true, json!({}));
+            p.metadata.owner_references = Some(vec![
+                serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                    "name": "calico-node", "uid": "u", "controller": true}))
+                .expect("owner"),
+            ]);
+            p
+        })
+        .collect();
+    let mut ds = daemonset(
+        "kube-system",
+        "calico-node",
+        "docker.io/calico/node:v3.32.1",
+    );
+    ds.spec = Some(
+        serde_json::from_value(json!({"selector": {}, "template": {"spec": {
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+            "containers": [{"name": "calico-node", "image": "docker.io/calico/node:v3.32.1"}]
+        }}}))
+        .expect("spec"),
+    );
+    f.daemonsets = vec![ds];
+    let findings = f.run();
+    let finding = findings
+        .iter()
+        .find(|x| x.rule == CNI_NODE_NOT_COVERED)
+        .expect("the rule");
+    assert_eq!(finding.severity, Severity::Critical, "saiph is NotReady");
+    assert_eq!(finding.nodes, ["alnitak", "saiph"]);
+    assert_eq!(finding.param("daemonset"), "kube-system/calico-node");
+    let why: Vec<&str> = finding.evidence.iter().map(|e| e.value.as_str()).collect();
+    assert_eq!(
+        why,
+        [
+            "no toleration for the node's taint dedicated=gpu:NoSchedule",
+            "selects kubernetes.io/os=linux; the node has no such label",
+        ]
+    );
+}
+
+#[test]
+fn node_affinity_terms_and_tolerations_as_the_scheduler_reads_them() {
+    use crate::state::model::Placement;
+    let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(json!({
+        "containers": [],
+        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a", "b"]},
+                                      {"key": "gpu", "operator": "DoesNotExist"}]},
+                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["rigel"]}]}
+            ]}}},
+        "tolerations": [{"operator": "Exists", "effect": "NoExecute"}]
+    }))
+    .expect("spec");
+    let placement = Placement::of(Some(&spec));
+    let on = |name: &str, labels: Value, taint: Option<&str>| {
+        let mut n = node(name, "10.13.0.9", None, true);
+        n.metadata.labels = Some(serde_json::from_value(labels).expect("labels"));
+        if let Some(effect) = taint {
+            n.spec = Some(
+                serde_json::from_value(
+                    json!({"taints": [{"key": "k", "value": "v", "effect": effect}]}),
+                )
+                .expect("taint"),
+            );
+        }
+        placement
+            .misses(&NodeInfo::from_node(n).expect("node"))
+            .len()
+    };
+    assert_eq!(on("saiph", json!({"zone": "a"}), None), 0);
+    assert_eq!(on("saiph", json!({"zone": "a", "gpu": "1"}), None), 1);
+    assert_eq!(on("rigel", json!({}), None), 0, "matched by its name");
+    assert_eq!(on("saiph", json!({"zone": "c"}), None), 1);
+    assert_eq!(on("saiph", json!({"zone": "a"}), Some("NoExecute")), 0);
+    assert_eq!(on("saiph", json!({"zone": "a"}), Some("NoSchedule")), 1);
+    assert_eq!(
+        on("saiph", json!({"zone": "a"}), Some("PreferNoSchedule")),
+        0
+    );
+}

@@ -65,7 +65,12 @@ pub struct NodeInfo {
     pub calico_ipv4: Option<String>,
     /// `projectcalico.org/IPv4IPIPTunnelAddr` or `IPv4VXLANTunnelAddr`.
     pub calico_tunnel: Option<String>,
+    /// Its labels (at most [`MAX_LABELS`], bounded): what DaemonSets select nodes by.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
+
+/// The most labels kept per node.
+pub const MAX_LABELS: usize = 64;
 
 impl NodeInfo {
     pub fn from_node(node: Node) -> Option<Self> {
@@ -135,6 +140,11 @@ impl NodeInfo {
                 .get("projectcalico.org/IPv4IPIPTunnelAddr")
                 .or_else(|| annotations.get("projectcalico.org/IPv4VXLANTunnelAddr"))
                 .map(|a| untrusted_text(a, SHORT_TEXT)),
+            labels: labels
+                .iter()
+                .take(MAX_LABELS)
+                .map(|(k, v)| (untrusted_text(k, SHORT_TEXT), untrusted_text(v, SHORT_TEXT)))
+                .collect(),
         })
     }
 
@@ -269,6 +279,8 @@ impl PodInfo {
 pub struct WorkloadInfo {
     pub rollout: WorkloadView,
     pub images: Vec<String>,
+    /// Where its pods may run (DaemonSets; the default for Deployments).
+    pub placement: Placement,
 }
 
 impl WorkloadInfo {
@@ -284,6 +296,7 @@ impl WorkloadInfo {
                 unavailable: status.number_unavailable.unwrap_or(0),
                 updated: status.updated_number_scheduled.unwrap_or(0),
             },
+            placement: Placement::of(ds.spec.as_ref().and_then(|s| s.template.spec.as_ref())),
             images: images(ds.spec.and_then(|s| s.template.spec)),
         })
     }
@@ -302,6 +315,7 @@ impl WorkloadInfo {
                 updated: status.updated_replicas.unwrap_or(0),
             },
             images: images(spec.template.spec),
+            placement: Placement::default(),
         })
     }
 
@@ -467,6 +481,8 @@ impl KubeadmNetworking {
 }
 
 mod calico;
+mod placement;
+pub use placement::{Miss, Placement};
 
 pub use calico::*;
 

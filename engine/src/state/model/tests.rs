@@ -125,6 +125,7 @@ fn an_image_is_found_by_its_repository_not_by_a_prefix_of_it() {
             updated: 1,
         },
         images: images.iter().map(|i| (*i).to_owned()).collect(),
+        placement: Default::default(),
     };
     // The operator's csi-node-driver is not calico-node.
     let csi = workload(&[
