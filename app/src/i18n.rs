@@ -84,6 +84,9 @@ messages! {
     IpamHandle => "Handle", "Handle";
     IpamNode => "Node", "Nœud";
     IpamWhy => "Why", "Pourquoi";
+    IpamRelease => "Release leaked addresses", "Libérer les adresses perdues";
+    IpamReleaseHint => "Plans the release of every leaked address allocated at least the grace period ago (each with its pod and why), then runs it after confirmation: each block is written with its resourceVersion, the handles are deleted, and the run can be rolled back.", "Planifie la libération de chaque adresse perdue allouée depuis au moins le délai de grâce (avec son pod et la raison), puis l'exécute après confirmation : chaque bloc est écrit avec sa resourceVersion, les handles sont supprimés, et l'exécution peut être annulée.";
+    IpamGrace => "Grace period (s)", "Délai de grâce (s)";
     IpamTrend => "Trend (7 days)", "Tendance (7 jours)";
     TrendCollecting => "collecting ({samples} samples)", "en collecte ({samples} relevés)";
     TrendNotGrowing => "not growing", "ne croît pas";

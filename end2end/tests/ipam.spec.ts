@@ -3,11 +3,12 @@
 // calicoctl reports them); `lab break ipam-leak` leaks 12 addresses (their pods deleted while their CNI DEL
 // "crashes") and the page, live, lists them with their handle and why, while the overview
 // raises the leak diagnostic; `lab break pool-nearly-full` draws a pool at 90.6 %; `lab heal`
-// clears both. Screenshots 51 and 52.
+// clears both. Between the two, the 12 addresses are released by a guarded run from the IPAM
+// page (grace 0) and put back by its rollback. Screenshots 51 to 53.
 import { test, expect } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
-import { hydrated, kubeconfig, kubectl, login, shot } from "./helpers";
+import { confirmAndExecute, hydrated, kubeconfig, kubectl, login, shot } from "./helpers";
 
 /** The lab's own command on the lab Grappe watches (its directory holds the kubeconfig). */
 function lab(...args: string[]): string {
@@ -48,6 +49,33 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
       await expect(list.locator(`tr[data-ip="${ip}"]`)).toContainText("no longer exists");
     }
     await expect(problems).toHaveText(String(before + 12));
+
+    // Release them (grace 0: they were just leaked), then put them back with the rollback.
+    await page.getByTestId("ipam-grace").fill("0");
+    await page.getByTestId("plan-release").click();
+    const plan = page.getByTestId("plan");
+    await expect(plan).toBeVisible({ timeout: 60_000 });
+    await expect(page.getByTestId("plan-checks").locator('[data-level="fail"]')).toHaveCount(0);
+    const objects = page.getByTestId("plan-objects");
+    await expect(objects.locator('tr[data-action="update"]')).toHaveCount(1);
+    await expect(objects.locator('tr[data-action="delete"]')).toHaveCount(12);
+    await shot(page, "53-ipam-release-plan");
+    await confirmAndExecute(page, cluster);
+    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 120_000 });
+    await expect(page.getByTestId("run-steps").locator('[data-step="verify"]')).toContainText("12 address(es) released");
+    const runUrl = page.url();
+    await page.goto(`/c/${cluster}/ipam`);
+    await hydrated(page);
+    await expect(page.getByTestId("ipam-leaked").getByTestId("total")).toHaveText("0", { timeout: 60_000 });
+    await page.goto(runUrl);
+    await hydrated(page);
+    await page.getByTestId("plan-rollback").click();
+    await expect(page.getByTestId("rollback").getByTestId("plan-counts")).toContainText("restore", { timeout: 60_000 });
+    await confirmAndExecute(page, cluster);
+    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 120_000 });
+    await page.goto(`/c/${cluster}/ipam`);
+    await hydrated(page);
+    await expect(page.getByTestId("ipam-leaked").getByTestId("total")).toHaveText("12", { timeout: 60_000 });
 
     lab("break", "pool-nearly-full");
     const small = pools.locator('tr[data-pool="lab-small-pool"]');

@@ -82,8 +82,25 @@ fn leak_reason(a: &Allocation, pods: &HashMap<(&str, &str), Option<&str>>) -> St
     }
 }
 
+/// An allocated address nobody uses, as the leak release needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    pub ip: String,
+    /// The IPAMBlock's name and the address's ordinal in it.
+    pub block: String,
+    pub ordinal: u32,
+    pub handle: String,
+    pub pod: Option<String>,
+    pub node: Option<String>,
+    pub why: String,
+    /// When it was allocated (unix seconds), if the attribute says.
+    pub at: Option<i64>,
+}
+
 /// What the walk over the blocks gathers.
 struct Walk<'a> {
+    /// Every leak in full (for the release), not only the page's first ones.
+    all_leaks: Option<Vec<Leak>>,
     stores: &'a Stores,
     used: HashMap<IpAddr, User>,
     pods: HashMap<(&'a str, &'a str), Option<&'a str>>,
@@ -132,6 +149,7 @@ impl<'a> Walk<'a> {
             .map(|h| h.handle.as_str())
             .collect();
         Self {
+            all_leaks: None,
             used: users(stores),
             pods: stores
                 .pods()
@@ -222,6 +240,18 @@ impl<'a> Walk<'a> {
         }
         let Some(u) = user else {
             let why = leak_reason(a, &self.pods);
+            if let Some(all) = &mut self.all_leaks {
+                all.push(Leak {
+                    ip: ip.to_string(),
+                    block: b.name.clone(),
+                    ordinal: a.ordinal,
+                    handle: a.handle.clone(),
+                    pod: a.pod.as_ref().map(|(ns, n)| format!("{ns}/{n}")),
+                    node: a.node.clone(),
+                    why: why.clone(),
+                    at: a.at,
+                });
+            }
             self.leaked.push(|| address(why));
             return;
         };
@@ -298,6 +328,21 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// Every leaked address, with its block and ordinal (what a release needs), and the page's
+/// view.
+#[must_use]
+pub fn leaks(stores: &Stores) -> (Vec<Leak>, IpamView) {
+    let mut walk = Walk::new(stores);
+    walk.all_leaks = Some(Vec::new());
+    for b in stores.ipamblocks.values() {
+        if let Ok(cidr) = b.cidr.parse::<Cidr>() {
+            walk.block(b, cidr);
+        }
+    }
+    let all = walk.all_leaks.take().unwrap_or_default();
+    (all, walk.finish())
+}
+
 /// The IPAM page of the cluster whose tables `stores` holds.
 #[must_use]
 pub fn check(stores: &Stores) -> IpamView {
@@ -310,6 +355,7 @@ pub fn check(stores: &Stores) -> IpamView {
     walk.finish()
 }
 
+pub mod block;
 pub mod trend;
 
 #[cfg(test)]

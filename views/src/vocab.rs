@@ -142,6 +142,8 @@ vocabulary!(
         CniRemove => "cni.remove",
         /// A manifest install of Calico handed to the Tigera operator, node by node.
         CniMigrate => "cni.migrate",
+        /// Leaked IPAM addresses released.
+        IpamRelease => "ipam.release",
         NodeDrain => "node.drain",
         NodeReset => "node.reset",
         ApiserverRecover => "apiserver.recover",

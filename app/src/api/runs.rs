@@ -230,6 +230,33 @@ pub async fn plan_cni_remove(cluster: String, source: String) -> Result<PlanView
         .map_err(map_run_error)
 }
 
+/// Plans the release of a cluster's leaked IPAM addresses (admin): all of them, those
+/// allocated `grace_seconds` ago or more (empty: calico-kube-controllers' 15 minutes).
+#[server(endpoint = "plan_ipam_release")]
+pub async fn plan_ipam_release(
+    cluster: String,
+    #[server(default)] grace_seconds: String,
+) -> Result<PlanView, AppError> {
+    let (engine, _) = guard::require(Role::Admin).await?;
+    let cluster = guard::cluster(&cluster)?;
+    let grace = match grace_seconds.trim() {
+        "" => None,
+        text => Some(text.parse::<u64>().map_err(|_| {
+            AppError::Invalid(format!("grace period {text:?}: a whole number of seconds"))
+        })?),
+    };
+    let request = grappe_engine::runs::cni::ReleaseRequest {
+        addresses: Vec::new(),
+        grace_seconds: grace,
+    };
+    engine
+        .runs
+        .plan_ipam_release(&cluster, &request)
+        .await
+        .map(|plan| plan.view())
+        .map_err(map_run_error)
+}
+
 /// Plans the rollback of a finished run (admin).
 #[server(endpoint = "plan_run_rollback")]
 pub async fn plan_run_rollback(run: i64) -> Result<PlanView, AppError> {

@@ -8,6 +8,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::overview::LiveBadge;
+use super::plan::ConfirmPlan;
+use crate::api::Role;
+use crate::api::runs::PlanIpamRelease;
+use crate::api::session::Me;
 use crate::api::state::cluster_ipam;
 use crate::i18n::{Lang, Msg, t, use_lang};
 use crate::live::use_live;
@@ -19,6 +23,7 @@ pub fn IpamPage() -> impl IntoView {
     let name = Signal::derive(move || params.read().get("cluster").unwrap_or_default());
     let (tick, live) = use_live(name);
     let ipam = Resource::new(move || (name.get(), tick.get()), |(n, _)| cluster_ipam(n));
+    let is_admin = use_context::<Me>().is_some_and(|m| m.role == Role::Admin);
     view! {
         <PageHeader title=format!("{} · {}", name.get_untracked(), t(Msg::NavIpam))/>
         <LiveBadge status=live/>
@@ -30,6 +35,33 @@ pub fn IpamPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        // Outside the live part: a live update must not drop the plan being confirmed.
+        {is_admin.then(|| view! { <ReleaseCard cluster=name/> })}
+    }
+}
+
+/// The release of leaked addresses (admins): plan with a grace period, then confirm.
+#[component]
+fn ReleaseCard(cluster: Signal<String>) -> impl IntoView {
+    let plan = ServerAction::<PlanIpamRelease>::new();
+    view! {
+        <section class="card" data-testid="ipam-release">
+            <h2>{t(Msg::IpamRelease)}</h2>
+            <p class="muted">{t(Msg::IpamReleaseHint)}</p>
+            <ActionForm action=plan attr:class="inline-form">
+                <input type="hidden" name="cluster" value=cluster/>
+                <label>{t(Msg::IpamGrace)} " "
+                    <input type="number" name="grace_seconds" min="0" placeholder="900" data-testid="ipam-grace"/>
+                </label>
+                " "
+                <button type="submit" class="btn" data-testid="plan-release">{t(Msg::MakePlan)}</button>
+            </ActionForm>
+            {move || match plan.value().get() {
+                None => ().into_any(),
+                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+                Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-release-form"/> }.into_any(),
+            }}
+        </section>
     }
 }
 

@@ -180,6 +180,7 @@ fn manifest_cni(manifest: &Manifest, objects: &[ManifestObject]) -> Option<Strin
 mod checks;
 pub mod compat;
 mod install;
+mod leaks;
 mod migrate;
 mod remove;
 mod risk;
@@ -188,6 +189,7 @@ mod rollout;
 mod steps;
 mod undo;
 
+pub use leaks::{DEFAULT_GRACE_SECONDS, ReleaseRequest};
 pub use remove::RemoveRequest;
 pub(crate) use rollback::ROLLBACK_STEPS;
 pub use rollback::RollbackRequest;
@@ -202,6 +204,7 @@ pub(crate) fn kinds() -> Vec<Box<dyn Kind>> {
     [
         Workflow::CniInstall,
         Workflow::CniMigrate,
+        Workflow::IpamRelease,
         Workflow::CniRollback,
         Workflow::CniRemove,
     ]
@@ -235,6 +238,7 @@ impl Kind for Cni {
                     runs.prepare_install(cluster, &request(req)?).await
                 }
                 Workflow::CniRemove => runs.prepare_remove(cluster, &request(req)?).await,
+                Workflow::IpamRelease => runs.prepare_ipam_release(cluster, &request(req)?).await,
                 _ => runs.prepare_rollback(cluster, request(req)?).await,
             }
         })

@@ -151,6 +151,8 @@ impl StepContext {
             (Workflow::CniInstall | Workflow::CniMigrate, "rollout") => self.rollout(idx).await,
             (Workflow::CniMigrate, "migrate nodes") => self.migrate_nodes(idx).await,
             (Workflow::CniRollback, "unlabel nodes") => self.unlabel_nodes(idx).await,
+            (Workflow::IpamRelease, "release") => self.release_leaks(idx).await,
+            (Workflow::IpamRelease, "verify") => self.verify_release(idx).await,
             (Workflow::CniInstall | Workflow::CniMigrate, step) if step.starts_with("apply ") => {
                 let phase = Phase::ALL
                     .into_iter()

@@ -35,6 +35,25 @@ impl StepContext {
             let current = k8s::get(&api, &r).await?;
             let what = match current {
                 Some(c) if k8s::diff(&c, &before).1 == 0 => "unchanged",
+                // An IPAM block is shared with every pod of its node: its released addresses
+                // are put back where still free, what others allocated since is kept.
+                Some(c) if super::leaks::is_ipam_block(&r.kind) => {
+                    let (merged, done) = super::leaks::merge_back(&c, &before);
+                    k8s::restore(&api, &r, &merged).await?;
+                    if !done.taken.is_empty() {
+                        self.cx
+                            .say(
+                                idx,
+                                &format!(
+                                    "{}: ordinals {:?} are another pod's now: left to it",
+                                    r.key(),
+                                    done.taken
+                                ),
+                            )
+                            .await?;
+                    }
+                    "restored"
+                }
                 _ => k8s::restore(&api, &r, &before).await?,
             };
             self.done(row.seq, what).await?;
@@ -224,6 +243,15 @@ impl StepContext {
             };
             match (&self.target_before[i], current) {
                 (None, None) => {}
+                (Some(b), Some(c)) if super::leaks::is_ipam_block(&r.kind) => {
+                    let missing = crate::ipam::block::missing(&c, b);
+                    if !missing.is_empty() {
+                        differ.push(format!(
+                            "{} does not hold ordinals {missing:?} again",
+                            r.key()
+                        ));
+                    }
+                }
                 (Some(b), Some(c)) => {
                     let (changes, total) = k8s::diff(b, &c);
                     if total > 0 {

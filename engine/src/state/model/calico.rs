@@ -40,6 +40,39 @@ pub struct Allocation {
     pub node: Option<String>,
     /// What it is for when not a pod (`secondary.type`: `ipipTunnelAddress`, ...).
     pub kind: Option<String>,
+    /// When it was allocated (`secondary.timestamp`, Go's time format), unix seconds.
+    pub at: Option<i64>,
+}
+
+/// Go's `time.Time` text as Calico's CNI writes it in an allocation's attribute
+/// (`2026-12-05 16:45:45.123456789 +0000 UTC`), as unix seconds.
+#[must_use]
+pub fn go_time(text: &str) -> Option<i64> {
+    let mut parts = text.split_whitespace();
+    let (date, clock, offset) = (parts.next()?, parts.next()?, parts.next()?);
+    let mut d = date.splitn(3, '-').map(str::parse::<i32>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut c = clock
+        .split('.')
+        .next()?
+        .splitn(3, ':')
+        .map(str::parse::<u8>);
+    let (h, min, sec) = (c.next()?.ok()?, c.next()?.ok()?, c.next()?.ok()?);
+    let sign: i8 = if offset.starts_with('-') { -1 } else { 1 };
+    let digits = offset.trim_start_matches(['+', '-']);
+    let (oh, om) = (
+        digits.get(..2)?.parse::<i8>().ok()?,
+        digits.get(2..4)?.parse::<i8>().ok()?,
+    );
+    let date = time::Date::from_calendar_date(
+        y,
+        time::Month::try_from(u8::try_from(m).ok()?).ok()?,
+        u8::try_from(day).ok()?,
+    )
+    .ok()?;
+    let at = date.with_hms(h, min, sec).ok()?;
+    let offset = time::UtcOffset::from_hms(sign * oh, sign * om, 0).ok()?;
+    Some(at.assume_offset(offset).unix_timestamp())
 }
 
 /// A Calico IPAMHandle: the allocations of one pod or tunnel, by handle id.
@@ -157,6 +190,9 @@ impl IpamBlockInfo {
                     pod: field("namespace").zip(field("pod")),
                     node: field("node"),
                     kind: field("type"),
+                    at: secondary
+                        .and_then(|s| s["timestamp"].as_str())
+                        .and_then(go_time),
                 })
             })
             .collect();

@@ -150,3 +150,18 @@ fn an_image_is_found_by_its_repository_not_by_a_prefix_of_it() {
         None
     );
 }
+
+#[test]
+fn go_times_as_calico_writes_them() {
+    use super::go_time;
+    assert_eq!(
+        go_time("2026-12-05 16:45:45.123456789 +0000 UTC"),
+        Some(1_796_489_145)
+    );
+    assert_eq!(
+        go_time("2026-12-05 17:45:45 +0100 CET"),
+        Some(1_796_489_145)
+    );
+    assert_eq!(go_time("yesterday"), None);
+    assert_eq!(go_time(""), None);
+}
