@@ -150,6 +150,43 @@ async fn leaked_addresses_are_released_and_put_back() {
     expect_rule(&state, rules::IPAM_LEAKED, false).await;
     assert_eq!(handles(&lab), before);
 
+    // A pod started on rigel since: the CNI writes rigel's block again, from its own copy; the
+    // released addresses must stay released (Calico's IPAM reads before it writes).
+    let pod = lab.dir().join("late-pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: late\n  namespace: default\nspec:\n  nodeName: rigel\n  containers:\n  - name: pause\n    image: registry.k8s.io/pause:3.10\n",
+    )
+    .expect("write the pod");
+    lab.kubectl(&["apply", "-f", pod.to_str().expect("utf-8")]);
+    support::eventually(
+        "the late pod's address",
+        Duration::from_secs(60),
+        async || {
+            let addressed = lab.kubectl(&[
+                "get",
+                "pod",
+                "late",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.status.podIP}",
+            ]);
+            (!addressed.trim().is_empty())
+                .then_some(())
+                .ok_or("no address yet".to_owned())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let v = state.ipam();
+    assert_eq!(
+        v.leaked.total, 0,
+        "released addresses came back: {:#?}",
+        v.leaked
+    );
+    assert_eq!(v.problems(), 0, "{v:#?}");
+
     // The rollback puts the 12 addresses and their handles back.
     let rb = engine.runs.plan_rollback(id).await.expect("plan rollback");
     assert!(rb.runnable(), "{:#?}", rb.checks);
@@ -162,7 +199,11 @@ async fn leaked_addresses_are_released_and_put_back() {
     support::assert_succeeded(&view);
     expect_rule(&state, rules::IPAM_LEAKED, true).await;
     assert_eq!(state.ipam().leaked.total, 12);
-    assert_eq!(handles(&lab), before + 12);
+    assert_eq!(
+        handles(&lab),
+        before + 12 + 1,
+        "the 12 handles back, and the late pod's"
+    );
 
     lab.run(&["heal"]);
     expect_rule(&state, rules::IPAM_LEAKED, false).await;

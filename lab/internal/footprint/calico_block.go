@@ -4,6 +4,7 @@
 package footprint
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -35,6 +36,19 @@ type block struct {
 	written bool
 	// writeMu orders this block's writes: each write snapshots after the previous one.
 	writeMu sync.Mutex
+	// rv is the resourceVersion of the footprint's last write or read of the block; another
+	// writer (Grappe releasing leaked addresses, a rollback) changes it.
+	rv string
+	// pending are the ordinals this footprint changed since its last write: they win over
+	// the API's copy when another writer changed the block meanwhile.
+	pending map[int]bool
+}
+
+func (b *block) touch(ord int) {
+	if b.pending == nil {
+		b.pending = map[int]bool{}
+	}
+	b.pending[ord] = true
 }
 
 func blockName(p netip.Prefix) string {
@@ -58,6 +72,7 @@ func (b *block) allocate(attr attribute) (netip.Addr, bool) {
 		}
 		b.attrs = append(b.attrs, attr)
 		b.alloc[ord] = len(b.attrs) - 1
+		b.touch(ord)
 		addr := b.cidr.Addr()
 		for i := 0; i < ord; i++ {
 			addr = addr.Next()
@@ -90,6 +105,7 @@ func (b *block) releaseOrdinal(ord int) (attribute, bool) {
 	idx := b.alloc[ord]
 	attr := b.attrs[idx]
 	b.alloc[ord] = -1
+	b.touch(ord)
 	b.attrs = append(b.attrs[:idx], b.attrs[idx+1:]...)
 	for i, a := range b.alloc {
 		if a > idx {
@@ -148,4 +164,65 @@ func (b *block) object(apiVersion string) *unstructured.Unstructured {
 			"sequenceNumber": time.Now().UnixNano(),
 		},
 	}}
+}
+
+// setFrom replaces the block's allocations and attributes with an API object's.
+func (b *block) setFrom(item *unstructured.Unstructured) {
+	b.alloc, b.attrs = nil, nil
+	allocs, _, _ := unstructured.NestedSlice(item.Object, "spec", "allocations")
+	for _, a := range allocs {
+		switch v := a.(type) {
+		case int64:
+			b.alloc = append(b.alloc, int(v))
+		case float64:
+			b.alloc = append(b.alloc, int(v))
+		default:
+			b.alloc = append(b.alloc, -1)
+		}
+	}
+	attrs, _, _ := unstructured.NestedSlice(item.Object, "spec", "attributes")
+	for _, a := range attrs {
+		m, _ := a.(map[string]any)
+		attr := attribute{Secondary: map[string]string{}}
+		attr.HandleID, _ = m["handle_id"].(string)
+		if sec, ok := m["secondary"].(map[string]any); ok {
+			for kk, vv := range sec {
+				attr.Secondary[kk] = fmt.Sprint(vv)
+			}
+		}
+		b.attrs = append(b.attrs, attr)
+	}
+	b.rv = item.GetResourceVersion()
+}
+
+// merge takes another writer's copy of the block, keeping what this footprint changed since
+// its last write (its pending ordinals).
+func (b *block) merge(item *unstructured.Unstructured) {
+	type mine struct {
+		allocated bool
+		attr      attribute
+	}
+	kept := map[int]mine{}
+	for ord := range b.pending {
+		if ord < len(b.alloc) && b.alloc[ord] >= 0 {
+			kept[ord] = mine{true, b.attrs[b.alloc[ord]]}
+		} else {
+			kept[ord] = mine{}
+		}
+	}
+	pending := b.pending
+	b.setFrom(item)
+	for ord, m := range kept {
+		if ord >= len(b.alloc) {
+			continue
+		}
+		if b.alloc[ord] >= 0 {
+			b.releaseOrdinal(ord)
+		}
+		if m.allocated {
+			b.attrs = append(b.attrs, m.attr)
+			b.alloc[ord] = len(b.attrs) - 1
+		}
+	}
+	b.pending = pending
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"log"
+	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,12 +61,16 @@ func (k *calico) crashedDel(pod *corev1.Pod, ip string) {
 
 // releaseLeaked releases the addresses recorded as leaked on node (its break healed); it says
 // how many.
-func (k *calico) releaseLeaked(node string) int {
+func (k *calico) releaseLeaked(ctx context.Context, node string) int {
 	k.mu.Lock()
 	leaks := k.leaked[node]
 	delete(k.leaked, node)
 	k.mu.Unlock()
 	for _, l := range leaks {
+		// Grappe may have released (and a rollback put back) the address meanwhile.
+		if addr, err := netip.ParseAddr(l.ip); err == nil {
+			k.refresh(ctx, node, addr)
+		}
 		k.release(l.pod, l.ip)
 	}
 	return len(leaks)

@@ -33,29 +33,7 @@ func (k *calico) load(ctx context.Context) error {
 		}
 		affinity, _, _ := unstructured.NestedString(item.Object, "spec", "affinity")
 		b := &block{name: item.GetName(), cidr: cidr, node: strings.TrimPrefix(affinity, "host:"), written: true}
-		allocs, _, _ := unstructured.NestedSlice(item.Object, "spec", "allocations")
-		for _, a := range allocs {
-			switch v := a.(type) {
-			case int64:
-				b.alloc = append(b.alloc, int(v))
-			case float64:
-				b.alloc = append(b.alloc, int(v))
-			default:
-				b.alloc = append(b.alloc, -1)
-			}
-		}
-		attrs, _, _ := unstructured.NestedSlice(item.Object, "spec", "attributes")
-		for _, a := range attrs {
-			m, _ := a.(map[string]any)
-			attr := attribute{Secondary: map[string]string{}}
-			attr.HandleID, _ = m["handle_id"].(string)
-			if sec, ok := m["secondary"].(map[string]any); ok {
-				for kk, vv := range sec {
-					attr.Secondary[kk] = fmt.Sprint(vv)
-				}
-			}
-			b.attrs = append(b.attrs, attr)
-		}
+		b.setFrom(&item)
 		k.blocks[b.name] = b
 		k.byNode[b.node] = append(k.byNode[b.node], b)
 	}
@@ -122,13 +100,75 @@ func (k *calico) writeBlock(ctx context.Context, b *block) error {
 			return err
 		}
 	}
-	if err := k.applyObject(ctx, k.res(ipamblocks), obj); err != nil {
-		return err
+	if isNew {
+		if err := k.applyObject(ctx, k.res(ipamblocks), obj); err != nil {
+			return err
+		}
+		k.mu.Lock()
+		b.written, b.pending = true, nil
+		k.mu.Unlock()
+		return nil
+	}
+	return k.updateBlock(ctx, b)
+}
+
+// updateBlock writes an existing block as Calico's IPAM does: read, merge what another writer
+// changed (Grappe releasing leaked addresses, its rollback), write with the resourceVersion
+// read, again on a conflict.
+func (k *calico) updateBlock(ctx context.Context, b *block) error {
+	res := k.res(ipamblocks)
+	for attempt := 0; ; attempt++ {
+		current, err := k.c.dyn.Resource(res).Get(ctx, b.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		k.mu.Lock()
+		if current.GetResourceVersion() != b.rv {
+			b.merge(current)
+		}
+		obj := b.object(k.apiVersion())
+		obj.SetResourceVersion(current.GetResourceVersion())
+		written := b.pending
+		k.mu.Unlock()
+		updated, err := k.c.dyn.Resource(res).Update(ctx, obj, metav1.UpdateOptions{FieldManager: calicoFieldManager})
+		if apierrors.IsConflict(err) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		k.mu.Lock()
+		b.rv = updated.GetResourceVersion()
+		for ord := range written {
+			delete(b.pending, ord)
+		}
+		k.mu.Unlock()
+		return nil
+	}
+}
+
+// refresh takes another writer's changes to node's block holding addr, if any.
+func (k *calico) refresh(ctx context.Context, node string, addr netip.Addr) {
+	k.mu.Lock()
+	var b *block
+	for _, c := range k.byNode[node] {
+		if c.cidr.Contains(addr) {
+			b = c
+		}
+	}
+	k.mu.Unlock()
+	if b == nil {
+		return
+	}
+	current, err := k.c.dyn.Resource(k.res(ipamblocks)).Get(ctx, b.name, metav1.GetOptions{})
+	if err != nil {
+		return
 	}
 	k.mu.Lock()
-	b.written = true
+	if current.GetResourceVersion() != b.rv {
+		b.merge(current)
+	}
 	k.mu.Unlock()
-	return nil
 }
 
 func (k *calico) applyObject(ctx context.Context, res schema.GroupVersionResource, obj *unstructured.Unstructured) error {

@@ -308,7 +308,7 @@ func (c *Controller) reconcileNode(ctx context.Context, name string) error {
 	}
 	breaks := Breaks(node)
 	if !breaks["ipam-leak"] {
-		if n := c.calico.releaseLeaked(name); n > 0 {
+		if n := c.calico.releaseLeaked(ctx, name); n > 0 {
 			log.Printf("footprint: %s: released %d leaked address(es) (ipam-leak healed)", name, n)
 			if err := c.calico.flush(ctx); err != nil {
 				return err
