@@ -202,6 +202,26 @@ pub fn texts(rule: &str, lang: Lang) -> Option<(&'static str, &'static str, &'st
             "Le DaemonSet {daemonset} n'a pas de pod sur ces nœuds car il ne les sélectionne pas ou ne tolère pas leurs taints ({node} : {why}). Sans lui le kubelet signale « cni plugin not initialized » : le nœud reste NotReady et ses pods ContainerCreating, alors que le CNI tourne partout ailleurs.",
             "Faire correspondre le nœud au DaemonSet : lui donner le label que le DaemonSet sélectionne (le plus souvent kubectl label node {node} kubernetes.io/os=linux), ou élargir le nodeSelector ou l'affinité du DaemonSet ; pour une taint, ajouter une tolérance au DaemonSet (le calico-node d'origine tolère toutes les taints : un manifeste modifié peut ne pas le faire).",
         ),
+        ("calico.bgp-peer-down", En) => (
+            "{count} BGP session(s) not established: {sessions}",
+            "calico-node's readiness probe says BIRD has no BGP session with these peers: the routes to their pods are not exchanged, so pods on one node cannot reach pods on the other (unless an overlay carries them).",
+            "On both nodes: check that TCP port 179 passes between their addresses (firewalls, security groups), that each calico-node autodetected the right address (projectcalico.org/IPv4Address), and the BGP session table (birdcl show protocols in calico-node, or a CalicoNodeStatus).",
+        ),
+        ("calico.bgp-peer-down", Fr) => (
+            "{count} session(s) BGP non établie(s) : {sessions}",
+            "La sonde de disponibilité de calico-node indique que BIRD n'a pas de session BGP avec ces pairs : les routes vers leurs pods ne sont pas échangées, les pods d'un nœud ne joignent pas ceux de l'autre (sauf si un overlay les porte).",
+            "Sur les deux nœuds : vérifier que le port TCP 179 passe entre leurs adresses (pare-feu, groupes de sécurité), que chaque calico-node a détecté la bonne adresse (projectcalico.org/IPv4Address), et la table des sessions BGP (birdcl show protocols dans calico-node, ou un CalicoNodeStatus).",
+        ),
+        ("calico.route-reflector-single", En) => (
+            "One route reflector only: {node}",
+            "The node-to-node mesh is off and every node peers with the route reflectors: with one, its drain, reboot or failure leaves every other node without BGP peer.",
+            "Give a second node the same route reflector cluster id (calicoctl patch node <node> -p '{\"spec\":{\"bgp\":{\"routeReflectorClusterID\":\"<id>\"}}}') before draining {node}.",
+        ),
+        ("calico.route-reflector-single", Fr) => (
+            "Un seul réflecteur de routes : {node}",
+            "Le maillage entre nœuds est coupé et chaque nœud s'appaire aux réflecteurs de routes : avec un seul, son drain, son redémarrage ou sa panne laisse tous les autres nœuds sans pair BGP.",
+            "Donner le même identifiant de grappe de réflecteurs à un second nœud (calicoctl patch node <nœud> -p '{\"spec\":{\"bgp\":{\"routeReflectorClusterID\":\"<id>\"}}}') avant de drainer {node}.",
+        ),
         ("calico.datastore-not-ready", En) => (
             "Calico's datastore is not ready",
             "ClusterInformation says datastoreReady: false: Calico's components stop changing the datastore (an upgrade or a restore in progress, or a lock left behind). New pods get no address and IPAM does not release anything.",

@@ -85,6 +85,11 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route
+                        path=path!("/c/:cluster/bgp")
+                        view=pages::bgp::BgpPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
                         path=path!("/c/:cluster/ipam")
                         view=pages::ipam::IpamPage
                         ssr=SsrMode::Async

@@ -16,7 +16,7 @@ use crate::state::store::Stores;
 use crate::time::fmt_unix_seconds as fmt_time;
 
 /// Every rule id, in the order findings are listed within a severity.
-pub const RULES: [&str; 25] = [
+pub const RULES: [&str; 27] = [
     API_UNREACHABLE,
     NO_CNI,
     TWO_CNIS,
@@ -28,6 +28,8 @@ pub const RULES: [&str; 25] = [
     ipam::IPAM_LEAKED,
     ipam::IPAM_ORPHAN_BLOCKS,
     ipam::IPAM_BORROWED,
+    bgp::BGP_PEER_DOWN,
+    bgp::ROUTE_REFLECTOR_SINGLE,
     POOL_OVERLAPS_NODES,
     POOL_OUTSIDE_POD_SUBNET,
     DUPLICATE_IPV4,
@@ -44,7 +46,9 @@ pub const RULES: [&str; 25] = [
     current::KUBE_PROXY_IPVS,
 ];
 
+mod bgp;
 mod coverage;
+pub use bgp::{BGP_PEER_DOWN, ROUTE_REFLECTOR_SINGLE};
 mod current;
 mod ipam;
 pub use coverage::CNI_NODE_NOT_COVERED;
@@ -142,6 +146,7 @@ pub fn diagnose(stores: &Stores, link: &Link, now: UnixSeconds) -> Vec<Finding> 
     current::rules(stores, month.get(..7).unwrap_or_default(), &mut out);
     ipam::rules(stores, &mut out);
     coverage::rules(stores, &mut out);
+    bgp::rules(stores, &mut out);
     out.sort_by_key(|f| {
         (
             f.severity,

@@ -18,6 +18,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bgp;
 pub mod clusters;
 pub mod csv_export;
 pub mod diagnostics;

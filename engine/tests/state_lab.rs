@@ -229,6 +229,31 @@ async fn live_state_follows_the_lab() {
     lab.kubectl(&["label", "node", "saiph", "kubernetes.io/os=linux"]);
     expect_rule(&state, rules::CNI_NODE_NOT_COVERED, false).await;
 
+    // A BGP session down between rigel and saiph: each calico-node's readiness probe names the
+    // other; the BGP view pairs them, the other sessions stay up.
+    lab.run(&["break", "bgp-peer-down", "rigel", "saiph"]);
+    expect_rule(&state, rules::BGP_PEER_DOWN, true).await;
+    eventually("both ends down", Duration::from_secs(60), async || {
+        let v = state.bgp();
+        let mut pairs: Vec<(String, Option<String>)> = v
+            .down
+            .iter()
+            .map(|d| (d.node.clone(), d.peer_node.clone()))
+            .collect();
+        pairs.sort();
+        let want = vec![
+            ("rigel".to_owned(), Some("saiph".to_owned())),
+            ("saiph".to_owned(), Some("rigel".to_owned())),
+        ];
+        (v.mesh && pairs == want && !v.is_down("rigel", "bellatrix"))
+            .then_some(())
+            .ok_or(format!("{:?}", v.down))
+    })
+    .await;
+    lab.run(&["heal"]);
+    expect_rule(&state, rules::BGP_PEER_DOWN, false).await;
+    assert!(state.bgp().down.is_empty());
+
     // The crash loop of a duplicate address carries calico-node's own message.
     lab.run(&["break", "duplicate-ip"]);
     expect_rule(&state, rules::CALICO_NODE_NOT_READY, true).await;

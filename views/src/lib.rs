@@ -3,6 +3,7 @@
 //! Times are preformatted on the server (`2026-11-28T09:30:00Z`, ages like `5d`) so that the
 //! server's HTML and the hydrated page agree.
 
+pub mod bgp;
 pub mod hosts;
 pub mod ipam;
 pub mod runs;

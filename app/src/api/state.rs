@@ -26,6 +26,13 @@ pub async fn cluster_ipam(cluster: String) -> Result<grappe_views::ipam::IpamVie
     Ok(view)
 }
 
+/// A cluster's BGP peering: topology and the sessions reported down (viewer).
+#[server(endpoint = "cluster_bgp")]
+pub async fn cluster_bgp(cluster: String) -> Result<grappe_views::bgp::BgpView, AppError> {
+    let state = cluster_state(&cluster).await?;
+    Ok(state.bgp())
+}
+
 /// A page of the nodes table (viewer). Out-of-range pages are clamped.
 #[server(endpoint = "list_nodes")]
 pub async fn list_nodes(

@@ -92,6 +92,7 @@ fn TopBar(
                 {nav_link("overview", Msg::NavOverview)}
                 {nav_link("nodes", Msg::NavNodes)}
                 {nav_link("ipam", Msg::NavIpam)}
+                {nav_link("bgp", Msg::NavBgp)}
                 {nav_link("cni", Msg::NavCni)}
                 <a href="/history" class:active=is_active("/history")>
                     {t(Msg::NavHistory)}

@@ -17,17 +17,19 @@ use kube::{Api, Client};
 use super::ClusterState;
 use super::feed::{Task, spawn_typed};
 use super::model::{
-    self, BlockAffinityInfo, CalicoApi, ClusterInfo, FelixInfo, InstallationInfo, IpamBlockInfo,
-    IpamHandleInfo, TigeraStatusInfo,
+    self, BgpConfigInfo, BgpPeerInfo, BlockAffinityInfo, CalicoApi, ClusterInfo, FelixInfo,
+    InstallationInfo, IpamBlockInfo, IpamHandleInfo, TigeraStatusInfo,
 };
 use super::store::Stores;
 use crate::audit::error_chain;
 
 /// The Calico resources Grappe reads: (plural, kind).
-pub const CALICO_RESOURCES: [(&str, &str); 6] = [
+pub const CALICO_RESOURCES: [(&str, &str); 8] = [
     ("ippools", "IPPool"),
     ("ipamblocks", "IPAMBlock"),
     ("ipamhandles", "IPAMHandle"),
+    ("bgpconfigurations", "BGPConfiguration"),
+    ("bgppeers", "BGPPeer"),
     ("blockaffinities", "BlockAffinity"),
     ("felixconfigurations", "FelixConfiguration"),
     ("clusterinformations", "ClusterInformation"),
@@ -189,6 +191,22 @@ fn spawn_dynamic(
             config,
             |o| IpamHandleInfo::from_dynamic(&o),
             Stores::apply_ipamhandles,
+        ),
+        "bgpconfigurations" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| BgpConfigInfo::from_dynamic(&o),
+            Stores::apply_bgp_configs,
+        ),
+        "bgppeers" => spawn_typed(
+            state,
+            api,
+            plural,
+            config,
+            |o| BgpPeerInfo::from_dynamic(&o),
+            Stores::apply_bgp_peers,
         ),
         "blockaffinities" => spawn_typed(
             state,

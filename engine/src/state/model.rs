@@ -65,6 +65,8 @@ pub struct NodeInfo {
     pub calico_ipv4: Option<String>,
     /// `projectcalico.org/IPv4IPIPTunnelAddr` or `IPv4VXLANTunnelAddr`.
     pub calico_tunnel: Option<String>,
+    /// `projectcalico.org/RouteReflectorClusterID`: the node is a route reflector.
+    pub rr_cluster_id: Option<String>,
     /// Its labels (at most [`MAX_LABELS`], bounded): what DaemonSets select nodes by.
     pub labels: std::collections::BTreeMap<String, String>,
 }
@@ -139,6 +141,9 @@ impl NodeInfo {
             calico_tunnel: annotations
                 .get("projectcalico.org/IPv4IPIPTunnelAddr")
                 .or_else(|| annotations.get("projectcalico.org/IPv4VXLANTunnelAddr"))
+                .map(|a| untrusted_text(a, SHORT_TEXT)),
+            rr_cluster_id: annotations
+                .get("projectcalico.org/RouteReflectorClusterID")
                 .map(|a| untrusted_text(a, SHORT_TEXT)),
             labels: labels
                 .iter()

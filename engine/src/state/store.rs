@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::model::{
-    ApiServiceInfo, BlockAffinityInfo, CalicoApi, ClusterInfo, EventInfo, FelixInfo,
-    InstallationInfo, IpPoolInfo, IpamBlockInfo, IpamHandleInfo, KubeProxyMode, KubeadmNetworking,
-    NodeInfo, PdbInfo, PodInfo, TigeraStatusInfo, WorkloadInfo,
+    ApiServiceInfo, BgpConfigInfo, BgpPeerInfo, BlockAffinityInfo, CalicoApi, ClusterInfo,
+    EventInfo, FelixInfo, InstallationInfo, IpPoolInfo, IpamBlockInfo, IpamHandleInfo,
+    KubeProxyMode, KubeadmNetworking, NodeInfo, PdbInfo, PodInfo, TigeraStatusInfo, WorkloadInfo,
 };
 
 /// How many Warning events are kept per cluster (the newest).
@@ -55,6 +55,8 @@ pub struct Stores {
     pub ippools: BTreeMap<String, IpPoolInfo>,
     pub ipamblocks: BTreeMap<String, IpamBlockInfo>,
     pub ipamhandles: BTreeMap<String, IpamHandleInfo>,
+    pub bgp_configs: BTreeMap<String, BgpConfigInfo>,
+    pub bgp_peers: BTreeMap<String, BgpPeerInfo>,
     pub affinities: BTreeMap<String, BlockAffinityInfo>,
     pub felixconfigs: BTreeMap<String, FelixInfo>,
     pub cluster_info: Option<ClusterInfo>,
@@ -133,6 +135,14 @@ impl Stores {
         apply_map(&mut self.ipamhandles, change, |h| h.name.clone())
     }
 
+    pub fn apply_bgp_configs(&mut self, change: Change<BgpConfigInfo>) -> bool {
+        apply_map(&mut self.bgp_configs, change, |c| c.name.clone())
+    }
+
+    pub fn apply_bgp_peers(&mut self, change: Change<BgpPeerInfo>) -> bool {
+        apply_map(&mut self.bgp_peers, change, |p| p.name.clone())
+    }
+
     pub fn apply_affinities(&mut self, change: Change<BlockAffinityInfo>) -> bool {
         apply_map(&mut self.affinities, change, |a| a.name.clone())
     }
@@ -180,6 +190,8 @@ impl Stores {
             "ippools" => !take(&mut self.ippools).is_empty(),
             "ipamblocks" => !take(&mut self.ipamblocks).is_empty(),
             "ipamhandles" => !take(&mut self.ipamhandles).is_empty(),
+            "bgpconfigurations" => !take(&mut self.bgp_configs).is_empty(),
+            "bgppeers" => !take(&mut self.bgp_peers).is_empty(),
             "blockaffinities" => !take(&mut self.affinities).is_empty(),
             "felixconfigurations" => !take(&mut self.felixconfigs).is_empty(),
             "clusterinformations" => take(&mut self.cluster_info).is_some(),

@@ -157,6 +157,11 @@ fn findings_per_node(findings: &[Finding]) -> HashMap<&str, usize> {
 
 impl ClusterState {
     /// The diagnostics now.
+    /// The BGP page: the peering topology and the sessions calico-node reports down.
+    pub fn bgp(&self) -> grappe_views::bgp::BgpView {
+        crate::bgp::view(&self.read())
+    }
+
     /// The IPAM page: Calico's pools, blocks and allocations against what pods and nodes use.
     pub fn ipam(&self) -> grappe_views::ipam::IpamView {
         crate::ipam::check(&self.read())

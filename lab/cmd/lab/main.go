@@ -54,6 +54,9 @@ commands:
                                    N (default 12) pods on NODE get their address, then are
                                    deleted while their CNI DEL "crashes": the addresses and
                                    handles stay allocated (leaked)
+                bgp-peer-down [NODE [PEER]]
+                                   NODE's and PEER's calico-node report no BGP session with
+                                   each other (readiness probe "BGP not established with …")
                 pool-nearly-full   IPPool lab-small-pool (172.30.255.0/27, /29 blocks) filled
                                    to 29 of 32 addresses by pods that ask for it
   heal        undo every injected failure

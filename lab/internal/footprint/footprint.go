@@ -48,6 +48,8 @@ const (
 	BreakAnnotation = "lab.grappe.dev/break"
 	// DuplicateOfAnnotation names the node whose address a duplicate-ip node claims.
 	DuplicateOfAnnotation = "lab.grappe.dev/duplicate-of"
+	// BGPPeerAnnotation names the node a bgp-peer-down node has no BGP session with.
+	BGPPeerAnnotation = "lab.grappe.dev/bgp-peer-down"
 
 	calicoIPv4Annotation   = "projectcalico.org/IPv4Address"
 	calicoTunnelAnnotation = "projectcalico.org/IPv4IPIPTunnelAddr"

@@ -38,6 +38,7 @@ func (c *Controller) playAgentHealth(ctx context.Context, node *corev1.Node, pod
 	}
 	statuses := append([]corev1.ContainerStatus{}, pod.Status.ContainerStatuses...)
 	cs := statuses[idx]
+	down := c.bgpPeersDown(node, breaks)
 	now := metav1.Now()
 	switch {
 	case breaks["duplicate-ip"]:
@@ -75,9 +76,13 @@ func (c *Controller) playAgentHealth(ctx context.Context, node *corev1.Node, pod
 		}
 		c.event(ctx, pod, corev1.EventTypeWarning, "BackOff",
 			fmt.Sprintf("Back-off restarting failed container calico-node in pod %s_%s(%s)", pod.Name, pod.Namespace, pod.UID))
-	case breaks["calico-not-ready"]:
+	case breaks["calico-not-ready"] || len(down) > 0:
 		if !cs.Ready && cs.State.Running != nil {
 			return nil
+		}
+		peers := c.peerIPs(node.Name)
+		if len(down) > 0 {
+			peers = down
 		}
 		cs.Ready = false
 		started := true
@@ -90,7 +95,7 @@ func (c *Controller) playAgentHealth(ctx context.Context, node *corev1.Node, pod
 			return err
 		}
 		c.event(ctx, pod, corev1.EventTypeWarning, "Unhealthy",
-			"Readiness probe failed: calico/node is not ready: BIRD is not ready: BGP not established with "+strings.Join(c.peerIPs(node.Name), ","))
+			"Readiness probe failed: calico/node is not ready: BIRD is not ready: BGP not established with "+strings.Join(peers, ","))
 	default:
 		if cs.Ready && cs.State.Running != nil {
 			return nil
@@ -111,6 +116,28 @@ func (c *Controller) playAgentHealth(ctx context.Context, node *corev1.Node, pod
 }
 
 // peerIPs lists the other nodes' addresses (BGP peers in a full mesh), at most five.
+// bgpPeersDown is the addresses of the nodes node has no BGP session with (`lab break
+// bgp-peer-down`): the one its own break names, and every node whose break names it (a session
+// is down at both ends).
+func (c *Controller) bgpPeersDown(node *corev1.Node, breaks map[string]bool) []string {
+	var down []string
+	if breaks["bgp-peer-down"] {
+		if peer, err := c.nodes.Get(node.Annotations[BGPPeerAnnotation]); err == nil {
+			down = append(down, nodeInternalIP(peer))
+		}
+	}
+	nodes, err := c.nodes.List(everything())
+	if err != nil {
+		return down
+	}
+	for _, n := range nodes {
+		if n.Name != node.Name && Breaks(n)["bgp-peer-down"] && n.Annotations[BGPPeerAnnotation] == node.Name {
+			down = append(down, nodeInternalIP(n))
+		}
+	}
+	return down
+}
+
 func (c *Controller) peerIPs(self string) []string {
 	nodes, err := c.nodes.List(everything())
 	if err != nil {

@@ -38,7 +38,7 @@ var ippoolsGVR = schema.GroupVersionResource{Group: "crd.projectcalico.org", Ver
 // nodeBreaks are the failures played by annotating a node.
 var nodeBreaks = map[string]bool{
 	"duplicate-ip": true, "wrong-ip": true, "calico-not-ready": true,
-	"network-unavailable-stale": true, "node-notready": true,
+	"network-unavailable-stale": true, "node-notready": true, "bgp-peer-down": true,
 }
 
 // Break injects one failure and waits until its signal is visible.
@@ -130,6 +130,19 @@ func Break(ctx context.Context, dir, kind string, args []string, out io.Writer) 
 	}
 	if kind == "node-notready" {
 		annotations[stages.KubeletAnnotation] = "stopped"
+	}
+	if kind == "bgp-peer-down" {
+		peer := config.WorkerName(1)
+		if len(args) > 1 {
+			peer = args[1]
+		}
+		if peer == target || cfg.Workers < 2 && len(args) < 2 {
+			return &UsageError{Err: errors.New("usage: lab break bgp-peer-down NODE PEER (two different nodes)")}
+		}
+		if _, err := client.CoreV1().Nodes().Get(ctx, peer, metav1.GetOptions{}); err != nil {
+			return fmt.Errorf("node %s: %w", peer, err)
+		}
+		annotations[footprint.BGPPeerAnnotation] = peer
 	}
 	if err := patchNodeAnnotations(ctx, client, target, annotations); err != nil {
 		return err
@@ -245,7 +258,7 @@ func waitSignal(ctx context.Context, c kubernetes.Interface, kind, target string
 			return false, err.Error(), nil
 		}
 		switch kind {
-		case "duplicate-ip", "calico-not-ready":
+		case "duplicate-ip", "calico-not-ready", "bgp-peer-down":
 			pod, err := calicoNodePod(ctx, c, target)
 			if err != nil || pod == nil {
 				return false, "no calico-node pod on " + target + " (is Calico installed?)", nil
@@ -259,7 +272,7 @@ func waitSignal(ctx context.Context, c kubernetes.Interface, kind, target string
 						pod.Name, node.Annotations["projectcalico.org/IPv4Address"], cs.LastTerminationState.Terminated.Message)
 					return true, "", nil
 				}
-				if kind == "calico-not-ready" && cs.State.Running != nil {
+				if kind != "duplicate-ip" && cs.State.Running != nil {
 					signal = pod.Name + ": running, not ready (readiness probe failing: BIRD is not ready)"
 					return true, "", nil
 				}
@@ -343,6 +356,7 @@ func Heal(ctx context.Context, dir string, out io.Writer) error {
 		annotations := map[string]any{
 			footprint.BreakAnnotation:       nil,
 			footprint.DuplicateOfAnnotation: nil,
+			footprint.BGPPeerAnnotation:     nil,
 			stages.KubeletAnnotation:        nil,
 		}
 		if err := patchNodeAnnotations(ctx, client, node.Name, annotations); err != nil {

@@ -104,6 +104,69 @@ pub struct BlockAffinityInfo {
     pub state: String,
 }
 
+/// A BGPConfiguration: the mesh and the AS number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BgpConfigInfo {
+    pub name: String,
+    /// `nodeToNodeMeshEnabled` (true when unset, as Calico reads it).
+    pub node_to_node_mesh: bool,
+    pub as_number: Option<u32>,
+}
+
+impl BgpConfigInfo {
+    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
+        let s = spec(o);
+        Some(Self {
+            name: o.metadata.name.clone()?,
+            node_to_node_mesh: s["nodeToNodeMeshEnabled"].as_bool().unwrap_or(true),
+            as_number: s["asNumber"].as_u64().and_then(|n| u32::try_from(n).ok()),
+        })
+    }
+}
+
+/// A BGPPeer: who peers with what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BgpPeerInfo {
+    pub name: String,
+    pub peer_ip: String,
+    pub as_number: Option<u32>,
+    pub node: String,
+    pub node_selector: String,
+    pub peer_selector: String,
+}
+
+impl BgpPeerInfo {
+    pub fn from_dynamic(o: &DynamicObject) -> Option<Self> {
+        let s = spec(o);
+        Some(Self {
+            name: o.metadata.name.clone()?,
+            peer_ip: text(&s["peerIP"]),
+            as_number: s["asNumber"].as_u64().and_then(|n| u32::try_from(n).ok()),
+            node: text(&s["node"]),
+            node_selector: text(&s["nodeSelector"]),
+            peer_selector: text(&s["peerSelector"]),
+        })
+    }
+
+    /// `name: nodes (selector) -> peer (IP or selector), AS n`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let from = [self.node.as_str(), self.node_selector.as_str()]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .unwrap_or("every node");
+        let to = [self.peer_ip.as_str(), self.peer_selector.as_str()]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .unwrap_or("?");
+        let asn = self
+            .as_number
+            .map(|n| format!(", AS {n}"))
+            .unwrap_or_default();
+        format!("{}: {from} -> {to}{asn}", self.name)
+    }
+}
+
 /// Calico's ClusterInformation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterInfo {
