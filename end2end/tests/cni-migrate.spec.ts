@@ -4,17 +4,9 @@
 // what moves, what the operator rewrites and what stays; run it and read each node move to
 // calico-system; roll it back to the manifest install. Screenshots 48 to 50.
 import { test, expect } from "@playwright/test";
-import { confirmAndExecute, hydrated, kubectl, login, shot } from "./helpers";
+import { confirmAndExecute, hydrated, kubectl, login, manifest, shot } from "./helpers";
 
 const entry = "calico-operator-v3.32.1";
-
-function manifests(): string {
-  const dir = process.env.GRAPPE_MANIFESTS;
-  if (!dir) {
-    throw new Error("GRAPPE_MANIFESTS must name the shared manifests (scripts/e2e sets it)");
-  }
-  return dir;
-}
 
 function calicoNode(namespace: string): string {
   return kubectl("get", "ds", "calico-node", "-n", namespace, "--ignore-not-found", "-o", "jsonpath={.spec.template.spec.containers[0].image}");
@@ -23,7 +15,7 @@ function calicoNode(namespace: string): string {
 test("migrate a manifest install of Calico to the Tigera operator, node by node, and back", async ({ page }) => {
   test.setTimeout(480_000);
   const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
-  const calico = `${manifests()}/calico-v3.32.1.yaml`;
+  const calico = manifest("calico-v3.32.1.yaml");
   try {
     kubectl("apply", "--server-side", "-f", calico);
     await login(page);
@@ -71,7 +63,7 @@ test("migrate a manifest install of Calico to the Tigera operator, node by node,
     if (kubectl("get", "crd", "-o", "name").includes("installations.operator.tigera.io")) {
       kubectl("delete", "installation", "--all", "--ignore-not-found", "--wait=true", "--timeout=120s");
       for (const file of ["tigera-operator.yaml", "operator-crds.yaml"]) {
-        kubectl("delete", "--ignore-not-found", "--wait=true", "-f", `${manifests()}/calico-operator-v3.32.1/${file}`);
+        kubectl("delete", "--ignore-not-found", "--wait=true", "-f", manifest(`calico-operator-v3.32.1/${file}`));
       }
     }
     kubectl("delete", "--ignore-not-found", "--wait=true", "-f", calico);

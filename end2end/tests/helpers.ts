@@ -1,5 +1,6 @@
 import { expect, Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
+import * as path from "node:path";
 
 export const output = process.env.GRAPPE_E2E_OUTPUT ?? "../test-output/e2e";
 
@@ -81,4 +82,20 @@ export async function checkHost(page: Page, cluster: string, node: string, befor
   }
   await expect(host.getByTestId("host-key")).toContainText("SHA256:", { timeout: 30_000 });
   await expect(host.getByTestId("kubelet-state").first()).toBeVisible({ timeout: 30_000 });
+}
+
+/** The lab's own command (`lab break`, `lab heal`) on the lab Grappe watches: its directory
+ * holds the kubeconfig. */
+export function lab(...args: string[]): string {
+  const bin = path.resolve(__dirname, "../../lab/lab");
+  return execFileSync(bin, [...args, "--dir", path.dirname(kubeconfig())], { encoding: "utf8" });
+}
+
+/** A file of the shared manifests (scripts/e2e exports their directory). */
+export function manifest(file: string): string {
+  const dir = process.env.GRAPPE_MANIFESTS;
+  if (!dir) {
+    throw new Error("GRAPPE_MANIFESTS must name the shared manifests (scripts/e2e sets it)");
+  }
+  return `${dir}/${file}`;
 }

@@ -6,29 +6,13 @@
 // clears both. Between the two, the 12 addresses are released by a guarded run from the IPAM
 // page (grace 0) and put back by its rollback. Screenshots 51 to 53.
 import { test, expect } from "@playwright/test";
-import { execFileSync } from "node:child_process";
-import * as path from "node:path";
-import { confirmAndExecute, hydrated, kubeconfig, kubectl, login, shot } from "./helpers";
-
-/** The lab's own command on the lab Grappe watches (its directory holds the kubeconfig). */
-function lab(...args: string[]): string {
-  const bin = path.resolve(__dirname, "../../lab/lab");
-  return execFileSync(bin, [...args, "--dir", path.dirname(kubeconfig())], { encoding: "utf8" });
-}
-
-function calicoManifest(): string {
-  const dir = process.env.GRAPPE_MANIFESTS;
-  if (!dir) {
-    throw new Error("GRAPPE_MANIFESTS must name the shared manifests (scripts/e2e sets it)");
-  }
-  return `${dir}/calico-v3.32.1.yaml`;
-}
+import { confirmAndExecute, hydrated, kubectl, lab, login, manifest, shot } from "./helpers";
 
 test("the IPAM page lists leaked addresses and a nearly full pool, live", async ({ page }) => {
   test.setTimeout(300_000);
   const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
   try {
-    kubectl("apply", "--server-side", "-f", calicoManifest());
+    kubectl("apply", "--server-side", "-f", manifest("calico-v3.32.1.yaml"));
     await login(page);
     await page.goto(`/c/${cluster}/ipam`);
     await hydrated(page);
@@ -100,6 +84,6 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     await expect(pools.locator('tr[data-pool="lab-small-pool"]')).toHaveCount(0, { timeout: 60_000 });
   } finally {
     lab("heal");
-    kubectl("delete", "--ignore-not-found", "--wait=true", "-f", calicoManifest());
+    kubectl("delete", "--ignore-not-found", "--wait=true", "-f", manifest("calico-v3.32.1.yaml"));
   }
 });

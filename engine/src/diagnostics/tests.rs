@@ -274,9 +274,11 @@ fn calico_node_not_ready_with_the_readiness_probe_message() {
     }))
     .expect("event")];
     let out = f.run();
-    assert_eq!(rules(&out), vec![CALICO_NODE_NOT_READY]);
+    // The same probe names the BGP session down: its own rule says which.
+    assert_eq!(rules(&out), vec![CALICO_NODE_NOT_READY, BGP_PEER_DOWN]);
     assert!(out[0].param("detail").contains("BGP not established"));
     assert!(out[0].evidence.iter().any(|e| e.field == "event Unhealthy"));
+    assert_eq!(out[1].param("sessions"), "saiph -> 10.13.0.1 (betelgeuse)");
 }
 
 #[test]

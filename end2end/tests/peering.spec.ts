@@ -1,30 +1,16 @@
 // The BGP page against the lab: Calico v3.32.1 from its manifest peers in the node-to-node
 // mesh; `lab break bgp-peer-down rigel saiph` makes both calico-node report the session down,
 // and the page, live, marks it in the matrix (with a word in its title, not only a colour) and
-// lists both ends; `lab heal` clears it. Screenshot 54.
+// lists both ends; `lab heal` clears it. Screenshot 54. (Named to run after the specs that
+// expect a lab without a CNI: it installs and removes Calico.)
 import { test, expect } from "@playwright/test";
-import { execFileSync } from "node:child_process";
-import * as path from "node:path";
-import { hydrated, kubeconfig, kubectl, login, shot } from "./helpers";
-
-function lab(...args: string[]): string {
-  const bin = path.resolve(__dirname, "../../lab/lab");
-  return execFileSync(bin, [...args, "--dir", path.dirname(kubeconfig())], { encoding: "utf8" });
-}
-
-function calicoManifest(): string {
-  const dir = process.env.GRAPPE_MANIFESTS;
-  if (!dir) {
-    throw new Error("GRAPPE_MANIFESTS must name the shared manifests (scripts/e2e sets it)");
-  }
-  return `${dir}/calico-v3.32.1.yaml`;
-}
+import { hydrated, kubectl, lab, login, manifest, shot } from "./helpers";
 
 test("the BGP page marks a session down at both ends, live", async ({ page }) => {
   test.setTimeout(240_000);
   const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
   try {
-    kubectl("apply", "--server-side", "-f", calicoManifest());
+    kubectl("apply", "--server-side", "-f", manifest("calico-v3.32.1.yaml"));
     await login(page);
     await page.goto(`/c/${cluster}/bgp`);
     await hydrated(page);
@@ -45,6 +31,6 @@ test("the BGP page marks a session down at both ends, live", async ({ page }) =>
     await expect(matrix.locator('td[data-session="down"]')).toHaveCount(0, { timeout: 60_000 });
   } finally {
     lab("heal");
-    kubectl("delete", "--ignore-not-found", "--wait=true", "-f", calicoManifest());
+    kubectl("delete", "--ignore-not-found", "--wait=true", "-f", manifest("calico-v3.32.1.yaml"));
   }
 });
