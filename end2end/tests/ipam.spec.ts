@@ -18,6 +18,9 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     await hydrated(page);
     const pools = page.getByTestId("ipam-pools");
     await expect(pools.locator('tr[data-pool="default-ipv4-ippool"]')).toBeVisible({ timeout: 90_000 });
+    // Calico settled: its ClusterInformation read (the release refuses without it) and every
+    // node's tunnel address allocated.
+    await expect(page.getByTestId("ipam-datastore").locator(".badge-ok")).toBeVisible({ timeout: 90_000 });
     const list = page.getByTestId("ipam-leaked");
     // (Counts are read from the text people read.)
     const total = list.getByTestId("total");

@@ -69,10 +69,15 @@ impl Runs {
             });
         let mut checks = vec![match view.datastore_ready {
             Some(true) => check("datastore", Level::Pass, "Calico's datastore is ready"),
-            _ => check(
+            Some(false) => check(
                 "datastore",
                 Level::Fail,
                 "Calico's datastore is not ready (ClusterInformation datastoreReady): IPAM must not be changed now",
+            ),
+            None => check(
+                "datastore",
+                Level::Fail,
+                "Calico's ClusterInformation has not been read (yet): whether its datastore is ready is unknown; try again in a moment",
             ),
         }];
         checks.push(if young.is_empty() {
