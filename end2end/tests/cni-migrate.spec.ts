@@ -22,6 +22,10 @@ test("migrate a manifest install of Calico to the Tigera operator, node by node,
     await page.goto(`/c/${cluster}/cni`);
     await hydrated(page);
     await expect(page.getByTestId("cni-installed")).toContainText("kube-system/calico-node", { timeout: 60_000 });
+    // calico-node creates the default pool once it runs: the plan hands it over.
+    await expect
+      .poll(() => kubectl("get", "ippools.crd.projectcalico.org", "-o", "name"), { timeout: 60_000 })
+      .toContain("default-ipv4-ippool");
 
     await page.getByTestId("manifest-source").selectOption(entry);
     await expect(page.getByTestId("operator-options")).toHaveAttribute("open", "");

@@ -154,12 +154,26 @@ impl Runs {
                 Planned::Handover,
             ));
         }
-        let pools: Vec<String> = self
-            .inner()
-            .states
-            .get(cluster)
-            .map(|s| s.read().ippools.keys().cloned().collect())
-            .unwrap_or_default();
+        // From the API, not the live state: right after an install its pool may not have
+        // reached the watches yet.
+        let _ = cluster;
+        let pool_kind = reference(calico, "IPPool", None, "");
+        let pools: Vec<String> = match resolver.api(&pool_kind).await {
+            Ok(api) => api
+                .list_metadata(&ListParams::default())
+                .await
+                .map_err(|source| KubeError::Call {
+                    verb: "list",
+                    object: "IPPool".into(),
+                    source,
+                })?
+                .items
+                .into_iter()
+                .filter_map(|p| p.metadata.name)
+                .collect(),
+            Err(KubeError::UnknownKind { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
         rows.extend(
             pools
                 .iter()
