@@ -13,7 +13,7 @@ use grappe_engine::Engine;
 use grappe_engine::manifests::Source;
 use grappe_engine::model::Plan;
 use grappe_engine::runs::cni::InstallParams;
-use grappe_engine::runs::{Actor, RunError, RunId, Start};
+use grappe_engine::runs::{Actor, RunError, RunId};
 use grappe_views::ipam::Trend;
 use grappe_views::runs::{Planned, RunView};
 use support::{Lab, manifests, serve_dir};
@@ -49,15 +49,7 @@ async fn plan(engine: &Engine, id: &str, migrate: bool) -> Result<Plan, RunError
 }
 
 async fn run(engine: &Engine, plan: &Plan) -> (RunId, RunView) {
-    assert!(plan.runnable(), "{}: {:#?}", plan.title, plan.checks);
-    let id = engine
-        .runs
-        .start(&alice(), Start::of(plan, support::confirm()))
-        .await
-        .unwrap_or_else(|e| panic!("start {}: {e}", plan.title));
-    let view = support::finished(&engine.runs, id).await;
-    support::assert_succeeded(&view);
-    (id, view)
+    support::run(engine, &alice(), plan).await
 }
 
 fn step<'a>(view: &'a RunView, name: &str) -> &'a str {
@@ -65,19 +57,6 @@ fn step<'a>(view: &'a RunView, name: &str) -> &'a str {
         || panic!("no step {name}: {:#?}", view.steps),
         |s| &s.output,
     )
-}
-
-fn calico_node_image(lab: &Lab, namespace: &str) -> String {
-    lab.kubectl(&[
-        "get",
-        "ds",
-        "calico-node",
-        "-n",
-        namespace,
-        "--ignore-not-found",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +77,7 @@ async fn a_manifest_install_moves_to_the_operator_node_by_node_and_back() {
 
     let p = plan(&engine, "calico-v3.31.7", false).await.expect("plan");
     let (install, _) = run(&engine, &p).await;
-    assert!(calico_node_image(&lab, "kube-system").ends_with("v3.31.7"));
+    assert!(lab.calico_node_image("kube-system").ends_with("v3.31.7"));
 
     // The exhaustion forecast's samples (the server takes one every 5 minutes): three, half an
     // hour apart, of a pool that does not grow.
@@ -186,8 +165,8 @@ async fn a_manifest_install_moves_to_the_operator_node_by_node_and_back() {
     }
     assert!(moves.contains("kube-system/calico-node deleted by the operator"));
     assert!(step(&view, "rollout").contains("TigeraStatus calico: Available"));
-    assert_eq!(calico_node_image(&lab, "kube-system"), "");
-    assert!(calico_node_image(&lab, "calico-system").ends_with("v3.32.1"));
+    assert_eq!(lab.calico_node_image("kube-system"), "");
+    assert!(lab.calico_node_image("calico-system").ends_with("v3.32.1"));
     let labelled = lab.kubectl(&[
         "get",
         "nodes",
@@ -238,8 +217,8 @@ async fn a_manifest_install_moves_to_the_operator_node_by_node_and_back() {
         ]
     );
     assert!(step(&view, "verify").contains("equal their snapshot"));
-    assert!(calico_node_image(&lab, "kube-system").ends_with("v3.31.7"));
-    assert_eq!(calico_node_image(&lab, "calico-system"), "");
+    assert!(lab.calico_node_image("kube-system").ends_with("v3.31.7"));
+    assert_eq!(lab.calico_node_image("calico-system"), "");
     let namespaces = lab.kubectl(&["get", "ns", "-o", "name"]);
     assert!(
         !namespaces.contains("namespace/calico-system"),
@@ -257,5 +236,5 @@ async fn a_manifest_install_moves_to_the_operator_node_by_node_and_back() {
         .await
         .expect("plan rollback");
     run(&engine, &rb).await;
-    assert_eq!(calico_node_image(&lab, "kube-system"), "");
+    assert_eq!(lab.calico_node_image("kube-system"), "");
 }

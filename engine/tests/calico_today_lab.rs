@@ -18,7 +18,7 @@ use grappe_engine::manifests::Source;
 use grappe_engine::manifests::operator::OperatorOptions;
 use grappe_engine::model::Plan;
 use grappe_engine::runs::cni::InstallParams;
-use grappe_engine::runs::{Actor, RunId, Start};
+use grappe_engine::runs::{Actor, RunId};
 use grappe_engine::state::ClusterState;
 use grappe_views::runs::{Planned, RunView};
 use support::{Lab, expect_rule, manifests, serve_dir};
@@ -63,15 +63,7 @@ async fn plan(engine: &Engine, id: &str, operator: Option<OperatorOptions>) -> P
 }
 
 async fn run(engine: &Engine, plan: &Plan) -> (RunId, RunView) {
-    assert!(plan.runnable(), "{}: {:#?}", plan.title, plan.checks);
-    let id = engine
-        .runs
-        .start(&alice(), Start::of(plan, support::confirm()))
-        .await
-        .unwrap_or_else(|e| panic!("start {}: {e}", plan.title));
-    let view = support::finished(&engine.runs, id).await;
-    support::assert_succeeded(&view);
-    (id, view)
+    support::run(engine, &alice(), plan).await
 }
 
 async fn roll_back(engine: &Engine, target: RunId) -> RunView {
@@ -81,19 +73,6 @@ async fn roll_back(engine: &Engine, target: RunId) -> RunView {
         .await
         .expect("plan rollback");
     run(engine, &plan).await.1
-}
-
-fn calico_node_image(lab: &Lab, namespace: &str) -> String {
-    lab.kubectl(&[
-        "get",
-        "ds",
-        "calico-node",
-        "-n",
-        namespace,
-        "--ignore-not-found",
-        "-o",
-        "jsonpath={.spec.template.spec.containers[0].image}",
-    ])
 }
 
 /// Whether a `TigeraStatus` Degraded finding says the projectcalico.org/v3 API cannot be
@@ -159,7 +138,7 @@ async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
             p.checks
         );
         let (upgrade, _) = run(&engine, &p).await;
-        assert!(calico_node_image(&lab, "kube-system").ends_with(version));
+        assert!(lab.calico_node_image("kube-system").ends_with(version));
         upgrades.push((upgrade, p));
     }
     // On 3.32.1: supported, tested on 1.35.
@@ -199,10 +178,10 @@ async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
             "{:#?}",
             rb.steps
         );
-        assert!(calico_node_image(&lab, "kube-system").ends_with(before));
+        assert!(lab.calico_node_image("kube-system").ends_with(before));
     }
     roll_back(&engine, install).await;
-    assert_eq!(calico_node_image(&lab, "kube-system"), "");
+    assert_eq!(lab.calico_node_image("kube-system"), "");
 
     // The real Tigera operator: CRDs, operator, then the Installation from the plan's options.
     let options = OperatorOptions {
@@ -243,7 +222,7 @@ async fn calico_today_manifests_operator_and_native_v3_on_the_lab() {
         "{:#?}",
         view.steps
     );
-    assert!(calico_node_image(&lab, "calico-system").ends_with("v3.32.1"));
+    assert!(lab.calico_node_image("calico-system").ends_with("v3.32.1"));
     support::eventually(
         "the overview shows the operator's Calico",
         Duration::from_secs(60),

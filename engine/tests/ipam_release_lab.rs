@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use grappe_engine::diagnostics as rules;
 use grappe_engine::model::Plan;
+use grappe_engine::runs::Actor;
 use grappe_engine::runs::cni::ReleaseRequest;
-use grappe_engine::runs::{Actor, Start};
 use grappe_views::runs::Planned;
 use support::{Lab, expect_rule, manifests};
 
@@ -91,21 +91,10 @@ async fn leaked_addresses_are_released_and_put_back() {
     assert!(!p.runnable());
 
     // The datastore not ready: refused.
-    let ready = |v: bool| {
-        lab.kubectl(&[
-            "patch",
-            "clusterinformations.crd.projectcalico.org",
-            "default",
-            "--type",
-            "merge",
-            "-p",
-            &format!(r#"{{"spec":{{"datastoreReady":{v}}}}}"#),
-        ])
-    };
-    ready(false);
+    lab.set_datastore_ready(false);
     expect_rule(&state, rules::DATASTORE_NOT_READY, true).await;
     assert_eq!(level(&plan(Some(0)).await, "datastore"), "fail");
-    ready(true);
+    lab.set_datastore_ready(true);
     expect_rule(&state, rules::DATASTORE_NOT_READY, false).await;
 
     // Grace 0: exactly the injected addresses, their block and their handles.
@@ -133,13 +122,7 @@ async fn leaked_addresses_are_released_and_put_back() {
             .count(),
         12
     );
-    let id = engine
-        .runs
-        .start(&alice(), Start::of(&p, support::confirm()))
-        .await
-        .expect("start");
-    let view = support::finished(&engine.runs, id).await;
-    support::assert_succeeded(&view);
+    let (id, view) = support::run(&engine, &alice(), &p).await;
     assert!(
         view.steps
             .iter()
@@ -189,14 +172,7 @@ async fn leaked_addresses_are_released_and_put_back() {
 
     // The rollback puts the 12 addresses and their handles back.
     let rb = engine.runs.plan_rollback(id).await.expect("plan rollback");
-    assert!(rb.runnable(), "{:#?}", rb.checks);
-    let rid = engine
-        .runs
-        .start(&alice(), Start::of(&rb, support::confirm()))
-        .await
-        .expect("start rollback");
-    let view = support::finished(&engine.runs, rid).await;
-    support::assert_succeeded(&view);
+    support::run(&engine, &alice(), &rb).await;
     expect_rule(&state, rules::IPAM_LEAKED, true).await;
     assert_eq!(state.ipam().leaked.total, 12);
     assert_eq!(

@@ -353,20 +353,8 @@ async fn ipam_follows_the_lab(lab: &Lab, state: &ClusterState) {
     lab.run(&["heal"]);
     expect_rule(state, rules::POOL_NEARLY_FULL, false).await;
 
-    let ready = |v: bool| format!(r#"{{"spec":{{"datastoreReady":{v}}}}}"#);
-    let patch = |v: bool| {
-        lab.kubectl(&[
-            "patch",
-            "clusterinformations.crd.projectcalico.org",
-            "default",
-            "--type",
-            "merge",
-            "-p",
-            &ready(v),
-        ])
-    };
-    patch(false);
+    lab.set_datastore_ready(false);
     expect_rule(state, rules::DATASTORE_NOT_READY, true).await;
-    patch(true);
+    lab.set_datastore_ready(true);
     expect_rule(state, rules::DATASTORE_NOT_READY, false).await;
 }

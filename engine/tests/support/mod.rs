@@ -179,6 +179,35 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// The image of DaemonSet `namespace/calico-node`'s first container ("" without it).
+    pub fn calico_node_image(&self, namespace: &str) -> String {
+        self.kubectl(&[
+            "get",
+            "ds",
+            "calico-node",
+            "-n",
+            namespace,
+            "--ignore-not-found",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+    }
+
+    /// Sets Calico's ClusterInformation `datastoreReady`.
+    pub fn set_datastore_ready(&self, ready: bool) {
+        self.kubectl(&[
+            "patch",
+            "clusterinformations.crd.projectcalico.org",
+            "default",
+            "--type",
+            "merge",
+            "-p",
+            &format!(r#"{{"spec":{{"datastoreReady":{ready}}}}}"#),
+        ]);
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = Command::new(repo().join("lab/lab"))
@@ -210,6 +239,23 @@ pub fn confirm() -> grappe_engine::runs::Confirmation {
         typed: "lab".into(),
         reauthenticated: false,
     }
+}
+
+/// Starts `plan` as `actor` (confirmed as [`confirm`] does) and waits until it succeeded.
+pub async fn run(
+    engine: &grappe_engine::Engine,
+    actor: &grappe_engine::runs::Actor,
+    plan: &grappe_engine::model::Plan,
+) -> (grappe_engine::runs::RunId, grappe_views::runs::RunView) {
+    assert!(plan.runnable(), "{}: {:#?}", plan.title, plan.checks);
+    let id = engine
+        .runs
+        .start(actor, grappe_engine::runs::Start::of(plan, confirm()))
+        .await
+        .unwrap_or_else(|e| panic!("start {}: {e}", plan.title));
+    let view = finished(&engine.runs, id).await;
+    assert_succeeded(&view);
+    (id, view)
 }
 
 /// Fails with the run's error and steps unless it succeeded with every step done.

@@ -95,12 +95,9 @@ func Break(ctx context.Context, dir, kind string, args []string, out io.Writer) 
 	if err != nil {
 		return err
 	}
-	target := config.WorkerName(0)
+	target := firstWorker(&cfg)
 	if kind == "duplicate-ip" && cfg.Workers > 1 {
 		target = config.WorkerName(1)
-	}
-	if cfg.Workers == 0 {
-		target = config.ControlPlaneName
 	}
 	if len(args) > 0 {
 		target = args[0]
@@ -154,6 +151,15 @@ func Break(ctx context.Context, dir, kind string, args []string, out io.Writer) 
 	}
 	fmt.Fprintf(out, "%s\n", signal)
 	return nil
+}
+
+// firstWorker is the node a failure goes to by default: the first worker, or the control plane
+// of a lab without workers.
+func firstWorker(cfg *config.Config) string {
+	if cfg.Workers == 0 {
+		return config.ControlPlaneName
+	}
+	return config.WorkerName(0)
 }
 
 func joinSet(set map[string]bool) string {

@@ -53,10 +53,7 @@ func breakIpamLeak(ctx context.Context, cfg *config.Config, client kubernetes.In
 		}
 		n = v
 	}
-	node := config.WorkerName(0)
-	if cfg.Workers == 0 {
-		node = config.ControlPlaneName
-	}
+	node := firstWorker(cfg)
 	if len(args) > 1 {
 		node = args[1]
 	}
@@ -118,10 +115,7 @@ func breakPoolNearlyFull(ctx context.Context, cfg *config.Config, client kuberne
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create IPPool %s (is Calico installed?): %w", SmallPool, err)
 	}
-	node := config.WorkerName(0)
-	if cfg.Workers == 0 {
-		node = config.ControlPlaneName
-	}
+	node := firstWorker(cfg)
 	// Until the footprint has read the new pool, their CNI ADD waits (as Calico's fails and
 	// the kubelet retries).
 	annotations := map[string]string{footprint.PoolsAnnotation: fmt.Sprintf("[%q]", SmallPool)}

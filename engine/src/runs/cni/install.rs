@@ -79,7 +79,7 @@ impl Runs {
             .try_collect()
             .await?;
         if params.migrate {
-            planned.extend(self.handover_rows(cluster, &mut resolver).await?);
+            planned.extend(self.handover_rows(&mut resolver).await?);
         }
         let mut options = Vec::new();
         if params.migrate {

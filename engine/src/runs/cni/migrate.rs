@@ -18,7 +18,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use super::*;
 use crate::manifests::Packaging;
 use crate::runs::k8s::{self, KubeError, ObjectRef, Resolver};
-use crate::runs::step::{Next, Wait};
+use crate::runs::step::Next;
 use crate::runs::{Failure, RunError, Runs, check};
 
 /// How often a migration that takes its time says where it stands.
@@ -126,7 +126,6 @@ impl Runs {
     /// operator creates them if need be: a rollback deletes what it created).
     pub(super) async fn handover_rows(
         &self,
-        cluster: &ClusterName,
         resolver: &mut Resolver,
     ) -> Result<Vec<PlannedObjectView>, RunError> {
         let mut rows = Vec::new();
@@ -156,7 +155,6 @@ impl Runs {
         }
         // From the API, not the live state: right after an install its pool may not have
         // reached the watches yet.
-        let _ = cluster;
         let pool_kind = reference(calico, "IPPool", None, "");
         let pools: Vec<String> = match resolver.api(&pool_kind).await {
             Ok(api) => api
@@ -249,7 +247,7 @@ impl StepContext {
     /// Where each node stands: which calico-node serves it.
     fn moves(&self) -> Moves {
         let mut moves = Moves::default();
-        let Some(state) = self.cx.runs.inner().states.get(&self.cx.run.cluster) else {
+        let Some(state) = self.live() else {
             return moves;
         };
         let stores = state.read();
@@ -280,17 +278,7 @@ impl StepContext {
     /// kube-system's is gone and no node keeps the migration label; says each node as it
     /// moves. Fails at once when the operator reports that it cannot convert the install.
     pub(super) async fn migrate_nodes(&mut self, idx: i64) -> Result<(), RunError> {
-        let changes = self
-            .cx
-            .runs
-            .inner()
-            .states
-            .get(&self.cx.run.cluster)
-            .map(|s| s.changes());
-        let wait = Wait::new("the migration", Duration::from_secs(1))
-            .timeout(self.rollout_timeout)
-            .report_every(REPORT_EVERY)
-            .woken_by(changes);
+        let wait = self.live_wait("the migration").report_every(REPORT_EVERY);
         let mut waiter = self.cx.waiter(idx, wait);
         let kube_system = reference("apps/v1", "DaemonSet", Some("kube-system"), "calico-node");
         let daemonsets = self.resolver.api(&kube_system).await?;
@@ -353,7 +341,7 @@ impl StepContext {
     /// The operator's refusal to convert the install (TigeraStatus `calico` Degraded with
     /// reason `MigrationError`), from the live state.
     fn migration_error(&self) -> Option<String> {
-        let state = self.cx.runs.inner().states.get(&self.cx.run.cluster)?;
+        let state = self.live()?;
         let stores = state.read();
         let calico = stores.tigera_status.get("calico")?;
         (calico.degraded && calico.reason == "MigrationError").then(|| calico.message.clone())

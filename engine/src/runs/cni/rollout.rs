@@ -10,6 +10,19 @@ use crate::runs::step::{Next, Wait};
 use crate::runs::{Failure, RunError, Workflow};
 
 impl StepContext {
+    /// The cluster's live state (none for a cluster without one).
+    pub(super) fn live(&self) -> Option<std::sync::Arc<crate::state::ClusterState>> {
+        self.cx.runs.inner().states.get(&self.cx.run.cluster)
+    }
+
+    /// A wait of `what` up to the rollout's timeout, looking again when the live state
+    /// changes (pods turning Ready, a DaemonSet's status), at the latest after a second.
+    pub(super) fn live_wait(&self, what: &str) -> Wait {
+        Wait::new(what.to_owned(), Duration::from_secs(1))
+            .timeout(self.rollout_timeout)
+            .woken_by(self.live().map(|s| s.changes()))
+    }
+
     /// Waits until every DaemonSet and Deployment of the run is rolled out and every node is
     /// Ready, reporting progress; fails after the timeout saying what is missing.
     pub(super) async fn rollout(&mut self, idx: i64) -> Result<(), RunError> {
@@ -31,17 +44,7 @@ impl StepContext {
         }
         // Look again when the cluster's live state changes (pods turning Ready, the
         // DaemonSet's status); at the latest after a second.
-        let changes = self
-            .cx
-            .runs
-            .inner()
-            .states
-            .get(&self.cx.run.cluster)
-            .map(|s| s.changes());
-        let wait = Wait::new("the rollout", Duration::from_secs(1))
-            .timeout(self.rollout_timeout)
-            .report_changes()
-            .woken_by(changes);
+        let wait = self.live_wait("the rollout").report_changes();
         let mut waiter = self.cx.waiter(idx, wait);
         loop {
             let mut missing = Vec::new();
@@ -146,7 +149,7 @@ impl StepContext {
 
     /// The nodes with no Ready pod of DaemonSet `namespace/name`, from the live state.
     pub(super) fn nodes_without_ready_pod(&self, namespace: &str, name: &str) -> Vec<String> {
-        let Some(state) = self.cx.runs.inner().states.get(&self.cx.run.cluster) else {
+        let Some(state) = self.live() else {
             return Vec::new();
         };
         let stores = state.read();
@@ -182,7 +185,7 @@ impl StepContext {
         if wanted.is_empty() {
             return None;
         }
-        let Some(state) = self.cx.runs.inner().states.get(&self.cx.run.cluster) else {
+        let Some(state) = self.live() else {
             return Some(("TigeraStatus: no live state".into(), false));
         };
         let stores = state.read();
@@ -190,7 +193,7 @@ impl StepContext {
     }
 
     pub(super) async fn nodes_progress(&self) -> Result<(String, bool), RunError> {
-        let Some(state) = self.cx.runs.inner().states.get(&self.cx.run.cluster) else {
+        let Some(state) = self.live() else {
             return Ok(("nodes: no live state".into(), false));
         };
         let stores = state.read();
