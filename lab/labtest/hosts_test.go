@@ -130,6 +130,60 @@ func TestHosts(t *testing.T) {
 		}
 	})
 
+	t.Run("birdcl answers from the peering; bgp-peer-down shows at both ends", func(t *testing.T) {
+		const bird = "birdcl -s /var/run/calico/bird.ctl show protocols"
+		// Until calico-node set itself up on the node, BIRD's socket is not there.
+		eventually(t, 60*time.Second, "the mesh in birdcl on "+worker, func() error {
+			out, code := l.ssh(worker, bird)
+			if code != 0 || !strings.Contains(out, "Mesh_10_15_0_10") || !strings.Contains(out, "Mesh_10_15_0_12") {
+				return fmt.Errorf("exit %d:\n%s", code, out)
+			}
+			if strings.Contains(out, "Mesh_10_15_0_11 ") || strings.Count(out, "Established") != 2 {
+				return fmt.Errorf("not two established sessions:\n%s", out)
+			}
+			return nil
+		})
+		l.labCmd("break", "bgp-peer-down", "rigel", "bellatrix")
+		out := l.mustSSH(worker, bird)
+		if !strings.Contains(out, "Mesh_10_15_0_12  BGP      master   start") || !strings.Contains(out, "Connection refused") {
+			t.Fatalf("rigel's session with bellatrix is not down:\n%s", out)
+		}
+		if back := l.mustSSH(other, bird); !strings.Contains(back, "Mesh_10_15_0_11  BGP      master   start") {
+			t.Fatalf("bellatrix's session with rigel is not down:\n%s", back)
+		}
+		l.labCmd("heal")
+		if out := l.mustSSH(worker, bird); strings.Count(out, "Established") != 2 {
+			t.Fatalf("after heal:\n%s", out)
+		}
+		if out, code := l.ssh(worker, "birdcl -s /var/run/bird.ctl show protocols"); code == 0 || !strings.Contains(out, "Unable to connect") {
+			t.Fatalf("another socket answered: exit %d\n%s", code, out)
+		}
+	})
+
+	t.Run("mtu-mismatch makes larger packets to a host really drop", func(t *testing.T) {
+		ping := func(size int) int {
+			_, code := l.ssh(cp, fmt.Sprintf("ping -n -q -M do -c 1 -W 1 -s %d %s", size-28, worker))
+			return code
+		}
+		if ping(1500) != 0 {
+			t.Fatal("a 1500-byte packet does not pass before the break")
+		}
+		l.labCmd("break", "mtu-mismatch", "rigel")
+		if link := l.mustSSH(worker, "ip -o link show eth0"); !strings.Contains(link, "mtu 1400") {
+			t.Fatalf("eth0 after the break: %s", link)
+		}
+		if ping(1500) == 0 || ping(1450) == 0 {
+			t.Fatal("packets larger than rigel's MTU still pass")
+		}
+		if ping(1400) != 0 {
+			t.Fatal("a 1400-byte packet does not pass")
+		}
+		l.labCmd("heal")
+		if ping(1500) != 0 {
+			t.Fatal("a 1500-byte packet does not pass after heal")
+		}
+	})
+
 	t.Run("kubeadm reset clears what kubeadm clears and warns about the rest", func(t *testing.T) {
 		out, code := l.ssh(other, "kubeadm reset -f")
 		if code != 0 {

@@ -59,6 +59,14 @@ commands:
                                    each other (readiness probe "BGP not established with …")
                 pool-nearly-full   IPPool lab-small-pool (172.30.255.0/27, /29 blocks) filled
                                    to 29 of 32 addresses by pods that ask for it
+                mtu-mismatch [NODE [MTU]]
+                                   NODE's host interface (eth0) gets MTU (default 1400): larger
+                                   packets to it are really dropped (ping -M do finds it)
+                tunnel-addr-missing [NODE]
+                                   calico-node on NODE runs without its IPIP tunnel address
+                                   (projectcalico.org/IPv4IPIPTunnelAddr removed)
+                pool-cross-subnet  the first IPIP pool's ipipMode becomes CrossSubnet (every
+                                   lab node is in one subnet: nothing is encapsulated)
   heal        undo every injected failure
   cni apply FILE | cni delete FILE
               server-side apply or delete a manifest (like kubectl apply --server-side / delete -f)

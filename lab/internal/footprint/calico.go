@@ -378,9 +378,13 @@ func (k *calico) nodeState(node *corev1.Node, pod *corev1.Pod, breaks map[string
 	if ok && (p.ipipMode == "Always" || p.ipipMode == "CrossSubnet") {
 		tunnel, err = k.tunnelAddress(ctx, node.Name)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		log.Printf("footprint: tunnel address for %s: %v", node.Name, err)
-	} else if tunnel != "" {
+	case breaks["tunnel-addr-missing"]:
+		// `lab break tunnel-addr-missing`: calico-node runs, its tunnel setup did not.
+		ann[calicoTunnelAnnotation] = nil
+	case tunnel != "":
 		ann[calicoTunnelAnnotation] = &tunnel
 	}
 	cond := &corev1.NodeCondition{

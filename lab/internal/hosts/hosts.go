@@ -62,7 +62,7 @@ func (h Host) ProcName() string { return "sshd-" + h.Node.Name }
 var mounts = []string{"/etc/cni", "/opt/cni", "/var/lib", "/etc/kubernetes", "/root/.kube"}
 
 // ToolNames are the host tools installed in /usr/local/sbin.
-var ToolNames = []string{"kubeadm", "systemctl", "journalctl", "crictl", "ipvsadm"}
+var ToolNames = []string{"kubeadm", "systemctl", "journalctl", "crictl", "ipvsadm", "birdcl"}
 
 // List returns the lab's hosts (none when the lab runs without them).
 func List(cfg *config.Config) ([]Host, error) {

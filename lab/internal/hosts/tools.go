@@ -25,6 +25,9 @@ type Cluster interface {
 	StartAPIServer(ctx context.Context) error
 	// StopAPIServer stops it (its static pod's manifest is gone).
 	StopAPIServer() error
+	// BGPSessions lists the node's BGP sessions as its BIRD has them, and whether
+	// calico-node (hence BIRD) runs there.
+	BGPSessions(ctx context.Context, node string) ([]BGPSession, bool, error)
 }
 
 // IO are a host tool's standard streams.
@@ -47,6 +50,8 @@ func Tool(ctx context.Context, h Host, c Cluster, tool string, args []string, s 
 		return t.crictl()
 	case "ipvsadm":
 		return t.ipvsadm()
+	case "birdcl":
+		return t.birdcl()
 	}
 	fmt.Fprintf(s.Err, "%s: not a lab host tool\n", tool)
 	return 127
@@ -61,7 +66,7 @@ type toolRun struct {
 }
 
 // valueFlags are the options of the host tools that take a value (`-n 20`).
-var valueFlags = map[string]bool{"-n": true, "--lines": true, "-u": true, "--unit": true, "--name": true, "-o": true, "--output": true, "--since": true}
+var valueFlags = map[string]bool{"-n": true, "--lines": true, "-u": true, "--unit": true, "--name": true, "-o": true, "--output": true, "--since": true, "-s": true}
 
 // positional drops options (words starting with -) and the values of those that take one.
 func positional(args []string) []string {

@@ -39,6 +39,7 @@ var ippoolsGVR = schema.GroupVersionResource{Group: "crd.projectcalico.org", Ver
 var nodeBreaks = map[string]bool{
 	"duplicate-ip": true, "wrong-ip": true, "calico-not-ready": true,
 	"network-unavailable-stale": true, "node-notready": true, "bgp-peer-down": true,
+	"tunnel-addr-missing": true,
 }
 
 // Break injects one failure and waits until its signal is visible.
@@ -55,6 +56,9 @@ func Break(ctx context.Context, dir, kind string, args []string, out io.Writer) 
 		fmt.Fprintf(out, "kube-apiserver stopped (killed); %s now refuses connections. `lab heal` restarts it.\n", cfg.APIServerURL())
 		return nil
 	}
+	if kind == "mtu-mismatch" {
+		return breakMTU(&cfg, args, out)
+	}
 	if kind == "slow-reset" || kind == "ssh-cut" {
 		if len(args) == 0 {
 			return &UsageError{Err: fmt.Errorf("usage: lab break %s NODE", kind)}
@@ -70,6 +74,13 @@ func Break(ctx context.Context, dir, kind string, args []string, out io.Writer) 
 	}
 	if kind == "ipam-leak" {
 		return breakIpamLeak(ctx, &cfg, client, args, out)
+	}
+	if kind == "pool-cross-subnet" {
+		dyn, err := dynamic.NewForConfig(rc)
+		if err != nil {
+			return err
+		}
+		return breakCrossSubnet(ctx, dyn, out)
 	}
 	if kind == "pool-nearly-full" {
 		dyn, err := dynamic.NewForConfig(rc)
@@ -299,6 +310,12 @@ func waitSignal(ctx context.Context, c kubernetes.Interface, kind, target string
 				}
 			}
 			return false, "NetworkUnavailable not True yet (is Calico installed?)", nil
+		case "tunnel-addr-missing":
+			if _, has := node.Annotations["projectcalico.org/IPv4IPIPTunnelAddr"]; !has && node.Annotations["projectcalico.org/IPv4Address"] != "" {
+				signal = target + ": no projectcalico.org/IPv4IPIPTunnelAddr (calico-node set up no IPIP tunnel)"
+				return true, "", nil
+			}
+			return false, "tunnel address still there (is Calico installed with an IPIP pool?)", nil
 		case "node-notready":
 			if rc := readyCondition(node); rc != nil && rc.Status == corev1.ConditionUnknown {
 				signal = fmt.Sprintf("%s: Ready=Unknown (%s)", target, rc.Message)
@@ -379,6 +396,9 @@ func Heal(ctx context.Context, dir string, out io.Writer) error {
 			fmt.Fprintf(out, "kubeadm reset on %s is quick again\n", h.Node.Name)
 		}
 	}
+	if err := healMTU(&cfg, out); err != nil {
+		return err
+	}
 	if changed, err := resetKubeProxyMode(ctx, client); err != nil {
 		return err
 	} else if changed {
@@ -390,6 +410,9 @@ func Heal(ctx context.Context, dir string, out io.Writer) error {
 			fmt.Fprintf(out, "IPPool %s deleted\n", OverlapPool)
 		}
 		if err := healIpam(ctx, client, dyn, out); err != nil {
+			return err
+		}
+		if err := healCrossSubnet(ctx, dyn, out); err != nil {
 			return err
 		}
 	}
