@@ -282,9 +282,11 @@ pub fn texts(rule: &str, lang: Lang) -> Option<(&'static str, &'static str, &'st
             "Un nœud sans adresse libre dans ses blocs et qui ne peut plus en réclamer prend une adresse dans le bloc d'un autre nœud : sa route passe par l'autre nœud (route /32), ce qui multiplie les routes et peut surprendre des politiques liées aux blocs.",
             "En général un pool trop petit pour ses nœuds à cette taille de bloc : ajouter un pool ou réduire la taille de bloc ; libérer d'abord les adresses perdues.",
         ),
-        _ => return None,
+        _ => return mtu::texts(rule, lang),
     })
 }
+
+mod mtu;
 
 fn fill(template: &str, finding: &Finding) -> String {
     let mut out = template.to_owned();

@@ -42,23 +42,38 @@ impl Lang {
 }
 
 macro_rules! messages {
-    ($($key:ident => $en:literal, $fr:literal;)*) => {
+    ($name:ident { $($key:ident => $en:literal, $fr:literal;)* }) => {
         /// A UI message.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Msg { $($key),* }
+        pub enum $name { $($key),* }
 
-        impl Msg {
+        impl $name {
             /// The message in `lang`.
             pub fn text(self, lang: Lang) -> &'static str {
                 match (self, lang) {
-                    $( (Msg::$key, Lang::En) => $en, (Msg::$key, Lang::Fr) => $fr, )*
+                    $( ($name::$key, Lang::En) => $en, ($name::$key, Lang::Fr) => $fr, )*
                 }
+            }
+        }
+
+        impl $crate::i18n::Text for $name {
+            fn in_lang(self, lang: Lang) -> &'static str {
+                self.text(lang)
             }
         }
     };
 }
+use messages;
 
-messages! {
+/// A message of any of the tables, for [`t`].
+pub trait Text {
+    fn in_lang(self, lang: Lang) -> &'static str;
+}
+
+mod net;
+pub use net::Net;
+
+messages!(Msg {
     AppTagline => "Kubernetes cluster networking control room", "Salle de contrôle du réseau des grappes Kubernetes";
     NavOverview => "Overview", "Vue d'ensemble";
     NavNodes => "Nodes", "Nœuds";
@@ -391,7 +406,7 @@ messages! {
     NoSuch => "Not found:", "Introuvable :";
     Loading => "Loading…", "Chargement…";
     InternalError => "Something went wrong on the server. The error was logged with this reference:", "Une erreur s'est produite sur le serveur. Elle a été journalisée avec cette référence :";
-}
+});
 
 /// The reader's language, from context (set by the layout once the user is known; English
 /// before login).
@@ -400,8 +415,8 @@ pub fn use_lang() -> Lang {
 }
 
 /// Shorthand: the text of `msg` in the reader's language.
-pub fn t(msg: Msg) -> &'static str {
-    msg.text(use_lang())
+pub fn t(msg: impl Text) -> &'static str {
+    msg.in_lang(use_lang())
 }
 
 /// The template of a refusal or a step's failure the engine names by `code` (`{name}` marks a

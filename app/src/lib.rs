@@ -90,6 +90,11 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route
+                        path=path!("/c/:cluster/mtu")
+                        view=pages::mtu::MtuPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
                         path=path!("/c/:cluster/ipam")
                         view=pages::ipam::IpamPage
                         ssr=SsrMode::Async

@@ -32,6 +32,59 @@ pub fn peers_down(message: &str) -> Vec<String> {
         .collect()
 }
 
+/// What draining `nodes` means for route reflection: `None` unless the mesh is off and some of
+/// them reflect routes. A drain leaves calico-node running (DaemonSet pods stay), but the
+/// maintenance it prepares (a reboot, a reset) stops BIRD there.
+#[must_use]
+pub fn drain_warning(stores: &Stores, nodes: &[&str]) -> Option<String> {
+    let view = view(stores);
+    if view.mesh {
+        return None;
+    }
+    let (draining, left): (Vec<&String>, Vec<&String>) = view
+        .route_reflectors
+        .iter()
+        .partition(|r| nodes.contains(&r.as_str()));
+    if draining.is_empty() {
+        return None;
+    }
+    let names = draining
+        .iter()
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(if left.is_empty() {
+        format!(
+            "{names}: the cluster's only route reflector(s), with the node-to-node mesh off. The drain leaves calico-node running, but once it stops there (reboot, reset) every other node loses its BGP peer and the routes to pods on other nodes are withdrawn. Make another node a route reflector first."
+        )
+    } else {
+        format!(
+            "{names} reflect routes; {} other route reflector(s) remain ({}), so the nodes keep a BGP peer while they are down.",
+            left.len(),
+            left.iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+/// The node whose Calico address or InternalIP is `ip`.
+#[must_use]
+pub fn node_of(stores: &Stores, ip: &str) -> Option<String> {
+    stores
+        .nodes
+        .values()
+        .find(|n| {
+            n.calico_ipv4
+                .as_deref()
+                .and_then(address_part)
+                .is_some_and(|a| a.to_string() == ip)
+                || n.internal_ip() == Some(ip)
+        })
+        .map(|n| n.name.clone())
+}
+
 /// The peering of the cluster whose tables `stores` holds.
 #[must_use]
 pub fn view(stores: &Stores) -> BgpView {
@@ -120,5 +173,50 @@ mod tests {
         );
         assert!(peers_down("Readiness probe failed: felix is not ready").is_empty());
         assert!(peers_down("BGP not established with <script>").is_empty());
+    }
+
+    fn node(name: &str, rr: bool) -> crate::state::model::NodeInfo {
+        let mut ann = serde_json::Map::new();
+        if rr {
+            ann.insert(
+                "projectcalico.org/RouteReflectorClusterID".into(),
+                "224.0.0.1".into(),
+            );
+        }
+        let n: k8s_openapi::api::core::v1::Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "annotations": ann}
+        }))
+        .expect("node");
+        crate::state::model::NodeInfo::from_node(n).expect("node info")
+    }
+
+    #[test]
+    fn draining_the_only_route_reflector_is_warned_and_a_mesh_needs_nothing() {
+        use crate::state::model::BgpConfigInfo;
+        use crate::state::store::Change;
+        let mut s = Stores::default();
+        s.apply_nodes(Change::Reset(vec![
+            node("rigel", true),
+            node("saiph", false),
+            node("vega", false),
+        ]));
+        assert_eq!(drain_warning(&s, &["rigel"]), None, "the mesh is on");
+        s.apply_bgp_configs(Change::Reset(vec![BgpConfigInfo {
+            name: "default".into(),
+            node_to_node_mesh: false,
+            as_number: None,
+        }]));
+        let only = drain_warning(&s, &["rigel", "saiph"]).expect("warned");
+        assert!(
+            only.starts_with("rigel: the cluster's only route reflector"),
+            "{only}"
+        );
+        assert_eq!(drain_warning(&s, &["saiph"]), None);
+        s.apply_nodes(Change::Upsert(node("vega", true)));
+        let other = drain_warning(&s, &["rigel"]).expect("said");
+        assert!(
+            other.contains("1 other route reflector(s) remain (vega)"),
+            "{other}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use crate::state::store::Stores;
 use crate::time::fmt_unix_seconds as fmt_time;
 
 /// Every rule id, in the order findings are listed within a severity.
-pub const RULES: [&str; 27] = [
+pub const RULES: [&str; 30] = [
     API_UNREACHABLE,
     NO_CNI,
     TWO_CNIS,
@@ -30,6 +30,9 @@ pub const RULES: [&str; 27] = [
     ipam::IPAM_BORROWED,
     bgp::BGP_PEER_DOWN,
     bgp::ROUTE_REFLECTOR_SINGLE,
+    mtu::MTU_TOO_LARGE,
+    mtu::TUNNEL_ADDRESS_MISSING,
+    mtu::CROSS_SUBNET_ONE_SUBNET,
     POOL_OVERLAPS_NODES,
     POOL_OUTSIDE_POD_SUBNET,
     DUPLICATE_IPV4,
@@ -51,6 +54,7 @@ mod coverage;
 pub use bgp::{BGP_PEER_DOWN, ROUTE_REFLECTOR_SINGLE};
 mod current;
 mod ipam;
+mod mtu;
 pub use coverage::CNI_NODE_NOT_COVERED;
 pub use current::{
     CALICO_APISERVER_UNAVAILABLE, CALICO_END_OF_LIFE, CALICO_UNTESTED_KUBERNETES, KUBE_PROXY_IPVS,
@@ -60,6 +64,7 @@ pub use ipam::{
     DATASTORE_NOT_READY, IPAM_BORROWED, IPAM_LEAKED, IPAM_ORPHAN_BLOCKS, LEAK_THRESHOLD, POOL_FULL,
     POOL_NEARLY_FULL,
 };
+pub use mtu::{CROSS_SUBNET_ONE_SUBNET, MTU_TOO_LARGE, TUNNEL_ADDRESS_MISSING};
 
 pub const API_UNREACHABLE: &str = "apiserver.unreachable";
 pub const NO_CNI: &str = "cni.none";
@@ -147,6 +152,7 @@ pub fn diagnose(stores: &Stores, link: &Link, now: UnixSeconds) -> Vec<Finding> 
     ipam::rules(stores, &mut out);
     coverage::rules(stores, &mut out);
     bgp::rules(stores, &mut out);
+    mtu::rules(stores, &mut out);
     out.sort_by_key(|f| {
         (
             f.severity,

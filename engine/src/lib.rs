@@ -26,6 +26,7 @@ pub mod faults;
 pub mod ipam;
 pub mod manifests;
 pub mod model;
+pub mod mtu;
 pub mod names;
 pub mod net;
 pub mod password;

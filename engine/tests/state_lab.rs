@@ -125,9 +125,18 @@ async fn live_state_follows_the_lab() {
     assert_eq!(overview.nodes.ready, 4);
 
     // Node detail: its calico-node pod, its IPAM block, its pods.
-    let detail = state.node_detail("rigel").expect("rigel");
-    assert!(detail.calico_pod.as_ref().is_some_and(|p| p.ready));
-    assert!(!detail.blocks.is_empty(), "no IPAM block affine to rigel");
+    // (Its block can reach the watches a moment after the overview's count: seen once.)
+    let detail = eventually(
+        "rigel's calico-node and IPAM block",
+        Duration::from_secs(30),
+        async || {
+            let d = state.node_detail("rigel").ok_or("no rigel")?;
+            (d.calico_pod.as_ref().is_some_and(|p| p.ready) && !d.blocks.is_empty())
+                .then_some(d)
+                .ok_or_else(|| "no ready calico-node or no IPAM block affine to rigel".to_owned())
+        },
+    )
+    .await;
     for b in &detail.blocks {
         assert_eq!(b.state, "confirmed", "{b:?}");
         assert!(
@@ -196,6 +205,8 @@ async fn live_state_follows_the_lab() {
             rules::NETWORK_UNAVAILABLE_STALE,
         ),
         ("pool-overlap", rules::POOL_OVERLAPS_NODES),
+        ("tunnel-addr-missing", rules::TUNNEL_ADDRESS_MISSING),
+        ("pool-cross-subnet", rules::CROSS_SUBNET_ONE_SUBNET),
     ] {
         lab.run(&["break", kind]);
         expect_rule(&state, rule, true).await;

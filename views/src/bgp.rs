@@ -43,3 +43,34 @@ impl BgpView {
         })
     }
 }
+
+/// One BGP session as a node's BIRD reports it (`birdcl show protocols`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpSessionView {
+    /// BIRD's protocol name (`Mesh_10_13_0_3`, `Node_10_13_0_5`).
+    pub name: String,
+    pub peer_ip: Option<String>,
+    /// The node with that address, when it is one of the cluster's.
+    pub peer_node: Option<String>,
+    /// `up`, `start`, ...
+    pub state: String,
+    pub since: String,
+    /// `Established`, `Active Socket: Connection refused`, ...
+    pub info: String,
+}
+
+impl BgpSessionView {
+    pub fn established(&self) -> bool {
+        self.state == "up" && self.info.starts_with("Established")
+    }
+}
+
+/// A node's session table, read over SSH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSessionsView {
+    pub node: String,
+    pub sessions: Vec<BgpSessionView>,
+    pub actor: String,
+    pub at: String,
+    pub duration_ms: u64,
+}

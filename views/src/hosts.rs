@@ -84,6 +84,13 @@ pub struct HostCheckView {
     pub conf_files_total: usize,
     pub iptables: Vec<TableView>,
     pub ipvs: IpvsView,
+    /// The interface of the default route (checks made before Grappe read it have none).
+    #[serde(default)]
+    pub uplink: Option<String>,
+    /// The host's links and their MTUs: the uplink, Calico's tunnels and the first
+    /// workload links (`cali*`).
+    #[serde(default)]
+    pub links: Vec<(String, u32)>,
 }
 
 impl HostCheckView {

@@ -6,6 +6,7 @@
 pub mod bgp;
 pub mod hosts;
 pub mod ipam;
+pub mod mtu;
 pub mod runs;
 pub mod vocab;
 

@@ -1,9 +1,12 @@
-//! A node's host over SSH: the SSH side of its page (viewer), the read-only check (operator)
-//! and trusting a host key (admin, audited). A check against an unknown or changed host key
+//! A node's host over SSH: the SSH side of its page (viewer), the read-only check, the
+//! path-MTU probe and the BGP session table (operator, audited) and trusting a host key (admin,
+//! audited). A check against an unknown or changed host key
 //! does not fail with a bare message: it returns the presented key, so that an admin can
 //! compare its fingerprint with the host's and trust it.
 
+use grappe_views::bgp::NodeSessionsView;
 use grappe_views::hosts::{HostCheckView, HostKeyView, HostView};
+use grappe_views::mtu::ProbeView;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +15,7 @@ use crate::error::AppError;
 /// What a check came to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckOutcome {
-    Done(HostCheckView),
+    Done(Box<HostCheckView>),
     /// The host presented a key that is not pinned: nothing ran.
     UntrustedKey {
         presented: HostKeyView,
@@ -40,9 +43,60 @@ pub async fn check_host(cluster: String, node: String) -> Result<CheckOutcome, A
     let (engine, p) = guard::require(Role::Operator).await?;
     let endpoint = endpoint(&engine, &cluster, &node)?;
     match engine.ssh.check(&p.caller, &endpoint).await {
-        Ok(view) => Ok(CheckOutcome::Done(view)),
+        Ok(view) => {
+            // Its links' MTUs feed the MTU page and its rule.
+            if let Some(state) = engine.states.get(&endpoint.cluster) {
+                state.record_host_check(&view);
+            }
+            Ok(CheckOutcome::Done(Box::new(view)))
+        }
         Err(e) => untrusted(&e).ok_or_else(|| map_ssh_error(e)),
     }
+}
+
+/// Probes the path MTU from `from`'s host to `to`'s InternalIP (operator, audited).
+#[server(endpoint = "probe_mtu")]
+pub async fn probe_mtu(cluster: String, from: String, to: String) -> Result<ProbeView, AppError> {
+    let (engine, p) = guard::require(Role::Operator).await?;
+    if from == to {
+        return Err(AppError::Invalid(
+            "a probe goes from one node to another: choose two nodes".into(),
+        ));
+    }
+    let endpoint = endpoint(&engine, &cluster, &from)?;
+    let (_, target, ip) = locate(&engine, &cluster, &to)?;
+    let ip: std::net::IpAddr = ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok())
+        .ok_or_else(|| AppError::Invalid(format!("node {target} has no InternalIP to probe")))?;
+    let view = engine
+        .ssh
+        .probe_mtu(&p.caller, &endpoint, target.as_str(), ip)
+        .await
+        .map_err(map_ssh_error)?;
+    if let Some(state) = engine.states.get(&endpoint.cluster) {
+        state.record_probe(view.clone());
+    }
+    Ok(view)
+}
+
+/// A node's BGP session table from its calico-node's BIRD, over SSH (operator, audited).
+#[server(endpoint = "node_bgp_sessions")]
+pub async fn node_bgp_sessions(
+    cluster: String,
+    node: String,
+) -> Result<NodeSessionsView, AppError> {
+    let (engine, p) = guard::require(Role::Operator).await?;
+    let endpoint = endpoint(&engine, &cluster, &node)?;
+    let mut view = engine
+        .ssh
+        .bgp_sessions(&p.caller, &endpoint)
+        .await
+        .map_err(map_ssh_error)?;
+    if let Some(state) = engine.states.get(&endpoint.cluster) {
+        state.name_bgp_peers(&mut view);
+    }
+    Ok(view)
 }
 
 /// Pins the host key a node presents now, if its fingerprint is `fingerprint` (admin).

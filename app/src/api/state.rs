@@ -33,6 +33,13 @@ pub async fn cluster_bgp(cluster: String) -> Result<grappe_views::bgp::BgpView, 
     Ok(state.bgp())
 }
 
+/// A cluster's MTU and encapsulation: each pool's budget, the hosts' links, the probes (viewer).
+#[server(endpoint = "cluster_mtu")]
+pub async fn cluster_mtu(cluster: String) -> Result<grappe_views::mtu::MtuView, AppError> {
+    let state = cluster_state(&cluster).await?;
+    Ok(state.mtu())
+}
+
 /// A page of the nodes table (viewer). Out-of-range pages are clamped.
 #[server(endpoint = "list_nodes")]
 pub async fn list_nodes(

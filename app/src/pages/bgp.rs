@@ -1,14 +1,18 @@
 //! A cluster's BGP peering: the node-to-node mesh or route reflectors and BGPPeers, a matrix of
 //! the sessions between nodes (down ones marked, with a word as well as a colour) and the list
-//! of sessions calico-node reports not established, since when. Live.
+//! of sessions calico-node reports not established, since when. Live. Operators read one
+//! node's real session table (`birdcl show protocols`) over SSH.
 
-use grappe_views::bgp::BgpView;
+use grappe_views::bgp::{BgpView, NodeSessionsView};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::overview::LiveBadge;
+use crate::api::Role;
+use crate::api::hosts::NodeBgpSessions;
+use crate::api::session::Me;
 use crate::api::state::cluster_bgp;
-use crate::i18n::{Lang, Msg, t, use_lang};
+use crate::i18n::{Lang, Msg, Net, t, use_lang};
 use crate::live::use_live;
 use crate::{ErrorBox, PageHeader};
 
@@ -18,6 +22,8 @@ pub fn BgpPage() -> impl IntoView {
     let name = Signal::derive(move || params.read().get("cluster").unwrap_or_default());
     let (tick, live) = use_live(name);
     let bgp = Resource::new(move || (name.get(), tick.get()), |(n, _)| cluster_bgp(n));
+    let operator = use_context::<Me>().is_some_and(|m| m.role >= Role::Operator);
+    let read = ServerAction::<NodeBgpSessions>::new();
     view! {
         <PageHeader title=format!("{} · BGP", name.get_untracked())/>
         <LiveBadge status=live/>
@@ -27,12 +33,87 @@ pub fn BgpPage() -> impl IntoView {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     Ok(v) => {
                         let lang = use_lang();
-                        view! { {topology(&v, lang)} {matrix(&v, lang)} {sessions(&v, lang)} }.into_any()
+                        view! {
+                            {topology(&v, lang)} {matrix(&v, lang)} {sessions(&v, lang)}
+                            {(operator && v.calico).then(|| read_form(&v, name, read, lang))}
+                        }
+                        .into_any()
                     }
                 }
             })}
         </Transition>
+        // Outside the live part: a live update must not drop the table just read.
+        {move || read.pending().get().then(|| view! { <p class="muted">{t(Msg::Loading)}</p> })}
+        {move || read.value().get().map(|r| match r {
+            Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+            Ok(v) => node_sessions(&v, use_lang()),
+        })}
     }
+}
+
+/// The form that reads one node's session table over SSH (operators).
+fn read_form(
+    v: &BgpView,
+    cluster: Signal<String>,
+    read: ServerAction<NodeBgpSessions>,
+    lang: Lang,
+) -> AnyView {
+    let options: Vec<AnyView> = v
+        .nodes
+        .iter()
+        .map(|n| view! { <option value=n.clone()>{n.clone()}</option> }.into_any())
+        .collect();
+    view! {
+        <section class="card" data-testid="bgp-read">
+            <h2>{Net::BgpTable.text(lang)}</h2>
+            <p class="muted small">{Net::BgpTableHelp.text(lang)}</p>
+            <ActionForm action=read attr:class="inline-form">
+                <input type="hidden" name="cluster" value=cluster/>
+                <label>{Msg::IpamNode.text(lang)}" "<select name="node" data-testid="bgp-read-node">{options}</select></label>
+                " "
+                <button type="submit" class="btn" data-testid="bgp-read-run">{Net::BgpTableRead.text(lang)}</button>
+            </ActionForm>
+        </section>
+    }
+    .into_any()
+}
+
+/// A node's session table as its BIRD reports it.
+fn node_sessions(v: &NodeSessionsView, lang: Lang) -> AnyView {
+    let rows: Vec<AnyView> = v
+        .sessions
+        .iter()
+        .map(|s| {
+            let (class, mark) = if s.established() { ("cell-ok", "✓") } else { ("cell-bad", "✗") };
+            view! {
+                <tr data-peer=s.peer_ip.clone().unwrap_or_default() data-established=s.established().to_string()>
+                    <td class="mono small">{s.name.clone()}</td>
+                    <td class="mono">{s.peer_ip.clone().unwrap_or_default()}</td>
+                    <td>{s.peer_node.clone().unwrap_or_default()}</td>
+                    <td class=class>{mark}" "{s.state.clone()}</td>
+                    <td class="small">{s.since.clone()}</td>
+                    <td class="small">{s.info.clone()}</td>
+                </tr>
+            }
+            .into_any()
+        })
+        .collect();
+    view! {
+        <section class="card" data-testid="bgp-sessions" data-node=v.node.clone()>
+            <h2>{Net::BgpTableOf.text(lang).replace("{node}", &v.node)}</h2>
+            <p class="muted small">{v.at.clone()}" · "{v.actor.clone()}" · "{v.duration_ms}" ms · birdcl show protocols"</p>
+            <div class="table-wrap">
+                <table class="table dense">
+                    <thead><tr>
+                        <th>"BIRD"</th><th>"Peer"</th><th>{Msg::BgpPeerNode.text(lang)}</th>
+                        <th>{Net::BgpState.text(lang)}</th><th>{Net::BgpStateSince.text(lang)}</th><th>"Info"</th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </div>
+        </section>
+    }
+    .into_any()
 }
 
 fn topology(v: &BgpView, lang: Lang) -> AnyView {

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_location;
 
 use crate::api::clusters::{ClusterView, list_clusters};
 use crate::api::session::{Me, whoami};
-use crate::i18n::{Msg, t};
+use crate::i18n::{Msg, Net, t};
 
 #[component]
 pub fn Layout() -> impl IntoView {
@@ -68,7 +68,7 @@ fn TopBar(
                 .and_then(|list| list.first().map(|c| c.name.clone()))
         })
     };
-    let nav_link = move |suffix: &'static str, msg: Msg| {
+    let nav_link = move |suffix: &'static str, label: &'static str| {
         let href = move || match cluster_for_nav() {
             Some(c) => format!("/c/{c}/{suffix}"),
             None => "/".to_owned(),
@@ -76,7 +76,7 @@ fn TopBar(
         let active = move || location.pathname.get().ends_with(&format!("/{suffix}"));
         view! {
             <a href=href class:active=active>
-                {t(msg)}
+                {label}
             </a>
         }
     };
@@ -89,11 +89,12 @@ fn TopBar(
             </a>
             <ClusterSwitcher clusters=clusters/>
             <nav class="mainnav" aria-label="main">
-                {nav_link("overview", Msg::NavOverview)}
-                {nav_link("nodes", Msg::NavNodes)}
-                {nav_link("ipam", Msg::NavIpam)}
-                {nav_link("bgp", Msg::NavBgp)}
-                {nav_link("cni", Msg::NavCni)}
+                {nav_link("overview", t(Msg::NavOverview))}
+                {nav_link("nodes", t(Msg::NavNodes))}
+                {nav_link("ipam", t(Msg::NavIpam))}
+                {nav_link("bgp", t(Msg::NavBgp))}
+                {nav_link("mtu", t(Net::NavMtu))}
+                {nav_link("cni", t(Msg::NavCni))}
                 <a href="/history" class:active=is_active("/history")>
                     {t(Msg::NavHistory)}
                 </a>

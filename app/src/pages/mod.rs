@@ -10,6 +10,7 @@ pub mod host;
 pub mod ipam;
 pub mod layout;
 pub mod login;
+pub mod mtu;
 pub mod node;
 pub mod nodes;
 pub mod not_found;

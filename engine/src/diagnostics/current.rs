@@ -319,11 +319,13 @@ mod tests {
         s.apply_felixconfigs(Change::Upsert(FelixInfo {
             name: "default".into(),
             dataplane: "Nftables",
+            wireguard: false,
         }));
         assert!(names(&s).is_empty());
         s.apply_felixconfigs(Change::Upsert(FelixInfo {
             name: "default".into(),
             dataplane: "BPF",
+            wireguard: false,
         }));
         assert_eq!(names(&s), vec![KUBE_PROXY_WITH_EBPF]);
         // IPVS is only deprecated from Kubernetes 1.35.

@@ -21,6 +21,11 @@ fn node(name: &str, ip: &str, calico_ip: Option<&str>, ready: bool) -> Node {
     let mut annotations = serde_json::Map::new();
     if let Some(a) = calico_ip {
         annotations.insert("projectcalico.org/IPv4Address".into(), json!(a));
+        // calico-node sets the IPIP tunnel up with the address (the pools here are IPIP).
+        annotations.insert(
+            "projectcalico.org/IPv4IPIPTunnelAddr".into(),
+            json!("192.168.0.1"),
+        );
     }
     serde_json::from_value(json!({
         "metadata": {"name": name, "annotations": annotations},

@@ -52,6 +52,8 @@ pub enum Action {
     SshTrust,
     RunApprove,
     RunInterrupt,
+    NodeMtuProbe,
+    NodeBgpSessions,
 }
 
 impl Action {
@@ -76,6 +78,8 @@ impl Action {
         Self::SshTrust,
         Self::RunApprove,
         Self::RunInterrupt,
+        Self::NodeMtuProbe,
+        Self::NodeBgpSessions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +104,8 @@ impl Action {
             Self::SshTrust => "ssh.trust",
             Self::RunApprove => "run.approve",
             Self::RunInterrupt => "run.interrupt",
+            Self::NodeMtuProbe => "node.mtu-probe",
+            Self::NodeBgpSessions => "node.bgp-sessions",
         }
     }
 }

@@ -19,6 +19,8 @@ pub const KEPT_ON_PAGE: i64 = 5;
 const MAX_ENTRIES: usize = 200;
 /// Configuration files kept (the script prints at most as many).
 const MAX_CONF_FILES: usize = 10;
+/// Links kept (a node with many pods has a `cali*` link for each).
+const MAX_LINKS: usize = 300;
 
 /// Reads the sections of [`commands::CHECK`]'s output.
 pub fn parse(output: &str) -> HostCheckView {
@@ -64,6 +66,8 @@ pub fn parse(output: &str) -> HostCheckView {
                 .iptables
                 .push(parse_table(arg, lines.first().copied().unwrap_or(""))),
             "ipvs" => view.ipvs = parse_ipvs(lines.first().copied().unwrap_or("")),
+            "uplink" => view.uplink = lines.first().and_then(|l| parse_uplink(l)),
+            "links" => view.links = parse_links(lines),
             _ => {}
         }
     };
@@ -83,6 +87,26 @@ pub fn parse(output: &str) -> HostCheckView {
     }
     flush(&section, &lines, &mut view);
     view
+}
+
+/// The interface of `default via 10.13.0.1 dev eth0 ...`.
+fn parse_uplink(line: &str) -> Option<String> {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == "dev")?;
+    words.next().filter(|n| n.len() <= 15).map(str::to_owned)
+}
+
+/// `NAME MTU` lines: the links Grappe keeps (the uplink's kind and Calico's, at most
+/// [`MAX_LINKS`]).
+fn parse_links(lines: &[&str]) -> Vec<(String, u32)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let (name, mtu) = l.trim().split_once(' ')?;
+            (name.len() <= 15).then_some((name.to_owned(), mtu.trim().parse().ok()?))
+        })
+        .take(MAX_LINKS)
+        .collect()
 }
 
 fn parse_dir(path: &str, lines: &[&str]) -> DirView {
@@ -321,6 +345,13 @@ error iptables v1.8.9 (nf_tables): table 'mangle' does not exist
 ok 0 0
 @@ ipvs
 error Can't initialize ipvs: Protocol not available
+@@ uplink
+default via 10.13.255.254 dev eth0 
+@@ links
+lo 65536
+eth0 1500
+tunl0 1480
+cali12ab34cd56e 1480
 @@ end
 ";
 
@@ -328,6 +359,17 @@ error Can't initialize ipvs: Protocol not available
     fn the_check_output_is_read_section_by_section() {
         let v = parse(SAMPLE);
         assert!(v.kubelet.active);
+        assert_eq!(v.uplink.as_deref(), Some("eth0"));
+        assert_eq!(v.links.len(), 4);
+        assert_eq!(v.links[2], ("tunl0".to_owned(), 1480));
+        let mut named = v.clone();
+        named.node = "rigel".into();
+        let links = crate::mtu::host_links(&named).expect("links");
+        assert_eq!((links.iface.as_str(), links.mtu), ("eth0", 1500));
+        assert_eq!(
+            links.calico_links,
+            [("tunl0".to_owned(), 1480), ("cali* (1)".to_owned(), 1480)]
+        );
         assert!(
             v.kubelet.state.starts_with("active (running)"),
             "{}",

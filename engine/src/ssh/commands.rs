@@ -1,7 +1,9 @@
-//! The only commands Grappe runs on a host: fixed scripts, without any argument.
+//! The only commands Grappe runs on a host: fixed scripts.
 //!
 //! Nothing in a script comes from a request, a node name or the cluster: each is a `&'static
-//! str` (node names only choose which host to connect to). A script runs as `sh -c '<script>'`,
+//! str` (node names only choose which host to connect to). The one script that needs a value
+//! (the path-MTU probe's target) gets it as a positional parameter made from a typed [`Arg`]
+//! (a parsed IP address, a number), never from text. A script runs as `sh -c '<script>'`,
 //! quoted once here, and through `sudo -n` when the SSH user is not root (so a missing sudo
 //! rule fails at once instead of waiting for a password).
 
@@ -48,14 +50,80 @@ impl Script {
 
     /// The command line sent over SSH.
     pub fn command_line(&self, sudo: bool) -> String {
+        self.command_line_with(sudo, &[])
+    }
+
+    /// The command line with positional parameters (`$1`, `$2`, ...).
+    pub fn command_line_with(&self, sudo: bool, args: &[Arg]) -> String {
         let quoted = quote(self.body);
-        if sudo {
+        let mut line = if sudo {
             format!("sudo -n sh -c {quoted}")
         } else {
             format!("sh -c {quoted}")
+        };
+        if !args.is_empty() {
+            // `$0`, then the parameters.
+            line.push_str(" grappe");
+        }
+        for a in args {
+            line.push(' ');
+            line.push_str(&quote(&a.to_string()));
+        }
+        line
+    }
+}
+
+/// A value a script takes: typed, so that its text is only digits, dots and colons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    Ip(std::net::IpAddr),
+    Number(u32),
+}
+
+impl std::fmt::Display for Arg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ip(ip) => write!(f, "{ip}"),
+            Self::Number(n) => write!(f, "{n}"),
         }
     }
 }
+
+/// The path-MTU probe: `$1` the address to reach, `$2` the IP and ICMP headers' bytes (28 for
+/// IPv4, 48 for IPv6). Bisects the packet size between 576 (which every IPv4 path carries)
+/// and 9001 with `ping -M do` (Don't Fragment), one packet and at most one second each; prints
+/// each try and the largest size (IP header included) that passed.
+pub const MTU_PROBE: Script = Script::new(
+    "ping -M do -s SIZE (path-MTU bisection)",
+    r#"export LC_ALL=C
+command -v ping >/dev/null 2>&1 || { echo '@@ error ping is not installed on this host (iputils-ping)'; exit 0; }
+ip="$1"; header="$2"
+try() { ping -n -q -M do -c 1 -W 1 -s "$(($1 - header))" "$ip" >/dev/null 2>&1; }
+lo=576; hi=9001
+if try "$lo"; then echo "@@ try $lo ok"; else echo "@@ try $lo fail"; echo '@@ largest none'; exit 0; fi
+while [ $((hi - lo)) -gt 1 ]; do
+  mid=$(((lo + hi) / 2))
+  if try "$mid"; then echo "@@ try $mid ok"; lo=$mid; else echo "@@ try $mid fail"; hi=$mid; fi
+done
+echo "@@ largest $lo"
+"#,
+)
+.timeout(60);
+
+/// calico-node's BGP session table: the host's birdcl against BIRD's socket (a hostPath), or
+/// the one inside the calico-node container.
+pub const BIRD_PROTOCOLS: Script = Script::new(
+    "birdcl -s /var/run/calico/bird.ctl show protocols",
+    r#"export LC_ALL=C
+if command -v birdcl >/dev/null 2>&1; then
+  birdcl -s /var/run/calico/bird.ctl show protocols 2>&1 | head -n 1000
+elif command -v crictl >/dev/null 2>&1 && id=$(crictl ps --name calico-node -q 2>/dev/null | head -n 1) && [ -n "$id" ]; then
+  crictl exec "$id" birdcl -s /var/run/calico/bird.ctl show protocols 2>&1 | head -n 1000
+else
+  echo 'birdcl is not on the host and no calico-node container runs here'
+fi
+"#,
+);
 
 /// Quotes a string for a POSIX shell: single quotes, each `'` written as `'\''`.
 pub fn quote(s: &str) -> String {
@@ -115,6 +183,11 @@ if command -v ipvsadm >/dev/null 2>&1; then
 else
   echo 'absent'
 fi
+# The links and their MTUs (interface names hold no blank), and the default route's.
+echo '@@ uplink'
+ip -o route show default 2>/dev/null | head -n 1
+echo '@@ links'
+ip -o link show 2>/dev/null | head -n 500 | awk '{n=$2; sub(/:$/, "", n); sub(/@.*/, "", n); for (i = 3; i < NF; i++) if ($i == "mtu") { print n, $(i + 1); break }}'
 echo '@@ end'
 "#,
 );
@@ -236,10 +309,29 @@ mod tests {
     }
 
     #[test]
+    fn typed_arguments_reach_the_script_as_its_parameters() {
+        let script = Script::new("echo", r#"printf '%s|%s' "$1" "$2""#);
+        let ip: std::net::IpAddr = "10.13.0.3".parse().expect("ip");
+        let line = script.command_line_with(false, &[Arg::Ip(ip), Arg::Number(28)]);
+        assert_eq!(
+            line,
+            r#"sh -c 'printf '\''%s|%s'\'' "$1" "$2"' grappe '10.13.0.3' '28'"#
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .output()
+            .expect("sh runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "10.13.0.3|28");
+    }
+
+    #[test]
     fn quoted_scripts_run_unchanged_through_a_real_shell() {
         // What `sh -c <quoted>` hands to the inner shell is the body, byte for byte.
         for script in [
             CHECK,
+            MTU_PROBE,
+            BIRD_PROTOCOLS,
             FLUSH_IPTABLES,
             LEFTOVERS,
             APISERVER_LOOK,

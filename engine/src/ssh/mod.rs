@@ -9,8 +9,10 @@
 //! streamed to a callback, bounded, and the exit code and a timeout are checked. The key's
 //! content never leaves this module (its path is all that is logged).
 
+mod bird;
 pub mod checks;
 pub mod commands;
+mod probe;
 mod session;
 
 use std::collections::BTreeMap;
@@ -183,6 +185,8 @@ pub enum SshError {
         "the pinned host key of {node} is no longer {planned}, the one the plan showed: nothing run"
     )]
     PinChanged { node: String, planned: String },
+    #[error("{endpoint} answered: {message}")]
+    Probe { endpoint: String, message: String },
     #[error("the audit log cannot be written, so nothing was pinned")]
     Audit(#[source] AuditError),
     #[error(transparent)]

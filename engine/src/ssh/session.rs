@@ -7,6 +7,7 @@ use std::time::Duration;
 use russh::keys::{PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelMsg, client};
 
+use super::commands::Arg;
 use super::{Endpoint, Script, SshError};
 
 /// What a finished command returned.
@@ -74,6 +75,19 @@ impl Session {
     pub async fn run(
         &self,
         script: &Script,
+        on_output: impl FnMut(&str),
+    ) -> Result<Output, SshError> {
+        self.run_with(script, &[], on_output).await
+    }
+
+    /// Runs `script` with positional parameters; see [`Self::run`].
+    ///
+    /// # Errors
+    /// As [`Self::run`].
+    pub async fn run_with(
+        &self,
+        script: &Script,
+        args: &[Arg],
         mut on_output: impl FnMut(&str),
     ) -> Result<Output, SshError> {
         let protocol = |source| SshError::Protocol {
@@ -82,7 +96,7 @@ impl Session {
         };
         let mut channel = self.handle.channel_open_session().await.map_err(protocol)?;
         channel
-            .exec(true, script.command_line(self.sudo))
+            .exec(true, script.command_line_with(self.sudo, args))
             .await
             .map_err(protocol)?;
         let mut out = Output {

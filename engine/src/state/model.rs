@@ -65,6 +65,10 @@ pub struct NodeInfo {
     pub calico_ipv4: Option<String>,
     /// `projectcalico.org/IPv4IPIPTunnelAddr` or `IPv4VXLANTunnelAddr`.
     pub calico_tunnel: Option<String>,
+    /// Calico set up the node's IPIP tunnel (`IPv4IPIPTunnelAddr`).
+    pub ipip_tunnel: bool,
+    /// Calico set up the node's VXLAN tunnel (`IPv4VXLANTunnelAddr`).
+    pub vxlan_tunnel: bool,
     /// `projectcalico.org/RouteReflectorClusterID`: the node is a route reflector.
     pub rr_cluster_id: Option<String>,
     /// Its labels (at most [`MAX_LABELS`], bounded): what DaemonSets select nodes by.
@@ -142,6 +146,8 @@ impl NodeInfo {
                 .get("projectcalico.org/IPv4IPIPTunnelAddr")
                 .or_else(|| annotations.get("projectcalico.org/IPv4VXLANTunnelAddr"))
                 .map(|a| untrusted_text(a, SHORT_TEXT)),
+            ipip_tunnel: annotations.contains_key("projectcalico.org/IPv4IPIPTunnelAddr"),
+            vxlan_tunnel: annotations.contains_key("projectcalico.org/IPv4VXLANTunnelAddr"),
             rr_cluster_id: annotations
                 .get("projectcalico.org/RouteReflectorClusterID")
                 .map(|a| untrusted_text(a, SHORT_TEXT)),
@@ -486,7 +492,9 @@ impl KubeadmNetworking {
 }
 
 mod calico;
+mod facts;
 mod placement;
+pub use facts::HostFacts;
 pub use placement::{Miss, Placement};
 
 pub use calico::*;

@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::model::{
-    ApiServiceInfo, BgpConfigInfo, BgpPeerInfo, BlockAffinityInfo, CalicoApi, ClusterInfo,
-    EventInfo, FelixInfo, InstallationInfo, IpPoolInfo, IpamBlockInfo, IpamHandleInfo,
-    KubeProxyMode, KubeadmNetworking, NodeInfo, PdbInfo, PodInfo, TigeraStatusInfo, WorkloadInfo,
+    ApiServiceInfo, BgpConfigInfo, BgpPeerInfo, BlockAffinityInfo, CalicoApi, CalicoVethMtu,
+    ClusterInfo, EventInfo, FelixInfo, HostFacts, InstallationInfo, IpPoolInfo, IpamBlockInfo,
+    IpamHandleInfo, KubeProxyMode, KubeadmNetworking, NodeInfo, PdbInfo, PodInfo, TigeraStatusInfo,
+    WorkloadInfo,
 };
 
 /// How many Warning events are kept per cluster (the newest).
@@ -69,6 +70,10 @@ pub struct Stores {
     pub kube_proxy_mode: Option<KubeProxyMode>,
     /// The Calico API server's `APIService`, when registered.
     pub calico_apiserver: Option<ApiServiceInfo>,
+    /// `calico-config`'s `veth_mtu` (a manifest install).
+    pub calico_veth_mtu: Option<i64>,
+    /// What the hosts said over SSH (link MTUs, probes); no watch touches it.
+    pub host_facts: HostFacts,
 }
 
 /// Applies `change`; returns whether the table now differs (an update that leaves the slim
@@ -169,6 +174,13 @@ impl Stores {
 
     pub fn apply_kube_proxy(&mut self, change: Change<KubeProxyMode>) -> bool {
         replace_single(&mut self.kube_proxy_mode, change)
+    }
+
+    pub fn apply_calico_veth_mtu(&mut self, change: Change<CalicoVethMtu>) -> bool {
+        let mut single = self.calico_veth_mtu.map(CalicoVethMtu);
+        let changed = replace_single(&mut single, change);
+        self.calico_veth_mtu = single.map(|m| m.0);
+        changed
     }
 
     pub fn apply_calico_apiserver(&mut self, change: Change<ApiServiceInfo>) -> bool {

@@ -17,8 +17,8 @@ use kube::runtime::watcher;
 use super::ClusterState;
 use super::feed::spawn_typed;
 use super::model::{
-    ApiServiceInfo, EventInfo, KubeProxyMode, KubeadmNetworking, NodeInfo, PdbInfo, PodInfo,
-    WorkloadInfo,
+    ApiServiceInfo, CalicoVethMtu, EventInfo, KubeProxyMode, KubeadmNetworking, NodeInfo, PdbInfo,
+    PodInfo, WorkloadInfo,
 };
 use super::store::Stores;
 use crate::audit::error_chain;
@@ -103,6 +103,14 @@ pub async fn run(clusters: Clusters, state: Arc<ClusterState>) {
             watcher::Config::default().fields("metadata.name=kube-proxy"),
             KubeProxyMode::from_configmap,
             Stores::apply_kube_proxy,
+        ),
+        spawn_typed::<ConfigMap, _>(
+            &state,
+            Api::namespaced(client.clone(), "kube-system"),
+            "calico-config",
+            watcher::Config::default().fields("metadata.name=calico-config"),
+            CalicoVethMtu::from_configmap,
+            Stores::apply_calico_veth_mtu,
         ),
         spawn_typed::<APIService, _>(
             &state,

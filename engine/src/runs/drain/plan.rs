@@ -173,6 +173,13 @@ impl Runs {
                 pods: pod_views,
             });
         }
+        if let Some(state) = self.inner().states.get(cluster) {
+            let draining: Vec<&str> = names.iter().map(NodeName::as_str).collect();
+            let warning = crate::bgp::drain_warning(&state.read(), &draining);
+            if let Some(w) = warning {
+                checks.push(check("route-reflector", Level::Warn, w));
+            }
+        }
         if !at_zero.is_empty() {
             checks.push(check(
                 "pdb",

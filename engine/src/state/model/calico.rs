@@ -180,6 +180,8 @@ pub struct ClusterInfo {
 pub struct FelixInfo {
     pub name: String,
     pub dataplane: &'static str,
+    /// `wireguardEnabled`: node-to-node traffic is encrypted (and costs 60 bytes).
+    pub wireguard: bool,
 }
 
 impl FelixInfo {
@@ -195,6 +197,7 @@ impl FelixInfo {
         Some(Self {
             name: o.metadata.name.clone()?,
             dataplane,
+            wireguard: s["wireguardEnabled"].as_bool() == Some(true),
         })
     }
 }
@@ -460,6 +463,18 @@ impl KubeProxyMode {
             .filter(|m| !m.is_empty())
             .unwrap_or("iptables");
         Some(Self(untrusted_text(mode, 64)))
+    }
+}
+
+/// The pod MTU of a manifest install: `kube-system/calico-config`'s `veth_mtu` (`0`: Calico
+/// detects it on each host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CalicoVethMtu(pub i64);
+
+impl CalicoVethMtu {
+    pub fn from_configmap(cm: ConfigMap) -> Option<Self> {
+        let text = cm.data.unwrap_or_default().remove("veth_mtu")?;
+        text.trim().trim_matches('"').parse().ok().map(Self)
     }
 }
 
