@@ -316,6 +316,7 @@ impl<'a> Walk<'a> {
         let handles_without_allocations = self.handles_without_allocations();
         IpamView {
             pools: self.pools.into_iter().map(|(_, p)| p).collect(),
+            nodes_total: self.nodes.len(),
             nodes: self.nodes.into_values().collect(),
             leaked: self.leaked.0,
             missing_handles: self.missing.0,

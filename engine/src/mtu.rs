@@ -251,5 +251,28 @@ pub fn view(stores: &Stores) -> MtuView {
     }
 }
 
+impl crate::Engine {
+    /// Gives each cluster's state the link MTUs of its nodes' latest stored checks (after a
+    /// restart, so that the MTU page and its rule need no new check). Probes are not stored.
+    ///
+    /// # Errors
+    /// [`crate::store::StoreError`].
+    pub async fn restore_host_facts(&self) -> Result<usize, crate::store::StoreError> {
+        let mut restored = 0;
+        for name in self.clusters.names() {
+            let Some(state) = self.states.get(name) else {
+                continue;
+            };
+            for json in self.store.latest_host_checks(name.as_str()).await? {
+                if let Ok(check) = serde_json::from_str::<HostCheckView>(&json) {
+                    state.record_host_check(&check);
+                    restored += 1;
+                }
+            }
+        }
+        Ok(restored)
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -146,6 +146,7 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         .expect("nat");
     assert!(nat.rules > 0 && nat.error.is_none(), "{nat:?}");
     assert!(check.ipvs.installed, "{:?}", check.ipvs);
+    network_doctor_over_ssh(&engine, &admin, &endpoint, &check).await;
     let view = engine
         .ssh
         .host_view(&cluster, &rigel, Some("10.16.0.11"))
@@ -560,4 +561,61 @@ async fn hosts_are_checked_and_reset_over_ssh() {
         engine.audit.verify().await.expect("verify"),
         grappe_engine::audit::VerifyReport::Intact { .. }
     ));
+}
+
+/// The MTU and BGP reads over SSH on rigel: its links (and their restore after a restart),
+/// a real path-MTU probe to bellatrix, and its BIRD's session table.
+async fn network_doctor_over_ssh(
+    engine: &grappe_engine::Engine,
+    admin: &grappe_engine::audit::Caller,
+    endpoint: &grappe_engine::ssh::Endpoint,
+    check: &grappe_views::hosts::HostCheckView,
+) {
+    assert_eq!(check.uplink.as_deref(), Some("eth0"), "{:?}", check.links);
+    assert!(
+        check.links.iter().any(|(n, m)| n == "eth0" && *m == 1500),
+        "{:?}",
+        check.links
+    );
+    // What a restarted Grappe finds for the MTU page: the stored check's links.
+    assert!(engine.restore_host_facts().await.expect("restore") >= 1);
+    let state = engine.states.get(&endpoint.cluster).expect("state");
+    eventually(
+        "rigel's uplink on the MTU page",
+        Duration::from_secs(30),
+        async || {
+            let v = state.mtu();
+            v.hosts
+                .iter()
+                .any(|h| h.node == "rigel" && h.iface == "eth0" && h.mtu == 1500)
+                .then_some(())
+                .ok_or(format!("{:?}", v.hosts))
+        },
+    )
+    .await;
+
+    let ip = "10.16.0.12".parse().expect("ip");
+    let probe = engine
+        .ssh
+        .probe_mtu(admin, endpoint, "bellatrix", ip)
+        .await
+        .expect("probe");
+    assert_eq!(probe.largest, Some(1500), "{probe:?}");
+    assert!(probe.steps.len() <= 15, "{probe:?}");
+
+    let table = engine
+        .ssh
+        .bgp_sessions(admin, endpoint)
+        .await
+        .expect("BGP sessions");
+    let established = table.sessions.iter().filter(|s| s.established()).count();
+    assert_eq!(established, 3, "{:?}", table.sessions);
+    assert!(
+        table
+            .sessions
+            .iter()
+            .any(|s| s.peer_ip.as_deref() == Some("10.16.0.12")),
+        "{:?}",
+        table.sessions
+    );
 }

@@ -224,6 +224,13 @@ impl Application {
                 engine.auth.prune().await;
             }
         });
+        // The hosts' link MTUs from their latest checks, for the MTU page.
+        match self.engine.restore_host_facts().await {
+            Ok(n) => tracing::debug!(checks = n, "host link MTUs restored"),
+            Err(e) => {
+                tracing::warn!(error = %grappe_engine::audit::error_chain(&e), "could not restore the hosts' link MTUs");
+            }
+        }
         // Each pool's use, for the IPAM page's exhaustion forecast.
         let engine = self.engine.clone();
         let sampler = tokio::spawn(async move {

@@ -58,6 +58,46 @@ pub struct NodeIpamView {
     pub borrowed: usize,
 }
 
+/// The most nodes the IPAM page lists (at 5,000 nodes the page would carry them all).
+pub const PAGE_NODES: usize = 100;
+
+impl IpamView {
+    /// The view as the page shows it: the nodes that need a look first (deleted, borrowing,
+    /// then by blocks held), at most [`PAGE_NODES`].
+    #[must_use]
+    pub fn for_page(&self) -> Self {
+        let mut nodes = self.nodes.clone();
+        nodes.sort_by(|a, b| {
+            (
+                a.exists,
+                a.borrowed == 0,
+                std::cmp::Reverse(a.blocks),
+                &a.node,
+            )
+                .cmp(&(
+                    b.exists,
+                    b.borrowed == 0,
+                    std::cmp::Reverse(b.blocks),
+                    &b.node,
+                ))
+        });
+        nodes.truncate(PAGE_NODES);
+        Self {
+            nodes,
+            nodes_total: self.nodes.len(),
+            pools: self.pools.clone(),
+            leaked: self.leaked.clone(),
+            unallocated: self.unallocated.clone(),
+            handles_without_allocations: self.handles_without_allocations.clone(),
+            missing_handles: self.missing_handles.clone(),
+            borrowed: self.borrowed.clone(),
+            orphan_blocks: self.orphan_blocks.clone(),
+            trends: self.trends.clone(),
+            ..*self
+        }
+    }
+}
+
 /// A list shown up to a bound, with the count of all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listed<T> {
@@ -80,7 +120,11 @@ pub struct IpamView {
     /// ClusterInformation's `datastoreReady` (none: not read).
     pub datastore_ready: Option<bool>,
     pub pools: Vec<PoolUsageView>,
+    /// Per node (on the page: the first [`PAGE_NODES`], nodes that need a look first).
     pub nodes: Vec<NodeIpamView>,
+    /// How many nodes hold blocks or use addresses (all of them, not only those listed).
+    #[serde(default)]
+    pub nodes_total: usize,
     pub blocks: usize,
     pub allocations: usize,
     pub handles: usize,
@@ -131,5 +175,39 @@ impl IpamView {
     /// allocations, but does not count them).
     pub fn problems(&self) -> usize {
         self.leaked.total + self.unallocated.total + self.handles_without_allocations.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, exists: bool, borrowed: usize, blocks: usize) -> NodeIpamView {
+        NodeIpamView {
+            node: name.into(),
+            exists,
+            blocks,
+            allocations: 0,
+            borrowed,
+        }
+    }
+
+    #[test]
+    fn the_page_lists_the_nodes_that_need_a_look_first_and_bounds_them() {
+        let mut nodes: Vec<NodeIpamView> = (0..300)
+            .map(|i| node(&format!("n{i:03}"), true, 0, 1))
+            .collect();
+        nodes.push(node("gone", false, 0, 1));
+        nodes.push(node("borrower", true, 3, 1));
+        nodes.push(node("big", true, 0, 9));
+        let v = IpamView {
+            nodes,
+            ..IpamView::default()
+        };
+        let page = v.for_page();
+        assert_eq!(page.nodes.len(), PAGE_NODES);
+        assert_eq!(page.nodes_total, 303);
+        let first: Vec<&str> = page.nodes.iter().take(4).map(|n| n.node.as_str()).collect();
+        assert_eq!(first, ["gone", "borrower", "big", "n000"]);
     }
 }

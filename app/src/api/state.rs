@@ -17,7 +17,7 @@ pub async fn cluster_overview(cluster: String) -> Result<OverviewView, AppError>
 #[server(endpoint = "cluster_ipam")]
 pub async fn cluster_ipam(cluster: String) -> Result<grappe_views::ipam::IpamView, AppError> {
     let state = cluster_state(&cluster).await?;
-    let mut view = state.ipam();
+    let mut view = state.ipam_page();
     let (engine, _) = super::guard::require(grappe_engine::users::Role::Viewer).await?;
     view.trends = engine
         .ipam_trends(&cluster)

@@ -58,11 +58,7 @@ fn read_form(
     read: ServerAction<NodeBgpSessions>,
     lang: Lang,
 ) -> AnyView {
-    let options: Vec<AnyView> = v
-        .nodes
-        .iter()
-        .map(|n| view! { <option value=n.clone()>{n.clone()}</option> }.into_any())
-        .collect();
+    let options = super::node_options(&v.nodes, 0);
     view! {
         <section class="card" data-testid="bgp-read">
             <h2>{Net::BgpTable.text(lang)}</h2>

@@ -143,6 +143,9 @@ fn problems(v: &IpamView, lang: Lang) -> AnyView {
 }
 
 fn nodes(v: IpamView, lang: Lang) -> AnyView {
+    let more = (v.nodes_total > v.nodes.len()).then(|| {
+        view! { <p class="muted small" data-testid="ipam-nodes-first">{Msg::FirstOf.text(lang).replace("{shown}", &v.nodes.len().to_string()).replace("{total}", &v.nodes_total.to_string())}</p> }
+    });
     let rows: Vec<AnyView> = v
         .nodes
         .into_iter()
@@ -160,6 +163,7 @@ fn nodes(v: IpamView, lang: Lang) -> AnyView {
     view! {
         <section class="card">
             <h2>{Msg::NavNodes.text(lang)}</h2>
+            {more}
             <div class="table-wrap">
                 <table class="table dense" data-testid="ipam-nodes">
                     <thead><tr>

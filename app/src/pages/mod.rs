@@ -20,3 +20,16 @@ pub mod recover;
 pub mod reset;
 pub mod run;
 pub mod settings;
+
+use leptos::prelude::*;
+
+/// The `<option>`s of a select of nodes, the `selected`-th chosen.
+pub fn node_options(nodes: &[String], selected: usize) -> Vec<AnyView> {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            view! { <option value=n.clone() selected=i == selected>{n.clone()}</option> }.into_any()
+        })
+        .collect()
+}

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use grappe_views::bgp::{BgpSessionView, NodeSessionsView};
 
+use super::read::target;
 use super::{Endpoint, Ssh, SshError, commands};
-use crate::audit::{Action, AuditEntry, Caller, Outcome, Target};
+use crate::audit::{Action, AuditEntry, Caller, Outcome};
 use crate::time::now;
 
 /// The most sessions read from one node (a route reflector of a large cluster has many).
@@ -75,45 +76,33 @@ impl Ssh {
         endpoint: &Endpoint,
     ) -> Result<NodeSessionsView, SshError> {
         let started = Instant::now();
-        let result = async {
-            let session = self.connect(endpoint).await?;
-            let out = session.run(&commands::BIRD_PROTOCOLS, |_| {}).await;
-            session.close().await;
-            let out = out?;
-            parse(&out.text).map_err(|message| SshError::Probe {
-                endpoint: endpoint.display(),
-                message,
-            })
-        }
-        .await;
-        let target = Target {
-            cluster: Some(endpoint.cluster.to_string()),
-            node: Some(endpoint.node.to_string()),
-            object: None,
-        };
-        let sessions = match result {
+        let action = (Action::NodeBgpSessions, None);
+        let out = self
+            .read_host(caller, endpoint, action, &commands::BIRD_PROTOCOLS, &[])
+            .await?;
+        let sessions = match parse(&out.text) {
             Ok(s) => s,
-            Err(e) => {
-                let entry =
-                    AuditEntry::new(caller, Action::NodeBgpSessions, target, Outcome::Failure)
-                        .detail("error", crate::audit::error_chain(&e));
-                if let Err(a) = self.inner.audit.append(entry).await {
-                    tracing::error!(error = %crate::audit::error_chain(&a), "could not record a failed BGP session read");
-                }
+            Err(message) => {
+                let e = SshError::Probe {
+                    endpoint: endpoint.display(),
+                    message,
+                };
+                self.audit_failure(caller, endpoint, action, &e).await;
                 return Err(e);
             }
         };
-        let entry = AuditEntry::new(caller, Action::NodeBgpSessions, target, Outcome::Success)
-            .detail("sessions", sessions.len())
-            .detail(
-                "established",
-                sessions.iter().filter(|s| s.established()).count(),
-            );
-        self.inner
-            .audit
-            .append(entry)
-            .await
-            .map_err(SshError::Audit)?;
+        let entry = AuditEntry::new(
+            caller,
+            Action::NodeBgpSessions,
+            target(endpoint, None),
+            Outcome::Success,
+        )
+        .detail("sessions", sessions.len())
+        .detail(
+            "established",
+            sessions.iter().filter(|s| s.established()).count(),
+        );
+        self.audit_success(entry).await?;
         Ok(NodeSessionsView {
             node: endpoint.node.to_string(),
             sessions,

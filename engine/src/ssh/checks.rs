@@ -9,8 +9,9 @@ use grappe_views::hosts::{
     ConfFileView, DirView, FileEntry, HostCheckView, HostKeyView, HostView, IpvsView, TableView,
 };
 
+use super::read::target;
 use super::{Endpoint, Ssh, SshError, commands};
-use crate::audit::{Action, AuditEntry, Caller, Outcome, Target};
+use crate::audit::{Action, AuditEntry, Caller, Outcome};
 use crate::time::{fmt_unix_seconds, now};
 
 /// How many checks a node's page shows.
@@ -214,30 +215,10 @@ impl Ssh {
         endpoint: &Endpoint,
     ) -> Result<HostCheckView, SshError> {
         let started = Instant::now();
-        let result = async {
-            let session = self.connect(endpoint).await?;
-            let out = session.run(&commands::CHECK, |_| {}).await;
-            session.close().await;
-            out
-        }
-        .await;
-        let target = Target {
-            cluster: Some(endpoint.cluster.to_string()),
-            node: Some(endpoint.node.to_string()),
-            object: None,
-        };
-        let output = match result {
-            Ok(out) => out,
-            Err(e) => {
-                let entry = AuditEntry::new(caller, Action::NodeCheck, target, Outcome::Failure)
-                    .detail("endpoint", endpoint.display())
-                    .detail("error", crate::audit::error_chain(&e));
-                if let Err(a) = self.inner.audit.append(entry).await {
-                    tracing::error!(error = %crate::audit::error_chain(&a), "could not record a failed host check");
-                }
-                return Err(e);
-            }
-        };
+        let action = (Action::NodeCheck, None);
+        let output = self
+            .read_host(caller, endpoint, action, &commands::CHECK, &[])
+            .await?;
         let mut view = parse(&output.text);
         view.node = endpoint.node.to_string();
         view.endpoint = endpoint.display();
@@ -256,18 +237,19 @@ impl Ssh {
                 &json,
             )
             .await?;
-        let entry = AuditEntry::new(caller, Action::NodeCheck, target, Outcome::Success)
-            .detail("endpoint", endpoint.display())
-            .detail("check", view.id)
-            .detail("kubelet_active", view.kubelet.active)
-            .detail("calico_in_journal", !view.kubelet.calico_lines.is_empty())
-            .detail("cni_config", view.has_cni_config())
-            .detail("iptables_rules", view.iptables_rules());
-        self.inner
-            .audit
-            .append(entry)
-            .await
-            .map_err(SshError::Audit)?;
+        let entry = AuditEntry::new(
+            caller,
+            Action::NodeCheck,
+            target(endpoint, None),
+            Outcome::Success,
+        )
+        .detail("endpoint", endpoint.display())
+        .detail("check", view.id)
+        .detail("kubelet_active", view.kubelet.active)
+        .detail("calico_in_journal", !view.kubelet.calico_lines.is_empty())
+        .detail("cni_config", view.has_cni_config())
+        .detail("iptables_rules", view.iptables_rules());
+        self.audit_success(entry).await?;
         Ok(view)
     }
 

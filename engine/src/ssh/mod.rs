@@ -13,6 +13,7 @@ mod bird;
 pub mod checks;
 pub mod commands;
 mod probe;
+mod read;
 mod session;
 
 use std::collections::BTreeMap;

@@ -10,8 +10,9 @@ use std::time::Instant;
 use grappe_views::mtu::{ProbeStep, ProbeView};
 
 use super::commands::{self, Arg};
+use super::read::target;
 use super::{Endpoint, Ssh, SshError};
-use crate::audit::{Action, AuditEntry, Caller, Outcome, Target};
+use crate::audit::{Action, AuditEntry, Caller, Outcome};
 use crate::time::now;
 
 /// The most steps read from a probe's output (the script makes at most 15).
@@ -66,37 +67,25 @@ impl Ssh {
     ) -> Result<ProbeView, SshError> {
         let started = Instant::now();
         let header = if to_ip.is_ipv4() { 28 } else { 48 };
-        let result = async {
-            let session = self.connect(from).await?;
-            let out = session
-                .run_with(
-                    &commands::MTU_PROBE,
-                    &[Arg::Ip(to_ip), Arg::Number(header)],
-                    |_| {},
-                )
-                .await;
-            session.close().await;
-            let out = out?;
-            parse(&out.text).map_err(|message| SshError::Probe {
-                endpoint: from.display(),
-                message,
-            })
-        }
-        .await;
-        let target = Target {
-            cluster: Some(from.cluster.to_string()),
-            node: Some(from.node.to_string()),
-            object: Some(format!("Node/{to}")),
-        };
-        let (steps, largest) = match result {
+        let object = format!("Node/{to}");
+        let action = (Action::NodeMtuProbe, Some(object.as_str()));
+        let out = self
+            .read_host(
+                caller,
+                from,
+                action,
+                &commands::MTU_PROBE,
+                &[Arg::Ip(to_ip), Arg::Number(header)],
+            )
+            .await?;
+        let (steps, largest) = match parse(&out.text) {
             Ok(found) => found,
-            Err(e) => {
-                let entry = AuditEntry::new(caller, Action::NodeMtuProbe, target, Outcome::Failure)
-                    .detail("to", to_ip.to_string())
-                    .detail("error", crate::audit::error_chain(&e));
-                if let Err(a) = self.inner.audit.append(entry).await {
-                    tracing::error!(error = %crate::audit::error_chain(&a), "could not record a failed MTU probe");
-                }
+            Err(message) => {
+                let e = SshError::Probe {
+                    endpoint: from.display(),
+                    message,
+                };
+                self.audit_failure(caller, from, action, &e).await;
                 return Err(e);
             }
         };
@@ -110,15 +99,16 @@ impl Ssh {
             at: now().to_string(),
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         };
-        let entry = AuditEntry::new(caller, Action::NodeMtuProbe, target, Outcome::Success)
-            .detail("to", view.to_ip.clone())
-            .detail("largest", view.largest)
-            .detail("packets", view.steps.len());
-        self.inner
-            .audit
-            .append(entry)
-            .await
-            .map_err(SshError::Audit)?;
+        let entry = AuditEntry::new(
+            caller,
+            Action::NodeMtuProbe,
+            target(from, Some(&object)),
+            Outcome::Success,
+        )
+        .detail("to", view.to_ip.clone())
+        .detail("largest", view.largest)
+        .detail("packets", view.steps.len());
+        self.audit_success(entry).await?;
         Ok(view)
     }
 }

@@ -42,6 +42,8 @@ pub struct ClusterState {
     published: tokio_watch::Sender<u64>,
     /// The latest diagnostics, shared by every page; [`refresh_findings`] keeps them current.
     findings: std::sync::Mutex<Option<CachedFindings>>,
+    /// The IPAM check of the state at a version (a page load on an unchanged state reuses it).
+    ipam: std::sync::Mutex<Option<(u64, Arc<grappe_views::ipam::IpamView>)>>,
 }
 
 #[derive(Debug)]
@@ -75,6 +77,7 @@ impl ClusterState {
             version: tokio_watch::channel(0).0,
             published: tokio_watch::channel(0).0,
             findings: std::sync::Mutex::new(None),
+            ipam: std::sync::Mutex::new(None),
         }
     }
 
@@ -99,6 +102,23 @@ impl ClusterState {
         let findings = diagnose(stores, link);
         store_findings(&mut self.findings_cache(), version, Arc::clone(&findings));
         findings
+    }
+
+    /// The IPAM check of the current state, computed once per version.
+    pub(crate) fn ipam_check(&self) -> Arc<grappe_views::ipam::IpamView> {
+        let version = self.version();
+        let mut cache = self
+            .ipam
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((v, view)) = cache.as_ref()
+            && *v == version
+        {
+            return Arc::clone(view);
+        }
+        let view = Arc::new(crate::ipam::check(&self.read()));
+        *cache = Some((version, Arc::clone(&view)));
+        view
     }
 
     fn findings_cache(&self) -> std::sync::MutexGuard<'_, Option<CachedFindings>> {

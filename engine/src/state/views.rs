@@ -163,7 +163,12 @@ impl ClusterState {
 
     /// The IPAM page: Calico's pools, blocks and allocations against what pods and nodes use.
     pub fn ipam(&self) -> grappe_views::ipam::IpamView {
-        crate::ipam::check(&self.read())
+        self.ipam_check().as_ref().clone()
+    }
+
+    /// The IPAM page's view: as [`Self::ipam`] with the first nodes only.
+    pub fn ipam_page(&self) -> grappe_views::ipam::IpamView {
+        self.ipam_check().for_page()
     }
 
     /// The MTU page: each pool's pod MTU against the paths the hosts' checks and the probes

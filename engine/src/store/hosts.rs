@@ -71,6 +71,20 @@ impl Store {
         Ok(id)
     }
 
+    /// The newest check of each node of `cluster` (JSON results).
+    pub(crate) async fn latest_host_checks(
+        &self,
+        cluster: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT result FROM host_checks WHERE id IN \
+             (SELECT MAX(id) FROM host_checks WHERE cluster = ?1 GROUP BY node)",
+        )
+        .bind(cluster)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// The newest checks of a node (JSON results with their ids), newest first.
     pub(crate) async fn host_checks(
         &self,

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Benchmark of Grappe's IPAM page (the `calicoctl ipam check` of issue 20) on a large lab.
+
+Measures, in one run and against the same lab:
+  - the IPAM page's SSR latency p50/p99 on a warm state (the page a browser loads) and the
+    `cluster_ipam` server function's (what a live reload fetches), with the allocations and
+    leaks it reports;
+  - Grappe's RSS before the first IPAM request and after the samples (the check's own growth),
+    and its peak;
+  - the baseline: `calicoctl ipam check` cannot be built here (github.com/projectcalico/calico
+    answers 403 at the Go module proxy), so the baseline is what the same check starts from
+    by hand: `kubectl get ipamblocks,ipamhandles,blockaffinities -o json` plus
+    `kubectl get pods -A -o json` on the same lab (p50 over a few runs), as a ratio.
+
+Usage: bench/ipam.py --url URL --user U --password P --cluster NAME --kubeconfig FILE
+                     --pid GRAPPE_PID [--samples 100] [--baseline-runs 5]
+Prints a Markdown table. Standard library only.
+"""
+
+import argparse
+import json
+import re
+import statistics
+import time
+
+from grappe_client import Grappe, kubectl, rss_mib
+
+
+def pct(values, p):
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--password", required=True)
+    ap.add_argument("--cluster", required=True)
+    ap.add_argument("--kubeconfig", required=True)
+    ap.add_argument("--pid", type=int, required=True)
+    ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--baseline-runs", type=int, default=5)
+    a = ap.parse_args()
+
+    g = Grappe(a.url, a.user, a.password)
+    # Wait until the watches hold the allocations (the state is warm).
+    deadline = time.time() + 900
+    while True:
+        v = g.call("cluster_ipam", {"cluster": a.cluster})
+        allocated = sum(p.get("allocated", 0) for p in v.get("pools", []))
+        if allocated > 0 and v.get("datastore_ready") is not False:
+            break
+        if time.time() > deadline:
+            raise SystemExit(f"no allocation in Grappe's IPAM view after 15 min: {str(v)[:300]}")
+        time.sleep(5)
+    time.sleep(10)
+    rss_before = rss_mib(a.pid)
+
+    page, fn = [], []
+    size = 0
+    for _ in range(a.samples):
+        t, status, body = g.get(f"/c/{a.cluster}/ipam")
+        if status != 200:
+            raise SystemExit(f"IPAM page: HTTP {status}")
+        page.append(t)
+        size = len(body)
+        start = time.perf_counter()
+        v = g.call("cluster_ipam", {"cluster": a.cluster})
+        fn.append(time.perf_counter() - start)
+    rss_after, rss_peak = rss_mib(a.pid), rss_mib(a.pid, "VmHWM:")
+
+    base = []
+    for _ in range(a.baseline_runs):
+        start = time.perf_counter()
+        blocks = kubectl(a.kubeconfig, "get", "ipamblocks.crd.projectcalico.org,ipamhandles.crd.projectcalico.org,"
+                         "blockaffinities.crd.projectcalico.org", "-o", "json")
+        pods = kubectl(a.kubeconfig, "get", "pods", "-A", "-o", "json")
+        base.append(time.perf_counter() - start)
+    n_blocks = len(json.loads(blocks)["items"])
+    n_pods = len(json.loads(pods)["items"])
+    nodes = len(kubectl(a.kubeconfig, "get", "nodes", "-o", "name").split())
+
+    allocated = sum(p.get("allocated", 0) for p in v.get("pools", []))
+    leaked = v["leaked"]["total"]
+    ms = lambda s: f"{s * 1000:.0f} ms"
+    b50 = statistics.median(base)
+    print(f"## IPAM page, {nodes} nodes, {allocated} allocated addresses ({n_blocks} IPAM objects, {n_pods} pods)\n")
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| IPAM page (SSR, {size // 1024} KiB) p50 / p99 | {ms(pct(page, 50))} / {ms(pct(page, 99))} |")
+    print(f"| `cluster_ipam` server function p50 / p99 | {ms(pct(fn, 50))} / {ms(pct(fn, 99))} |")
+    print(f"| baseline: kubectl get IPAM objects + pods -o json, p50 of {a.baseline_runs} | {ms(b50)} |")
+    print(f"| ratio page p50 / baseline | {pct(page, 50) / b50:.3f}x |")
+    print(f"| ratio page p99 / baseline | {pct(page, 99) / b50:.3f}x |")
+    print(f"| Grappe RSS before the first IPAM request / after {a.samples} / peak | {rss_before:.0f} / {rss_after:.0f} / {rss_peak:.0f} MiB |")
+    print(f"| leaked addresses reported | {leaked} |")
+
+
+if __name__ == "__main__":
+    main()
