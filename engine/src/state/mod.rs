@@ -12,6 +12,7 @@
 //! server turns into server-sent events so that browsers reload what they show.
 
 mod crds;
+mod doctor;
 mod feed;
 pub mod link;
 pub mod model;
