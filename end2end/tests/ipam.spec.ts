@@ -1,7 +1,8 @@
 // The IPAM page against the lab: Calico v3.32.1 from its manifest; once settled nothing is
 // leaked (pods that kept an address of an earlier install show as in use and not allocated, as
 // calicoctl reports them); `lab break ipam-leak` leaks 12 addresses (their pods deleted while their CNI DEL
-// "crashes") and the page, live, lists them with their handle and why, while the overview
+// "crashes"; one that a pod of the earlier install still shows counts as in use, as calicoctl
+// counts it) and the page, live, lists them with their handle and why, while the overview
 // raises the leak diagnostic; `lab break pool-nearly-full` draws a pool at 90.6 %; `lab heal`
 // clears both. Between the two, the 12 addresses are released by a guarded run from the IPAM
 // page (grace 0) and put back by its rollback. Screenshots 51 to 53.
@@ -29,13 +30,19 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     const before = Number(await problems.textContent());
 
     const out = lab("break", "ipam-leak");
-    const leaked = (out.split("never ran): ")[1] ?? "").trim().split(", ");
-    expect(leaked).toHaveLength(12);
-    await expect(total).toHaveText("12", { timeout: 60_000 });
+    const injected = (out.split("never ran): ")[1] ?? "").trim().split(", ");
+    expect(injected).toHaveLength(12);
+    // An address a pod of an earlier install still shows is in use, not leaked (calicoctl says
+    // the same): the fresh blocks may hand one of those out again.
+    const inUse = new Set(kubectl("get", "pods", "-A", "-o", "jsonpath={.items[*].status.podIP}").split(/\s+/));
+    const leaked = injected.filter((ip) => !inUse.has(ip));
+    const n = leaked.length;
+    expect(n).toBeGreaterThanOrEqual(10);
+    await expect(total).toHaveText(String(n), { timeout: 60_000 });
     for (const ip of leaked) {
       await expect(list.locator(`tr[data-ip="${ip}"]`)).toContainText("no longer exists");
     }
-    await expect(problems).toHaveText(String(before + 12));
+    await expect(problems).toHaveText(String(before + n));
 
     // Release them (grace 0: they were just leaked), then put them back with the rollback.
     await page.getByTestId("ipam-grace").fill("0");
@@ -45,11 +52,11 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     await expect(page.getByTestId("plan-checks").locator('[data-level="fail"]')).toHaveCount(0);
     const objects = page.getByTestId("plan-objects");
     await expect(objects.locator('tr[data-action="update"]')).toHaveCount(1);
-    await expect(objects.locator('tr[data-action="delete"]')).toHaveCount(12);
+    await expect(objects.locator('tr[data-action="delete"]')).toHaveCount(n);
     await shot(page, "53-ipam-release-plan");
     await confirmAndExecute(page, cluster);
     await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 120_000 });
-    await expect(page.getByTestId("run-steps").locator('[data-step="verify"]')).toContainText("12 address(es) released");
+    await expect(page.getByTestId("run-steps").locator('[data-step="verify"]')).toContainText(`${n} address(es) released`);
     const runUrl = page.url();
     await page.goto(`/c/${cluster}/ipam`);
     await hydrated(page);
@@ -62,21 +69,21 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 120_000 });
     await page.goto(`/c/${cluster}/ipam`);
     await hydrated(page);
-    await expect(page.getByTestId("ipam-leaked").getByTestId("total")).toHaveText("12", { timeout: 60_000 });
+    await expect(page.getByTestId("ipam-leaked").getByTestId("total")).toHaveText(String(n), { timeout: 60_000 });
 
     lab("break", "pool-nearly-full");
     const small = pools.locator('tr[data-pool="lab-small-pool"]');
     await expect(small).toContainText("90.6 %", { timeout: 60_000 });
     await expect(small).toContainText("29 / 32");
     // Once the 29 pods run with their addresses (and handles), they are no problem.
-    await expect(problems).toHaveText(String(before + 12), { timeout: 60_000 });
+    await expect(problems).toHaveText(String(before + n), { timeout: 60_000 });
     await expect(small.getByTestId("pool-trend")).toContainText("collecting");
     await shot(page, "51-ipam-leaked");
 
     await page.goto(`/c/${cluster}/overview`);
     await hydrated(page);
     const findings = page.getByTestId("findings");
-    await expect(findings).toContainText("12 addresses allocated by Calico's IPAM are used by no pod", { timeout: 30_000 });
+    await expect(findings).toContainText(`${n} addresses allocated by Calico's IPAM are used by no pod`, { timeout: 30_000 });
     await expect(findings).toContainText("lab-small-pool");
     await shot(page, "52-ipam-findings");
 
