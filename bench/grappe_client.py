@@ -1,6 +1,7 @@
 """A client for Grappe's HTTP interface as a browser uses it (login form, server functions,
 pages, the event stream), for the benchmarks. Standard library only."""
 
+import argparse
 import http.client
 import json
 import subprocess
@@ -15,6 +16,23 @@ def kubectl(kubeconfig, *args, check=True):
     if check and done.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)}: exit {done.returncode}\n{done.stderr[-2000:]}")
     return done.stdout
+
+
+def pct(values, p):
+    """The p-th percentile of values (nearest rank)."""
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def lab_bench_args():
+    """The arguments bench/with-lab.sh passes to every large-lab benchmark."""
+    ap = argparse.ArgumentParser()
+    for name in ("--url", "--user", "--password", "--cluster", "--kubeconfig"):
+        ap.add_argument(name, required=True)
+    ap.add_argument("--pid", type=int, required=True)
+    ap.add_argument("--samples", type=int, default=100)
+    return ap
 
 
 def rss_mib(pid, field="VmRSS:"):

@@ -18,30 +18,15 @@ Usage: bench/ipam.py --url URL --user U --password P --cluster NAME --kubeconfig
 Prints a Markdown table. Standard library only.
 """
 
-import argparse
 import json
-import re
 import statistics
 import time
 
-from grappe_client import Grappe, kubectl, rss_mib
-
-
-def pct(values, p):
-    values = sorted(values)
-    k = max(0, min(len(values) - 1, round(p / 100 * (len(values) - 1))))
-    return values[k]
+from grappe_client import Grappe, kubectl, lab_bench_args, pct, rss_mib
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--user", required=True)
-    ap.add_argument("--password", required=True)
-    ap.add_argument("--cluster", required=True)
-    ap.add_argument("--kubeconfig", required=True)
-    ap.add_argument("--pid", type=int, required=True)
-    ap.add_argument("--samples", type=int, default=100)
+    ap = lab_bench_args()
     ap.add_argument("--baseline-runs", type=int, default=5)
     ap.add_argument("--changed-samples", type=int, default=20)
     a = ap.parse_args()

@@ -16,7 +16,6 @@ Usage: bench/views.py --url URL --user U --password P --cluster NAME --kubeconfi
 Prints a Markdown table. Standard library only.
 """
 
-import argparse
 import concurrent.futures
 import http.client
 import json
@@ -29,13 +28,8 @@ import time
 import urllib.parse
 import urllib.request
 
-from grappe_client import Grappe, kubectl, rss_mib
+from grappe_client import Grappe, kubectl, lab_bench_args, pct, rss_mib
 
-
-def pct(values, p):
-    values = sorted(values)
-    k = max(0, min(len(values) - 1, round(p / 100 * (len(values) - 1))))
-    return values[k]
 
 
 def timed_kubectl(kubeconfig, *args):
@@ -85,14 +79,7 @@ def apiserver_lists(kubeconfig):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--user", required=True)
-    ap.add_argument("--password", required=True)
-    ap.add_argument("--cluster", required=True)
-    ap.add_argument("--kubeconfig", required=True)
-    ap.add_argument("--pid", type=int, required=True)
-    ap.add_argument("--samples", type=int, default=100)
+    ap = lab_bench_args()
     ap.add_argument("--steady", type=int, default=120, help="seconds of steady state for LIST counts")
     a = ap.parse_args()
 
