@@ -37,13 +37,11 @@ pub fn peers_down(message: &str) -> Vec<String> {
 /// maintenance it prepares (a reboot, a reset) stops BIRD there.
 #[must_use]
 pub fn drain_warning(stores: &Stores, nodes: &[&str]) -> Option<String> {
-    let view = view(stores);
-    if view.mesh {
+    if mesh(stores) {
         return None;
     }
-    let (draining, left): (Vec<&String>, Vec<&String>) = view
-        .route_reflectors
-        .iter()
+    let (draining, left): (Vec<String>, Vec<String>) = route_reflectors(stores)
+        .into_iter()
         .partition(|r| nodes.contains(&r.as_str()));
     if draining.is_empty() {
         return None;
@@ -69,30 +67,28 @@ pub fn drain_warning(stores: &Stores, nodes: &[&str]) -> Option<String> {
     })
 }
 
-/// The node whose Calico address or InternalIP is `ip`.
-#[must_use]
-pub fn node_of(stores: &Stores, ip: &str) -> Option<String> {
+/// Whether the node-to-node mesh is on (BGPConfiguration `default`; on when unset).
+fn mesh(stores: &Stores) -> bool {
+    stores
+        .bgp_configs
+        .get("default")
+        .is_none_or(|c| c.node_to_node_mesh)
+}
+
+/// The nodes with a route reflector cluster id.
+fn route_reflectors(stores: &Stores) -> Vec<String> {
     stores
         .nodes
         .values()
-        .find(|n| {
-            n.calico_ipv4
-                .as_deref()
-                .and_then(address_part)
-                .is_some_and(|a| a.to_string() == ip)
-                || n.internal_ip() == Some(ip)
-        })
+        .filter(|n| n.rr_cluster_id.is_some())
         .map(|n| n.name.clone())
+        .collect()
 }
 
-/// The peering of the cluster whose tables `stores` holds.
+/// Each node by the addresses it peers from: its Calico address and its InternalIP.
 #[must_use]
-pub fn view(stores: &Stores) -> BgpView {
-    let mesh = stores
-        .bgp_configs
-        .get("default")
-        .is_none_or(|c| c.node_to_node_mesh);
-    let by_ip: BTreeMap<String, &str> = stores
+pub fn nodes_by_address(stores: &Stores) -> BTreeMap<String, &str> {
+    stores
         .nodes
         .values()
         .flat_map(|n| {
@@ -107,7 +103,14 @@ pub fn view(stores: &Stores) -> BgpView {
                 .chain(internal)
                 .map(move |ip| (ip, n.name.as_str()))
         })
-        .collect();
+        .collect()
+}
+
+/// The peering of the cluster whose tables `stores` holds.
+#[must_use]
+pub fn view(stores: &Stores) -> BgpView {
+    let mesh = mesh(stores);
+    let by_ip = nodes_by_address(stores);
     let mut down = Vec::new();
     for node in stores.nodes.keys() {
         let Some(pod) = stores.calico_node_pod(node) else {
@@ -134,12 +137,7 @@ pub fn view(stores: &Stores) -> BgpView {
             });
         }
     }
-    let route_reflectors: Vec<String> = stores
-        .nodes
-        .values()
-        .filter(|n| n.rr_cluster_id.is_some())
-        .map(|n| n.name.clone())
-        .collect();
+    let route_reflectors = route_reflectors(stores);
     let peers: BTreeSet<String> = stores.bgp_peers.values().map(|p| p.describe()).collect();
     BgpView {
         calico: !stores.ippools.is_empty(),

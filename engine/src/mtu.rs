@@ -99,15 +99,19 @@ fn configured(stores: &Stores) -> Option<(u32, &'static str)> {
     positive(stores.calico_veth_mtu).map(|m| (m, "calico-config veth_mtu"))
 }
 
-/// The smallest path MTU known and where it comes from (empty when assumed).
-fn smallest_path(stores: &Stores) -> (u32, String) {
-    let facts = &stores.host_facts;
-    let links = facts
+/// The link MTUs of the nodes that exist (a deleted node's stay in the facts, unread).
+fn links(stores: &Stores) -> impl Iterator<Item = &HostMtuView> {
+    stores
+        .host_facts
         .links
         .values()
         .filter(|l| stores.nodes.contains_key(&l.node))
-        .map(|l| (l.mtu, format!("Node/{} {}", l.node, l.iface)));
-    let probes = facts.probes.iter().filter_map(|p| {
+}
+
+/// The smallest path MTU known and where it comes from (empty when assumed).
+fn smallest_path(stores: &Stores) -> (u32, String) {
+    let links = links(stores).map(|l| (l.mtu, format!("Node/{} {}", l.node, l.iface)));
+    let probes = stores.host_facts.probes.iter().filter_map(|p| {
         p.largest
             .map(|m| (m, format!("probe {} -> {} ({})", p.from, p.to, p.to_ip)))
     });
@@ -119,14 +123,7 @@ fn smallest_path(stores: &Stores) -> (u32, String) {
 
 /// The largest uplink MTU known (what auto-detection gives the pods of that host).
 fn largest_uplink(stores: &Stores) -> u32 {
-    stores
-        .host_facts
-        .links
-        .values()
-        .filter(|l| stores.nodes.contains_key(&l.node))
-        .map(|l| l.mtu)
-        .max()
-        .unwrap_or(ASSUMED_MTU)
+    links(stores).map(|l| l.mtu).max().unwrap_or(ASSUMED_MTU)
 }
 
 fn wireguard(stores: &Stores) -> bool {
@@ -238,12 +235,7 @@ pub fn view(stores: &Stores) -> MtuView {
     MtuView {
         calico: !stores.ippools.is_empty(),
         pools: pools(stores),
-        hosts: facts
-            .links
-            .values()
-            .filter(|l| stores.nodes.contains_key(&l.node))
-            .cloned()
-            .collect(),
+        hosts: links(stores).cloned().collect(),
         probes: facts.probes.clone(),
         missing_tunnels: missing_tunnels(stores),
         cross_subnet_one_subnet: cross_subnet_one_subnet(stores),

@@ -66,8 +66,8 @@ impl IpamView {
     /// then by blocks held), at most [`PAGE_NODES`].
     #[must_use]
     pub fn for_page(&self) -> Self {
-        let mut nodes = self.nodes.clone();
-        nodes.sort_by(|a, b| {
+        let mut page = self.clone();
+        page.nodes.sort_by(|a, b| {
             (
                 a.exists,
                 a.borrowed == 0,
@@ -81,20 +81,9 @@ impl IpamView {
                     &b.node,
                 ))
         });
-        nodes.truncate(PAGE_NODES);
-        Self {
-            nodes,
-            nodes_total: self.nodes.len(),
-            pools: self.pools.clone(),
-            leaked: self.leaked.clone(),
-            unallocated: self.unallocated.clone(),
-            handles_without_allocations: self.handles_without_allocations.clone(),
-            missing_handles: self.missing_handles.clone(),
-            borrowed: self.borrowed.clone(),
-            orphan_blocks: self.orphan_blocks.clone(),
-            trends: self.trends.clone(),
-            ..*self
-        }
+        page.nodes.truncate(PAGE_NODES);
+        page.nodes_total = self.nodes.len();
+        page
     }
 }
 

@@ -43,11 +43,13 @@ impl ClusterState {
     /// Names the node of each peer address in a session table read from a host.
     pub fn name_bgp_peers(&self, view: &mut grappe_views::bgp::NodeSessionsView) {
         let stores = self.read();
+        let by_ip = crate::bgp::nodes_by_address(&stores);
         for s in &mut view.sessions {
             s.peer_node = s
                 .peer_ip
-                .as_deref()
-                .and_then(|ip| crate::bgp::node_of(&stores, ip));
+                .as_ref()
+                .and_then(|ip| by_ip.get(ip))
+                .map(|n| (*n).to_owned());
         }
     }
 }

@@ -36,12 +36,6 @@ impl HostFacts {
         self.probes.insert(0, probe);
         self.probes.truncate(MAX_PROBES);
     }
-
-    /// Forgets what concerns nodes that are gone.
-    pub fn retain_nodes(&mut self, exists: impl Fn(&str) -> bool) {
-        self.links.retain(|n, _| exists(n));
-        self.probes.retain(|p| exists(&p.from) && exists(&p.to));
-    }
 }
 
 #[cfg(test)]
@@ -73,7 +67,5 @@ mod tests {
             f.record_probe(probe("x", &format!("n{i}"), 1500));
         }
         assert_eq!(f.probes.len(), MAX_PROBES);
-        f.retain_nodes(|n| n != "x");
-        assert!(f.probes.is_empty());
     }
 }
