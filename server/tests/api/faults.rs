@@ -133,6 +133,26 @@ impl Faulty {
 }
 
 impl Faulty {
+    /// Waits until the running server's log has a line containing `needle`.
+    async fn logged(&self, needle: &str) {
+        let log = self.work.join(format!("server-{}.log", self.starts));
+        let start = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(needle) {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                panic!(
+                    "grappe never logged {needle:?}; its log ends:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the server killed itself (its fault point reached); its log's end and the
     /// run's view when not.
     async fn died(&self, server: &mut Server, point: &str, cookie: &str, run: &str) {
@@ -570,8 +590,8 @@ async fn runs_end_recorded_through_kills_outages_and_a_full_disk() {
         .arg(format!("of={}", filler.display()))
         .status();
     std::fs::remove_file(&disk_hold).expect("release");
-    // The step fails writing its output; the run's end waits for room.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The step fails writing its output; the run's end waits for room (its retry is logged).
+    f.logged("could not record the end of a run").await;
     std::fs::remove_file(&filler).expect("room again");
     let full = run_until(&f.http, &cookie, &id, "the run's end recorded", |v| {
         v["summary"]["status"] != "running"
