@@ -4,7 +4,7 @@
 // what moves, what the operator rewrites and what stays; run it and read each node move to
 // calico-system; roll it back to the manifest install. Screenshots 48 to 50.
 import { test, expect } from "@playwright/test";
-import { confirmAndExecute, hydrated, kubectl, login, manifest, shot } from "./helpers";
+import { confirmAndExecute, hydrated, kubectl, login, manifest, removeManifest, removeOperator, shot } from "./helpers";
 
 const entry = "calico-operator-v3.32.1";
 
@@ -64,12 +64,7 @@ test("migrate a manifest install of Calico to the Tigera operator, node by node,
     expect(kubectl("get", "ns", "calico-system", "--ignore-not-found", "-o", "name")).toBe("");
   } finally {
     // Leave the lab as found: no operator, no Calico.
-    if (kubectl("get", "crd", "-o", "name").includes("installations.operator.tigera.io")) {
-      kubectl("delete", "installation", "--all", "--ignore-not-found", "--wait=true", "--timeout=120s");
-      for (const file of ["tigera-operator.yaml", "operator-crds.yaml"]) {
-        kubectl("delete", "--ignore-not-found", "--wait=true", "-f", manifest(`calico-operator-v3.32.1/${file}`));
-      }
-    }
-    kubectl("delete", "--ignore-not-found", "--wait=true", "-f", calico);
+    removeOperator();
+    removeManifest(calico);
   }
 });

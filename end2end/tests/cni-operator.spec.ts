@@ -4,7 +4,7 @@
 // run it until the operator reports calico Available; the overview shows the TigeraStatus and
 // the Installation's settings; roll it back and find calico-system gone. Screenshots 26 to 29.
 import { test, expect } from "@playwright/test";
-import { confirmAndExecute, hydrated, kubectl, login, shot } from "./helpers";
+import { confirmAndExecute, hydrated, kubectl, login, removeOperator, shot } from "./helpers";
 
 const entry = "calico-operator-v3.32.1";
 
@@ -68,16 +68,7 @@ test("install Calico with the Tigera operator and its options, see TigeraStatus,
     expect(kubectl("get", "ns", "calico-system", "--ignore-not-found", "-o", "name")).toBe("");
     expect(kubectl("get", "crd", "-o", "name")).not.toContain("tigera.io");
   } finally {
-    // Leave the lab as found, whatever happened above: the Installation first, while the
-    // operator still runs to remove calico-system.
-    const manifests = process.env.GRAPPE_MANIFESTS;
-    if (kubectl("get", "crd", "-o", "name").includes("installations.operator.tigera.io")) {
-      kubectl("delete", "installation", "--all", "--ignore-not-found", "--wait=true", "--timeout=120s");
-      if (manifests) {
-        for (const file of ["tigera-operator.yaml", "operator-crds.yaml"]) {
-          kubectl("delete", "--ignore-not-found", "--wait=true", "-f", `${manifests}/calico-operator-v3.32.1/${file}`);
-        }
-      }
-    }
+    // Leave the lab as found, whatever happened above.
+    removeOperator();
   }
 });

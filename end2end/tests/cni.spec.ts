@@ -3,7 +3,7 @@
 // node, find it in the history, then plan and run its rollback and find Calico gone.
 // Screenshots go to the output directory.
 import { test, expect } from "@playwright/test";
-import { confirmAndExecute, hydrated, kubectl, login, shot } from "./helpers";
+import { confirmAndExecute, hydrated, kubectl, login, manifest, removeManifest, shot } from "./helpers";
 
 test("install Calico from the CNI page, follow the run live, then roll it back", async ({ page }) => {
   test.setTimeout(300_000);
@@ -72,10 +72,7 @@ test("install Calico from the CNI page, follow the run live, then roll it back",
     expect(kubectl("get", "crd", "-o", "name")).not.toContain("projectcalico.org");
   } finally {
     // Leave the lab as found, whatever happened above.
-    const manifests = process.env.GRAPPE_MANIFESTS;
-    if (manifests && kubectl("get", "ds", "-n", "kube-system", "-o", "name").includes("calico")) {
-      kubectl("delete", "--ignore-not-found", "--wait=true", "-f", `${manifests}/calico-v3.25.1.yaml`);
-    }
+    removeManifest(manifest("calico-v3.25.1.yaml"));
   }
 });
 

@@ -88,7 +88,9 @@ export async function checkHost(page: Page, cluster: string, node: string, befor
  * holds the kubeconfig. */
 export function lab(...args: string[]): string {
   const bin = path.resolve(__dirname, "../../lab/lab");
-  return execFileSync(bin, [...args, "--dir", path.dirname(kubeconfig())], { encoding: "utf8" });
+  // `--dir` right after the command: what follows `--` (lab ssh NODE -- CMD) is the command's.
+  const [command, ...rest] = args;
+  return execFileSync(bin, [command, "--dir", path.dirname(kubeconfig()), ...rest], { encoding: "utf8" });
 }
 
 /** A file of the shared manifests (scripts/e2e exports their directory). */
@@ -98,4 +100,49 @@ export function manifest(file: string): string {
     throw new Error("GRAPPE_MANIFESTS must name the shared manifests (scripts/e2e sets it)");
   }
   return `${dir}/${file}`;
+}
+
+/** Deletes what `file` created and waits until it is gone, the calico-node pods of its
+ * DaemonSet included (foreground deletion): the next spec starts from a lab without Calico,
+ * not one whose old calico-node pods still run while the new CRDs come up. */
+export function removeManifest(file: string): void {
+  kubectl("delete", "--ignore-not-found", "--wait=true", "--cascade=foreground", "--timeout=180s", "-f", file);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const left = kubectl("get", "pods", "-A", "-l", "k8s-app=calico-node", "-o", "name").trim();
+    if (left === "") {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`calico-node pods still there 120 s after deleting ${file}: ${left}`);
+    }
+    execFileSync("sleep", ["1"]);
+  }
+}
+
+/** Removes the Tigera operator and what it installed, if it is there: the Installation first,
+ * while the operator still runs to remove calico-system. */
+export function removeOperator(): void {
+  if (!kubectl("get", "crd", "-o", "name").includes("installations.operator.tigera.io")) {
+    return;
+  }
+  kubectl("delete", "installation", "--all", "--ignore-not-found", "--wait=true", "--timeout=120s");
+  for (const file of ["tigera-operator.yaml", "operator-crds.yaml"]) {
+    removeManifest(manifest(`calico-operator-v3.32.1/${file}`));
+  }
+}
+
+/** axe-core on the page as it is now (WCAG 2 A and AA rules): fails on any serious or critical
+ * violation, naming each rule, its impact and the first elements it found. */
+export async function accessible(page: Page): Promise<void> {
+  expect(await violations(page), `axe on ${page.url()}`).toEqual([]);
+}
+
+/** The serious and critical axe-core violations on the page as it is now, in words. */
+export async function violations(page: Page): Promise<string[]> {
+  const { default: AxeBuilder } = await import("@axe-core/playwright");
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  const bad = results.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  const path = new URL(page.url()).pathname;
+  return bad.map((v) => `${path}: ${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("\n  ")}`);
 }

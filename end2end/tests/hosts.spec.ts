@@ -6,27 +6,7 @@
 // (clicks and wall times printed); a worker is reset from its page and the run ends "completed with warnings".
 // Screenshots 40 to 47.
 import { test, expect, Page } from "@playwright/test";
-import { execFileSync } from "node:child_process";
-import * as path from "node:path";
-import { checkHost as checkHostOf, hydrated, login, shot } from "./helpers";
-
-function kubeconfig(): string {
-  const k = process.env.GRAPPE_E2E_KUBECONFIG;
-  if (!k) {
-    throw new Error("GRAPPE_E2E_KUBECONFIG must name the lab's kubeconfig (scripts/e2e --kubeconfig sets it)");
-  }
-  return k;
-}
-
-function kubectl(...args: string[]): string {
-  return execFileSync("kubectl", ["--kubeconfig", kubeconfig(), ...args], { encoding: "utf8" });
-}
-
-/** lab/lab against the lab whose kubeconfig the suite was given. */
-function lab(...args: string[]): string {
-  const [command, ...rest] = args;
-  return execFileSync("../lab/lab", [command, "--dir", path.dirname(kubeconfig()), ...rest], { encoding: "utf8" });
-}
+import { checkHost as checkHostOf, hydrated, kubectl, lab, login, manifest, removeManifest, shot } from "./helpers";
 
 const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
 
@@ -114,10 +94,7 @@ test("check hosts, recover a lost kube-apiserver over SSH, then roll back the in
     } catch {
       // the API server may already run
     }
-    const manifests = process.env.GRAPPE_MANIFESTS;
-    if (manifests && kubectl("get", "ds", "-n", "kube-system", "-o", "name").includes("calico")) {
-      kubectl("delete", "--ignore-not-found", "--wait=true", "-f", `${manifests}/calico-v3.25.1.yaml`);
-    }
+    removeManifest(manifest("calico-v3.25.1.yaml"));
   }
 });
 

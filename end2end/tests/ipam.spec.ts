@@ -7,7 +7,7 @@
 // clears both. Between the two, the 12 addresses are released by a guarded run from the IPAM
 // page (grace 0) and put back by its rollback. Screenshots 51 to 53.
 import { test, expect } from "@playwright/test";
-import { confirmAndExecute, hydrated, kubectl, lab, login, manifest, shot } from "./helpers";
+import { confirmAndExecute, hydrated, kubectl, lab, login, manifest, removeManifest, shot } from "./helpers";
 
 test("the IPAM page lists leaked addresses and a nearly full pool, live", async ({ page }) => {
   test.setTimeout(300_000);
@@ -94,6 +94,6 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     await expect(pools.locator('tr[data-pool="lab-small-pool"]')).toHaveCount(0, { timeout: 60_000 });
   } finally {
     lab("heal");
-    kubectl("delete", "--ignore-not-found", "--wait=true", "-f", manifest("calico-v3.32.1.yaml"));
+    removeManifest(manifest("calico-v3.32.1.yaml"));
   }
 });

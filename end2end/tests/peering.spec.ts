@@ -10,7 +10,7 @@
 //   names it; after `lab heal` the probe finds 1500 again. Screenshot 55.
 // (Named to run after the specs that expect a lab without a CNI: it installs and removes Calico.)
 import { test, expect } from "@playwright/test";
-import { checkHost, hydrated, kubectl, lab, login, manifest, shot } from "./helpers";
+import { checkHost, hydrated, kubectl, lab, login, manifest, removeManifest, shot } from "./helpers";
 
 const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
 
@@ -20,7 +20,7 @@ test.describe.serial("network doctor", () => {
   });
   test.afterAll(() => {
     lab("heal");
-    kubectl("delete", "--ignore-not-found", "--wait=true", "-f", manifest("calico-v3.32.1.yaml"));
+    removeManifest(manifest("calico-v3.32.1.yaml"));
   });
 
   test("the BGP page marks a session down at both ends, live", async ({ page }) => {

@@ -38,7 +38,7 @@ func (c *Controller) playAgentHealth(ctx context.Context, node *corev1.Node, pod
 	}
 	statuses := append([]corev1.ContainerStatus{}, pod.Status.ContainerStatuses...)
 	cs := statuses[idx]
-	down := c.bgpPeersDown(node, breaks)
+	down := c.bgpPeersDown(node)
 	now := metav1.Now()
 	switch {
 	case breaks["duplicate-ip"]:
@@ -115,29 +115,31 @@ func (c *Controller) playAgentHealth(ctx context.Context, node *corev1.Node, pod
 	return nil
 }
 
-// peerIPs lists the other nodes' addresses (BGP peers in a full mesh), at most five.
-// bgpPeersDown is the addresses of the nodes node has no BGP session with (`lab break
-// bgp-peer-down`): the one its own break names, and every node whose break names it (a session
-// is down at both ends).
-func (c *Controller) bgpPeersDown(node *corev1.Node, breaks map[string]bool) []string {
-	var down []string
-	if breaks["bgp-peer-down"] {
-		if peer, err := c.nodes.Get(node.Annotations[BGPPeerAnnotation]); err == nil {
-			down = append(down, nodeInternalIP(peer))
-		}
+// BGPSessionDown says whether the BGP session between nodes a and b is down (`lab break
+// bgp-peer-down`): the break of either names the other (a session is down at both ends).
+func BGPSessionDown(a, b *corev1.Node) bool {
+	names := func(x, y *corev1.Node) bool {
+		return Breaks(x)["bgp-peer-down"] && x.Annotations[BGPPeerAnnotation] == y.Name
 	}
+	return a.Name != b.Name && (names(a, b) || names(b, a))
+}
+
+// bgpPeersDown is the addresses of the nodes node has no BGP session with.
+func (c *Controller) bgpPeersDown(node *corev1.Node) []string {
 	nodes, err := c.nodes.List(everything())
 	if err != nil {
-		return down
+		return nil
 	}
+	var down []string
 	for _, n := range nodes {
-		if n.Name != node.Name && Breaks(n)["bgp-peer-down"] && n.Annotations[BGPPeerAnnotation] == node.Name {
+		if BGPSessionDown(node, n) {
 			down = append(down, nodeInternalIP(n))
 		}
 	}
 	return down
 }
 
+// peerIPs lists the other nodes' addresses (BGP peers in a full mesh), at most five.
 func (c *Controller) peerIPs(self string) []string {
 	nodes, err := c.nodes.List(everything())
 	if err != nil {

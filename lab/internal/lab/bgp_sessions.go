@@ -75,8 +75,7 @@ func (c labCluster) BGPSessions(ctx context.Context, node string) ([]hosts.BGPSe
 			}
 			name = "Node_" + strings.ReplaceAll(addr, ".", "_")
 		}
-		down := (footprint.Breaks(self)["bgp-peer-down"] && self.Annotations[footprint.BGPPeerAnnotation] == n.Name) ||
-			(footprint.Breaks(&n)["bgp-peer-down"] && n.Annotations[footprint.BGPPeerAnnotation] == node)
+		down := footprint.BGPSessionDown(self, &n)
 		out = append(out, hosts.BGPSession{Name: name, Up: !down, Since: since})
 	}
 	return out, true, nil
