@@ -372,6 +372,49 @@ pub struct StepView {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub output: String,
+    /// How far it is, while it waits on something it can count.
+    #[serde(default)]
+    pub progress: Option<StepProgress>,
+}
+
+/// What a step counts while it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProgressUnit {
+    /// Nodes Ready (a CNI rollout).
+    #[default]
+    NodesReady,
+    /// Pods updated (a DaemonSet's rollout).
+    PodsUpdated,
+    /// Pods evicted and gone (a drain).
+    PodsGone,
+}
+
+impl ProgressUnit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NodesReady => "nodes-ready",
+            Self::PodsUpdated => "pods-updated",
+            Self::PodsGone => "pods-gone",
+        }
+    }
+
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str) -> Option<Self> {
+        [Self::NodesReady, Self::PodsUpdated, Self::PodsGone]
+            .into_iter()
+            .find(|u| u.as_str() == text)
+    }
+}
+
+/// How far a step is: `done` of `total` `unit`, and what holds it (a budget), if anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepProgress {
+    pub done: u64,
+    pub total: u64,
+    pub unit: ProgressUnit,
+    /// What holds the rest back, named (`PodDisruptionBudget default/web`).
+    pub note: Option<String>,
 }
 
 /// An object a run touched.

@@ -99,6 +99,10 @@ pub struct StepRow {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub output: String,
+    pub progress_done: Option<i64>,
+    pub progress_total: Option<i64>,
+    pub progress_unit: Option<String>,
+    pub progress_note: Option<String>,
 }
 
 /// An object row (`before` as stored: a Secret's snapshot sealed until the store opens it).

@@ -8,6 +8,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use grappe_views::runs::StepProgress;
+
 use super::k8s::KubeError;
 use super::{RunError, Runs};
 use crate::model::RunRow;
@@ -57,6 +59,8 @@ pub(crate) struct Waiter<'a> {
     said: String,
     next_report: Option<Instant>,
     cancel: watch::Receiver<bool>,
+    /// The progress last recorded (recorded again only when it changes).
+    counted: Option<StepProgress>,
 }
 
 impl Wait {
@@ -139,11 +143,31 @@ impl StepCx {
             started,
             said: String::new(),
             cancel: self.cancel.clone(),
+            counted: None,
         }
     }
 }
 
 impl Waiter<'_> {
+    /// Records how far the step is, when it changed since the last time, and tells the live
+    /// pages (the run page draws it as a bar; a reload reads it from the database).
+    ///
+    /// # Errors
+    /// The store.
+    pub(crate) async fn count(&mut self, progress: StepProgress) -> Result<(), RunError> {
+        if self.counted.as_ref() == Some(&progress) {
+            return Ok(());
+        }
+        let runs = &self.cx.runs;
+        runs.inner()
+            .store
+            .set_step_progress(self.cx.run.id, self.idx, &progress)
+            .await?;
+        runs.bump();
+        self.counted = Some(progress);
+        Ok(())
+    }
+
     /// How long the wait has lasted.
     pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()

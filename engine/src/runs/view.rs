@@ -1,7 +1,9 @@
 //! Runs as the pages and exports read them: the history list, one run with its steps and
 //! objects, and the CSV export.
 
-use grappe_views::runs::{RunObjectView, RunSummaryView, RunView, StepView};
+use grappe_views::runs::{
+    ProgressUnit, RunObjectView, RunSummaryView, RunView, StepProgress, StepView,
+};
 
 use super::{RunError, RunId, Runs};
 use crate::model::{ObjectRow, RunRow, RunStatus, StepRow};
@@ -137,6 +139,19 @@ fn step_view(s: &StepRow) -> StepView {
         started_at: s.started_at.clone(),
         finished_at: s.finished_at.clone(),
         output: s.output.clone(),
+        progress: match (s.progress_done, s.progress_total) {
+            (Some(done), Some(total)) => Some(StepProgress {
+                done: u64::try_from(done).unwrap_or(0),
+                total: u64::try_from(total).unwrap_or(0),
+                unit: s
+                    .progress_unit
+                    .as_deref()
+                    .and_then(ProgressUnit::from_str)
+                    .unwrap_or_default(),
+                note: s.progress_note.clone(),
+            }),
+            _ => None,
+        },
     }
 }
 

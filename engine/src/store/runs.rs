@@ -7,7 +7,7 @@ use crate::model::{
     ActiveRun, ObjectRow, RunFailure, RunId, RunRow, RunStatus, StepRow, StepStatus,
 };
 use crate::time::now;
-use grappe_views::runs::Planned;
+use grappe_views::runs::{Planned, StepProgress};
 
 /// A run to insert, with its steps and planned objects.
 pub(crate) struct NewRun<'a> {
@@ -185,7 +185,8 @@ impl Store {
 
     pub async fn run_steps(&self, id: RunId) -> Result<Vec<StepRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT idx, name, status, started_at, finished_at, output FROM run_steps \
+            "SELECT idx, name, status, started_at, finished_at, output, progress_done, \
+             progress_total, progress_unit, progress_note FROM run_steps \
              WHERE run_id = ?1 ORDER BY idx",
         )
         .bind(id.0)
@@ -234,6 +235,28 @@ impl Store {
             .bind(now().to_string())
             .execute(self.pool())
             .await?;
+        Ok(())
+    }
+
+    /// Records how far step `idx` is ([`StepProgress`]).
+    pub(crate) async fn set_step_progress(
+        &self,
+        id: RunId,
+        idx: i64,
+        p: &StepProgress,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE run_steps SET progress_done = ?3, progress_total = ?4, progress_unit = ?5, \
+             progress_note = ?6 WHERE run_id = ?1 AND idx = ?2",
+        )
+        .bind(id.0)
+        .bind(idx)
+        .bind(i64::try_from(p.done).unwrap_or(i64::MAX))
+        .bind(i64::try_from(p.total).unwrap_or(i64::MAX))
+        .bind(p.unit.as_str())
+        .bind(p.note.as_deref())
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use grappe_views::runs::{ProgressUnit, StepProgress};
 use serde_json::Value;
 
 use super::*;
@@ -89,11 +90,14 @@ impl StepContext {
                 }
                 lines.push(line);
             }
-            let (nodes_line, nodes_ready) = self.nodes_progress().await?;
+            let (nodes_line, nodes_ready, counted) = self.nodes_progress().await?;
             if !nodes_ready {
                 missing.push(nodes_line.clone());
             }
             lines.push(nodes_line);
+            if let Some(progress) = counted {
+                waiter.count(progress).await?;
+            }
             let text = lines.join("; ");
             if missing.is_empty() {
                 return waiter.done(&text).await;
@@ -192,9 +196,11 @@ impl StepContext {
         Some(tigera_line(&wanted, &stores.tigera_status))
     }
 
-    pub(super) async fn nodes_progress(&self) -> Result<(String, bool), RunError> {
+    pub(super) async fn nodes_progress(
+        &self,
+    ) -> Result<(String, bool, Option<StepProgress>), RunError> {
         let Some(state) = self.live() else {
-            return Ok(("nodes: no live state".into(), false));
+            return Ok(("nodes: no live state".into(), false, None));
         };
         let stores = state.read();
         let total = stores.nodes.len();
@@ -209,7 +215,13 @@ impl StepContext {
             let shown: Vec<&str> = not_ready.iter().take(8).copied().collect();
             line.push_str(&format!(" (NotReady: {})", shown.join(", ")));
         }
-        Ok((line, not_ready.is_empty()))
+        let counted = StepProgress {
+            done: (total - not_ready.len()) as u64,
+            total: total as u64,
+            unit: ProgressUnit::NodesReady,
+            note: None,
+        };
+        Ok((line, not_ready.is_empty(), Some(counted)))
     }
 }
 

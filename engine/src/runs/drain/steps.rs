@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
-use grappe_views::runs::Verdict;
+use grappe_views::runs::{ProgressUnit, StepProgress, Verdict};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DeleteParams};
@@ -202,15 +202,17 @@ impl DrainContext {
             .await?;
         let remaining: Arc<Mutex<BTreeSet<String>>> =
             Arc::new(Mutex::new(removals.iter().map(|r| r.key.clone()).collect()));
+        // The budgets refusing an eviction now, by pod: named on the progress bar.
+        let held: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
         // Boxed one by one: the futures borrow `self` and the removal they work on.
         let mut jobs: Vec<BoxFuture<'_, Result<(), RunError>>> = Vec::new();
         for r in &removals {
-            jobs.push(Box::pin(self.remove(idx, r, &remaining)));
+            jobs.push(Box::pin(self.remove(idx, r, &remaining, &held)));
         }
         let evictions = futures::stream::iter(jobs)
             .buffer_unordered(opts.concurrency)
             .try_collect::<Vec<()>>();
-        let waiting = self.wait_gone(idx, node, &removals, &remaining);
+        let waiting = self.wait_gone(idx, node, &removals, &remaining, &held);
         let work = async { futures::try_join!(evictions, waiting).map(|_| ()) };
         let mut cancel = self.cx.cancel.clone();
         let cancelled = async {
@@ -251,6 +253,7 @@ impl DrainContext {
         idx: i64,
         r: &Removal,
         remaining: &Mutex<BTreeSet<String>>,
+        held: &Mutex<BTreeMap<String, String>>,
     ) -> Result<(), RunError> {
         let opts = &self.params.options;
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &r.namespace);
@@ -259,6 +262,9 @@ impl DrainContext {
             let result = evict_or_delete(&api, r, opts).await;
             match result {
                 Ok(()) => {
+                    if let Ok(mut h) = held.lock() {
+                        h.remove(&r.key);
+                    }
                     if let Some(since) = blocked_since {
                         self.cx
                             .say(
@@ -288,6 +294,9 @@ impl DrainContext {
                     let first = blocked_since.is_none();
                     let since = *blocked_since.get_or_insert_with(Instant::now);
                     let text = blocked(r, since.elapsed().as_secs(), &e);
+                    if let Ok(mut h) = held.lock() {
+                        h.insert(r.key.clone(), held_by(r));
+                    }
                     if first {
                         self.cx
                             .say(idx, &format!("{}: {text} (retrying every 5 s)", r.key))
@@ -316,6 +325,7 @@ impl DrainContext {
         node: &NodeName,
         removals: &[Removal],
         remaining: &Mutex<BTreeSet<String>>,
+        held: &Mutex<BTreeMap<String, String>>,
     ) -> Result<(), RunError> {
         // No timeout nor cancel here: the drain's step bounds this wait and the evictions
         // together. Woken by the live state (pods deleted), at the latest after a second.
@@ -356,6 +366,18 @@ impl DrainContext {
                     }
                 }
             }
+            let note = held.lock().ok().and_then(|h| {
+                let budgets: BTreeSet<&String> = h.values().collect();
+                let names: Vec<&str> = budgets.into_iter().map(String::as_str).collect();
+                (!names.is_empty()).then(|| names.join(", "))
+            });
+            let progress = StepProgress {
+                done: (removals.len() - left) as u64,
+                total: removals.len() as u64,
+                unit: ProgressUnit::PodsGone,
+                note,
+            };
+            waiter.count(progress).await?;
             if left == 0 {
                 return Ok(());
             }
@@ -406,6 +428,15 @@ async fn evict_or_delete(
     )
     .await
     .map(|_| ())
+}
+
+/// The budgets that hold `r` back, as the progress bar names them.
+fn held_by(r: &Removal) -> String {
+    if r.budgets.is_empty() {
+        "PodDisruptionBudget".to_owned()
+    } else {
+        format!("PodDisruptionBudget {}", r.budgets.join(", "))
+    }
 }
 
 /// What a pod's status says while its eviction is refused with 429: the budgets that cover it
