@@ -351,7 +351,7 @@ pub fn Findings(findings: Vec<Finding>, #[prop(optional)] cluster: String) -> im
                             <p><strong>{Msg::Fix.text(lang)} ": "</strong>{fix}</p>
                             <details>
                                 <summary>{Msg::Evidence.text(lang)}</summary>
-                                <table class="table small">
+                                <table tabindex="0" class="table small">
                                     <tbody>
                                         {f.evidence
                                             .iter()

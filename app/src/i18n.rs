@@ -48,6 +48,9 @@ macro_rules! messages {
         pub enum $name { $($key),* }
 
         impl $name {
+            /// Every message of the table.
+            pub const ALL: &'static [Self] = &[$($name::$key),*];
+
             /// The message in `lang`.
             pub fn text(self, lang: Lang) -> &'static str {
                 match (self, lang) {
@@ -71,7 +74,9 @@ pub trait Text {
 }
 
 mod net;
+mod ui;
 pub use net::Net;
+pub use ui::Ui;
 
 messages!(Msg {
     AppTagline => "Kubernetes cluster networking control room", "Salle de contrôle du réseau des grappes Kubernetes";
@@ -143,7 +148,7 @@ messages!(Msg {
     Live => "● live", "● en direct";
     LiveConnecting => "○ connecting…", "○ connexion…";
     LiveReconnecting => "○ reconnecting…", "○ reconnexion…";
-    ApiUnreachableSince => "API server unreachable since", "API server injoignable depuis";
+    ApiUnreachableSince => "API server unreachable", "API server injoignable";
     StaleState => "What follows is the last known state (stale).", "Ce qui suit est le dernier état connu (périmé).";
     NotSyncedYet => "Reading the cluster's state for the first time…", "Première lecture de l'état de la grappe…";
     WatchErrors => "Some resources cannot be watched; what depends on them is missing:", "Certaines ressources ne peuvent pas être suivies ; ce qui en dépend manque :";

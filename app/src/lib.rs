@@ -13,6 +13,9 @@ pub mod findings;
 pub mod i18n;
 mod live;
 mod pages;
+pub mod picture;
+pub mod progress;
+pub mod when;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -30,12 +33,18 @@ pub struct CspNonce(pub String);
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     provide_request_nonce();
+    // One clock for the whole response: the page's relative times and the one hydration reads.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    provide_context(when::ServerNow(now));
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        // No `lang` here: the login page and the layout set it to the reader's language
+        // (leptos_meta writes it into this element before the first byte is sent).
+        <html>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name=when::NOW_META content=now.to_string()/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -60,6 +69,7 @@ fn provide_request_nonce() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    when::provide_clock();
     mark_hydrated();
     view! {
         <Stylesheet id="grappe" href="/pkg/grappe.css"/>

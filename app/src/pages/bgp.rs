@@ -14,6 +14,7 @@ use crate::api::session::Me;
 use crate::api::state::cluster_bgp;
 use crate::i18n::{Lang, Msg, Net, t, use_lang};
 use crate::live::use_live;
+use crate::when::{Rel, When};
 use crate::{ErrorBox, PageHeader};
 
 #[component]
@@ -87,7 +88,7 @@ fn node_sessions(v: &NodeSessionsView, lang: Lang) -> AnyView {
                     <td class="mono">{s.peer_ip.clone().unwrap_or_default()}</td>
                     <td>{s.peer_node.clone().unwrap_or_default()}</td>
                     <td class=class>{mark}" "{s.state.clone()}</td>
-                    <td class="small">{s.since.clone()}</td>
+                    <td class="small"><When at=s.since.clone() rel=Rel::For/></td>
                     <td class="small">{s.info.clone()}</td>
                 </tr>
             }
@@ -97,9 +98,9 @@ fn node_sessions(v: &NodeSessionsView, lang: Lang) -> AnyView {
     view! {
         <section class="card" data-testid="bgp-sessions" data-node=v.node.clone()>
             <h2>{Net::BgpTableOf.text(lang).replace("{node}", &v.node)}</h2>
-            <p class="muted small">{v.at.clone()}" · "{v.actor.clone()}" · "{v.duration_ms}" ms · birdcl show protocols"</p>
+            <p class="muted small"><When at=v.at.clone()/>" · "{v.actor.clone()}" · "{v.duration_ms}" ms · birdcl show protocols"</p>
             <div class="table-wrap">
-                <table class="table dense">
+                <table tabindex="0" class="table dense">
                     <thead><tr>
                         <th>"BIRD"</th><th>"Peer"</th><th>{Msg::BgpPeerNode.text(lang)}</th>
                         <th>{Net::BgpState.text(lang)}</th><th>{Net::BgpStateSince.text(lang)}</th><th>"Info"</th>
@@ -188,7 +189,7 @@ fn matrix(v: &BgpView, lang: Lang) -> AnyView {
             <h2>{Msg::BgpMatrix.text(lang)}</h2>
             {more}
             <div class="table-wrap">
-                <table class="table dense bgp-matrix" data-testid="bgp-matrix">
+                <table tabindex="0" class="table dense bgp-matrix" data-testid="bgp-matrix">
                     <thead><tr><th></th>{head}</tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
@@ -211,7 +212,7 @@ fn sessions(v: &BgpView, lang: Lang) -> AnyView {
                     <td>{d.node.clone()}</td>
                     <td class="mono">{d.peer_ip.clone()}</td>
                     <td>{d.peer_node.clone().unwrap_or_default()}</td>
-                    <td class="small">{d.since.clone()}</td>
+                    <td class="small"><When at=d.since.clone() rel=Rel::For/></td>
                     <td>{d.count}</td>
                 </tr>
             }
@@ -222,7 +223,7 @@ fn sessions(v: &BgpView, lang: Lang) -> AnyView {
         <section class="card">
             <h2>{Msg::BgpDown.text(lang)}</h2>
             <div class="table-wrap">
-                <table class="table dense" data-testid="bgp-down">
+                <table tabindex="0" class="table dense" data-testid="bgp-down">
                     <thead><tr>
                         <th>{Msg::IpamNode.text(lang)}</th><th>"Peer"</th><th>{Msg::BgpPeerNode.text(lang)}</th>
                         <th>{Msg::BgpSince.text(lang)}</th><th>{Msg::BgpTimes.text(lang)}</th>

@@ -14,6 +14,7 @@ use crate::api::session::Me;
 use crate::api::state::cluster_overview;
 use crate::i18n::{Msg, t, use_lang};
 use crate::live::{use_live, use_live_runs};
+use crate::when::When;
 use crate::{ErrorBox, PageHeader};
 
 #[component]
@@ -252,7 +253,7 @@ fn RemoveCard(cluster: Signal<String>) -> impl IntoView {
                     {move || Suspend::new(async move {
                         let items = catalog.await.unwrap_or_default();
                         view! {
-                            <select name="source" data-testid="remove-source">
+                            <select name="source" data-testid="remove-source" aria-label=t(Msg::Manifest)>
                                 {items.into_iter().map(|i| view! { <option value=i.id>{i.label}</option> }).collect_view()}
                             </select>
                         }
@@ -283,7 +284,7 @@ pub fn RunsTable(#[prop(into)] cluster: Signal<String>) -> impl IntoView {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     Ok(list) if list.is_empty() => view! { <p class="muted">{Msg::NoRuns.text(lang)}</p> }.into_any(),
                     Ok(list) => view! {
-                        <table class="table dense" data-testid="runs-table">
+                        <table tabindex="0" class="table dense" data-testid="runs-table">
                             <thead><tr>
                                 <th>"#"</th><th>{Msg::Cluster.text(lang)}</th><th>{Msg::Workflow.text(lang)}</th>
                                 <th>{Msg::Actor.text(lang)}</th><th>{Msg::Started.text(lang)}</th><th>{Msg::Duration.text(lang)}</th>
@@ -310,7 +311,7 @@ fn RunLine(r: RunSummaryView) -> impl IntoView {
             <td>{r.cluster.clone()}</td>
             <td>{r.workflow.as_str()} " · " {r.title.clone()}</td>
             <td>{r.actor.clone()}</td>
-            <td class="mono small">{r.started_at.clone()}</td>
+            <td class="small"><When at=r.started_at.clone()/></td>
             <td>{r.duration_seconds.map(|d| format!("{d} s"))}</td>
             <td><span class=format!("status status-{}", r.status)>{r.status.as_str()}</span></td>
             <td class="mono small" title=r.manifest_sha256.clone().unwrap_or_default()>

@@ -7,6 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::history::{AuditRow, HistoryPage as Page, HistoryQuery, audit_history};
 use crate::i18n::{Msg, t, use_lang};
+use crate::when::When;
 use crate::{ErrorBox, PageHeader};
 
 fn query_from_url(get: impl Fn(&str) -> Option<String>) -> HistoryQuery {
@@ -106,7 +107,7 @@ fn History(query: HistoryQuery, page: Page) -> impl IntoView {
             view! { <p class="alert alert-info">{Msg::NoRecords.text(lang)}</p> }.into_any()
         } else {
             view! {
-                <table class="table dense" data-testid="history-table">
+                <table tabindex="0" class="table dense" data-testid="history-table">
                     <thead>
                         <tr>
                             <th>"#"</th>
@@ -174,7 +175,7 @@ fn Row(row: AuditRow) -> impl IntoView {
     view! {
         <tr data-action=row.action.clone()>
             <td class="num">{row.id}</td>
-            <td class="mono nowrap">{row.at.clone()}</td>
+            <td class="nowrap"><When at=row.at.clone()/></td>
             <td>{row.actor.clone()}</td>
             <td class="mono">{row.action.clone()}</td>
             <td>{row.target.clone()}</td>

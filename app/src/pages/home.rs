@@ -20,7 +20,7 @@ pub fn HomePage() -> impl IntoView {
                         view! { <p class="alert alert-info">{t(Msg::NoClusters)}</p> }.into_any()
                     }
                     Ok(list) => view! {
-                        <table class="table" data-testid="clusters-table">
+                        <table tabindex="0" class="table" data-testid="clusters-table">
                             <thead>
                                 <tr>
                                     <th>{t(Msg::Cluster)}</th>

@@ -10,6 +10,7 @@ use crate::api::Role;
 use crate::api::hosts::{CheckHost, CheckOutcome, TrustHostKey, get_host};
 use crate::api::session::Me;
 use crate::i18n::{Msg, t, use_lang};
+use crate::when::When;
 
 /// The host section (outside the live part of the page: a check's result must stay).
 #[component]
@@ -82,7 +83,7 @@ fn HostSummary(h: HostView) -> impl IntoView {
                 <summary>{Msg::PastChecks.text(lang)}</summary>
                 <ul class="small">
                     {earlier.into_iter().map(|c| view! {
-                        <li>{c.at.clone()}" · "{c.actor.clone()}" · kubelet "{c.kubelet.state.clone()}
+                        <li><When at=c.at.clone()/>" · "{c.actor.clone()}" · kubelet "{c.kubelet.state.clone()}
                             " · iptables "{c.iptables_rules()}</li>
                     }).collect_view()}
                 </ul>
@@ -101,7 +102,7 @@ fn CheckResult(v: HostCheckView) -> impl IntoView {
     let network = view! { <CheckNetwork v=v.clone()/> }.into_any();
     view! {
         <div class="host-check" data-testid="host-check">
-            <p class="muted small">{v.at.clone()}" · "{Msg::CheckedBy.text(lang)}" "{v.actor.clone()}" · "{v.endpoint.clone()}" · "{v.duration_ms}" ms"</p>
+            <p class="muted small"><When at=v.at.clone()/>" · "{Msg::CheckedBy.text(lang)}" "{v.actor.clone()}" · "{v.endpoint.clone()}" · "{v.duration_ms}" ms"</p>
             <h3>{Msg::Kubelet.text(lang)}</h3>
             <p><span class=format!("pill {kubelet_class}") data-testid="kubelet-state">{v.kubelet.state.clone()}</span>" "
                 {if v.kubelet.calico_lines.is_empty() {

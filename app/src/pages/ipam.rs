@@ -165,7 +165,7 @@ fn nodes(v: IpamView, lang: Lang) -> AnyView {
             <h2>{Msg::NavNodes.text(lang)}</h2>
             {more}
             <div class="table-wrap">
-                <table class="table dense" data-testid="ipam-nodes">
+                <table tabindex="0" class="table dense" data-testid="ipam-nodes">
                     <thead><tr>
                         <th>{Msg::Name.text(lang)}</th><th>{Msg::IpamBlocks.text(lang)}</th>
                         <th>{Msg::IpamAllocations.text(lang)}</th><th>{Msg::IpamBorrowedCount.text(lang)}</th>
@@ -186,7 +186,7 @@ fn Pools(pools: Vec<PoolUsageView>, trends: Vec<PoolTrendView>, lang: Lang) -> i
     }
     view! {
         <div class="table-wrap">
-            <table class="table dense" data-testid="ipam-pools">
+            <table tabindex="0" class="table dense" data-testid="ipam-pools">
                 <thead><tr>
                     <th>{Msg::Name.text(lang)}</th><th>"CIDR"</th><th>"blockSize"</th>
                     <th>{Msg::IpamUse.text(lang)}</th><th>{Msg::IpamFree.text(lang)}</th>
@@ -306,7 +306,7 @@ fn Addresses(
             {(shown < list.total).then(|| view! { <p class="muted small">{Msg::FirstOf.text(lang).replace("{shown}", &shown.to_string()).replace("{total}", &list.total.to_string())}</p> })}
             {(shown > 0).then(|| view! {
                 <div class="table-wrap">
-                    <table class="table dense">
+                    <table tabindex="0" class="table dense">
                         <thead><tr>
                             <th>"IP"</th><th>{Msg::IpamBlock.text(lang)}</th><th>{Msg::IpamHandle.text(lang)}</th>
                             <th>"Pod"</th><th>{Msg::IpamNode.text(lang)}</th><th>{Msg::IpamWhy.text(lang)}</th>

@@ -14,6 +14,7 @@ use crate::api::session::Me;
 use crate::api::state::cluster_mtu;
 use crate::i18n::{Lang, Msg, Net, t, use_lang};
 use crate::live::use_live;
+use crate::when::When;
 use crate::{ErrorBox, PageHeader};
 
 #[component]
@@ -94,7 +95,7 @@ fn pools(v: &MtuView, lang: Lang) -> AnyView {
             <h2>{Net::MtuPools.text(lang)}</h2>
             <p class="muted small">{Net::MtuPoolsHelp.text(lang)}</p>
             <div class="table-wrap">
-                <table class="table dense" data-testid="mtu-pools">
+                <table tabindex="0" class="table dense" data-testid="mtu-pools">
                     <thead><tr>
                         <th>"IPPool"</th><th>{Net::MtuEncapsulation.text(lang)}</th>
                         <th>{Net::MtuPath.text(lang)}</th><th>{Net::MtuExpected.text(lang)}</th>
@@ -120,7 +121,7 @@ fn tunnels(v: &MtuView, lang: Lang) -> AnyView {
     view! {
         <section class="card">
             <h2>{Net::MtuMissingTunnels.text(lang)}</h2>
-            <table class="table dense" data-testid="missing-tunnels">
+            <table tabindex="0" class="table dense" data-testid="missing-tunnels">
                 <thead><tr><th>{Msg::IpamNode.text(lang)}</th><th>{Net::MtuEncapsulation.text(lang)}</th><th>"Annotation"</th></tr></thead>
                 <tbody>{v.missing_tunnels.iter().map(|m| view! {
                     <tr data-node=m.node.clone()><td>{m.node.clone()}</td><td>{m.encapsulation.clone()}</td><td class="mono small">{m.annotation.clone()}</td></tr>
@@ -139,14 +140,14 @@ fn hosts(v: &MtuView, lang: Lang) -> AnyView {
                 view! { <p class="muted small" data-testid="mtu-no-hosts">{Net::MtuNoHosts.text(lang)}</p> }.into_any()
             } else {
                 view! {
-                    <table class="table dense" data-testid="mtu-hosts">
+                    <table tabindex="0" class="table dense" data-testid="mtu-hosts">
                         <thead><tr><th>{Msg::IpamNode.text(lang)}</th><th>{Net::MtuUplink.text(lang)}</th><th>"Calico"</th><th>{Net::MtuChecked.text(lang)}</th></tr></thead>
                         <tbody>{v.hosts.iter().map(|h| view! {
                             <tr data-node=h.node.clone()>
                                 <td><a href=format!("nodes/{}#host", h.node)>{h.node.clone()}</a></td>
                                 <td data-testid="uplink-mtu">{h.iface.clone()}" "{h.mtu}</td>
                                 <td class="small mono">{h.calico_links.iter().map(|(n, m)| format!("{n} {m}")).collect::<Vec<_>>().join(", ")}</td>
-                                <td class="small">{h.at.clone()}</td>
+                                <td class="small"><When at=h.at.clone()/></td>
                             </tr>
                         }).collect_view()}</tbody>
                     </table>
@@ -219,7 +220,7 @@ fn probes(v: &MtuView, lang: Lang) -> AnyView {
                     {largest}" "{if short { "✗" } else { "✓" }}
                 </td>
                 <td class="small mono">{steps}</td>
-                <td class="small">{p.at.clone()}" · "{p.actor.clone()}" · "{p.duration_ms}" ms"</td>
+                <td class="small"><When at=p.at.clone()/>" · "{p.actor.clone()}" · "{p.duration_ms}" ms"</td>
             </tr>
         }
         .into_any()
@@ -229,7 +230,7 @@ fn probes(v: &MtuView, lang: Lang) -> AnyView {
             <h2>{Net::MtuProbes.text(lang)}</h2>
             {sent.map(|s| view! { <p class="small">{Net::MtuPodsSend.text(lang).replace("{size}", &s.to_string())}</p> })}
             <div class="table-wrap">
-                <table class="table dense" data-testid="mtu-probes">
+                <table tabindex="0" class="table dense" data-testid="mtu-probes">
                     <thead><tr><th>{Net::MtuPathCol.text(lang)}</th><th>{Net::MtuLargest.text(lang)}</th><th>{Net::MtuSteps.text(lang)}</th><th></th></tr></thead>
                     <tbody>{v.probes.iter().map(row).collect_view()}</tbody>
                 </table>

@@ -60,7 +60,7 @@ fn NodeTop(d: NodeDetailView) -> impl IntoView {
                 <h2>{Msg::Status.text(lang)}</h2>
                 <p class="big" data-testid="node-status">{r.status.clone()}</p>
                 <dl>
-                    <dt>{Msg::Roles.text(lang)}</dt><dd>{if r.roles.is_empty() { "<none>".to_owned() } else { r.roles.join(",") }}</dd>
+                    <dt>{Msg::Roles.text(lang)}</dt><dd>{if r.roles.is_empty() { Msg::NoRole.text(lang).to_owned() } else { r.roles.join(",") }}</dd>
                     <dt>{Msg::Version.text(lang)}</dt><dd>{r.version.clone()}</dd>
                     <dt>{Msg::Age.text(lang)}</dt><dd>{r.age.clone()}</dd>
                     <dt>"OS"</dt><dd>{r.os_image.clone()}</dd>
@@ -110,7 +110,7 @@ fn NodeRest(d: NodeDetailView) -> impl IntoView {
         </section>
         <section>
             <h2>{Msg::Conditions.text(lang)}</h2>
-            <table class="table dense" data-testid="conditions">
+            <table tabindex="0" class="table dense" data-testid="conditions">
                 <thead><tr>
                     <th>{Msg::Type.text(lang)}</th><th>{Msg::Status.text(lang)}</th><th>{Msg::Reason.text(lang)}</th>
                     <th>{Msg::Message.text(lang)}</th><th>{Msg::Since.text(lang)}</th>
@@ -137,7 +137,7 @@ fn NodeRest(d: NodeDetailView) -> impl IntoView {
                 view! { <p class="muted">"—"</p> }.into_any()
             } else {
                 view! {
-                    <table class="table dense" data-testid="blocks">
+                    <table tabindex="0" class="table dense" data-testid="blocks">
                         <thead><tr><th>"CIDR"</th><th>{Msg::AffinityState.text(lang)}</th><th>{Msg::AddressesInUse.text(lang)}</th></tr></thead>
                         <tbody>
                             {d.blocks.iter().map(|b| view! {
@@ -150,7 +150,7 @@ fn NodeRest(d: NodeDetailView) -> impl IntoView {
         </section>
         <section>
             <h2>{Msg::Pods.text(lang)} " (" {d.pods.len()} ")"</h2>
-            <table class="table dense" data-testid="node-pods">
+            <table tabindex="0" class="table dense" data-testid="node-pods">
                 <thead><tr>
                     <th>{Msg::Namespace.text(lang)}</th><th>{Msg::Name.text(lang)}</th><th>"IP"</th>
                     <th>{Msg::Owner.text(lang)}</th><th>{Msg::Status.text(lang)}</th><th>{Msg::Restarts.text(lang)}</th><th>{Msg::Age.text(lang)}</th>
@@ -174,7 +174,7 @@ fn NodeRest(d: NodeDetailView) -> impl IntoView {
                 view! { <p class="muted">"—"</p> }.into_any()
             } else {
                 view! {
-                    <table class="table dense" data-testid="events">
+                    <table tabindex="0" class="table dense" data-testid="events">
                         <thead><tr>
                             <th>{Msg::LastSeen.text(lang)}</th><th>{Msg::Object.text(lang)}</th><th>{Msg::Reason.text(lang)}</th>
                             <th>{Msg::Message.text(lang)}</th><th>"×"</th>

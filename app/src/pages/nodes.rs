@@ -178,7 +178,7 @@ fn Nodes(query: NodesQuery, page: NodesPageView) -> impl IntoView {
             {Msg::Page.text(lang)} " " {page.page} " " {Msg::Of.text(lang)} " " {page.pages}
         </p>
         <div class="table-wrap">
-            <table class="table dense" data-testid="nodes-table">
+            <table tabindex="0" class="table dense" data-testid="nodes-table">
                 <thead>
                     <tr>
                         {header("name", Msg::Name.text(lang).to_owned())}
@@ -215,7 +215,7 @@ fn Row(cluster: String, r: NodeRow) -> impl IntoView {
     let href = format!("/c/{cluster}/nodes/{}", r.name);
     let status_class = if r.ready { "ok" } else { "bad" };
     let roles = if r.roles.is_empty() {
-        "<none>".to_owned()
+        t(Msg::NoRole).to_owned()
     } else {
         r.roles.join(",")
     };
@@ -241,7 +241,7 @@ fn Row(cluster: String, r: NodeRow) -> impl IntoView {
             <td>{roles}</td>
             <td>{r.age.clone()}</td>
             <td>{r.version.clone()}</td>
-            <td>{r.internal_ip.clone().unwrap_or_else(|| "<none>".to_owned())}</td>
+            <td>{r.internal_ip.clone().unwrap_or_else(|| t(Msg::NoRole).to_owned())}</td>
             <td>{r.os_image.clone()}</td>
             <td>{r.runtime.clone()}</td>
             <td>{r.pod_cidrs.join(",")}</td>

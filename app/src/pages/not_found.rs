@@ -11,6 +11,7 @@ pub fn NotFound() -> impl IntoView {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
+        <leptos_meta::Html attr:lang=crate::i18n::use_lang().code()/>
         <main class="content">
             <h1>"404"</h1>
             <p>{t(Msg::NotFound)}</p>

@@ -11,6 +11,8 @@ use crate::api::state::cluster_overview;
 use crate::findings::Findings;
 use crate::i18n::{Lang, Msg, t, use_lang};
 use crate::live::{LiveStatus, use_live};
+use crate::picture::{Part, StackedBar};
+use crate::when::{Rel, When};
 use crate::{ErrorBox, PageHeader};
 
 #[component]
@@ -62,7 +64,7 @@ pub fn StaleBanner(link: LinkView) -> impl IntoView {
     let unreachable = link.unreachable_since.clone().map(|since| {
         view! {
             <div class="alert alert-error" role="alert" data-testid="stale-banner">
-                <strong>{Msg::ApiUnreachableSince.text(lang)} " " {since} ". "</strong>
+                <strong>{Msg::ApiUnreachableSince.text(lang)} " " <When at=since rel=Rel::For/> ". "</strong>
                 {Msg::StaleState.text(lang)}
                 {link.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> })}
                 <p><a href="?recover=1#recover" data-testid="go-recover">{Msg::GoRecover.text(lang)} " ↓"</a></p>
@@ -130,12 +132,13 @@ fn Overview(o: OverviewView, probe: crate::api::clusters::ClusterView) -> impl I
                     <dt>{Msg::Latency.text(lang)}</dt>
                     <dd>{probe.latency_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "—".to_owned())}</dd>
                     <dt>{Msg::CheckedAt.text(lang)}</dt>
-                    <dd>{probe.checked_at.clone()}</dd>
+                    <dd><When at=probe.checked_at.clone()/></dd>
                 </dl>
             </div>
             <div class="card" data-testid="nodes-card">
                 <h2><a href=nodes_href>{Msg::NavNodes.text(lang)}</a></h2>
                 <p class="big">{n.total}</p>
+                <NodesByState cluster=cluster.clone() ready=n.ready not_ready=n.not_ready unknown=n.unknown/>
                 <dl>
                     <dt>"Ready"</dt><dd data-testid="count-ready">{n.ready}</dd>
                     <dt>"NotReady"</dt><dd data-testid="count-notready">{n.not_ready}</dd>
@@ -194,7 +197,7 @@ fn Overview(o: OverviewView, probe: crate::api::clusters::ClusterView) -> impl I
                 view! { <p class="muted">{Msg::NoPools.text(lang)}</p> }.into_any()
             } else {
                 view! {
-                    <table class="table dense" data-testid="pools">
+                    <table tabindex="0" class="table dense" data-testid="pools">
                         <thead><tr>
                             <th>{Msg::Name.text(lang)}</th><th>"CIDR"</th><th>"blockSize"</th>
                             <th>"ipipMode"</th><th>"vxlanMode"</th><th>"natOutgoing"</th><th>"disabled"</th>
@@ -249,7 +252,7 @@ fn CalicoFacts(calico: grappe_views::CalicoView) -> impl IntoView {
 fn TigeraComponents(calico: grappe_views::CalicoView) -> impl IntoView {
     let lang = use_lang();
     view! {
-        <table class="table dense" data-testid="tigera-status">
+        <table tabindex="0" class="table dense" data-testid="tigera-status">
             <thead><tr><th>"TigeraStatus"</th><th>{Msg::Status.text(lang)}</th><th>{Msg::Reason.text(lang)}</th><th>{Msg::Message.text(lang)}</th><th>{Msg::Since.text(lang)}</th></tr></thead>
             <tbody>
                 {calico.components.into_iter().map(|t| {
@@ -261,11 +264,39 @@ fn TigeraComponents(calico: grappe_views::CalicoView) -> impl IntoView {
                             <td class=class>{t.state}</td>
                             <td>{t.reason}</td>
                             <td class="small">{t.message}</td>
-                            <td class="muted">{t.since}</td>
+                            <td class="muted"><When at=t.since rel=Rel::For/></td>
                         </tr>
                     }
                 }).collect_view()}
             </tbody>
         </table>
     }
+}
+
+/// The nodes by state as one bar; each part leads to the nodes page filtered on it.
+#[component]
+fn NodesByState(cluster: String, ready: usize, not_ready: usize, unknown: usize) -> impl IntoView {
+    let lang = use_lang();
+    let href = |status: &str| Some(format!("/c/{cluster}/nodes?status={status}"));
+    let parts = vec![
+        Part {
+            label: "Ready".to_owned(),
+            count: ready as u64,
+            class: "part-ok",
+            href: href("ready"),
+        },
+        Part {
+            label: "NotReady".to_owned(),
+            count: not_ready as u64,
+            class: "part-bad",
+            href: href("notready"),
+        },
+        Part {
+            label: "Unknown".to_owned(),
+            count: unknown as u64,
+            class: "part-warn",
+            href: href("unknown"),
+        },
+    ];
+    view! { <StackedBar parts=parts title=Msg::NavNodes.text(lang) testid="nodes-by-state"/> }
 }

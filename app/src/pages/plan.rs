@@ -151,7 +151,7 @@ pub fn PlanBox(plan: PlanView) -> impl IntoView {
             </ul>
             {plan.drain().cloned().map(|d| view! { <DrainPreview preview=d/> })}
             <h4 class:hidden=plan.drain().is_some()>{Msg::Objects.text(lang)}</h4>
-            <table class="table dense" data-testid="plan-objects" class:hidden=plan.drain().is_some()>
+            <table tabindex="0" class="table dense" data-testid="plan-objects" class:hidden=plan.drain().is_some()>
                 <thead><tr><th>"Kind"</th><th>{Msg::Name.text(lang)}</th><th>{Msg::Action.text(lang)}</th><th>{Msg::Changes.text(lang)}</th></tr></thead>
                 <tbody>
                     {plan.objects.iter().map(|o| {
@@ -217,7 +217,7 @@ pub fn DrainPreview(preview: DrainPreviewView) -> impl IntoView {
             <div class="alert alert-warn" data-testid="pdbs-at-zero">
                 <strong>{Msg::BudgetsAtZero.text(lang)}</strong>
                 <p class="small">{Msg::BudgetsAtZeroHelp.text(lang)}</p>
-                <table class="table dense">
+                <table tabindex="0" class="table dense">
                     <thead><tr><th>"PodDisruptionBudget"</th><th>{Msg::HealthyNeeded.text(lang)}</th><th>{Msg::CoveredPods.text(lang)}</th></tr></thead>
                     <tbody>
                         {preview.pdbs_at_zero.iter().map(|p| view! {
@@ -233,7 +233,7 @@ pub fn DrainPreview(preview: DrainPreviewView) -> impl IntoView {
         })}
         {preview.nodes.iter().map(|n| view! {
             <h4>{n.node.clone()} " " <span class="muted small">{n.status.clone()}</span></h4>
-            <table class="table dense" data-testid="drain-preview" data-node=n.node.clone()>
+            <table tabindex="0" class="table dense" data-testid="drain-preview" data-node=n.node.clone()>
                 <thead><tr>
                     <th>{Msg::Name.text(lang)}</th><th>{Msg::Owner.text(lang)}</th><th>{Msg::Status.text(lang)}</th>
                     <th>{Msg::Verdict.text(lang)}</th><th>{Msg::Reason.text(lang)}</th>

@@ -2,15 +2,17 @@
 //! plan and the confirmation it ran with; cancel (running), resume or abandon (interrupted),
 //! and a rollback (finished). Live: it reloads whenever a run changes.
 
-use grappe_views::runs::{RunStatus, RunView, Workflow};
+use grappe_views::runs::{RunStatus, RunView, StepStatus, Workflow};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::overview::LiveBadge;
 use super::plan::{ConfirmPlan, PlanBox};
 use crate::api::runs::{ControlRun, PlanRunRollback, get_run};
-use crate::i18n::{Msg, t, use_lang};
+use crate::i18n::{Msg, Ui, t, use_lang};
 use crate::live::use_live_runs;
+use crate::progress::{ProgressBar, StepBar};
+use crate::when::{When, duration, parse};
 use crate::{ErrorBox, PageHeader};
 
 #[component]
@@ -140,9 +142,9 @@ fn Run(
                 <dt>{Msg::Cluster.text(lang)}</dt><dd><a href=cluster_link>{s.cluster.clone()}</a></dd>
                 <dt>{Msg::Actor.text(lang)}</dt><dd>{s.actor.clone()}</dd>
                 <dt>{Msg::Status.text(lang)}</dt><dd><span class=format!("status status-{}", s.status) data-testid="run-status" data-shown=s.shown_status().to_owned()>{s.shown_status().to_owned()}</span></dd>
-                <dt>{Msg::Started.text(lang)}</dt><dd class="mono">{s.started_at.clone()}</dd>
-                <dt>{Msg::Duration.text(lang)}</dt><dd>{s.duration_seconds.map(|d| format!("{d} s"))}</dd>
-                <dt>{Msg::Confirmation.text(lang)}</dt><dd class="mono small">{r.confirmation.clone()}</dd>
+                <dt>{Msg::Started.text(lang)}</dt><dd><When at=s.started_at.clone()/></dd>
+                <dt>{Msg::Duration.text(lang)}</dt><dd>{s.duration_seconds.map(|d| duration(d as f64, lang))}</dd>
+                <dt>{Msg::Confirmation.text(lang)}</dt><dd><ConfirmationFields raw=r.confirmation.clone()/></dd>
                 {r.digest.clone().map(|d| view! { <dt>{Msg::Sealed.text(lang)}</dt><dd class="mono small">{d}</dd> })}
             </dl>
             {s.error.clone().map(|e| {
@@ -162,11 +164,26 @@ fn Run(
         {uncordon}
         <section class="card">
             <h2>{Msg::Steps.text(lang)}</h2>
+            <ProgressBar
+                done=r.steps.iter().filter(|st| st.status == StepStatus::Done).count() as u64
+                total=r.steps.len() as u64
+                label=Ui::StepsDone.text(lang)
+                failed=s.status == RunStatus::Failed
+                testid="run-progress"
+            />
             <ol class="steps" data-testid="run-steps">
                 {r.steps.iter().map(|st| view! {
                     <li class=format!("step step-{}", st.status) data-step=st.name.clone() data-status=st.status.as_str()>
                         <strong>{st.name.clone()}</strong> " " <span class=format!("status status-{}", st.status)>{st.status.as_str()}</span>
-                        " " <span class="muted small mono">{st.started_at.clone().unwrap_or_default()} " " {st.finished_at.clone().map(|f| format!("→ {f}"))}</span>
+                        " " <span class="muted small"><StepTimes started=st.started_at.clone() finished=st.finished_at.clone()/></span>
+                        {st.progress.clone().map(|p| view! {
+                            <StepBar
+                                progress=p
+                                started=st.started_at.clone()
+                                running=st.status == StepStatus::Running
+                                failed=st.status == StepStatus::Failed
+                            />
+                        })}
                         {(!st.output.is_empty()).then(|| view! { <pre class="output">{st.output.clone()}</pre> })}
                     </li>
                 }).collect_view()}
@@ -174,7 +191,7 @@ fn Run(
         </section>
         <section class="card">
             <h2>{Msg::Objects.text(lang)}</h2>
-            <table class="table dense" data-testid="run-objects">
+            <table tabindex="0" class="table dense" data-testid="run-objects">
                 <thead><tr><th>"Kind"</th><th>{Msg::Name.text(lang)}</th><th>{Msg::Plan.text(lang)}</th><th class:hidden=is_drain>{Msg::Existed.text(lang)}</th><th>{Msg::Done.text(lang)}</th></tr></thead>
                 <tbody>
                     {r.objects.iter().map(|o| view! {
@@ -231,4 +248,56 @@ fn ApproveButton(run: i64) -> impl IntoView {
             {move || approve.value().get().and_then(|r| r.err()).map(|e| view! { <crate::ErrorBox error=e/> })}
         </div>
     }
+}
+
+/// When a step started and how long it took (or "running").
+#[component]
+fn StepTimes(started: Option<String>, finished: Option<String>) -> impl IntoView {
+    let lang = use_lang();
+    let took = match (
+        started.as_deref().and_then(parse),
+        finished.as_deref().and_then(parse),
+    ) {
+        (Some(a), Some(b)) => {
+            let d = (b - a).as_seconds_f64();
+            Some(format!(" · {} {}", Ui::Took.text(lang), duration(d, lang)))
+        }
+        (Some(_), None) => Some(format!(" · {}", Ui::Running.text(lang))),
+        _ => None,
+    };
+    started.map(|at| view! { <When at=at/> {took} }.into_any())
+}
+
+/// The confirmation a run started with, as labelled fields; the recorded form behind a toggle.
+#[component]
+fn ConfirmationFields(raw: String) -> impl IntoView {
+    let lang = use_lang();
+    let fields: Option<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_str(&raw).ok();
+    let yes_no = |v: &serde_json::Value| match v {
+        serde_json::Value::Bool(true) => Ui::Yes.text(lang).to_owned(),
+        serde_json::Value::Bool(false) => Ui::No.text(lang).to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let shown = fields.map(|f| {
+        f.iter()
+            .map(|(k, v)| {
+                let label = match k.as_str() {
+                    "typed" => Ui::TypedName.text(lang).to_owned(),
+                    "reauthenticated" => Ui::PasswordAsked.text(lang).to_owned(),
+                    other => other.to_owned(),
+                };
+                view! { <span class="field" data-field=k.clone()>{label} ": " <strong>{yes_no(v)}</strong></span> " " }
+            })
+            .collect_view()
+    });
+    view! {
+        <span data-testid="run-confirmation">{shown}</span>
+        <details class="raw">
+            <summary class="small">{Ui::Raw.text(lang)}</summary>
+            <pre class="mono small">{raw}</pre>
+        </details>
+    }
+    .into_any()
 }

@@ -6,6 +6,7 @@ use crate::api::Role;
 use crate::api::session::{Me, SetLanguage};
 use crate::api::users::{AddUser, SetUserDisabled, SetUserRole, UserRow, list_users};
 use crate::i18n::{Lang, Msg, t, use_lang};
+use crate::when::When;
 use crate::{ErrorBox, PageHeader};
 
 #[component]
@@ -34,7 +35,7 @@ fn LanguageForm() -> impl IntoView {
         <section class="card">
             <h2>{t(Msg::Language)}</h2>
             <ActionForm action=action attr:data-testid="language-form">
-                <select name="lang" data-testid="language-select">
+                <select name="lang" data-testid="language-select" aria-label=t(Msg::Language)>
                     {Lang::ALL
                         .into_iter()
                         .map(|l| view! { <option value=l.code() selected=l == current>{l.native_name()}</option> })
@@ -80,7 +81,7 @@ fn UsersAdmin() -> impl IntoView {
                     match users.await {
                         Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                         Ok(list) => view! {
-                            <table class="table dense" data-testid="users-table">
+                            <table tabindex="0" class="table dense" data-testid="users-table">
                                 <thead>
                                     <tr>
                                         <th>{Msg::Username.text(lang)}</th>
@@ -156,7 +157,7 @@ fn UserLine(
                 </ActionForm>
             </td>
             <td>{status.text(lang)}</td>
-            <td class="mono small">{user.created_at.clone()}</td>
+            <td class="small"><When at=user.created_at.clone()/></td>
             <td>
                 <ActionForm action=set_disabled attr:class="inline-form">
                     <input type="hidden" name="name" value=name_for_toggle/>
@@ -173,7 +174,7 @@ fn UserLine(
 fn RoleSelect(selected: Role) -> impl IntoView {
     let lang = use_lang();
     view! {
-        <select name="role">
+        <select name="role" aria-label=Msg::Role.text(lang)>
             {Role::ALL
                 .iter()
                 .copied()

@@ -24,7 +24,7 @@ fn lab_kubeconfig() -> PathBuf {
     PathBuf::from(path)
 }
 
-fn kubectl(args: &[&str]) -> String {
+pub(crate) fn kubectl(args: &[&str]) -> String {
     let out = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(lab_kubeconfig())
@@ -39,7 +39,7 @@ fn kubectl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-async fn spawn_with_lab() -> (TestApp, tempfile::TempDir) {
+pub(crate) async fn spawn_with_lab() -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = settings_for(dir.path().join("grappe.db"));
     settings.clusters = vec![ClusterSettings {

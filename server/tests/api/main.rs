@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod faults;
+mod french;
 mod guards;
 mod helpers;
 mod history;
