@@ -37,7 +37,8 @@ def main():
     while True:
         v = g.call("cluster_ipam", {"cluster": a.cluster})
         allocated = sum(p.get("allocated", 0) for p in v.get("pools", []))
-        if allocated > 0 and v.get("datastore_ready") is not False:
+        # Every pod, block and handle read (until then leaks are not told: `unread`).
+        if allocated > 0 and v.get("datastore_ready") is not False and not v.get("unread"):
             break
         if time.time() > deadline:
             raise SystemExit(f"no allocation in Grappe's IPAM view after 15 min: {str(v)[:300]}")

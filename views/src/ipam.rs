@@ -118,6 +118,11 @@ pub struct IpamView {
     pub allocations: usize,
     pub handles: usize,
     pub tunnel_addresses: usize,
+    /// The tables still being read for the first time (`pods`, `ipamblocks`, `ipamhandles`):
+    /// while any is, what is told from an absence (leaked, unallocated, handles without
+    /// allocations, missing handles) is left empty.
+    #[serde(default)]
+    pub unread: Vec<String>,
     /// Allocated in IPAM, used by no pod and no node (calicoctl: "leaked").
     pub leaked: Listed<AddressView>,
     /// Used by a pod, inside an active pool, allocated by no block.

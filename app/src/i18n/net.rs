@@ -6,6 +6,7 @@ use super::Lang;
 
 super::messages!(Net {
     NavMtu => "MTU", "MTU";
+    IpamUnread => "Still reading the cluster's objects for the first time: leaked and unallocated addresses are counted once every pod, block and handle is read.", "Première lecture des objets de la grappe en cours : les adresses fuitées ou non allouées sont comptées une fois chaque pod, bloc et handle lu.";
     MtuNoCalico => "No Calico here: no pool whose encapsulation to budget.", "Pas de Calico ici : aucun pool dont budgéter l'encapsulation.";
     MtuPools => "Pod MTU per pool", "MTU des pods par pool";
     MtuPoolsHelp => "A pod's packets get the encapsulation's bytes on the way between hosts: the pod MTU must leave room for them on the smallest path. Paths come from the hosts' checks and the probes below; without either 1500 is assumed.", "Les paquets d'un pod reçoivent les octets de l'encapsulation entre les hôtes : le MTU des pods doit leur laisser la place sur le plus petit chemin. Les chemins viennent des vérifications des hôtes et des sondes ci-dessous ; sans elles, 1500 est supposé.";

@@ -13,7 +13,7 @@ use crate::api::Role;
 use crate::api::runs::PlanIpamRelease;
 use crate::api::session::Me;
 use crate::api::state::cluster_ipam;
-use crate::i18n::{Lang, Msg, t, use_lang};
+use crate::i18n::{Lang, Msg, Net, t, use_lang};
 use crate::live::use_live;
 use crate::{ErrorBox, PageHeader};
 
@@ -71,7 +71,15 @@ fn Ipam(v: IpamView) -> impl IntoView {
     let lang = use_lang();
     let pools = v.pools.clone();
     let trends = v.trends.clone();
+    let unread = (!v.unread.is_empty()).then(|| {
+        view! {
+            <p class="alert alert-info" role="status" data-testid="ipam-unread">
+                {Net::IpamUnread.text(lang)} " (" {v.unread.join(", ")} ")"
+            </p>
+        }
+    });
     view! {
+        {unread}
         {summary(&v, lang)}
         <section class="card">
             <h2>{Msg::IpPools.text(lang)}</h2>

@@ -59,6 +59,10 @@ async fn watch_loop<K, T>(
     let config = config.page_size(500);
     let mut stream = make_watcher(api, config).default_backoff().boxed();
     let mut buffer: Vec<T> = Vec::new();
+    state.update(|s| {
+        s.reading.insert(resource.to_owned());
+        false
+    });
     loop {
         match stream.try_next().await {
             Ok(Some(event)) => match event {
@@ -66,7 +70,10 @@ async fn watch_loop<K, T>(
                 WatchEvent::InitApply(obj) => buffer.extend(slim(obj)),
                 WatchEvent::InitDone => {
                     let items = std::mem::take(&mut buffer);
-                    state.update(|s| apply(s, Change::Reset(items)));
+                    state.update(|s| {
+                        let changed = apply(s, Change::Reset(items));
+                        s.reading.remove(resource) || changed
+                    });
                     state.watch_ok(resource, true);
                 }
                 WatchEvent::Apply(obj) => {

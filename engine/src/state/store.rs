@@ -74,6 +74,10 @@ pub struct Stores {
     pub calico_veth_mtu: Option<i64>,
     /// What the hosts said over SSH (link MTUs, probes); no watch touches it.
     pub host_facts: HostFacts,
+    /// Resources whose watch started and has not finished its first list: their table is
+    /// partial (at 35,000 pods the first list takes tens of seconds), so what is told from an
+    /// absence (a leaked address: "no pod has it") must wait.
+    pub reading: BTreeSet<String>,
 }
 
 /// Applies `change`; returns whether the table now differs (an update that leaves the slim
@@ -196,6 +200,7 @@ impl Stores {
     /// returns whether it held anything.
     pub fn clear_custom(&mut self, plural: &str) -> bool {
         use std::mem::take;
+        self.reading.remove(plural);
         match plural {
             "tigerastatuses" => !take(&mut self.tigera_status).is_empty(),
             "installations" => take(&mut self.installation).is_some(),

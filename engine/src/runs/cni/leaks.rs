@@ -80,6 +80,16 @@ impl Runs {
                 "Calico's ClusterInformation has not been read (yet): whether its datastore is ready is unknown; try again in a moment",
             ),
         }];
+        if !view.unread.is_empty() {
+            checks.push(check(
+                "read",
+                Level::Fail,
+                format!(
+                    "Grappe is still reading the cluster's {} for the first time: which addresses are leaked is not known yet; try again in a moment",
+                    view.unread.join(", ")
+                ),
+            ));
+        }
         checks.push(if young.is_empty() {
             check("grace", Level::Pass, format!("every listed address was allocated {grace} s ago or more"))
         } else {
