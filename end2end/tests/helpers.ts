@@ -103,10 +103,11 @@ export function manifest(file: string): string {
 }
 
 /** Deletes what `file` created and waits until it is gone, the calico-node pods of its
- * DaemonSet included (foreground deletion): the next spec starts from a lab without Calico,
- * not one whose old calico-node pods still run while the new CRDs come up. */
+ * DaemonSet included: the next spec starts from a lab without Calico, not one whose old
+ * calico-node pods still run while the new CRDs come up. (Not `--cascade=foreground`: a CRD
+ * deleted in the foreground timed out here after 180 s.) */
 export function removeManifest(file: string): void {
-  kubectl("delete", "--ignore-not-found", "--wait=true", "--cascade=foreground", "--timeout=180s", "-f", file);
+  kubectl("delete", "--ignore-not-found", "--wait=true", "--timeout=180s", "-f", file);
   const deadline = Date.now() + 120_000;
   for (;;) {
     const left = kubectl("get", "pods", "-A", "-l", "k8s-app=calico-node", "-o", "name").trim();

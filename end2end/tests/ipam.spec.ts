@@ -4,7 +4,7 @@
 // "crashes"; one that a pod of the earlier install still shows counts as in use, as calicoctl
 // counts it) and the page, live, lists them with their handle and why, while the overview
 // raises the leak diagnostic; `lab break pool-nearly-full` draws a pool at 90.6 %; `lab heal`
-// clears both. Between the two, the 12 addresses are released by a guarded run from the IPAM
+// clears both. Between the two, the leaked addresses are released by a guarded run from the IPAM
 // page (grace 0) and put back by its rollback. Screenshots 51 to 53.
 import { test, expect } from "@playwright/test";
 import { confirmAndExecute, hydrated, kubectl, lab, login, manifest, removeManifest, shot } from "./helpers";
@@ -37,7 +37,9 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     const inUse = new Set(kubectl("get", "pods", "-A", "-o", "jsonpath={.items[*].status.podIP}").split(/\s+/));
     const leaked = injected.filter((ip) => !inUse.has(ip));
     const n = leaked.length;
-    expect(n).toBeGreaterThanOrEqual(10);
+    // The fresh blocks may hand out again addresses that pods of an earlier install still show
+    // (3 of 12 in one run): those are in use, not leaked.
+    expect(n).toBeGreaterThanOrEqual(6);
     await expect(total).toHaveText(String(n), { timeout: 60_000 });
     for (const ip of leaked) {
       await expect(list.locator(`tr[data-ip="${ip}"]`)).toContainText("no longer exists");
@@ -83,7 +85,12 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     await page.goto(`/c/${cluster}/overview`);
     await hydrated(page);
     const findings = page.getByTestId("findings");
-    await expect(findings).toContainText(`${n} addresses allocated by Calico's IPAM are used by no pod`, { timeout: 30_000 });
+    // The leak diagnostic is raised from 10 leaked addresses (its threshold; unit-tested).
+    if (n >= 10) {
+      await expect(findings).toContainText(`${n} addresses allocated by Calico's IPAM are used by no pod`, { timeout: 30_000 });
+    } else {
+      await expect(findings).not.toContainText("are used by no pod");
+    }
     await expect(findings).toContainText("lab-small-pool");
     await shot(page, "52-ipam-findings");
 
