@@ -80,7 +80,6 @@ pub fn StepBar(
     let lang = use_lang();
     let unit = match progress.unit {
         ProgressUnit::NodesReady => Ui::NodesReady,
-        ProgressUnit::PodsUpdated => Ui::PodsUpdated,
         ProgressUnit::PodsGone => Ui::PodsGone,
     };
     let clock = use_context::<crate::when::Clock>();

@@ -4,15 +4,9 @@
 // budget, let the budget allow it, see the run succeed and the node `Ready,SchedulingDisabled`
 // in the nodes table, then uncordon it from the run's result. Screenshots 30 to 34.
 import { test, expect } from "@playwright/test";
-import { accessible, hydrated, kubectl, login, removeManifest, shot } from "./helpers";
+import { accessible, hydrated, kubectl, login, manifest, removeManifest, shot } from "./helpers";
 
-function manifest(): string {
-  const manifests = process.env.GRAPPE_MANIFESTS;
-  if (!manifests) {
-    throw new Error("GRAPPE_MANIFESTS must name the shared manifests directory (scripts/e2e sets it)");
-  }
-  return `${manifests}/calico-v3.25.1.yaml`;
-}
+const calico = (): string => manifest("calico-v3.25.1.yaml");
 
 function budget(maxUnavailable: number): void {
   kubectl("-n", "demo", "patch", "pdb", "web", "--type=merge", "-p", JSON.stringify({ spec: { maxUnavailable } }));
@@ -29,7 +23,7 @@ test(`drain a node from its page: preview, blocked by a budget, done, then uncor
   const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
   let node = "";
   try {
-    kubectl("apply", "--server-side", "-f", manifest());
+    kubectl("apply", "--server-side", "-f", calico());
     kubectl("-n", "kube-system", "rollout", "status", "ds/calico-node", "--timeout=120s");
     kubectl("-n", "demo", "wait", "--for=condition=Ready", "pod", "-l", "app=web", "--timeout=120s");
     node = kubectl("-n", "demo", "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].spec.nodeName}").trim();
@@ -111,7 +105,7 @@ test(`drain a node from its page: preview, blocked by a budget, done, then uncor
     if (node) {
       kubectl("uncordon", node);
     }
-    removeManifest(manifest());
+    removeManifest(calico());
   }
 });
 }

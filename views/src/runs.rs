@@ -384,8 +384,6 @@ pub enum ProgressUnit {
     /// Nodes Ready (a CNI rollout).
     #[default]
     NodesReady,
-    /// Pods updated (a DaemonSet's rollout).
-    PodsUpdated,
     /// Pods evicted and gone (a drain).
     PodsGone,
 }
@@ -394,14 +392,13 @@ impl ProgressUnit {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NodesReady => "nodes-ready",
-            Self::PodsUpdated => "pods-updated",
             Self::PodsGone => "pods-gone",
         }
     }
 
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str) -> Option<Self> {
-        [Self::NodesReady, Self::PodsUpdated, Self::PodsGone]
+        [Self::NodesReady, Self::PodsGone]
             .into_iter()
             .find(|u| u.as_str() == text)
     }

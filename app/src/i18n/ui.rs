@@ -14,7 +14,6 @@ super::messages!(Ui {
     Took => "took", "durée";
     Running => "running", "en cours";
     NodesReady => "nodes Ready", "nœuds Ready";
-    PodsUpdated => "pods updated", "pods mis à jour";
     PodsGone => "pods evicted and gone", "pods évincés et partis";
     HeldBy => "held by", "retenu par";
     About => "about", "environ";
