@@ -43,6 +43,9 @@ pub const OPERATOR_RESOURCES: [(&str, &str); 2] = [
 
 const OPERATOR_GROUP: &str = "operator.tigera.io";
 
+/// How long one watch request of a CRD-defined resource lasts (the server ends it then).
+const CRD_WATCH_SECONDS: u32 = 60;
+
 /// Which API serves Calico's `plural`, given the CRDs present: native v3 when its CRD exists.
 fn calico_api(present: &HashSet<String>, plural: &str) -> Option<CalicoApi> {
     [CalicoApi::NativeV3, CalicoApi::Crd]
@@ -62,6 +65,9 @@ pub async fn run(client: Client, state: Arc<ClusterState>) {
     let mut calico: HashMap<&'static str, (CalicoApi, Task)> = HashMap::new();
     let mut operator: HashMap<&'static str, Task> = HashMap::new();
     loop {
+        // A CRD that changed while it exists (its names accepted, established, its spec
+        // updated): the API server rebuilds its storage then.
+        let mut changed = None;
         match stream.try_next().await {
             Ok(Some(WatchEvent::Init)) => listing.clear(),
             Ok(Some(WatchEvent::InitApply(crd))) => listing.extend(crd.metadata.name),
@@ -69,7 +75,9 @@ pub async fn run(client: Client, state: Arc<ClusterState>) {
             Ok(Some(WatchEvent::Apply(crd))) => {
                 if let Some(name) = crd.metadata.name {
                     if crd.metadata.deletion_timestamp.is_none() {
-                        present.insert(name);
+                        if !present.insert(name.clone()) {
+                            changed = Some(name);
+                        }
                     } else {
                         present.remove(&name);
                     }
@@ -89,6 +97,9 @@ pub async fn run(client: Client, state: Arc<ClusterState>) {
         state.watch_ok("customresourcedefinitions", false);
         follow_calico(&client, &state, &present, &mut calico);
         follow_operator(&client, &state, &present, &mut operator);
+        if let Some(crd) = changed {
+            restart_calico(&client, &state, &crd, &mut calico);
+        }
         let mode = calico.get("ippools").map(|(api, _)| *api);
         state.update(|s| s.set_calico_api(mode));
     }
@@ -116,12 +127,32 @@ fn follow_calico(
         }
         if let Some(api) = wanted {
             tracing::info!(cluster = %state.name, plural, api = api.api_version(), "Calico resource served: watching");
-            let version = if api == CalicoApi::NativeV3 {
-                "v3"
-            } else {
-                "v1"
-            };
-            let task = spawn_dynamic(client, state, api.group(), version, plural, kind);
+            let task = spawn_dynamic(client, state, api.group(), api.version(), plural, kind);
+            running.insert(plural, (api, task));
+        }
+    }
+}
+
+/// Starts the watch of the Calico resource `crd` defines again, if it runs. A watch opened
+/// while the API server (re)builds a CRD's storage can miss that resource's later changes
+/// without ending (seen on the lab: a freshly installed Calico's IPAM blocks released and
+/// deleted while the page kept them for minutes; kubernetes/kubernetes#116172 fixed one such
+/// race); the storage is rebuilt when the CRD changes, so a watch opened after the change
+/// reads from the new one. CRDs change seldom once installed: a few lists at install time.
+fn restart_calico(
+    client: &Client,
+    state: &Arc<ClusterState>,
+    crd: &str,
+    running: &mut HashMap<&'static str, (CalicoApi, Task)>,
+) {
+    for (plural, kind) in CALICO_RESOURCES {
+        let Some((api, _)) = running.get(plural) else {
+            continue;
+        };
+        let api = *api;
+        if crd == format!("{plural}.{}", api.group()) {
+            tracing::debug!(cluster = %state.name, plural, "its CRD changed: watching again");
+            let task = spawn_dynamic(client, state, api.group(), api.version(), plural, kind);
             running.insert(plural, (api, task));
         }
     }
@@ -166,7 +197,10 @@ fn spawn_dynamic(
         client.clone(),
         &ApiResource::from_gvk_with_plural(&gvk, plural),
     );
-    let config = watcher::Config::default();
+    // Each watch request ends after a minute and goes on from where it was (no new list
+    // unless the server forgot that point): a watch the server left stranded after rebuilding a
+    // CRD's storage is renewed within a minute instead of the default five.
+    let config = watcher::Config::default().timeout(CRD_WATCH_SECONDS);
     match plural {
         "ippools" => spawn_typed(
             state,

@@ -318,6 +318,15 @@ impl CalicoApi {
         }
     }
 
+    /// The version of its resources.
+    #[must_use]
+    pub fn version(self) -> &'static str {
+        match self {
+            Self::Crd => "v1",
+            Self::NativeV3 => "v3",
+        }
+    }
+
     /// The group/version people write.
     #[must_use]
     pub fn api_version(self) -> &'static str {
