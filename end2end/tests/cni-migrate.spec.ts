@@ -4,7 +4,7 @@
 // what moves, what the operator rewrites and what stays; run it and read each node move to
 // calico-system; roll it back to the manifest install. Screenshots 48 to 50.
 import { test, expect } from "@playwright/test";
-import { confirmAndExecute, hydrated, kubectl, login, manifest, removeManifest, removeOperator, shot } from "./helpers";
+import { confirmAndExecute, hydrated, kubectl, login, manifest, removeManifest, removeOperator, runEnds, shot } from "./helpers";
 
 const entry = "calico-operator-v3.32.1";
 
@@ -45,7 +45,7 @@ test("migrate a manifest install of Calico to the Tigera operator, node by node,
     await shot(page, "48-migrate-plan");
 
     await confirmAndExecute(page, cluster);
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 300_000 });
+    await runEnds(page, "succeeded", 300_000);
     const steps = page.getByTestId("run-steps");
     await expect(steps.locator('[data-step="migrate nodes"]')).toContainText("moved to calico-system");
     await expect(steps.locator('[data-step="migrate nodes"]')).toContainText("kube-system/calico-node deleted by the operator");
@@ -57,7 +57,7 @@ test("migrate a manifest install of Calico to the Tigera operator, node by node,
     await page.getByTestId("plan-rollback").click();
     await expect(page.getByTestId("rollback").getByTestId("plan-counts")).toContainText("restore", { timeout: 60_000 });
     await confirmAndExecute(page, cluster);
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 300_000 });
+    await runEnds(page, "succeeded", 300_000);
     await expect(page.getByTestId("run-steps").locator('[data-step="verify"]')).toContainText("equal their snapshot");
     await shot(page, "50-migrate-rollback");
     expect(calicoNode("kube-system")).toContain("v3.32.1");

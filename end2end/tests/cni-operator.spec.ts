@@ -4,7 +4,7 @@
 // run it until the operator reports calico Available; the overview shows the TigeraStatus and
 // the Installation's settings; roll it back and find calico-system gone. Screenshots 26 to 29.
 import { test, expect } from "@playwright/test";
-import { confirmAndExecute, hydrated, kubectl, login, removeOperator, shot } from "./helpers";
+import { confirmAndExecute, hydrated, kubectl, login, removeOperator, runEnds, shot } from "./helpers";
 
 const entry = "calico-operator-v3.32.1";
 
@@ -40,7 +40,7 @@ test("install Calico with the Tigera operator and its options, see TigeraStatus,
 
     // Run it: the rollout waits for the operator's report.
     await confirmAndExecute(page, cluster);
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 300_000 });
+    await runEnds(page, "succeeded", 300_000);
     await expect(page.getByTestId("run-steps").locator('[data-step="rollout"]')).toContainText("TigeraStatus calico: Available");
     await shot(page, "27-operator-run");
     const runUrl = page.url();
@@ -63,7 +63,7 @@ test("install Calico with the Tigera operator and its options, see TigeraStatus,
     await page.getByTestId("plan-rollback").click();
     await expect(page.getByTestId("rollback").getByTestId("plan-counts")).toContainText("delete", { timeout: 60_000 });
     await confirmAndExecute(page, cluster);
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 300_000 });
+    await runEnds(page, "succeeded", 300_000);
     await shot(page, "29-operator-rollback");
     expect(kubectl("get", "ns", "calico-system", "--ignore-not-found", "-o", "name")).toBe("");
     expect(kubectl("get", "crd", "-o", "name")).not.toContain("tigera.io");

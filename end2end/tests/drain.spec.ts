@@ -4,7 +4,7 @@
 // budget, let the budget allow it, see the run succeed and the node `Ready,SchedulingDisabled`
 // in the nodes table, then uncordon it from the run's result. Screenshots 30 to 34.
 import { test, expect } from "@playwright/test";
-import { accessible, hydrated, kubectl, login, manifest, removeManifest, shot } from "./helpers";
+import { accessible, hydrated, kubectl, login, manifest, removeManifest, runEnds, shot } from "./helpers";
 
 const calico = (): string => manifest("calico-v3.25.1.yaml");
 
@@ -80,7 +80,7 @@ test(`drain a node from its page: preview, blocked by a budget, done, then uncor
     await accessible(page);
     await snap("31-drain-blocked");
     budget(1);
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 120_000 });
+    await runEnds(page, "succeeded", 120_000);
     await expect(page.getByTestId("run-steps").locator(`[data-step="drain ${node}"]`)).toContainText(`node/${node} drained`);
     await expect(bar).toContainText(/(\d+) \/ \1 pods evicted and gone/);
     await expect(page.getByTestId("run-progress")).toContainText(/(\d+) \/ \1 steps done/);

@@ -6,7 +6,7 @@
 // (clicks and wall times printed); a worker is reset from its page and the run ends "completed with warnings".
 // Screenshots 40 to 47.
 import { test, expect, Page } from "@playwright/test";
-import { checkHost as checkHostOf, hydrated, kubectl, lab, login, manifest, removeManifest, shot } from "./helpers";
+import { checkHost as checkHostOf, hydrated, kubectl, lab, login, manifest, removeManifest, runEnds, shot } from "./helpers";
 
 const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
 
@@ -41,7 +41,7 @@ test("check hosts, recover a lost kube-apiserver over SSH, then roll back the in
     await page.getByTestId("plan-install").click();
     await expect(page.getByTestId("plan-counts")).toContainText("27 create", { timeout: 60_000 });
     const installUrl = await execute(page, cluster);
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
+    await runEnds(page, "succeeded", 240_000);
 
     // The seed's check after an install: the conflist on the host, calico in the journal.
     await checkHost(page, "rigel");
@@ -76,7 +76,7 @@ test("check hosts, recover a lost kube-apiserver over SSH, then roll back the in
     clicks++;
     await expect(page.locator('[data-step="wait for /readyz"]')).toHaveAttribute("data-status", "done", { timeout: 240_000 });
     const recovered = (Date.now() - started) / 1000;
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
+    await runEnds(page, "succeeded", 240_000);
     const total = (Date.now() - started) / 1000;
     await expect(page.getByTestId("run-steps")).toContainText("/readyz: ok");
     await expect(page.getByTestId("run-steps")).toContainText("equal their snapshot");
@@ -124,7 +124,7 @@ test("reset a worker from its page: preview, confirmation, completed with warnin
     await page.getByTestId("execute").click();
     await expect(page.getByTestId("reset").locator(".alert-error")).toContainText(node, { timeout: 30_000 });
     await execute(page, node);
-    await expect(page.getByTestId("run-status")).toHaveAttribute("data-shown", "completed with warnings", { timeout: 240_000 });
+    await runEnds(page, "completed with warnings", 240_000);
     await expect(page.getByTestId("run-warnings")).toContainText("does not clean CNI configuration");
     await expect(page.getByTestId("run-steps").locator('[data-step="kubeadm reset -f"]')).toContainText("[reset] Deleting contents of directories");
     await shot(page, "46-reset-done");

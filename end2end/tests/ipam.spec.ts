@@ -7,7 +7,7 @@
 // clears both. Between the two, the leaked addresses are released by a guarded run from the IPAM
 // page (grace 0) and put back by its rollback. Screenshots 51 to 53.
 import { test, expect } from "@playwright/test";
-import { confirmAndExecute, hydrated, kubectl, lab, login, manifest, removeManifest, shot } from "./helpers";
+import { confirmAndExecute, hydrated, kubectl, lab, login, manifest, removeManifest, runEnds, shot } from "./helpers";
 
 test("the IPAM page lists leaked addresses and a nearly full pool, live", async ({ page }) => {
   test.setTimeout(300_000);
@@ -27,7 +27,9 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     const total = list.getByTestId("total");
     const problems = page.getByTestId("ipam-problems").getByTestId("count");
     await expect(total).toHaveText("0", { timeout: 60_000 });
-    const before = Number(await problems.textContent());
+    const count = async (testid: string) => Number(await page.getByTestId(testid).getByTestId("total").textContent());
+    const beyondUnallocated = async () =>
+      Number(await problems.textContent()) - (await count("ipam-unallocated")) - (await count("ipam-handles-without"));
 
     const out = lab("break", "ipam-leak");
     const injected = (out.split("never ran): ")[1] ?? "").trim().split(", ");
@@ -44,7 +46,10 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     for (const ip of leaked) {
       await expect(list.locator(`tr[data-ip="${ip}"]`)).toContainText("no longer exists");
     }
-    await expect(problems).toHaveText(String(before + n));
+    // The summary's count is the leaked, the unallocated and the handles without allocations
+    // together. (Its count before the break is no guide: an injected address that a pod of the
+    // earlier install still shows also leaves the unallocated list.)
+    await expect.poll(beyondUnallocated).toBe(n);
 
     // Release them (grace 0: they were just leaked), then put them back with the rollback.
     await page.getByTestId("ipam-grace").fill("0");
@@ -57,7 +62,7 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     await expect(objects.locator('tr[data-action="delete"]')).toHaveCount(n);
     await shot(page, "53-ipam-release-plan");
     await confirmAndExecute(page, cluster);
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 120_000 });
+    await runEnds(page, "succeeded", 120_000);
     await expect(page.getByTestId("run-steps").locator('[data-step="verify"]')).toContainText(`${n} address(es) released`);
     const runUrl = page.url();
     await page.goto(`/c/${cluster}/ipam`);
@@ -68,7 +73,7 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     await page.getByTestId("plan-rollback").click();
     await expect(page.getByTestId("rollback").getByTestId("plan-counts")).toContainText("restore", { timeout: 60_000 });
     await confirmAndExecute(page, cluster);
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 120_000 });
+    await runEnds(page, "succeeded", 120_000);
     await page.goto(`/c/${cluster}/ipam`);
     await hydrated(page);
     await expect(page.getByTestId("ipam-leaked").getByTestId("total")).toHaveText(String(n), { timeout: 60_000 });
@@ -78,7 +83,7 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     await expect(small).toContainText("90.6 %", { timeout: 60_000 });
     await expect(small).toContainText("29 / 32");
     // Once the 29 pods run with their addresses (and handles), they are no problem.
-    await expect(problems).toHaveText(String(before + n), { timeout: 60_000 });
+    await expect.poll(beyondUnallocated, { timeout: 60_000 }).toBe(n);
     await expect(small.getByTestId("pool-trend")).toContainText("collecting");
     await shot(page, "51-ipam-leaked");
 
@@ -97,7 +102,14 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     lab("heal");
     await page.goto(`/c/${cluster}/ipam`);
     await hydrated(page);
-    await expect(page.getByTestId("ipam-leaked").getByTestId("total")).toHaveText("0", { timeout: 60_000 });
+    try {
+      await expect(page.getByTestId("ipam-leaked").getByTestId("total")).toHaveText("0", { timeout: 60_000 });
+    } catch (e) {
+      // Say whether the API still holds the addresses (the lab did not release them) or only
+      // the page does (its watch missed the change).
+      const blocks = kubectl("get", "ipamblocks", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.allocations}{\"\\n\"}{end}");
+      throw new Error(`${e}\nthe API's blocks now:\n${blocks}`);
+    }
     await expect(pools.locator('tr[data-pool="lab-small-pool"]')).toHaveCount(0, { timeout: 60_000 });
   } finally {
     lab("heal");
