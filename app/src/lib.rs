@@ -15,6 +15,7 @@ mod live;
 mod pages;
 pub mod picture;
 pub mod progress;
+pub mod timeline;
 pub mod when;
 
 use leptos::prelude::*;

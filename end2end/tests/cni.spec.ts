@@ -3,7 +3,7 @@
 // node, find it in the history, then plan and run its rollback and find Calico gone.
 // Screenshots go to the output directory.
 import { test, expect } from "@playwright/test";
-import { confirmAndExecute, hydrated, kubectl, login, manifest, removeManifest, shot } from "./helpers";
+import { confirmAndExecute, hydrated, kubectl, login, manifest, removeManifest, runEnds, shot } from "./helpers";
 
 test("install Calico from the CNI page, follow the run live, then roll it back", async ({ page }) => {
   test.setTimeout(300_000);
@@ -39,7 +39,7 @@ test("install Calico from the CNI page, follow the run live, then roll it back",
     await expect(page.getByTestId("run-steps").locator('[data-step="snapshot"]')).toBeVisible();
     await expect(page.getByTestId("run-status")).toHaveText(/running|succeeded/);
     await shot(page, "21-run-progress");
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
+    await runEnds(page, "succeeded", 240_000);
     expect(await page.evaluate(() => (window as unknown as { __marker?: number }).__marker)).toBe(7);
     await expect(page.getByTestId("run-steps").locator('[data-step="rollout"]')).toContainText(`calico-node: ${nodes}/${nodes} Ready`);
     await shot(page, "22-run-succeeded");
@@ -66,8 +66,20 @@ test("install Calico from the CNI page, follow the run live, then roll it back",
     const rollbackId = await confirmAndExecute(page, cluster);
     await expect(page.getByTestId("run-summary")).toContainText("cni.rollback");
     await expect(page.getByTestId("run-summary")).toHaveAttribute("data-run", rollbackId);
-    await expect(page.getByTestId("run-status")).toHaveText("succeeded", { timeout: 240_000 });
+    await runEnds(page, "succeeded", 240_000);
     await shot(page, "25-rollback-done");
+
+    // The history's timeline: the install and its rollback each on their workflow's lane, as
+    // succeeded bars, counted by mark beside the lane.
+    await page.goto("/history");
+    await hydrated(page);
+    const timeline = page.getByTestId("history-runs").getByTestId("run-timeline");
+    for (const [workflow, id] of [["cni.install", installId], ["cni.rollback", rollbackId]]) {
+      const lane = timeline.locator(`li[data-workflow="${workflow}"]`);
+      await expect(lane.locator(`rect[data-run="${id}"]`)).toHaveAttribute("data-status", "succeeded");
+      await expect(lane.getByTestId("lane-counts")).toContainText("✓");
+    }
+    await shot(page, "26-history-timeline");
     expect(kubectl("get", "ds", "-n", "kube-system", "-o", "name")).not.toContain("calico");
     expect(kubectl("get", "crd", "-o", "name")).not.toContain("projectcalico.org");
   } finally {

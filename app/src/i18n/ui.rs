@@ -18,4 +18,7 @@ super::messages!(Ui {
     HeldBy => "held by", "retenu par";
     About => "about", "environ";
     Left => "left", "restant";
+    Timeline => "Runs over time, by workflow", "Exécutions dans le temps, par workflow";
+    TimelineSpan => "The last {span}, up to now; each run's details on hover and in the table below.",
+        "Les dernières {span}, jusqu'à maintenant ; le détail de chaque exécution au survol et dans le tableau ci-dessous.";
 });

@@ -14,7 +14,7 @@ use crate::api::session::Me;
 use crate::api::state::cluster_overview;
 use crate::i18n::{Msg, t, use_lang};
 use crate::live::{use_live, use_live_runs};
-use crate::when::When;
+use crate::when::{When, duration};
 use crate::{ErrorBox, PageHeader};
 
 #[component]
@@ -284,6 +284,7 @@ pub fn RunsTable(#[prop(into)] cluster: Signal<String>) -> impl IntoView {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                     Ok(list) if list.is_empty() => view! { <p class="muted">{Msg::NoRuns.text(lang)}</p> }.into_any(),
                     Ok(list) => view! {
+                        <crate::timeline::RunTimeline runs=list.clone()/>
                         <table tabindex="0" class="table dense" data-testid="runs-table">
                             <thead><tr>
                                 <th>"#"</th><th>{Msg::Cluster.text(lang)}</th><th>{Msg::Workflow.text(lang)}</th>
@@ -301,6 +302,7 @@ pub fn RunsTable(#[prop(into)] cluster: Signal<String>) -> impl IntoView {
 
 #[component]
 fn RunLine(r: RunSummaryView) -> impl IntoView {
+    let lang = use_lang();
     let sha = r
         .manifest_sha256
         .clone()
@@ -312,7 +314,7 @@ fn RunLine(r: RunSummaryView) -> impl IntoView {
             <td>{r.workflow.as_str()} " · " {r.title.clone()}</td>
             <td>{r.actor.clone()}</td>
             <td class="small"><When at=r.started_at.clone()/></td>
-            <td>{r.duration_seconds.map(|d| format!("{d} s"))}</td>
+            <td class="nowrap">{r.duration_seconds.map(|d| duration(f64::from(i32::try_from(d).unwrap_or(i32::MAX)), lang))}</td>
             <td><span class=format!("status status-{}", r.status)>{r.status.as_str()}</span></td>
             <td class="mono small" title=r.manifest_sha256.clone().unwrap_or_default()>
                 {r.manifest_source.clone().unwrap_or_default()} " " {sha}
