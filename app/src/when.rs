@@ -4,12 +4,14 @@
 //! A page is rendered against the server's clock, which the document carries
 //! (`<meta name="grappe-now">`) so that hydration computes the same words; once hydrated, the
 //! clock follows the browser's every 30 s and the exact times switch from UTC to the reader's
-//! time zone. Exports and the audit log keep UTC: only what people read changes.
+//! time zone: their setting (an IANA name, read by the browser's `Intl`), else the browser's.
+//! Exports and the audit log keep UTC: only what people read changes.
 
 use leptos::prelude::*;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
+use crate::api::session::Me;
 use crate::i18n::{Lang, use_lang};
 
 /// The instant relative times are read against (Unix seconds), and whether exact times are
@@ -80,18 +82,65 @@ fn browser_now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The reader's offset from UTC at `at` (the browser's zone; UTC on the server).
+/// The reader's offset from UTC at `at`: in `zone` (their setting, an IANA name) when the
+/// browser knows it, else in the browser's own zone; UTC on the server.
 #[cfg(feature = "hydrate")]
-#[allow(clippy::cast_possible_truncation)]
-fn reader_offset(at: OffsetDateTime) -> UtcOffset {
+#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+fn reader_offset(at: OffsetDateTime, zone: Option<&str>) -> UtcOffset {
     let ms = at.unix_timestamp() as f64 * 1000.0;
-    let minutes = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms)).get_timezone_offset();
-    UtcOffset::from_whole_seconds(-(minutes as i32) * 60).unwrap_or(UtcOffset::UTC)
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+    zone.and_then(|z| zone_offset(&date, z)).unwrap_or_else(|| {
+        let minutes = date.get_timezone_offset();
+        UtcOffset::from_whole_seconds(-(minutes as i32) * 60).unwrap_or(UtcOffset::UTC)
+    })
+}
+
+/// `zone`'s offset at `date` as the browser's `Intl` names it (`GMT+09:00`); none for a zone
+/// the browser does not know (its constructor throws a `RangeError`, caught here).
+#[cfg(feature = "hydrate")]
+fn zone_offset(date: &js_sys::Date, zone: &str) -> Option<UtcOffset> {
+    use js_sys::{Array, Function, Object, Reflect};
+    use wasm_bindgen::JsCast;
+    let options = Object::new();
+    Reflect::set(&options, &"timeZone".into(), &zone.into()).ok()?;
+    Reflect::set(&options, &"timeZoneName".into(), &"longOffset".into()).ok()?;
+    let intl = Reflect::get(&js_sys::global(), &"Intl".into()).ok()?;
+    let class: Function = Reflect::get(&intl, &"DateTimeFormat".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let format: js_sys::Intl::DateTimeFormat =
+        Reflect::construct(&class, &Array::of2(&"en-US".into(), &options))
+            .ok()?
+            .unchecked_into();
+    format.format_to_parts(date).iter().find_map(|part| {
+        let kind = Reflect::get(&part, &"type".into()).ok()?.as_string()?;
+        if kind != "timeZoneName" {
+            return None;
+        }
+        gmt_offset(&Reflect::get(&part, &"value".into()).ok()?.as_string()?)
+    })
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn reader_offset(_at: OffsetDateTime) -> UtcOffset {
+fn reader_offset(_at: OffsetDateTime, _zone: Option<&str>) -> UtcOffset {
     UtcOffset::UTC
+}
+
+/// An offset as `Intl` names it: `GMT+09:00`, `GMT-03:30`, `GMT` for UTC.
+pub fn gmt_offset(name: &str) -> Option<UtcOffset> {
+    let rest = name.strip_prefix("GMT")?;
+    if rest.is_empty() {
+        return Some(UtcOffset::UTC);
+    }
+    let (sign, hm) = match rest.as_bytes().first()? {
+        b'+' => (1, &rest[1..]),
+        b'-' => (-1, &rest[1..]),
+        _ => return None,
+    };
+    let (h, m) = hm.split_once(':').unwrap_or((hm, "0"));
+    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
+    UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
 /// Reads an RFC 3339 time (`2026-11-28T04:26:18.518997Z`).
@@ -199,10 +248,11 @@ pub fn When(#[prop(into)] at: String, #[prop(optional)] rel: Rel) -> impl IntoVi
     };
     let lang = use_lang();
     let clock = use_context::<Clock>();
+    let zone = use_context::<Me>().and_then(|m| m.time_zone);
     let now = move || clock.map_or_else(browser_now, |c| c.now.get());
     let offset = move || {
         if clock.is_some_and(|c| c.local.get()) {
-            reader_offset(t)
+            reader_offset(t, zone.as_deref())
         } else {
             UtcOffset::UTC
         }
@@ -221,6 +271,17 @@ mod tests {
 
     fn at(text: &str) -> OffsetDateTime {
         parse(text).expect("a time")
+    }
+
+    #[test]
+    fn offsets_read_as_intl_names_them() {
+        let hm = |h, m| UtcOffset::from_hms(h, m, 0).ok();
+        assert_eq!(gmt_offset("GMT+09:00"), hm(9, 0));
+        assert_eq!(gmt_offset("GMT-03:30"), hm(-3, -30));
+        assert_eq!(gmt_offset("GMT+5"), hm(5, 0));
+        assert_eq!(gmt_offset("GMT"), Some(UtcOffset::UTC));
+        assert_eq!(gmt_offset("UTC+1"), None);
+        assert_eq!(gmt_offset("GMT*1"), None);
     }
 
     #[test]

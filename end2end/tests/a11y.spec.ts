@@ -100,4 +100,32 @@ test("times read relative, exact on hover, and the page speaks the reader's lang
   // The server's own HTML, before any script: lang follows the reader's setting.
   const html = await (await page.request.get("/history")).text();
   expect(html).toMatch(/<html[^>]* lang="en"/);
+
+  // The reader's time zone, a setting: a name that is not one is refused and changes nothing;
+  // Asia/Tokyo shows exact times at +09:00 (this browser's own zone is UTC); empty goes back
+  // to the browser's.
+  // (A zone taken reloads the page, so that every time on it follows.)
+  const setZone = async (zone: string, taken = true) => {
+    await page.goto("/settings");
+    await hydrated(page);
+    await page.getByTestId("time-zone").fill(zone);
+    const reloaded = taken ? page.waitForEvent("load") : undefined;
+    await page.getByTestId("time-zone-save").click();
+    await reloaded;
+  };
+  try {
+    await setZone("../etc/passwd", false);
+    await expect(page.getByTestId("time-zone-form").locator("..").locator(".alert-error")).toContainText("time zone");
+    await setZone("Asia/Tokyo");
+    await page.goto("/history");
+    await hydrated(page);
+    await expect(page.locator("time.when").first()).toHaveAttribute("title", /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+09:00$/);
+    await shot(page, "64-history-times-tokyo");
+  } finally {
+    await setZone("");
+  }
+  await page.goto("/history");
+  await hydrated(page);
+  await expect(page.locator("time.when").first()).toHaveAttribute("title", /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (UTC|[+-]\d\d:\d\d)$/);
+  await expect(page.locator("time.when").first()).not.toHaveAttribute("title", /\+09:00$/);
 });

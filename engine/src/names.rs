@@ -154,6 +154,28 @@ fn is_dns_subdomain(s: &str) -> bool {
 }
 
 validated_name!(
+    /// An IANA time zone as a reader picked it (`Europe/Paris`, `UTC`,
+    /// `America/Argentina/Buenos_Aires`). The server checks its shape only: the reader's
+    /// browser knows the zones (and falls back to its own for one it does not know).
+    TimeZoneName,
+    "time zone",
+    is_time_zone,
+    "is an IANA time zone name (parts of letters, digits, _, - or + separated by /, at most 64 characters)"
+);
+
+fn is_time_zone(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.split('/').all(|part| {
+            !part.is_empty()
+                && part.bytes().any(|c| c.is_ascii_alphabetic())
+                && part
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'+'))
+        })
+}
+
+validated_name!(
     /// A Grappe account name: 1 to 64 characters, lowercase ASCII letters, digits, `.`, `_`,
     /// `-`, starting with a letter or digit.
     UserName,
@@ -202,6 +224,32 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn time_zones_are_iana_shaped_names_and_nothing_else() {
+        for ok in [
+            "UTC",
+            "Europe/Paris",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+9",
+            "America/Port-au-Prince",
+        ] {
+            assert!(TimeZoneName::parse(ok).is_ok(), "{ok}");
+        }
+        let long = format!("Europe/{}", "a".repeat(60));
+        for bad in [
+            "",
+            "/",
+            "Europe/",
+            "../etc/passwd",
+            "Europe/../x",
+            "Asia/Tokyo<script>",
+            "+09:00",
+            long.as_str(),
+        ] {
+            assert!(TimeZoneName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn user_names_accept_the_documented_set_only() {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Action, AuditEntry, AuditLog, Caller, GuardedError, Outcome, Target};
-use crate::names::UserName;
+use crate::names::{TimeZoneName, UserName};
 use crate::password::{Password, PasswordError, hash_password};
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;
@@ -45,6 +45,9 @@ pub struct User {
     pub disabled: bool,
     #[sqlx(rename = "lang", try_from = "String")]
     pub language: Language,
+    /// The time zone the user reads exact times in (an IANA name; none: the browser's). Only
+    /// [`Users::set_time_zone`] writes it, from a [`TimeZoneName`].
+    pub time_zone: Option<String>,
     #[sqlx(try_from = "String")]
     pub created_at: Timestamp,
 }
@@ -261,6 +264,16 @@ impl Users {
             })
             .await?;
         Ok(ended)
+    }
+
+    /// Stores the time zone the user reads exact times in, or none for the browser's (not
+    /// audited, as the language: it changes nothing but their view).
+    pub async fn set_time_zone(
+        &self,
+        id: UserId,
+        zone: Option<&TimeZoneName>,
+    ) -> Result<(), UserError> {
+        Ok(self.store.set_user_time_zone(id, zone).await?)
     }
 
     /// Stores the user's language preference (not audited: it changes nothing but their view).

@@ -1,4 +1,4 @@
-//! Who is logged in, and their language preference.
+//! Who is logged in, and their language and time zone preferences.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,9 @@ pub struct Me {
     pub name: String,
     pub role: Role,
     pub lang: Lang,
+    /// The IANA time zone exact times are shown in; none: the browser's.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 #[server(endpoint = "whoami")]
@@ -25,7 +28,25 @@ pub async fn whoami() -> Result<Me, AppError> {
             Language::En => Lang::En,
             Language::Fr => Lang::Fr,
         },
+        time_zone: p.user.time_zone.clone(),
     })
+}
+
+/// Stores the caller's time zone for exact times (an IANA name); empty: the browser's.
+#[server(endpoint = "set_time_zone")]
+pub async fn set_time_zone(zone: String) -> Result<(), AppError> {
+    let (engine, p) = guard::require(Role::Viewer).await?;
+    let zone = zone.trim();
+    let zone = if zone.is_empty() {
+        None
+    } else {
+        Some(TimeZoneName::parse(zone).map_err(|e| AppError::Invalid(e.to_string()))?)
+    };
+    engine
+        .users
+        .set_time_zone(p.user.id, zone.as_ref())
+        .await
+        .map_err(|e| AppError::internal(&e))
 }
 
 /// Stores the caller's UI language.
@@ -45,4 +66,4 @@ pub async fn set_language(lang: String) -> Result<(), AppError> {
 }
 
 #[cfg(feature = "ssr")]
-use {super::guard, grappe_engine::users::Language};
+use {super::guard, grappe_engine::names::TimeZoneName, grappe_engine::users::Language};

@@ -1,11 +1,11 @@
-//! Settings: the reader's language, and user administration for admins.
+//! Settings: the reader's language and time zone, and user administration for admins.
 
 use leptos::prelude::*;
 
 use crate::api::Role;
-use crate::api::session::{Me, SetLanguage};
+use crate::api::session::{Me, SetLanguage, SetTimeZone};
 use crate::api::users::{AddUser, SetUserDisabled, SetUserRole, UserRow, list_users};
-use crate::i18n::{Lang, Msg, t, use_lang};
+use crate::i18n::{Lang, Msg, Ui, t, use_lang};
 use crate::when::When;
 use crate::{ErrorBox, PageHeader};
 
@@ -16,6 +16,7 @@ pub fn SettingsPage() -> impl IntoView {
     view! {
         <PageHeader title=t(Msg::SettingsTitle).to_owned()/>
         <LanguageForm/>
+        <TimeZoneForm/>
         {is_admin.then(|| view! { <UsersAdmin/> })}
     }
 }
@@ -43,6 +44,54 @@ fn LanguageForm() -> impl IntoView {
                 </select>
                 " "
                 <button type="submit" class="btn btn-primary" data-testid="language-save">{t(Msg::Save)}</button>
+            </ActionForm>
+            {move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
+        </section>
+    }
+}
+
+/// Zones offered as the reader types (any IANA name is taken).
+const COMMON_ZONES: [&str; 12] = [
+    "UTC",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+];
+
+#[component]
+fn TimeZoneForm() -> impl IntoView {
+    let action = ServerAction::<SetTimeZone>::new();
+    let lang = use_lang();
+    let current = use_context::<Me>()
+        .and_then(|m| m.time_zone)
+        .unwrap_or_default();
+    // As the language: reload so that every time on the page is shown in the new zone.
+    Effect::new(move |_| {
+        if let Some(Ok(())) = action.value().get() {
+            let _ = window().location().reload();
+        }
+    });
+    view! {
+        <section class="card">
+            <h2>{Ui::TimeZone.text(lang)}</h2>
+            <p class="muted small">{Ui::TimeZoneHelp.text(lang)}</p>
+            <ActionForm action=action attr:data-testid="time-zone-form">
+                <input type="text" name="zone" value=current list="time-zones" maxlength="64"
+                    autocomplete="off" placeholder="Europe/Paris" data-testid="time-zone"
+                    aria-label=Ui::TimeZone.text(lang)/>
+                <datalist id="time-zones">
+                    {COMMON_ZONES.map(|z| view! { <option value=z></option> }).collect_view()}
+                </datalist>
+                " "
+                <button type="submit" class="btn btn-primary" data-testid="time-zone-save">{t(Msg::Save)}</button>
             </ActionForm>
             {move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
         </section>

@@ -1,7 +1,7 @@
 //! SQL for the `users` table.
 
 use super::{Store, StoreError};
-use crate::names::UserName;
+use crate::names::{TimeZoneName, UserName};
 use crate::time::now;
 use crate::users::{Language, Role, User, UserId};
 
@@ -13,7 +13,7 @@ pub(crate) struct UserWithHash {
     pub password_hash: String,
 }
 
-const COLUMNS: &str = "id, name, role, disabled, lang, created_at, password_hash";
+const COLUMNS: &str = "id, name, role, disabled, lang, time_zone, created_at, password_hash";
 
 impl Store {
     /// Inserts a user. Returns `None` when the name is taken.
@@ -119,6 +119,20 @@ impl Store {
         sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
             .bind(id.0)
             .bind(password_hash)
+            .bind(now().to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn set_user_time_zone(
+        &self,
+        id: UserId,
+        zone: Option<&TimeZoneName>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET time_zone = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(id.0)
+            .bind(zone.map(TimeZoneName::as_str))
             .bind(now().to_string())
             .execute(self.pool())
             .await?;

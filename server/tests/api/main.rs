@@ -10,3 +10,4 @@ mod history;
 mod live;
 mod process;
 mod runs;
+mod settings;
