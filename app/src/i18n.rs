@@ -342,7 +342,7 @@ messages!(Msg {
     LoginUnavailable => "Login is unavailable right now (the audit log cannot be written). Try again later.", "La connexion est indisponible (le journal d'audit ne peut pas être écrit). Réessayez plus tard.";
     HistoryTitle => "History", "Historique";
     HistoryIntro => "Every change and login, append-only and hash-chained.", "Chaque changement et chaque connexion, en ajout seul et chaîné par empreintes.";
-    When => "When (UTC)", "Quand (UTC)";
+    When => "When", "Quand";
     Actor => "Actor", "Acteur";
     Target => "Target", "Cible";
     Source => "Source", "Source";

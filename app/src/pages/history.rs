@@ -167,11 +167,7 @@ fn Row(row: AuditRow) -> impl IntoView {
         "denied" => Msg::OutcomeDenied.text(lang),
         _ => "?",
     };
-    let details = if row.details == "{}" {
-        String::new()
-    } else {
-        row.details.clone()
-    };
+    let details = fields(&row.details);
     view! {
         <tr data-action=row.action.clone()>
             <td class="num">{row.id}</td>
@@ -183,7 +179,28 @@ fn Row(row: AuditRow) -> impl IntoView {
             <td class="mono small" title=row.user_agent.clone().unwrap_or_default()>
                 {row.source.clone().unwrap_or_default()}
             </td>
-            <td class="mono small details">{details}</td>
+            <td class="small details" title=row.details.clone()>{details}</td>
         </tr>
+    }
+}
+
+/// A record's details as labelled fields (`role: admin`), by name; a value that
+/// is itself a list or an object is shown compact. The recorded JSON stays in the cell's title
+/// and in the exports. Details that are not a JSON object are shown as they are.
+fn fields(details: &str) -> AnyView {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(details) {
+        Ok(map) => map
+            .into_iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                let label = format!("{k}: ");
+                view! { <span class="field" data-field=k><span class="muted">{label}</span><span class="mono">{value}</span></span> " " }
+            })
+            .collect_view()
+            .into_any(),
+        Err(_) => view! { <span class="mono">{details.to_owned()}</span> }.into_any(),
     }
 }
