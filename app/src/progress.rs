@@ -81,6 +81,7 @@ pub fn StepBar(
     let unit = match progress.unit {
         ProgressUnit::NodesReady => Ui::NodesReady,
         ProgressUnit::PodsGone => Ui::PodsGone,
+        ProgressUnit::NodesMoved => Ui::NodesMoved,
     };
     let clock = use_context::<crate::when::Clock>();
     let start = started.as_deref().and_then(parse);

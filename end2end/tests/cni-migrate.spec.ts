@@ -49,6 +49,8 @@ test("migrate a manifest install of Calico to the Tigera operator, node by node,
     const steps = page.getByTestId("run-steps");
     await expect(steps.locator('[data-step="migrate nodes"]')).toContainText("moved to calico-system");
     await expect(steps.locator('[data-step="migrate nodes"]')).toContainText("kube-system/calico-node deleted by the operator");
+    // The step's bar counts the nodes served by the operator's calico-node, all of them at the end.
+    await expect(steps.locator('[data-step="migrate nodes"] .step-progress')).toContainText(/(\d+) \/ \1 nodes on the operator's calico-node/);
     await shot(page, "49-migrate-run");
     expect(calicoNode("kube-system")).toBe("");
     expect(calicoNode("calico-system")).toContain("v3.32.1");

@@ -386,6 +386,8 @@ pub enum ProgressUnit {
     NodesReady,
     /// Pods evicted and gone (a drain).
     PodsGone,
+    /// Nodes served by the operator's calico-node (a migration to the operator).
+    NodesMoved,
 }
 
 impl ProgressUnit {
@@ -393,12 +395,13 @@ impl ProgressUnit {
         match self {
             Self::NodesReady => "nodes-ready",
             Self::PodsGone => "pods-gone",
+            Self::NodesMoved => "nodes-moved",
         }
     }
 
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str) -> Option<Self> {
-        [Self::NodesReady, Self::PodsGone]
+        [Self::NodesReady, Self::PodsGone, Self::NodesMoved]
             .into_iter()
             .find(|u| u.as_str() == text)
     }

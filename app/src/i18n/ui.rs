@@ -15,9 +15,13 @@ super::messages!(Ui {
     Running => "running", "en cours";
     NodesReady => "nodes Ready", "nœuds Ready";
     PodsGone => "pods evicted and gone", "pods évincés et partis";
+    NodesMoved => "nodes on the operator's calico-node", "nœuds sur le calico-node de l'opérateur";
     HeldBy => "held by", "retenu par";
     About => "about", "environ";
     Left => "left", "restant";
+    TimeZone => "Time zone", "Fuseau horaire";
+    TimeZoneHelp => "Exact times (on hover) are shown in this IANA time zone, for example Europe/Paris. Empty: your browser's. The audit log and the exports keep UTC.",
+        "Les heures exactes (au survol) sont données dans ce fuseau IANA, par exemple Europe/Paris. Vide : celui du navigateur. Le journal d'audit et les exports restent en UTC.";
     Timeline => "Runs over time, by workflow", "Exécutions dans le temps, par workflow";
     TimelineSpan => "The last {span}, up to now; each run's details on hover and in the table below.",
         "Les dernières {span}, jusqu'à maintenant ; le détail de chaque exécution au survol et dans le tableau ci-dessous.";

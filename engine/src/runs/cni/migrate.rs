@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use grappe_views::runs::{CheckView, Planned, PlannedObjectView};
+use grappe_views::runs::{CheckView, Planned, PlannedObjectView, ProgressUnit, StepProgress};
 use grappe_views::vocab::Level;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -312,6 +312,14 @@ impl StepContext {
             if let Some(message) = degraded {
                 return Err(Failure::MigrationRefused { message }.into());
             }
+            waiter
+                .count(StepProgress {
+                    done: moves.moved.len() as u64,
+                    total: total as u64,
+                    unit: ProgressUnit::NodesMoved,
+                    note: None,
+                })
+                .await?;
             let mut line = moves.line();
             if old {
                 line.push_str("; kube-system/calico-node still there");
