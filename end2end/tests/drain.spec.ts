@@ -3,8 +3,8 @@
 // the demo/web budget at zero), confirm with the node's name, watch the run name the blocking
 // budget, let the budget allow it, see the run succeed and the node `Ready,SchedulingDisabled`
 // in the nodes table, then uncordon it from the run's result. Screenshots 30 to 34.
-import { test, expect } from "@playwright/test";
-import { accessible, hydrated, kubectl, login, manifest, removeManifest, runEnds, shot } from "./helpers";
+import { test, expect, Locator } from "@playwright/test";
+import { accessible, hydrated, kubectl, login, manifest, removeManifest, runEnds, shot, tabTo } from "./helpers";
 
 const calico = (): string => manifest("calico-v3.25.1.yaml");
 
@@ -12,13 +12,33 @@ function budget(maxUnavailable: number): void {
   kubectl("-n", "demo", "patch", "pdb", "web", "--type=merge", "-p", JSON.stringify({ spec: { maxUnavailable } }));
 }
 
-// Once at a desktop's width, once at a phone's (390 px): the on-call engineer paged away from a desk.
+// Once at a desktop's width with the keyboard alone (every control reached with Tab and used
+// with Enter or typed into), once at a phone's (390 px) with taps: the on-call engineer paged
+// away from a desk.
 for (const phone of [false, true]) {
-test(`drain a node from its page: preview, blocked by a budget, done, then uncordon${phone ? " (phone)" : ""}`, async ({ page }) => {
+test(`drain a node from its page: preview, blocked by a budget, done, then uncordon${phone ? " (phone)" : " (keyboard only)"}`, async ({ page }) => {
   test.setTimeout(300_000);
   if (phone) {
     await page.setViewportSize({ width: 390, height: 844 });
   }
+  const keyboard = !phone;
+  const press = async (target: Locator): Promise<void> => {
+    if (keyboard) {
+      await tabTo(page, target);
+      await page.keyboard.press("Enter");
+    } else {
+      await target.click();
+    }
+  };
+  const type = async (target: Locator, text: string): Promise<void> => {
+    if (keyboard) {
+      await tabTo(page, target);
+      await page.keyboard.press("ControlOrMeta+a");
+      await page.keyboard.type(text);
+    } else {
+      await target.fill(text);
+    }
+  };
   const snap = (name: string) => shot(page, phone ? `${name}-phone` : name);
   const cluster = process.env.GRAPPE_E2E_CLUSTER ?? "lab";
   let node = "";
@@ -33,9 +53,9 @@ test(`drain a node from its page: preview, blocked by a budget, done, then uncor
     await page.goto(`/c/${cluster}/nodes/${node}`);
     await hydrated(page);
     await expect(page.getByTestId("node-status")).toHaveText("Ready");
-    await page.getByTestId("drain").locator("summary").click();
+    await press(page.getByTestId("drain").locator("summary"));
     await expect(page.getByTestId("drain-force")).toBeChecked();
-    await page.getByTestId("plan-drain").click();
+    await press(page.getByTestId("plan-drain"));
 
     // The preview: the web pod is evicted but covered by a budget at zero; kube-proxy skipped.
     const preview = page.getByTestId("drain-preview");
@@ -49,22 +69,22 @@ test(`drain a node from its page: preview, blocked by a budget, done, then uncor
     await snap("30-drain-preview");
 
     // The cluster's name does not confirm a drain: the node's does.
-    await page.getByTestId("confirm-cluster").fill(cluster);
-    await page.getByTestId("execute").click();
+    await type(page.getByTestId("confirm-cluster"), cluster);
+    await press(page.getByTestId("execute"));
     await expect(page.getByTestId("drain").locator(".alert-error")).toContainText(node);
     const before = page.url();
     // Calico may still settle on the node (a fresh install): the start then refuses a plan the
     // cluster no longer matches, as it should, and a person plans again. Twice at most.
     for (let attempt = 1; ; attempt++) {
-      await page.getByTestId("confirm-cluster").fill(node);
-      await page.getByTestId("confirm-password").fill(process.env.GRAPPE_E2E_PASSWORD ?? "");
-      await page.getByTestId("execute").click();
+      await type(page.getByTestId("confirm-cluster"), node);
+      await type(page.getByTestId("confirm-password"), process.env.GRAPPE_E2E_PASSWORD ?? "");
+      await press(page.getByTestId("execute"));
       const changed = page.getByTestId("drain").locator(".alert-error", { hasText: "plan again" });
       await expect(page.getByTestId("run-summary").or(changed)).toBeVisible({ timeout: 30_000 });
       if (attempt === 2 || !(await changed.isVisible())) {
         break;
       }
-      await page.getByTestId("plan-drain").click();
+      await press(page.getByTestId("plan-drain"));
       await expect(page.getByTestId("drain-preview")).toBeVisible({ timeout: 30_000 });
     }
     await expect(page).not.toHaveURL(before, { timeout: 30_000 });
@@ -96,7 +116,7 @@ test(`drain a node from its page: preview, blocked by a budget, done, then uncor
     // Uncordon from the run's result.
     await page.goto(runUrl);
     await hydrated(page);
-    await page.getByTestId(`uncordon-${node}`).click();
+    await press(page.getByTestId(`uncordon-${node}`));
     await expect(page.getByTestId("cordon-result")).toBeVisible();
     expect(kubectl("get", "node", node, "-o", "jsonpath={.spec.unschedulable}")).toBe("");
     await snap("34-drain-uncordoned");

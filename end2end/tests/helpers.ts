@@ -1,4 +1,4 @@
-import { expect, Page } from "@playwright/test";
+import { expect, Locator, Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import * as path from "node:path";
 
@@ -175,4 +175,17 @@ export async function runEnds(page: Page, status: string, timeout: number): Prom
     const steps = await page.getByTestId("run-steps").innerText();
     throw new Error(`the run ended ${ended}, not ${status}: ${why}\nits steps:\n${steps}`);
   }
+}
+
+/** Moves the focus to `target` with the Tab key alone, as a keyboard-only reader does (at most
+ * `max` presses from where the focus is): fails when the keyboard cannot reach it. */
+export async function tabTo(page: Page, target: Locator, max = 120): Promise<void> {
+  await expect(target).toBeVisible();
+  for (let i = 0; i < max; i++) {
+    if (await target.evaluate((el) => el === document.activeElement)) {
+      return;
+    }
+    await page.keyboard.press("Tab");
+  }
+  throw new Error(`${target} not reached with ${max} presses of Tab`);
 }

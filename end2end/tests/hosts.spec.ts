@@ -4,7 +4,7 @@
 // kube-apiserver (lab break apiserver after the install) is recovered from the overview's
 // banner in three clicks, one run that restarts it over SSH and then rolls the install back
 // (clicks and wall times printed); a worker is reset from its page and the run ends "completed with warnings".
-// Screenshots 40 to 47.
+// Screenshots 40 to 47 (the recovery's at a phone's width).
 import { test, expect, Page } from "@playwright/test";
 import { checkHost as checkHostOf, hydrated, kubectl, lab, login, manifest, removeManifest, runEnds, shot } from "./helpers";
 
@@ -52,7 +52,9 @@ test("check hosts, recover a lost kube-apiserver over SSH, then roll back the in
     await expect(check.getByTestId("iptables")).toContainText("nat");
     await shot(page, "41-host-check");
 
-    // The API server dies (the seed's lost static pod).
+    // The API server dies (the seed's lost static pod). The on-call engineer recovers it from
+    // a phone (390 px): the desktop's flow is the same page, the drain spec runs both widths.
+    await page.setViewportSize({ width: 390, height: 844 });
     lab("break", "apiserver");
     await page.goto(`/c/${cluster}/overview`);
     await hydrated(page);
@@ -61,6 +63,7 @@ test("check hosts, recover a lost kube-apiserver over SSH, then roll back the in
     // rollback is offered, ticked, and runs in the same run once the API server answers.
     const started = Date.now();
     let clicks = 0;
+    await shot(page, "42-recovery-banner-phone");
     await page.getByTestId("go-recover").click();
     clicks++;
     await page.getByTestId("plan-recovery").click();
@@ -71,7 +74,7 @@ test("check hosts, recover a lost kube-apiserver over SSH, then roll back the in
     await expect(offer).toContainText(installUrl.match(/\/runs\/(\d+)/)![1]);
     await expect(offer.locator("input")).toBeChecked();
     await expect(page.getByTestId("plan-counts")).toContainText("27 delete");
-    await shot(page, "42-recovery-plan");
+    await shot(page, "42-recovery-plan-phone");
     await execute(page, cluster);
     clicks++;
     await expect(page.locator('[data-step="wait for /readyz"]')).toHaveAttribute("data-status", "done", { timeout: 240_000 });
@@ -82,7 +85,9 @@ test("check hosts, recover a lost kube-apiserver over SSH, then roll back the in
     await expect(page.getByTestId("run-steps")).toContainText("equal their snapshot");
     await expect(page.getByTestId("offer-rollback")).toHaveCount(0);
     expect(kubectl("get", "--raw", "/readyz").trim()).toBe("ok");
-    await shot(page, "43-recovery-with-rollback-done");
+    await shot(page, "43-recovery-with-rollback-done-phone");
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect(wide, "the recovery's run page scrolls sideways on a phone").toBeLessThanOrEqual(392);
     expect(clicks).toBe(3);
     expect(kubectl("get", "ds", "-n", "kube-system", "-o", "name")).not.toContain("calico");
     expect(kubectl("get", "crd", "-o", "name")).not.toContain("projectcalico.org");
