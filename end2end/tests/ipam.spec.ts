@@ -82,6 +82,12 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     const small = pools.locator('tr[data-pool="lab-small-pool"]');
     await expect(small).toContainText("90.6 %", { timeout: 60_000 });
     await expect(small).toContainText("29 / 32");
+    // The nodes' block maps: the small pool's 4 blocks of 8, filled with the 29 addresses.
+    const cells = page.getByTestId("ipam-nodes").locator('g[data-block^="172.30.255."]');
+    await expect(cells).toHaveCount(4);
+    const used = await cells.evaluateAll((gs) => gs.map((g) => Number(g.getAttribute("data-used"))));
+    expect(used.reduce((a, b) => a + b, 0)).toBe(29);
+    await expect(cells.first()).toHaveAttribute("data-size", "8");
     // Once the 29 pods run with their addresses (and handles), they are no problem.
     await expect.poll(beyondUnallocated, { timeout: 60_000 }).toBe(n);
     await expect(small.getByTestId("pool-trend")).toContainText("collecting");

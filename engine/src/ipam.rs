@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
-use grappe_views::ipam::{AddressView, IpamView, Listed, NodeIpamView, PoolUsageView};
+use grappe_views::ipam::{
+    AddressView, BlockUseView, IpamView, Listed, NODE_BLOCKS_SHOWN, NodeIpamView, PoolUsageView,
+};
 
 use crate::net::{Cidr, address_part};
 use crate::state::model::{Allocation, IpamBlockInfo};
@@ -185,6 +187,7 @@ impl<'a> Walk<'a> {
                 blocks: 0,
                 allocations: 0,
                 borrowed: 0,
+                block_use: Vec::new(),
             })
     }
 
@@ -201,6 +204,13 @@ impl<'a> Walk<'a> {
             let row = self.node(node);
             row.blocks += 1;
             row.allocations += b.allocations.len();
+            if row.block_use.len() < NODE_BLOCKS_SHOWN {
+                row.block_use.push(BlockUseView {
+                    cidr: b.cidr.clone(),
+                    used: b.allocations.len(),
+                    size: b.size,
+                });
+            }
             if !row.exists {
                 self.orphans
                     .push(|| format!("{} ({}, node {node})", b.name, b.cidr));

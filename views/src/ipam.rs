@@ -56,7 +56,21 @@ pub struct NodeIpamView {
     pub allocations: usize,
     /// Addresses of other nodes' blocks that this node's pods use.
     pub borrowed: usize,
+    /// Its blocks, how full each is (the first [`NODE_BLOCKS_SHOWN`]; `blocks` counts all).
+    #[serde(default)]
+    pub block_use: Vec<BlockUseView>,
 }
+
+/// How full one IPAM block is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockUseView {
+    pub cidr: String,
+    pub used: usize,
+    pub size: usize,
+}
+
+/// The most blocks drawn for one node (a node holds a few; a 5,000-node page stays small).
+pub const NODE_BLOCKS_SHOWN: usize = 32;
 
 /// The most nodes the IPAM page lists (at 5,000 nodes the page would carry them all).
 pub const PAGE_NODES: usize = 100;
@@ -183,6 +197,7 @@ mod tests {
             blocks,
             allocations: 0,
             borrowed,
+            block_use: Vec::new(),
         }
     }
 

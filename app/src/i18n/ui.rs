@@ -22,6 +22,7 @@ super::messages!(Ui {
     TimeZone => "Time zone", "Fuseau horaire";
     TimeZoneHelp => "Exact times (on hover) are shown in this IANA time zone, for example Europe/Paris. Empty: your browser's. The audit log and the exports keep UTC.",
         "Les heures exactes (au survol) sont données dans ce fuseau IANA, par exemple Europe/Paris. Vide : celui du navigateur. Le journal d'audit et les exports restent en UTC.";
+    BlockMap => "Its blocks, how full", "Ses blocs, remplissage";
     Timeline => "Runs over time, by workflow", "Exécutions dans le temps, par workflow";
     TimelineSpan => "The last {span}, up to now; each run's details on hover and in the table below.",
         "Les dernières {span}, jusqu'à maintenant ; le détail de chaque exécution au survol et dans le tableau ci-dessous.";

@@ -13,7 +13,7 @@ use crate::api::Role;
 use crate::api::runs::PlanIpamRelease;
 use crate::api::session::Me;
 use crate::api::state::cluster_ipam;
-use crate::i18n::{Lang, Msg, Net, t, use_lang};
+use crate::i18n::{Lang, Msg, Net, Ui, t, use_lang};
 use crate::live::use_live;
 use crate::{ErrorBox, PageHeader};
 
@@ -163,6 +163,7 @@ fn nodes(v: IpamView, lang: Lang) -> AnyView {
                 <tr data-node=n.node.clone()>
                     <td>{n.node.clone()} {gone}</td>
                     <td>{n.blocks}</td><td>{n.allocations}</td><td>{n.borrowed}</td>
+                    <td><crate::picture::BlockMap blocks=n.block_use.clone()/></td>
                 </tr>
             }
             .into_any()
@@ -177,6 +178,7 @@ fn nodes(v: IpamView, lang: Lang) -> AnyView {
                     <thead><tr>
                         <th>{Msg::Name.text(lang)}</th><th>{Msg::IpamBlocks.text(lang)}</th>
                         <th>{Msg::IpamAllocations.text(lang)}</th><th>{Msg::IpamBorrowedCount.text(lang)}</th>
+                        <th>{Ui::BlockMap.text(lang)}</th>
                     </tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
