@@ -196,8 +196,10 @@ fn fields(details: &str) -> AnyView {
                     serde_json::Value::String(s) => s,
                     other => other.to_string(),
                 };
-                let label = format!("{k}: ");
-                view! { <span class="field" data-field=k><span class="muted">{label}</span><span class="mono">{value}</span></span> " " }
+                // One text per field: a recorded value alone ("admin") would read as a UI word
+                // (the French check takes it for one).
+                let text = format!("{k}: {value}");
+                view! { <span class="field mono" data-field=k>{text}</span> " " }
             })
             .collect_view()
             .into_any(),
