@@ -41,11 +41,6 @@ test("log in, switch to French, find the login in the history, log out", async (
   const loginRow = table.locator('tr[data-action="auth.login"]').first();
   await expect(loginRow).toContainText(user);
   await expect(loginRow).toContainText("succès");
-  // A record's details read as fields, not as the recorded JSON (kept in the cell's title).
-  const added = table.locator('tr[data-action="user.add"]').first().locator(".details");
-  await expect(added.locator('[data-field="role"]')).toHaveText("role: admin");
-  await expect(added).not.toContainText("{");
-  await expect(added).toHaveAttribute("title", /"role":"admin"/);
   await shot(page, "04-history-fr");
 
   // Filter through the form (client-side navigation keeps the filter in the URL).
@@ -56,6 +51,15 @@ test("log in, switch to French, find the login in the history, log out", async (
   for (const action of await table.locator("tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-action")))) {
     expect(action).toBe("auth.login");
   }
+
+  // A record's details read as fields, not as the recorded JSON (kept in the cell's title): the
+  // test admin's creation (an early record: filtered to, as the history may hold pages by now).
+  await page.goto("/history?action=user.add");
+  await hydrated(page);
+  const added = table.locator('tr[data-action="user.add"]').first().locator(".details");
+  await expect(added.locator('[data-field="role"]')).toHaveText("role: admin");
+  await expect(added).not.toContainText("{");
+  await expect(added).toHaveAttribute("title", /"role":"admin"/);
 
   await page.getByTestId("user-menu").click();
   await page.getByTestId("logout").click();
