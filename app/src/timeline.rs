@@ -9,7 +9,7 @@ use grappe_views::vocab::{RunStatus, Workflow};
 use leptos::prelude::*;
 
 use crate::i18n::{Lang, Ui, use_lang};
-use crate::when::{Clock, duration, parse};
+use crate::when::{Clock, duration, parse, reading_now};
 
 /// The drawing's width in SVG units (it stretches to the card's width).
 const WIDTH: f64 = 1000.0;
@@ -118,7 +118,7 @@ pub fn RunTimeline(runs: Vec<RunSummaryView>) -> impl IntoView {
     let lang = use_lang();
     let clock = use_context::<Clock>();
     move || {
-        let now = clock.map_or_else(|| runs_now(&runs), Clock::now);
+        let now = reading_now(clock);
         let (lanes, span) = lanes(&runs, now, lang);
         let span = span?;
         let rows = lanes.into_iter().map(lane_view).collect_view();
@@ -169,15 +169,6 @@ fn lane_view(lane: Lane) -> impl IntoView {
             <span class="small nowrap" data-testid="lane-counts">{counts}</span>
         </li>
     }
-}
-
-/// Without a clock (a page outside the app's shell): the latest time the runs tell.
-fn runs_now(runs: &[RunSummaryView]) -> i64 {
-    runs.iter()
-        .filter_map(|r| parse(r.finished_at.as_deref().unwrap_or(&r.started_at)))
-        .map(|t| t.unix_timestamp())
-        .max()
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -67,6 +67,11 @@ fn server_now() -> i64 {
         .unwrap_or_else(browser_now)
 }
 
+/// Now as a page reads it: the app's clock (tracked), or this side's own clock outside the app.
+pub fn reading_now(clock: Option<Clock>) -> i64 {
+    clock.map_or_else(browser_now, Clock::now)
+}
+
 /// The server's clock when it began the response (the shell's meta element and the page agree).
 #[derive(Debug, Clone, Copy)]
 pub struct ServerNow(pub i64);
@@ -249,7 +254,7 @@ pub fn When(#[prop(into)] at: String, #[prop(optional)] rel: Rel) -> impl IntoVi
     let lang = use_lang();
     let clock = use_context::<Clock>();
     let zone = use_context::<Me>().and_then(|m| m.time_zone);
-    let now = move || clock.map_or_else(browser_now, |c| c.now.get());
+    let now = move || reading_now(clock);
     let offset = move || {
         if clock.is_some_and(|c| c.local.get()) {
             reader_offset(t, zone.as_deref())

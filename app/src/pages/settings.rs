@@ -27,11 +27,7 @@ fn LanguageForm() -> impl IntoView {
     let current = use_lang();
     // With JavaScript, reload so every page picks the new language up; without it, the server
     // function's form post redirects back here.
-    Effect::new(move |_| {
-        if let Some(Ok(())) = action.value().get() {
-            let _ = window().location().reload();
-        }
-    });
+    reload_once_saved(move || action.value().get());
     view! {
         <section class="card">
             <h2>{t(Msg::Language)}</h2>
@@ -48,6 +44,16 @@ fn LanguageForm() -> impl IntoView {
             {move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBox error=e/> })}
         </section>
     }
+}
+
+/// Reloads the page once a preference's save (`saved`: its action's value) succeeded: every part of the page then
+/// reads the new preference.
+fn reload_once_saved(saved: impl Fn() -> Option<Result<(), crate::error::AppError>> + 'static) {
+    Effect::new(move |_| {
+        if let Some(Ok(())) = saved() {
+            let _ = window().location().reload();
+        }
+    });
 }
 
 /// Zones offered as the reader types (any IANA name is taken).
@@ -74,11 +80,7 @@ fn TimeZoneForm() -> impl IntoView {
         .and_then(|m| m.time_zone)
         .unwrap_or_default();
     // As the language: reload so that every time on the page is shown in the new zone.
-    Effect::new(move |_| {
-        if let Some(Ok(())) = action.value().get() {
-            let _ = window().location().reload();
-        }
-    });
+    reload_once_saved(move || action.value().get());
     view! {
         <section class="card">
             <h2>{Ui::TimeZone.text(lang)}</h2>
