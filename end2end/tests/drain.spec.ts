@@ -85,6 +85,9 @@ test(`drain a node from its page: preview, blocked by a budget, done, then uncor
         break;
       }
       await press(page.getByTestId("plan-drain"));
+      // The old plan and its refusal go while the new one is made: wait for that, not for the
+      // old preview (confirming it raced the new plan, CI: the run started, the page stayed).
+      await expect(changed).toBeHidden({ timeout: 30_000 });
       await expect(page.getByTestId("drain-preview")).toBeVisible({ timeout: 30_000 });
     }
     await expect(page).not.toHaveURL(before, { timeout: 30_000 });

@@ -6,7 +6,7 @@ use grappe_views::runs::RunSummaryView;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use super::plan::ConfirmPlan;
+use super::plan::PlanAnswer;
 
 use crate::api::Role;
 use crate::api::runs::{PlanCniInstall, PlanCniRemove, cni_catalog, list_runs};
@@ -141,12 +141,7 @@ fn InstallCard(cluster: Signal<String>) -> impl IntoView {
                 <OperatorOptions open=operator_picked/>
                 <button type="submit" class="btn btn-primary" data-testid="plan-install">{t(Msg::MakePlan)}</button>
             </ActionForm>
-            {move || plan.pending().get().then(|| view! { <p class="muted">{t(Msg::Loading)}</p> })}
-            {move || match plan.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-install-form"/> }.into_any(),
-            }}
+            <PlanAnswer answer=plan.value() planning=plan.pending() testid="confirm-install-form"/>
         </section>
     }
 }
@@ -262,11 +257,7 @@ fn RemoveCard(cluster: Signal<String>) -> impl IntoView {
                 " "
                 <button type="submit" class="btn" data-testid="plan-remove">{t(Msg::MakePlan)}</button>
             </ActionForm>
-            {move || match plan.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-remove-form"/> }.into_any(),
-            }}
+            <PlanAnswer answer=plan.value() planning=plan.pending() testid="confirm-remove-form"/>
         </section>
     }
 }

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::plan::ConfirmPlan;
+use super::plan::PlanAnswer;
 use crate::ErrorBox;
 use crate::api::Role;
 use crate::api::nodes::{CordonNode, PlanNodeDrain};
@@ -88,12 +88,7 @@ fn DrainForm(cluster: String, node: String, is_admin: bool) -> impl IntoView {
                 })}
                 <button type="submit" class="btn btn-primary" data-testid="plan-drain">{Msg::PreviewDrain.text(lang)}</button>
             </ActionForm>
-            {move || plan.pending().get().then(|| view! { <p class="muted">{t(Msg::Loading)}</p> })}
-            {move || match plan.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-drain-form"/> }.into_any(),
-            }}
+            <PlanAnswer answer=plan.value() planning=plan.pending() testid="confirm-drain-form"/>
         </details>
     }
 }

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::overview::LiveBadge;
-use super::plan::ConfirmPlan;
+use super::plan::PlanAnswer;
 use crate::api::Role;
 use crate::api::runs::PlanIpamRelease;
 use crate::api::session::Me;
@@ -56,11 +56,7 @@ fn ReleaseCard(cluster: Signal<String>) -> impl IntoView {
                 " "
                 <button type="submit" class="btn" data-testid="plan-release">{t(Msg::MakePlan)}</button>
             </ActionForm>
-            {move || match plan.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-release-form"/> }.into_any(),
-            }}
+            <PlanAnswer answer=plan.value() planning=plan.pending() testid="confirm-release-form"/>
         </section>
     }
 }

@@ -23,6 +23,42 @@ pub fn go_to_run(value: impl Fn() -> Option<Result<i64, crate::error::AppError>>
     });
 }
 
+/// What a plan form answered, below it: "loading" while a plan is made, its error, or the plan
+/// with its confirmation. The start's action lives here rather than in the confirmation: a plan
+/// made again replaces the confirmation, and a start already sent must still lead to its run
+/// (owned by the replaced confirmation, its answer was dropped: the run started and the page
+/// stayed). While a new plan is made the old one is not shown, so it cannot be started.
+#[component]
+pub fn PlanAnswer(
+    /// The plan action's answer.
+    #[prop(into)]
+    answer: Signal<Option<Result<PlanView, crate::error::AppError>>>,
+    /// Whether a plan is being made.
+    #[prop(into)]
+    planning: Signal<bool>,
+    /// The confirmation form's test id.
+    testid: &'static str,
+) -> impl IntoView {
+    let start = ServerAction::<StartRun>::new();
+    go_to_run(move || start.value().get());
+    // A start's refusal belongs to the plan it was sent with.
+    Effect::new(move |_| {
+        if planning.get() {
+            start.value().set(None);
+        }
+    });
+    move || {
+        if planning.get() {
+            return view! { <p class="muted">{t(Msg::Loading)}</p> }.into_any();
+        }
+        match answer.get() {
+            None => ().into_any(),
+            Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
+            Some(Ok(p)) => view! { <ConfirmPlan plan=p testid=testid start=start/> }.into_any(),
+        }
+    }
+}
+
 /// A plan and the form that starts it, for every workflow: the plan shown, then its workflow,
 /// cluster, request and hash sent back with the words typed and the password; the run page
 /// once it started. `children`: what a workflow's start adds (the recovery's offer).
@@ -32,10 +68,16 @@ pub fn ConfirmPlan(
     /// The form's test id.
     #[prop(default = "confirm-form")]
     testid: &'static str,
+    /// The start's action when it must outlive this form ([`PlanAnswer`]); else its own.
+    #[prop(optional)]
+    start: Option<ServerAction<StartRun>>,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
-    let start = ServerAction::<StartRun>::new();
-    go_to_run(move || start.value().get());
+    let start = start.unwrap_or_else(|| {
+        let own = ServerAction::<StartRun>::new();
+        go_to_run(move || own.value().get());
+        own
+    });
     let label = match &plan.detail {
         PlanDetail::Drain(_) => Msg::TypeNodeNames,
         PlanDetail::Reset(_) => Msg::TypeResetWord,

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::overview::LiveBadge;
-use super::plan::{ConfirmPlan, PlanBox};
+use super::plan::{PlanAnswer, PlanBox};
 use crate::api::runs::{ControlRun, PlanRunRollback, get_run};
 use crate::i18n::{Msg, Ui, t, use_lang};
 use crate::live::use_live_runs;
@@ -224,11 +224,7 @@ fn Rollback(run: i64, plan: ServerAction<PlanRunRollback>) -> impl IntoView {
                 <input type="hidden" name="run" value=run/>
                 <button type="submit" class="btn" data-testid="plan-rollback">{t(Msg::RollBack)}</button>
             </ActionForm>
-            {move || match plan.value().get() {
-                None => ().into_any(),
-                Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                Some(Ok(p)) => view! { <ConfirmPlan plan=p testid="confirm-rollback-form"/> }.into_any(),
-            }}
+            <PlanAnswer answer=plan.value() planning=plan.pending() testid="confirm-rollback-form"/>
         </section>
     }
 }
