@@ -82,6 +82,11 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
     const small = pools.locator('tr[data-pool="lab-small-pool"]');
     await expect(small).toContainText("90.6 %", { timeout: 60_000 });
     await expect(small).toContainText("29 / 32");
+    // Its bar splits the 29 by node, each share named with its count on hover.
+    const tips = await small.getByTestId("pool-bar").locator("rect[data-node]")
+      .evaluateAll((rs) => rs.map((r) => r.querySelector("title")?.textContent ?? ""));
+    expect(tips.length).toBeGreaterThan(0);
+    expect(tips.reduce((sum, tip) => sum + Number(tip.match(/: (\d+) addresses$/)?.[1] ?? NaN), 0)).toBe(29);
     // The nodes' block maps: the small pool's 4 blocks of 8, filled with the 29 addresses.
     const cells = page.getByTestId("ipam-nodes").locator('g[data-block^="172.30.255."]');
     await expect(cells).toHaveCount(4);

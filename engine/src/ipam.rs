@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use grappe_views::ipam::{
-    AddressView, BlockUseView, IpamView, Listed, NODE_BLOCKS_SHOWN, NodeIpamView, PoolUsageView,
+    AddressView, BlockUseView, IpamView, Listed, NODE_BLOCKS_SHOWN, NodeIpamView, NodeShareView,
+    POOL_NODES_SHOWN, PoolUsageView,
 };
 
 use crate::net::{Cidr, address_part};
@@ -108,6 +109,8 @@ struct Walk<'a> {
     pods: HashMap<(&'a str, &'a str), Option<&'a str>>,
     handles: HashSet<&'a str>,
     pools: Vec<(Option<Cidr>, PoolUsageView)>,
+    /// Per pool (same order): allocated addresses per affine node.
+    pool_nodes: Vec<HashMap<&'a str, u64>>,
     nodes: BTreeMap<String, NodeIpamView>,
     allocated: HashSet<IpAddr>,
     mentioned: HashSet<&'a str>,
@@ -137,6 +140,7 @@ fn pools(stores: &Stores) -> Vec<(Option<Cidr>, PoolUsageView)> {
                 allocated: 0,
                 blocks: 0,
                 blocks_total: size / block.max(1),
+                by_node: Vec::new(),
             };
             (cidr, usage)
         })
@@ -165,6 +169,7 @@ impl<'a> Walk<'a> {
             },
             handles,
             pools: pools(stores),
+            pool_nodes: vec![HashMap::new(); stores.ippools.len()],
             nodes: BTreeMap::new(),
             allocated: HashSet::new(),
             mentioned: HashSet::new(),
@@ -192,13 +197,17 @@ impl<'a> Walk<'a> {
     }
 
     fn block(&mut self, b: &'a IpamBlockInfo, cidr: Cidr) {
-        if let Some((_, pool)) = self
+        if let Some(i) = self
             .pools
-            .iter_mut()
-            .find(|(c, _)| c.is_some_and(|c| cidr.within(&c)))
+            .iter()
+            .position(|(c, _)| c.is_some_and(|c| cidr.within(&c)))
         {
+            let pool = &mut self.pools[i].1;
             pool.blocks += 1;
             pool.allocated += b.allocations.len() as u64;
+            if let (Some(node), Some(shares)) = (&b.node, self.pool_nodes.get_mut(i)) {
+                *shares.entry(node.as_str()).or_default() += b.allocations.len() as u64;
+            }
         }
         if let Some(node) = &b.node {
             let row = self.node(node);
@@ -325,7 +334,15 @@ impl<'a> Walk<'a> {
         let unallocated = self.unallocated();
         let handles_without_allocations = self.handles_without_allocations();
         IpamView {
-            pools: self.pools.into_iter().map(|(_, p)| p).collect(),
+            pools: self
+                .pools
+                .into_iter()
+                .zip(self.pool_nodes)
+                .map(|((_, p), shares)| PoolUsageView {
+                    by_node: top_shares(shares),
+                    ..p
+                })
+                .collect(),
             nodes_total: self.nodes.len(),
             nodes: self.nodes.into_values().collect(),
             leaked: self.leaked.0,
@@ -337,6 +354,19 @@ impl<'a> Walk<'a> {
             ..self.view
         }
     }
+}
+
+/// A pool's largest node shares, most first (ties by name), at most [`POOL_NODES_SHOWN`].
+fn top_shares(shares: HashMap<&str, u64>) -> Vec<NodeShareView> {
+    let mut all: Vec<(&str, u64)> = shares.into_iter().filter(|(_, n)| *n > 0).collect();
+    all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    all.into_iter()
+        .take(POOL_NODES_SHOWN)
+        .map(|(node, allocated)| NodeShareView {
+            node: node.to_owned(),
+            allocated,
+        })
+        .collect()
 }
 
 /// Every leaked address, with its block and ordinal (what a release needs), and the page's

@@ -18,7 +18,21 @@ pub struct PoolUsageView {
     /// Blocks claimed from it, and how many more it holds.
     pub blocks: u64,
     pub blocks_total: u64,
+    /// The nodes holding most of its allocated addresses (in their affine blocks), most first,
+    /// at most [`POOL_NODES_SHOWN`]; the rest of `allocated` is the other nodes'.
+    #[serde(default)]
+    pub by_node: Vec<NodeShareView>,
 }
+
+/// One node's allocated addresses in a pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeShareView {
+    pub node: String,
+    pub allocated: u64,
+}
+
+/// The most nodes drawn on a pool's bar (the rest drawn as one share).
+pub const POOL_NODES_SHOWN: usize = 8;
 
 impl PoolUsageView {
     /// Allocated addresses, in per mille of the pool (0 for an empty pool).
@@ -29,6 +43,12 @@ impl PoolUsageView {
     /// Free addresses.
     pub fn free(&self) -> u64 {
         self.size.saturating_sub(self.allocated)
+    }
+
+    /// Allocated addresses not in the nodes of `by_node` (other nodes, blocks of no node).
+    pub fn other_nodes(&self) -> u64 {
+        let shown: u64 = self.by_node.iter().map(|n| n.allocated).sum();
+        self.allocated.saturating_sub(shown)
     }
 }
 

@@ -26,4 +26,6 @@ super::messages!(Ui {
     Timeline => "Runs over time, by workflow", "Exécutions dans le temps, par workflow";
     TimelineSpan => "The last {span}, up to now; each run's details on hover and in the table below.",
         "Les dernières {span}, jusqu'à maintenant ; le détail de chaque exécution au survol et dans le tableau ci-dessous.";
+    OtherNodes => "other nodes", "autres nœuds";
+    AddressesWord => "addresses", "adresses";
 });

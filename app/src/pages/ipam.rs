@@ -210,7 +210,7 @@ fn Pools(pools: Vec<PoolUsageView>, trends: Vec<PoolTrendView>, lang: Lang) -> i
                                 <td class="mono">{p.cidr.clone()}</td>
                                 <td>"/" {p.block_size}</td>
                                 <td>
-                                    <UsageBar permille=permille level=level label=format!("{} / {} ({percent})", p.allocated, p.size)/>
+                                    <UsageBar pool=p.clone() level=level label=format!("{} / {} ({percent})", p.allocated, p.size) lang=lang/>
                                     " " <span class="small">{p.allocated} " / " {p.size} " (" {percent.clone()} ")"</span>
                                 </td>
                                 <td>{p.free()}</td>
@@ -282,17 +282,41 @@ fn Sparkline(points: Vec<(i64, u64)>, size: u64) -> impl IntoView {
     .into_any()
 }
 
-/// A horizontal bar: the used part coloured by `level`, the rest grey; its text says the same
-/// for those who do not see colours.
+/// A pool's allocation bar: the used part coloured by `level` and split by node (the largest
+/// nodes, then the others), each share named with its count on hover; the rest grey. Its text
+/// beside says the same for those who do not see colours.
 #[component]
-fn UsageBar(permille: u64, level: &'static str, label: String) -> impl IntoView {
-    let used = permille.min(1000) as f64 / 10.0;
+fn UsageBar(pool: PoolUsageView, level: &'static str, label: String, lang: Lang) -> impl IntoView {
     let title = label.clone();
+    let mut shares: Vec<(String, u64)> = pool
+        .by_node
+        .iter()
+        .map(|n| (n.node.clone(), n.allocated))
+        .collect();
+    let others = pool.other_nodes();
+    if others > 0 {
+        shares.push((Ui::OtherNodes.text(lang).to_owned(), others));
+    }
+    let mut x = 0.0;
+    let rects = shares
+        .into_iter()
+        .map(|(who, count)| {
+            #[allow(clippy::cast_precision_loss)]
+            let w = (count as f64 * 100.0 / pool.size.max(1) as f64).min(100.0 - x);
+            let at = x;
+            x += w;
+            let tip = format!("{who}: {count} {}", Ui::AddressesWord.text(lang));
+            view! {
+                <rect x=format!("{at:.2}") y="0" width=format!("{w:.2}") height="8" data-node=who
+                    class=format!("usage-used usage-{level}")><title>{tip}</title></rect>
+            }
+        })
+        .collect_view();
     view! {
-        <svg class="usage-bar" viewBox="0 0 100 8" width="120" height="10" role="img" aria-label=label>
+        <svg class="usage-bar" viewBox="0 0 100 8" width="120" height="10" role="img" aria-label=label data-testid="pool-bar">
             <title>{title}</title>
             <rect x="0" y="0" width="100" height="8" class="usage-free"/>
-            <rect x="0" y="0" width=format!("{used:.1}") height="8" class=format!("usage-used usage-{level}")/>
+            {rects}
         </svg>
     }
 }

@@ -163,6 +163,14 @@ fn the_check_finds_what_calicoctl_ipam_check_reports() {
         (256, 6, 3, 32)
     );
     assert_eq!(pool.permille(), 23);
+    // The bar's shares: rigel's block holds 3, saiph's and alnitak's 2 and 1.
+    let shares: Vec<(&str, u64)> = pool
+        .by_node
+        .iter()
+        .map(|n| (n.node.as_str(), n.allocated))
+        .collect();
+    assert_eq!(shares, [("rigel", 3), ("saiph", 2), ("alnitak", 1)]);
+    assert_eq!(pool.other_nodes(), 0);
     let rigel = v.nodes.iter().find(|n| n.node == "rigel").expect("rigel");
     assert_eq!((rigel.blocks, rigel.allocations, rigel.borrowed), (1, 3, 1));
     assert!(
@@ -172,6 +180,37 @@ fn the_check_finds_what_calicoctl_ipam_check_reports() {
             .expect("alnitak")
             .exists
     );
+}
+
+#[test]
+fn a_pool_bar_names_its_largest_nodes_and_counts_the_rest() {
+    let mut s = stores();
+    // Twelve nodes with one block each, node n holding n + 1 addresses (8 at most: a /29).
+    let blocks: Vec<IpamBlockInfo> = (0..12u8)
+        .map(|n| {
+            let owners: Vec<Option<Value>> = (0..=n.min(7))
+                .map(|i| pod_attr(&format!("k8s-pod-network.n{n}i{i}"), "demo", "p", "x"))
+                .collect();
+            block(
+                &format!("192.168.0.{}/29", u16::from(n) * 8),
+                &format!("node-{n:02}"),
+                &owners,
+            )
+        })
+        .collect();
+    s.apply_ipamblocks(Change::Reset(blocks));
+    let pool = &check(&s).pools[0];
+    assert_eq!(pool.by_node.len(), POOL_NODES_SHOWN);
+    // Nodes 07 to 11 hold 8 each, by name among equals; then 06, 05 and 04 (7, 6, 5).
+    let names: Vec<&str> = pool.by_node.iter().map(|n| n.node.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "node-07", "node-08", "node-09", "node-10", "node-11", "node-06", "node-05", "node-04"
+        ]
+    );
+    assert_eq!(pool.allocated, 5 * 8 + 7 + 6 + 5 + 4 + 3 + 2 + 1);
+    assert_eq!(pool.other_nodes(), 4 + 3 + 2 + 1);
 }
 
 #[test]
