@@ -59,6 +59,10 @@ test("check hosts, recover a lost kube-apiserver over SSH, then roll back the in
     await page.goto(`/c/${cluster}/overview`);
     await hydrated(page);
     await expect(page.getByTestId("stale-banner")).toBeVisible({ timeout: 60_000 });
+    // Every watch fails alike in an outage: each cause is told once, with what it stops.
+    const causes = await page.getByTestId("watch-errors").locator("li")
+      .evaluateAll((lis) => lis.map((li) => (li.textContent ?? "").replace(/^[^:]*: /, "")));
+    expect(new Set(causes).size).toBe(causes.length);
     // From the banner: its link, the preview, execute (typing is not a click). The install's
     // rollback is offered, ticked, and runs in the same run once the API server answers.
     const started = Date.now();

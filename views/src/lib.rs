@@ -24,6 +24,22 @@ pub struct LinkView {
     pub resource_errors: Vec<(String, String)>,
 }
 
+impl LinkView {
+    /// The failing watches grouped by their error, each error once with the resources that
+    /// fail with it, in the order first seen: an outage fails every watch alike (17 lines of
+    /// one message on the overview before), RBAC fails a few with their own.
+    pub fn resource_errors_by_cause(&self) -> Vec<(Vec<&str>, &str)> {
+        let mut groups: Vec<(Vec<&str>, &str)> = Vec::new();
+        for (resource, error) in &self.resource_errors {
+            match groups.iter_mut().find(|(_, e)| *e == error.as_str()) {
+                Some((resources, _)) => resources.push(resource),
+                None => groups.push((vec![resource.as_str()], error.as_str())),
+            }
+        }
+        groups
+    }
+}
+
 /// Node counts as `kubectl get nodes` would summarise them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeCounts {
@@ -326,4 +342,31 @@ pub struct NodeDetailView {
     pub calico_pod: Option<CalicoPodView>,
     pub events: Vec<EventView>,
     pub findings: Vec<Finding>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LinkView;
+
+    #[test]
+    fn watch_errors_are_grouped_by_their_cause_in_first_seen_order() {
+        let refused = "failed to list: connection refused";
+        let link = LinkView {
+            resource_errors: vec![
+                ("ippools".into(), refused.into()),
+                ("secrets".into(), "forbidden: cannot list secrets".into()),
+                ("ipamblocks".into(), refused.into()),
+                ("pods".into(), refused.into()),
+            ],
+            ..LinkView::default()
+        };
+        assert_eq!(
+            link.resource_errors_by_cause(),
+            vec![
+                (vec!["ippools", "ipamblocks", "pods"], refused),
+                (vec!["secrets"], "forbidden: cannot list secrets"),
+            ]
+        );
+        assert!(LinkView::default().resource_errors_by_cause().is_empty());
+    }
 }

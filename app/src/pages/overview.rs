@@ -78,8 +78,17 @@ pub fn StaleBanner(link: LinkView) -> impl IntoView {
             <div class="alert alert-info" data-testid="watch-errors">
                 <strong>{Msg::WatchErrors.text(lang)}</strong>
                 <ul>
-                    {link.resource_errors.iter().map(|(resource, error)| view! {
-                        <li><code>{resource.clone()}</code> ": " {error.clone()}</li>
+                    {link.resource_errors_by_cause().into_iter().map(|(resources, error)| {
+                        let count = resources.len();
+                        let last = count.saturating_sub(1);
+                        view! {
+                            <li data-count=count>
+                                {resources.into_iter().enumerate().map(|(i, r)| view! {
+                                    <code>{r.to_owned()}</code>{(i < last).then_some(", ")}
+                                }).collect_view()}
+                                ": " {error.to_owned()}
+                            </li>
+                        }
                     }).collect_view()}
                 </ul>
             </div>
