@@ -13,6 +13,8 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
+use tower_http::CompressionLevel;
+use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -179,6 +181,11 @@ impl Application {
             // One limit for every body (axum's own 2 MB default would cut custom manifests).
             .layer(axum::extract::DefaultBodyLimit::disable())
             .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BYTES))
+            // Brotli or gzip as the browser accepts (the release wasm: 3.75 MB, 1.37 MB in
+            // gzip), at level 4: a fraction of the best ratio's time, done per response. Event
+            // streams are left alone (the default predicate). No secret is in a page's body
+            // and cookies are SameSite=Strict: a BREACH-style guess has nothing to read.
+            .layer(CompressionLayer::new().quality(CompressionLevel::Precise(4)))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                     tracing::info_span!("http", method = %req.method(), path = req.uri().path())

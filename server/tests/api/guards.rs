@@ -2,8 +2,9 @@
 //! function), roles, cross-site refusal and security headers.
 
 use reqwest::StatusCode;
+use reqwest::header::COOKIE;
 
-use crate::helpers::{location, settings_for, spawn_app, spawn_with};
+use crate::helpers::{SESSION_COOKIE, location, settings_for, spawn_app, spawn_with};
 use grappe_engine::users::Role;
 use grappe_server::startup::EXTRA_ROUTES;
 
@@ -386,6 +387,54 @@ async fn security_headers_are_on_every_response() {
             "{path}: Referrer-Policy"
         );
     }
+}
+
+/// Pages (and the wasm, the script, the styles) travel compressed as the browser accepts;
+/// event streams do not (a compressor would hold their events back).
+#[tokio::test]
+async fn responses_are_compressed_as_accepted_and_event_streams_are_not() {
+    let app = spawn_app().await;
+    let password = app.add_user("alice", Role::Viewer).await;
+    let cookie = app.login("alice", &password).await;
+    let fetch = |path: &'static str, encoding: &'static str| {
+        let req = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .header(COOKIE, format!("{SESSION_COOKIE}={cookie}"))
+            .header("accept-encoding", encoding);
+        async move { req.send().await.expect(path) }
+    };
+    let plain = fetch("/history", "identity").await;
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain = plain.bytes().await.expect("body").len();
+    for encoding in ["br", "gzip"] {
+        let res = fetch("/history", encoding).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers()
+                .get("content-encoding")
+                .and_then(|v| v.to_str().ok()),
+            Some(encoding)
+        );
+        let packed = res.bytes().await.expect("body").len();
+        assert!(
+            packed * 2 < plain,
+            "{encoding}: {packed} bytes against {plain}"
+        );
+    }
+    let mut stream = fetch("/live-runs", "br, gzip").await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers().get("content-encoding"), None);
+    // Its first event arrives as it is sent, readable.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("an event at once")
+        .expect("chunk")
+        .expect("data");
+    assert!(
+        String::from_utf8_lossy(&first).contains("event: changed"),
+        "{first:?}"
+    );
 }
 
 #[tokio::test]
