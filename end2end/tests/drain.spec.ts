@@ -102,13 +102,25 @@ test(`drain a node from its page: preview, blocked by a budget, done, then uncor
     await expect(bar.getByTestId("held-by")).toContainText("PodDisruptionBudget demo/web", { timeout: 30_000 });
     await accessible(page);
     await snap("31-drain-blocked");
+    const runUrl = page.url();
+    // Where it was started, the node's page shows the run in progress with the same bar, live:
+    // the budget let go, the card goes when the run ends (a `runs` event of the page's stream).
+    await page.goto(`/c/${cluster}/nodes/${node}`);
+    await hydrated(page);
+    const active = page.getByTestId("active-run");
+    await expect(active.getByTestId("active-run-link")).toHaveAttribute("href", new URL(runUrl).pathname);
+    await expect(active.getByTestId("held-by")).toContainText("PodDisruptionBudget demo/web", { timeout: 30_000 });
+    await expect(active.getByTestId("active-run-steps")).toContainText("steps done");
+    await snap("35-drain-blocked-on-node-page");
     budget(1);
+    await expect(active).toBeHidden({ timeout: 120_000 });
+    await page.goto(runUrl);
+    await hydrated(page);
     await runEnds(page, "succeeded", 120_000);
     await expect(page.getByTestId("run-steps").locator(`[data-step="drain ${node}"]`)).toContainText(`node/${node} drained`);
     await expect(bar).toContainText(/(\d+) \/ \1 pods evicted and gone/);
     await expect(page.getByTestId("run-progress")).toContainText(/(\d+) \/ \1 steps done/);
     await snap("32-drain-done");
-    const runUrl = page.url();
 
     // The nodes table says what `kubectl get nodes` says.
     await page.goto(`/c/${cluster}/nodes`);

@@ -3,7 +3,7 @@
 //! typed, the password again when the workflow or an old login asks for it), cancel / resume /
 //! abandon and approval as the workflow's policy allows, and reading runs (viewer).
 
-use grappe_views::runs::{PlanView, RunSummaryView, RunView};
+use grappe_views::runs::{ActiveRunView, PlanView, RunSummaryView, RunView};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -299,6 +299,19 @@ pub async fn get_run(run: i64) -> Result<RunView, AppError> {
     engine
         .runs
         .view_as(&actor(&p), RunId(run))
+        .await
+        .map_err(map_run_error)
+}
+
+/// The cluster's run in progress and where it is, if any (viewer): the pages a run is started
+/// from show it with its bars.
+#[server(endpoint = "active_run")]
+pub async fn active_run(cluster: String) -> Result<Option<ActiveRunView>, AppError> {
+    let (engine, _) = guard::require(Role::Viewer).await?;
+    let cluster = guard::cluster(&cluster)?;
+    engine
+        .runs
+        .active(cluster.as_str())
         .await
         .map_err(map_run_error)
 }

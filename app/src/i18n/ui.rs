@@ -27,5 +27,7 @@ super::messages!(Ui {
     TimelineSpan => "The last {span}, up to now; each run's details on hover and in the table below.",
         "Les dernières {span}, jusqu'à maintenant ; le détail de chaque exécution au survol et dans le tableau ci-dessous.";
     OtherNodes => "other nodes", "autres nœuds";
+    RunInProgress => "Run in progress:", "Exécution en cours :";
+    AtStep => "At step", "À l'étape";
     AddressesWord => "addresses", "adresses";
 });

@@ -13,7 +13,7 @@ use crate::api::runs::{PlanCniInstall, PlanCniRemove, cni_catalog, list_runs};
 use crate::api::session::Me;
 use crate::api::state::cluster_overview;
 use crate::i18n::{Msg, t, use_lang};
-use crate::live::{use_live, use_live_runs};
+use crate::live::{runs_tick, use_live};
 use crate::when::{When, duration};
 use crate::{ErrorBox, PageHeader};
 
@@ -22,9 +22,12 @@ pub fn CniPage() -> impl IntoView {
     let params = use_params_map();
     let name = Signal::derive(move || params.read().get("cluster").unwrap_or_default());
     let is_admin = use_context::<Me>().is_some_and(|m| m.role == Role::Admin);
+    // One stream for the page: the cluster's state and its runs.
+    let (tick, _) = use_live(name);
     view! {
         <PageHeader title=format!("{} · {}", name.get_untracked(), t(Msg::NavCni))/>
-        <Installed cluster=name/>
+        <super::active::ActiveRunCard cluster=name/>
+        <Installed cluster=name tick=tick/>
         {if is_admin {
             view! {
                 <InstallCard cluster=name/>
@@ -43,8 +46,7 @@ pub fn CniPage() -> impl IntoView {
 
 /// The detected CNI and calico-node's counts, live.
 #[component]
-fn Installed(cluster: Signal<String>) -> impl IntoView {
-    let (tick, _) = use_live(cluster);
+fn Installed(cluster: Signal<String>, tick: ReadSignal<u64>) -> impl IntoView {
     let overview = Resource::new(
         move || (cluster.get(), tick.get()),
         |(c, _)| cluster_overview(c),
@@ -265,7 +267,7 @@ fn RemoveCard(cluster: Signal<String>) -> impl IntoView {
 /// Runs, newest first (of one cluster, or all when `cluster` is empty), live.
 #[component]
 pub fn RunsTable(#[prop(into)] cluster: Signal<String>) -> impl IntoView {
-    let (tick, _) = use_live_runs();
+    let tick = runs_tick();
     let runs = Resource::new(move || (cluster.get(), tick.get()), |(c, _)| list_runs(c));
     let lang = use_lang();
     view! {

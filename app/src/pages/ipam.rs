@@ -27,6 +27,7 @@ pub fn IpamPage() -> impl IntoView {
     view! {
         <PageHeader title=format!("{} · {}", name.get_untracked(), t(Msg::NavIpam))/>
         <LiveBadge status=live/>
+        <super::active::ActiveRunCard cluster=name/>
         <Transition fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
             {move || Suspend::new(async move {
                 match ipam.await {

@@ -1,6 +1,7 @@
 //! The pages, one module each; shared pieces live in `layout` (the frame) and `plan` (plans,
 //! confirmations).
 
+pub mod active;
 pub mod bgp;
 pub mod cni;
 pub mod drain;

@@ -26,6 +26,7 @@ pub fn NodePage() -> impl IntoView {
     view! {
         <PageHeader title=format!("{} · {}", cluster.get_untracked(), node.get_untracked())/>
         <LiveBadge status=live/>
+        <super::active::ActiveRunCard cluster=cluster/>
         <Transition fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
             {move || Suspend::new(async move {
                 match detail.await {

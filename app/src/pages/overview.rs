@@ -28,6 +28,7 @@ pub fn OverviewPage() -> impl IntoView {
     view! {
         <PageHeader title=format!("{} · {}", name.get_untracked(), t(Msg::NavOverview))/>
         <LiveBadge status=live/>
+        <super::active::ActiveRunCard cluster=name/>
         <Transition fallback=|| view! { <p class="muted">{t(Msg::Loading)}</p> }>
             {move || Suspend::new(async move {
                 match (overview.await, probe.await) {

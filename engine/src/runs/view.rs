@@ -2,7 +2,7 @@
 //! objects, and the CSV export.
 
 use grappe_views::runs::{
-    ProgressUnit, RunObjectView, RunSummaryView, RunView, StepProgress, StepView,
+    ActiveRunView, ProgressUnit, RunObjectView, RunSummaryView, RunView, StepProgress, StepView,
 };
 
 use super::{RunError, RunId, Runs};
@@ -26,6 +26,22 @@ impl Runs {
             .runs(cluster, workflow_prefix, limit)
             .await?;
         Ok(rows.iter().map(summary).collect())
+    }
+
+    /// The cluster's run in progress (running or interrupted: one at most), where it is.
+    ///
+    /// # Errors
+    /// [`RunError::Store`].
+    pub async fn active(&self, cluster: &str) -> Result<Option<ActiveRunView>, RunError> {
+        let Some(active) = self.inner.store.active_run(cluster).await? else {
+            return Ok(None);
+        };
+        let run = self.load(active.id).await?;
+        let steps = self.inner.store.run_steps(active.id).await?;
+        Ok(Some(ActiveRunView::new(
+            summary(&run),
+            steps.iter().map(step_view).collect(),
+        )))
     }
 
     /// Everything recorded about one run.

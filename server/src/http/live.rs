@@ -105,7 +105,13 @@ pub async fn live(
         return (StatusCode::NOT_FOUND, "no such cluster").into_response();
     };
     match Guard::new(&state, &session, &principal) {
-        Ok(guard) => stream(cluster_state.subscribe(), guard),
+        // Runs too, on the same stream: the page shows the cluster's run in progress, and a
+        // browser holds few connections to one server (six over HTTP/1.1).
+        Ok(guard) => stream(
+            cluster_state.subscribe(),
+            Some(state.engine.runs.subscribe()),
+            guard,
+        ),
         Err(refused) => refused.into_response(),
     }
 }
@@ -116,36 +122,59 @@ pub async fn live_runs(
     Extension(principal): Extension<Principal>,
 ) -> Response {
     match Guard::new(&state, &session, &principal) {
-        Ok(guard) => stream(state.engine.runs.subscribe(), guard),
+        Ok(guard) => stream(state.engine.runs.subscribe(), None, guard),
         Err(refused) => refused.into_response(),
     }
 }
 
-fn stream(rx: watch::Receiver<u64>, guard: Guard) -> Response {
-    Sse::new(versions(rx, guard))
+fn stream(rx: watch::Receiver<u64>, runs: Option<watch::Receiver<u64>>, guard: Guard) -> Response {
+    Sse::new(versions(rx, runs, guard))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
 
 /// The version now (so a (re)connected browser reloads), then the version after each change,
-/// waiting [`MIN_INTERVAL`] between two events so that a burst of changes makes one. The stream
-/// ends when the state goes away or the session no longer signs its user in; axum drops it
-/// when the client does.
+/// waiting [`MIN_INTERVAL`] between two events so that a burst of changes makes one: a
+/// `changed` event for `rx`, a `runs` event for `runs` (a cluster's stream tells its page of
+/// the runs too). The stream ends when the state goes away or the session no longer signs its
+/// user in; axum drops it when the client does.
 fn versions(
     rx: watch::Receiver<u64>,
+    runs: Option<watch::Receiver<u64>>,
     guard: Guard,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let recheck = tokio::time::interval_at(Instant::now() + RECHECK, RECHECK);
     futures::stream::unfold(
-        (rx, true, guard, recheck),
-        |(mut rx, first, guard, mut recheck)| async move {
+        (rx, runs, true, guard, recheck),
+        |(mut rx, mut runs, first, guard, mut recheck)| async move {
+            let mut name = "changed";
             if !first {
                 tokio::time::sleep(MIN_INTERVAL).await;
-                loop {
+                name = loop {
+                    // A change already seen by neither wait (both changed in one interval).
+                    if rx.has_changed().ok()? {
+                        break "changed";
+                    }
+                    if runs
+                        .as_ref()
+                        .is_some_and(|r| r.has_changed().unwrap_or(false))
+                    {
+                        break "runs";
+                    }
+                    // (A wait that returns has marked its version seen.)
                     tokio::select! {
                         changed = rx.changed() => {
                             changed.ok()?;
-                            break;
+                            break "changed";
+                        }
+                        changed = async {
+                            match runs.as_mut() {
+                                Some(r) => r.changed().await,
+                                None => std::future::pending().await,
+                            }
+                        } => {
+                            changed.ok()?;
+                            break "runs";
                         }
                         _ = recheck.tick() => {
                             if !guard.alive().await {
@@ -153,15 +182,18 @@ fn versions(
                             }
                         }
                     }
-                }
+                };
             }
             // The first event goes at once: the session guard has just checked the session.
             if !first && !guard.alive().await {
                 return None;
             }
-            let version = *rx.borrow_and_update();
-            let event = Event::default().event("changed").data(version.to_string());
-            Some((Ok(event), (rx, false, guard, recheck)))
+            let version = match (name, runs.as_mut()) {
+                ("runs", Some(r)) => *r.borrow_and_update(),
+                _ => *rx.borrow_and_update(),
+            };
+            let event = Event::default().event(name).data(version.to_string());
+            Some((Ok(event), (rx, runs, false, guard, recheck)))
         },
     )
 }
