@@ -7,6 +7,8 @@
 #   bench/with-lab.sh WHAT [--nodes 5000] [--pods-per-node 30] [--down]
 #   BENCH_LAB_DIR=DIR     measures on a running lab as it is, no lab up
 #   BENCH_NO_BUILD=1      uses target/release/grappe as it is
+#   BENCH_ARGS="..."      more options for bench/WHAT.py (ipam: --baseline-runs 1 where one
+#                         kubectl listing of 150,000 pods takes minutes)
 #
 # A 5,000-node lab registers in about 4 minutes on 2 cores and is Ready with Calico in about
 # 25; pods are created at the API server's pace (bound directly, not scheduled), about 60 per
@@ -57,5 +59,5 @@ OUT="$REPO/test-output/bench"
 mkdir -p "$OUT"
 REPORT="$OUT/$WHAT-$NODES-nodes.md"
 python3 "$REPO/bench/$WHAT.py" --url "http://127.0.0.1:$PORT" --user bench --password "$PASSWORD" \
-  --cluster bench --kubeconfig "$LAB_DIR/kubeconfig" --pid "$SERVER" | tee "$REPORT"
+  --cluster bench --kubeconfig "$LAB_DIR/kubeconfig" --pid "$SERVER" ${BENCH_ARGS:-} | tee "$REPORT"
 say "report: $REPORT"
