@@ -101,9 +101,15 @@ pub fn StepBar(
                 )
             })
     };
+    let updated = progress.updated.map(|u| {
+        view! {
+            <ProgressBar done=u.done total=u.total label=Ui::PodsUpdated.text(lang) failed=failed testid="pods-updated"/>
+        }
+    });
     view! {
         <div class="step-progress" data-unit=progress.unit.as_str()>
             <ProgressBar done=done total=total label=unit.text(lang) failed=failed/>
+            {updated}
             <span class="small muted" data-testid="estimate">{left}</span>
             {progress.note.map(|n| view! {
                 <span class="small held" data-testid="held-by">{Ui::HeldBy.text(lang)} " " {n}</span>

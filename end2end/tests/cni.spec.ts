@@ -42,6 +42,10 @@ test("install Calico from the CNI page, follow the run live, then roll it back",
     await runEnds(page, "succeeded", 240_000);
     expect(await page.evaluate(() => (window as unknown as { __marker?: number }).__marker)).toBe(7);
     await expect(page.getByTestId("run-steps").locator('[data-step="rollout"]')).toContainText(`calico-node: ${nodes}/${nodes} Ready`);
+    // The rollout's bars: nodes Ready, and pods updated (calico-node's and the controllers').
+    const updated = page.getByTestId("run-steps").locator('[data-step="rollout"]').getByTestId("pods-updated");
+    await expect(updated).toContainText(/(\d+) \/ \1 pods updated/);
+    expect(Number(await updated.getAttribute("data-total"))).toBeGreaterThan(nodes);
     await shot(page, "22-run-succeeded");
     const ready = kubectl("get", "ds", "calico-node", "-n", "kube-system", "-o", "jsonpath={.status.numberReady}");
     expect(Number(ready)).toBe(nodes);

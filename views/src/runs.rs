@@ -446,6 +446,16 @@ pub struct StepProgress {
     pub unit: ProgressUnit,
     /// What holds the rest back, named (`PodDisruptionBudget default/web`).
     pub note: Option<String>,
+    /// A CNI rollout's pods updated of those desired (its DaemonSets' and Deployments').
+    #[serde(default)]
+    pub updated: Option<Tally>,
+}
+
+/// `done` of `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub done: u64,
+    pub total: u64,
 }
 
 /// An object a run touched.

@@ -14,6 +14,7 @@ super::messages!(Ui {
     Took => "took", "durée";
     Running => "running", "en cours";
     NodesReady => "nodes Ready", "nœuds Ready";
+    PodsUpdated => "pods updated", "pods mis à jour";
     PodsGone => "pods evicted and gone", "pods évincés et partis";
     NodesMoved => "nodes on the operator's calico-node", "nœuds sur le calico-node de l'opérateur";
     HeldBy => "held by", "retenu par";

@@ -103,6 +103,8 @@ pub struct StepRow {
     pub progress_total: Option<i64>,
     pub progress_unit: Option<String>,
     pub progress_note: Option<String>,
+    pub progress_updated: Option<i64>,
+    pub progress_updated_total: Option<i64>,
 }
 
 /// An object row (`before` as stored: a Secret's snapshot sealed until the store opens it).

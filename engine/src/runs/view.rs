@@ -3,6 +3,7 @@
 
 use grappe_views::runs::{
     ActiveRunView, ProgressUnit, RunObjectView, RunSummaryView, RunView, StepProgress, StepView,
+    Tally,
 };
 
 use super::{RunError, RunId, Runs};
@@ -165,6 +166,13 @@ fn step_view(s: &StepRow) -> StepView {
                     .and_then(ProgressUnit::from_str)
                     .unwrap_or_default(),
                 note: s.progress_note.clone(),
+                updated: match (s.progress_updated, s.progress_updated_total) {
+                    (Some(done), Some(total)) => Some(Tally {
+                        done: u64::try_from(done).unwrap_or(0),
+                        total: u64::try_from(total).unwrap_or(0),
+                    }),
+                    _ => None,
+                },
             }),
             _ => None,
         },

@@ -186,7 +186,8 @@ impl Store {
     pub async fn run_steps(&self, id: RunId) -> Result<Vec<StepRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT idx, name, status, started_at, finished_at, output, progress_done, \
-             progress_total, progress_unit, progress_note FROM run_steps \
+             progress_total, progress_unit, progress_note, progress_updated, \
+             progress_updated_total FROM run_steps \
              WHERE run_id = ?1 ORDER BY idx",
         )
         .bind(id.0)
@@ -247,7 +248,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE run_steps SET progress_done = ?3, progress_total = ?4, progress_unit = ?5, \
-             progress_note = ?6 WHERE run_id = ?1 AND idx = ?2",
+             progress_note = ?6, progress_updated = ?7, progress_updated_total = ?8 \
+             WHERE run_id = ?1 AND idx = ?2",
         )
         .bind(id.0)
         .bind(idx)
@@ -255,6 +257,11 @@ impl Store {
         .bind(i64::try_from(p.total).unwrap_or(i64::MAX))
         .bind(p.unit.as_str())
         .bind(p.note.as_deref())
+        .bind(p.updated.map(|t| i64::try_from(t.done).unwrap_or(i64::MAX)))
+        .bind(
+            p.updated
+                .map(|t| i64::try_from(t.total).unwrap_or(i64::MAX)),
+        )
         .execute(self.pool())
         .await?;
         Ok(())

@@ -318,6 +318,7 @@ impl StepContext {
                     total: total as u64,
                     unit: ProgressUnit::NodesMoved,
                     note: None,
+                    updated: None,
                 })
                 .await?;
             let mut line = moves.line();

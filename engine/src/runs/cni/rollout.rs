@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use grappe_views::runs::{ProgressUnit, StepProgress};
+use grappe_views::runs::{ProgressUnit, StepProgress, Tally};
 use serde_json::Value;
 
 use super::*;
@@ -50,6 +50,8 @@ impl StepContext {
         loop {
             let mut missing = Vec::new();
             let mut lines = Vec::new();
+            // Pods updated of those desired, over the workloads.
+            let mut updated = Tally { done: 0, total: 0 };
             for w in &workloads {
                 let found = match self.resolver.api(w).await {
                     Ok(api) => k8s::get(&api, w).await,
@@ -74,11 +76,13 @@ impl StepContext {
                     }
                     Err(e) => return Err(e.into()),
                 };
-                let (line, ready) = if w.kind == "DaemonSet" {
+                let (line, ready, pods) = if w.kind == "DaemonSet" {
                     self.daemonset_progress(&obj)
                 } else {
                     deployment_progress(&obj)
                 };
+                updated.done += pods.done;
+                updated.total += pods.total;
                 if !ready {
                     missing.push(line.clone());
                 }
@@ -95,7 +99,8 @@ impl StepContext {
                 missing.push(nodes_line.clone());
             }
             lines.push(nodes_line);
-            if let Some(progress) = counted {
+            if let Some(mut progress) = counted {
+                progress.updated = (updated.total > 0).then_some(updated);
                 waiter.count(progress).await?;
             }
             let text = lines.join("; ");
@@ -112,9 +117,10 @@ impl StepContext {
         }
     }
 
-    /// A DaemonSet's rollout line, and whether it is done. The nodes still waiting (no Ready
-    /// pod of the DaemonSet) come from the live state: no LIST per poll.
-    pub(super) fn daemonset_progress(&self, ds: &Value) -> (String, bool) {
+    /// A DaemonSet's rollout line, whether it is done, and its pods updated of those desired.
+    /// The nodes still waiting (no Ready pod of the DaemonSet) come from the live state: no
+    /// LIST per poll.
+    pub(super) fn daemonset_progress(&self, ds: &Value) -> (String, bool, Tally) {
         let n = |p: &str| ds.pointer(p).and_then(Value::as_i64).unwrap_or(0);
         let name = ds
             .pointer("/metadata/name")
@@ -148,7 +154,7 @@ impl StepContext {
                 ));
             }
         }
-        (line, done)
+        (line, done, tally(updated, desired))
     }
 
     /// The nodes with no Ready pod of DaemonSet `namespace/name`, from the live state.
@@ -220,12 +226,22 @@ impl StepContext {
             total: total as u64,
             unit: ProgressUnit::NodesReady,
             note: None,
+            updated: None,
         };
         Ok((line, not_ready.is_empty(), Some(counted)))
     }
 }
 
-fn deployment_progress(d: &Value) -> (String, bool) {
+/// `done` of `total` from a status's counts (negative ones read as none).
+fn tally(done: i64, total: i64) -> Tally {
+    Tally {
+        done: u64::try_from(done).unwrap_or(0),
+        total: u64::try_from(total).unwrap_or(0),
+    }
+}
+
+/// A Deployment's rollout line, whether it is done, and its pods updated of those wanted.
+fn deployment_progress(d: &Value) -> (String, bool, Tally) {
     let n = |p: &str| d.pointer(p).and_then(Value::as_i64).unwrap_or(0);
     let name = d
         .pointer("/metadata/name")
@@ -245,6 +261,7 @@ fn deployment_progress(d: &Value) -> (String, bool) {
     (
         format!("{name}: {available}/{want} available, {updated} updated"),
         done,
+        tally(updated, want),
     )
 }
 
@@ -281,6 +298,8 @@ fn tigera_line(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::state::model::TigeraStatusInfo;
 
@@ -339,5 +358,19 @@ mod tests {
         let (line, done) = tigera_line(&["calico"], &statuses);
         assert!(done, "Available is enough, as kubectl wait reads it");
         assert_eq!(line, "TigeraStatus calico: Available (still progressing)");
+    }
+
+    #[test]
+    fn a_deployment_counts_its_updated_pods_of_those_wanted() {
+        let d = json!({
+            "metadata": {"name": "calico-kube-controllers", "generation": 2},
+            "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "updatedReplicas": 1,
+                       "availableReplicas": 2, "replicas": 3}
+        });
+        let (line, done, updated) = deployment_progress(&d);
+        assert_eq!(line, "calico-kube-controllers: 2/2 available, 1 updated");
+        assert!(!done, "an old pod is still there");
+        assert_eq!((updated.done, updated.total), (1, 2));
     }
 }

@@ -376,6 +376,7 @@ impl DrainContext {
                 total: removals.len() as u64,
                 unit: ProgressUnit::PodsGone,
                 note,
+                updated: None,
             };
             waiter.count(progress).await?;
             if left == 0 {
