@@ -183,21 +183,9 @@ mod tests {
         end: Option<&str>,
     ) -> RunSummaryView {
         RunSummaryView {
-            id,
-            cluster: "lab".into(),
-            workflow,
-            title: "t".into(),
-            actor: "a".into(),
             status,
-            started_at: start.into(),
             finished_at: end.map(Into::into),
-            duration_seconds: None,
-            manifest_source: None,
-            manifest_sha256: None,
-            error: None,
-            error_code: None,
-            error_params: Vec::new(),
-            warnings: Vec::new(),
+            ..RunSummaryView::started(id, "lab", workflow, "t", "a", start)
         }
     }
 

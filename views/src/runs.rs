@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::vocab::{Level, Planned, RunStatus, StepStatus, Verdict, Workflow};
 
+mod active;
+pub use active::ActiveRunView;
+
 /// One changed field: a JSON pointer and its values (shortened for display).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldChange {
@@ -293,6 +296,35 @@ pub struct RunSummaryView {
 }
 
 impl RunSummaryView {
+    /// A run just started: running, nothing recorded of its end yet.
+    #[must_use]
+    pub fn started(
+        id: i64,
+        cluster: &str,
+        workflow: Workflow,
+        title: &str,
+        actor: &str,
+        started_at: &str,
+    ) -> Self {
+        Self {
+            id,
+            cluster: cluster.to_owned(),
+            workflow,
+            title: title.to_owned(),
+            actor: actor.to_owned(),
+            status: RunStatus::Running,
+            started_at: started_at.to_owned(),
+            finished_at: None,
+            duration_seconds: None,
+            manifest_source: None,
+            manifest_sha256: None,
+            error: None,
+            error_code: None,
+            error_params: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// The status as shown: `succeeded` becomes `completed with warnings` when there are any.
     pub fn shown_status(&self) -> &str {
         if self.status == RunStatus::Succeeded && !self.warnings.is_empty() {
@@ -362,37 +394,6 @@ pub struct RecoveryPreviewView {
     pub rollback_included: bool,
     /// How long the run waits for `/readyz`.
     pub ready_timeout_seconds: u64,
-}
-
-/// A cluster's run in progress (running or interrupted) as the pages a run is started from
-/// show it: its summary, its steps done of all, and the step it is at with that step's bar.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ActiveRunView {
-    pub summary: RunSummaryView,
-    pub steps_done: u64,
-    pub steps_total: u64,
-    pub step: Option<StepView>,
-}
-
-impl ActiveRunView {
-    /// From a run's steps in order: the step it is at is the running one, else the first not
-    /// done (an interrupted run's).
-    #[must_use]
-    pub fn new(summary: RunSummaryView, steps: Vec<StepView>) -> Self {
-        let steps_total = steps.len() as u64;
-        let steps_done = steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Done)
-            .count() as u64;
-        let running = steps.iter().position(|s| s.status == StepStatus::Running);
-        let at = running.or_else(|| steps.iter().position(|s| s.status != StepStatus::Done));
-        Self {
-            summary,
-            steps_done,
-            steps_total,
-            step: at.and_then(|i| steps.into_iter().nth(i)),
-        }
-    }
 }
 
 /// A step of a run.
@@ -501,67 +502,4 @@ pub struct RunView {
     /// What the reader may do to it (none unless asked as someone, [`RunCapabilities`]).
     #[serde(default)]
     pub may: RunCapabilities,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn step(name: &str, status: StepStatus) -> StepView {
-        StepView {
-            name: name.into(),
-            status,
-            started_at: None,
-            finished_at: None,
-            output: String::new(),
-            progress: None,
-        }
-    }
-
-    fn summary() -> RunSummaryView {
-        RunSummaryView {
-            id: 8,
-            cluster: "lab".into(),
-            workflow: Workflow::NodeDrain,
-            title: "drain rigel".into(),
-            actor: "admin".into(),
-            status: RunStatus::Running,
-            started_at: "2026-12-06T07:00:00Z".into(),
-            finished_at: None,
-            duration_seconds: None,
-            manifest_source: None,
-            manifest_sha256: None,
-            error: None,
-            error_code: None,
-            error_params: Vec::new(),
-            warnings: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn an_active_run_is_at_its_running_step_else_at_its_first_not_done() {
-        use StepStatus::{Done, Interrupted, Pending, Running};
-        let running = ActiveRunView::new(
-            summary(),
-            vec![
-                step("cordon", Done),
-                step("drain", Running),
-                step("uncordon", Pending),
-            ],
-        );
-        assert_eq!((running.steps_done, running.steps_total), (1, 3));
-        assert_eq!(running.step.map(|s| s.name), Some("drain".into()));
-        let interrupted = ActiveRunView::new(
-            summary(),
-            vec![
-                step("a", Done),
-                step("b", Done),
-                step("c", Interrupted),
-                step("d", Pending),
-            ],
-        );
-        assert_eq!(interrupted.step.map(|s| s.name), Some("c".into()));
-        let all_done = ActiveRunView::new(summary(), vec![step("a", Done)]);
-        assert_eq!((all_done.steps_done, all_done.step), (1, None));
-    }
 }
