@@ -119,7 +119,10 @@ test("the IPAM page lists leaked addresses and a nearly full pool, live", async 
       // Say whether the API still holds the addresses (the lab did not release them) or only
       // the page does (its watch missed the change).
       const blocks = kubectl("get", "ipamblocks", "-o", "jsonpath={range .items[*]}{.metadata.name}={.spec.allocations}{\"\\n\"}{end}");
-      throw new Error(`${e}\nthe API's blocks now:\n${blocks}`);
+      // And which address, whose, and why (the rows the page lists; the pods the API has).
+      const rows = await page.getByTestId("ipam-leaked").locator("tr[data-ip]").allInnerTexts();
+      const pods = kubectl("get", "pods", "-A", "-o", "wide", "--no-headers");
+      throw new Error(`${e}\nthe API's blocks now:\n${blocks}\nleaked rows:\n${rows.join("\n")}\npods:\n${pods}`);
     }
     await expect(pools.locator('tr[data-pool="lab-small-pool"]')).toHaveCount(0, { timeout: 60_000 });
   } finally {
