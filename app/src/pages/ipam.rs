@@ -15,6 +15,7 @@ use crate::api::session::Me;
 use crate::api::state::cluster_ipam;
 use crate::i18n::{Lang, Msg, Net, Ui, t, use_lang};
 use crate::live::use_live;
+use crate::picture::{Part, layout};
 use crate::{ErrorBox, PageHeader};
 
 #[component]
@@ -298,14 +299,26 @@ fn UsageBar(pool: PoolUsageView, level: &'static str, label: String, lang: Lang)
     if others > 0 {
         shares.push((Ui::OtherNodes.text(lang).to_owned(), others));
     }
-    let mut x = 0.0;
+    // The shares, then the free addresses: laid out over the pool's size.
+    let parts: Vec<Part> = shares
+        .iter()
+        .map(|(who, count)| Part {
+            label: who.clone(),
+            count: *count,
+            class: "usage-used",
+            href: None,
+        })
+        .chain(std::iter::once(Part {
+            label: String::new(),
+            count: pool.free(),
+            class: "usage-free",
+            href: None,
+        }))
+        .collect();
     let rects = shares
         .into_iter()
-        .map(|(who, count)| {
-            #[allow(clippy::cast_precision_loss)]
-            let w = (count as f64 * 100.0 / pool.size.max(1) as f64).min(100.0 - x);
-            let at = x;
-            x += w;
+        .zip(layout(&parts))
+        .map(|((who, count), (at, w))| {
             let tip = format!("{who}: {count} {}", Ui::AddressesWord.text(lang));
             view! {
                 <rect x=format!("{at:.2}") y="0" width=format!("{w:.2}") height="8" data-node=who
