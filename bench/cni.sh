@@ -23,7 +23,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
-  timed "cargo leptos build --release" cargo leptos build --release
+  build_release
 fi
 serve_manifests 19181
 OUT="$REPO/test-output/bench"

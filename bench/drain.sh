@@ -20,7 +20,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
-  timed "cargo leptos build --release" cargo leptos build --release
+  build_release
 fi
 OUT="$REPO/test-output/bench"
 mkdir -p "$OUT"

@@ -40,7 +40,7 @@ else
     --cni calico --pods-per-node "$PODS"
 fi
 if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
-  timed "cargo leptos build --release" cargo leptos build --release
+  build_release
 fi
 
 WORK="$(mktemp -d /tmp/grappe-bench.XXXXXX)"

@@ -27,6 +27,20 @@ timed() {
   return $rc
 }
 
+# Builds Grappe in release mode (scripts/run, bench/). Its static assets are precompressed
+# (brotli and gzip files beside them, which the server sends as they are): no compression per
+# request of a 3.8 MB wasm, and brotli's best level instead of the level 4 used on the fly.
+build_release() {
+  timed "cargo leptos build --release --precompress" cargo leptos build --release --precompress
+}
+
+# Builds the frontend for the tests (debug), first removing the precompressed files a release
+# build left beside the assets: the server would send those in place of the new build.
+build_frontend() {
+  rm -f "$REPO"/target/site/pkg/*.br "$REPO"/target/site/pkg/*.gz
+  timed "cargo leptos build --frontend-only" cargo leptos build --frontend-only
+}
+
 # Serves the CNI manifests ($GRAPPE_MANIFESTS) on 127.0.0.1:PORT as the catalog's mirror (tests
 # and the demo never download from GitHub). Sets MIRROR_PID; the caller stops it.
 serve_manifests() {
