@@ -389,6 +389,48 @@ async fn security_headers_are_on_every_response() {
     }
 }
 
+/// A release build's precompressed copy of an asset (`build_release`: `.br` and `.gz` beside it)
+/// is sent as it is, not compressed a second time; without one the asset is compressed per
+/// request.
+#[tokio::test]
+async fn precompressed_assets_are_sent_as_they_are() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pkg = dir.path().join("site/pkg");
+    std::fs::create_dir_all(&pkg).expect("pkg");
+    let script = "console.log('grappe');\n".repeat(200);
+    std::fs::write(pkg.join("grappe.js"), &script).expect("script");
+    std::fs::write(pkg.join("grappe.js.br"), b"the build's brotli copy").expect("copy");
+    let mut settings = settings_for(dir.path().join("grappe.db"));
+    settings.site_root = dir.path().join("site");
+    let app = spawn_with(settings).await;
+    let fetch = async |encoding: &str| {
+        let res = app
+            .client
+            .get(format!("{}/pkg/grappe.js", app.base))
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(res.status(), StatusCode::OK, "{encoding}");
+        let header = res
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (header, res.bytes().await.expect("body").to_vec())
+    };
+    let (encoding, body) = fetch("br").await;
+    assert_eq!(encoding.as_deref(), Some("br"));
+    assert_eq!(body, b"the build's brotli copy");
+    // No gzip copy: compressed per request.
+    let (encoding, body) = fetch("gzip").await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    assert!(body.len() * 4 < script.len(), "{} bytes", body.len());
+    let (encoding, body) = fetch("identity").await;
+    assert_eq!(encoding, None);
+    assert_eq!(body, script.as_bytes());
+}
+
 /// Pages (and the wasm, the script, the styles) travel compressed as the browser accepts;
 /// event streams do not (a compressor would hold their events back).
 #[tokio::test]
