@@ -27,6 +27,11 @@ timed() {
   return $rc
 }
 
+# The Rust tests as scripts/rust-tests builds and runs them; scripts/e2e builds the server with
+# the same arguments, so that it is built once with one set of features (a plain `cargo build
+# -p server` unifies features differently and compiles the dependency tree a second time).
+RUST_TEST_ARGS=(--workspace --exclude frontend --locked)
+
 # Builds Grappe in release mode (scripts/run, bench/). Its static assets are precompressed
 # (brotli and gzip files beside them, which the server sends as they are): no compression per
 # request of a 3.8 MB wasm, and brotli's best level instead of the level 4 used on the fly.
