@@ -584,6 +584,7 @@ async fn runs_end_recorded_through_kills_outages_and_a_full_disk() {
     ];
     let id = plan_and_start(&f.http, &cookie, "/api/plan_node_drain", &form, "saiph").await;
     wait_for_file(&disk_hold).await;
+    empty_the_wal(&dbfs.join("grappe.db")).await;
     let filler = dbfs.join("filler");
     let _ = Command::new("dd")
         .args(["if=/dev/zero", "bs=1M", "status=none"])
@@ -628,6 +629,42 @@ async fn wait_for_file(path: &Path) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Checkpoints the database's write-ahead log into the database and truncates it to nothing,
+/// from a connection of the test's own while the server is held at a fault point. SQLite
+/// writes into the space of an earlier, checkpointed log before it grows the file, so without
+/// this a full disk refuses nothing until the log outgrows its old size (a run that went on
+/// undisturbed in CI); with an empty log the next write needs new blocks and meets the full
+/// disk.
+async fn empty_the_wal(db: &Path) {
+    use sqlx::Connection;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .busy_timeout(Duration::from_secs(10));
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the database beside the server");
+    let start = Instant::now();
+    loop {
+        // (busy, frames in the log, frames checkpointed): busy is 1 while a reader or writer
+        // of the server keeps the log from being truncated.
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut conn)
+            .await
+            .expect("checkpoint");
+        let wal = db.with_extension("db-wal");
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if busy == 0 && size == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the write-ahead log could not be emptied (busy {busy}, {size} bytes)"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    conn.close().await.expect("close");
 }
 
 /// Unmounts the database's tmpfs when dropped.
