@@ -71,7 +71,6 @@ fn provide_request_nonce() {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     when::provide_clock();
-    mark_hydrated();
     view! {
         <Stylesheet id="grappe" href="/pkg/grappe.css"/>
         <Title text="Grappe"/>
@@ -126,16 +125,6 @@ pub fn App() -> impl IntoView {
             </Routes>
         </Router>
     }
-}
-
-/// Sets `data-hydrated` on `<body>` once the wasm has taken over, so that browser tests click
-/// only when clicks do something.
-fn mark_hydrated() {
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
 }
 
 /// A heading and a one-line explanation, the top of most pages.

@@ -119,3 +119,46 @@ test.describe("without JavaScript", () => {
     await shot(page, "06-history-no-js");
   });
 });
+
+// A page whose server HTML and browser view disagree panics while it hydrates and would keep
+// links that do nothing: it is loaded again once, and not in a loop when it always fails.
+test("a page that fails to hydrate is loaded again once, then works", async ({ page }) => {
+  await login(page);
+  const errors: string[] = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(msg.text());
+  });
+  let served = 0;
+  let breakEvery = false;
+  await page.route("**/settings", async (route) => {
+    if (route.request().resourceType() !== "document") return route.continue();
+    served++;
+    const response = await route.fetch();
+    let body = await response.text();
+    if (served === 1 || breakEvery) {
+      // Something the browser's view does not have, where the page's own header is expected.
+      body = body.replace('<main class="content">', '<main class="content"><p>not from the server</p>');
+      expect(body).toContain("not from the server");
+    }
+    await route.fulfill({ response, body });
+  });
+  await page.goto("/settings");
+  await hydrated(page);
+  expect(served, "the failed page was loaded again, once").toBe(2);
+  expect(errors.some((e) => e.includes("hydration error")), errors.join("\n")).toBe(true);
+  await expect(page.getByText("not from the server")).toHaveCount(0);
+  // It works: a link is followed by the browser's router.
+  await page.getByRole("link", { name: "History", exact: true }).click();
+  await expect(page).toHaveURL(/\/history$/);
+
+  // Always failing: one reload, then the page stays as the server sent it (readable).
+  served = 0;
+  breakEvery = true;
+  await page.evaluate(() => sessionStorage.clear());
+  await page.goto("/settings");
+  await expect.poll(() => served, { timeout: 15_000 }).toBe(2);
+  await page.waitForTimeout(3_000);
+  expect(served, "no reload loop").toBe(2);
+  await expect(page.locator("body")).not.toHaveAttribute("data-hydrated", "true");
+  await expect(page.getByRole("navigation", { name: "main" })).toBeVisible();
+});
