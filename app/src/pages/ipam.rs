@@ -359,12 +359,12 @@ fn Addresses(
                             {list.items.into_iter().map(|a| view! {
                                 <tr data-ip=a.ip.clone()>
                                     <td class="mono">{a.ip.clone()}</td>
-                                    // An absent value is a dash, never an empty text: the server
-                                    // sends no node for "", which the browser's hydration expects.
-                                    <td class="mono small">{a.block.unwrap_or_else(none)}</td>
-                                    <td class="mono small cell-ellipsis" title=a.handle.clone().unwrap_or_default()>{a.handle.clone().unwrap_or_else(none)}</td>
-                                    <td>{a.pod.unwrap_or_else(none)}</td>
-                                    <td>{a.node.unwrap_or_else(none)}</td>
+                                    // Absent is a dash, as on the other pages: an empty text has
+                                    // no node in the server's HTML and broke the hydration.
+                                    <td class="mono small">{a.block.unwrap_or_else(|| "—".to_owned())}</td>
+                                    <td class="mono small cell-ellipsis" title=a.handle.clone().unwrap_or_default()>{a.handle.clone().unwrap_or_else(|| "—".to_owned())}</td>
+                                    <td>{a.pod.unwrap_or_else(|| "—".to_owned())}</td>
+                                    <td>{a.node.unwrap_or_else(|| "—".to_owned())}</td>
                                     <td>{a.why}</td>
                                 </tr>
                             }).collect_view()}
@@ -387,9 +387,4 @@ fn Names(title: Msg, list: Listed<String>, testid: &'static str, lang: Lang) -> 
             </ul>
         </details>
     }
-}
-
-/// What a table cell shows for a value that is absent.
-fn none() -> String {
-    "—".to_owned()
 }
