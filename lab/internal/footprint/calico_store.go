@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"maps"
 	"net/netip"
 	"strings"
 
@@ -54,18 +55,37 @@ func (k *calico) flush(ctx context.Context) error {
 	handles := k.handles
 	k.handles = nil
 	k.mu.Unlock()
-	for _, b := range blocks {
+	for i, b := range blocks {
 		if err := k.writeBlock(ctx, b); err != nil {
+			// What was not written goes to the next flush (the global pass comes every few
+			// seconds): dropped, a released address stayed allocated in the API for good.
+			k.retry(blocks[i:], handles)
 			return err
 		}
 	}
+	var failed []string
 	for _, h := range handles {
 		err := k.c.dyn.Resource(k.res(ipamhandles)).Delete(ctx, h, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			log.Printf("footprint: delete handle %s: %v", h, err)
+			log.Printf("footprint: delete handle %s (again at the next flush): %v", h, err)
+			failed = append(failed, h)
 		}
 	}
+	k.retry(nil, failed)
 	return nil
+}
+
+// retry marks blocks dirty again (those the footprint still knows) and puts handles back on
+// the list to delete, for the next flush.
+func (k *calico) retry(blocks []*block, handles []string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, b := range blocks {
+		if k.blocks[b.name] == b {
+			k.dirty[b.name] = true
+		}
+	}
+	k.handles = append(k.handles, handles...)
 }
 
 // writeBlock writes a block as it is in memory now (its BlockAffinity first when the block is
@@ -78,6 +98,8 @@ func (k *calico) writeBlock(ctx context.Context, b *block) error {
 	obj := b.object(k.apiVersion())
 	isNew := !b.written
 	node, cidr, name := b.node, b.cidr, b.name
+	// The ordinals this write carries; those changed while it is in flight stay pending.
+	written := maps.Clone(b.pending)
 	k.mu.Unlock()
 	if isNew {
 		// crd.projectcalico.org/v1 spells the flag as a string, projectcalico.org/v3 as a boolean.
@@ -105,7 +127,10 @@ func (k *calico) writeBlock(ctx context.Context, b *block) error {
 			return err
 		}
 		k.mu.Lock()
-		b.written, b.pending = true, nil
+		b.written = true
+		for ord := range written {
+			delete(b.pending, ord)
+		}
 		k.mu.Unlock()
 		return nil
 	}
@@ -128,7 +153,7 @@ func (k *calico) updateBlock(ctx context.Context, b *block) error {
 		}
 		obj := b.object(k.apiVersion())
 		obj.SetResourceVersion(current.GetResourceVersion())
-		written := b.pending
+		written := maps.Clone(b.pending)
 		k.mu.Unlock()
 		updated, err := k.c.dyn.Resource(res).Update(ctx, obj, metav1.UpdateOptions{FieldManager: calicoFieldManager})
 		if apierrors.IsConflict(err) && attempt < 5 {
