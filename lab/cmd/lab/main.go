@@ -17,6 +17,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -237,6 +239,10 @@ func run(ctx context.Context, cmd string, args []string) error {
 		// Internal: the CNI footprint controller, started by `lab up`.
 		if err := fs.Parse(args); err != nil {
 			return &lab.UsageError{Err: err}
+		}
+		if addr := os.Getenv("LAB_PPROF"); addr != "" {
+			// Where a large lab's time goes: `go tool pprof http://ADDR/debug/pprof/profile`.
+			go func() { _ = http.ListenAndServe(addr, nil) }()
 		}
 		return lab.RunFootprint(ctx, *dir)
 	case "help", "-h", "--help":

@@ -55,6 +55,8 @@ const (
 	calicoTunnelAnnotation = "projectcalico.org/IPv4IPIPTunnelAddr"
 
 	nodeIndex = "node"
+	// bgpPeerIndex: nodes by the peer their bgp-peer-down break names.
+	bgpPeerIndex = "bgp-peer-down"
 )
 
 // Controller reconciles the CNI footprint of every node.
@@ -63,11 +65,12 @@ type Controller struct {
 	client kubernetes.Interface
 	dyn    dynamic.Interface
 
-	nodes    listerscorev1.NodeLister
-	podIndex cache.Indexer
-	synced   []cache.InformerSynced
-	factory  informers.SharedInformerFactory
-	queue    workqueue.TypedRateLimitingInterface[string]
+	nodes     listerscorev1.NodeLister
+	nodeIndex cache.Indexer
+	podIndex  cache.Indexer
+	synced    []cache.InformerSynced
+	factory   informers.SharedInformerFactory
+	queue     workqueue.TypedRateLimitingInterface[string]
 
 	calico  *calico
 	flannel *flannel
@@ -114,11 +117,15 @@ func New(cfg *config.Config, rc *rest.Config) (*Controller, error) {
 		return nil, err
 	}
 	nodeInformer := factory.Core().V1().Nodes().Informer()
+	if err := nodeInformer.AddIndexers(cache.Indexers{bgpPeerIndex: bgpPeerDownOf}); err != nil {
+		return nil, err
+	}
 	c := &Controller{
 		cfg:       cfg,
 		client:    client,
 		dyn:       dyn,
 		nodes:     factory.Core().V1().Nodes().Lister(),
+		nodeIndex: nodeInformer.GetIndexer(),
 		podIndex:  podInformer.GetIndexer(),
 		synced:    []cache.InformerSynced{podInformer.HasSynced, nodeInformer.HasSynced},
 		factory:   factory,
