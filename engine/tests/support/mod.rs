@@ -210,10 +210,37 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.keep_logs();
+        }
         let _ = Command::new(repo().join("lab/lab"))
             .args(["down", "--dir"])
             .arg(self.dir.path())
             .output();
+    }
+}
+
+impl Lab {
+    /// Copies the lab's logs (the footprint's, the API server's...) to
+    /// `test-output/rust/lab-logs/BINARY/` before `lab down` removes them: a test that failed
+    /// under load is understood from them, not run again in the hope to see it.
+    fn keep_logs(&self) {
+        let binary = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .map(|s| s.split('-').next().unwrap_or("lab").to_owned())
+            .unwrap_or_else(|| "lab".to_owned());
+        let to = repo().join("test-output/rust/lab-logs").join(binary);
+        let Ok(entries) = std::fs::read_dir(self.dir().join("logs")) else {
+            return;
+        };
+        if std::fs::create_dir_all(&to).is_err() {
+            return;
+        }
+        for entry in entries.flatten() {
+            let _ = std::fs::copy(entry.path(), to.join(entry.file_name()));
+        }
+        eprintln!("the lab's logs are kept in {}", to.display());
     }
 }
 
