@@ -7,6 +7,7 @@ use grappe_views::bgp::{BgpView, NodeSessionsView};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::or_dash;
 use super::overview::LiveBadge;
 use crate::api::Role;
 use crate::api::hosts::NodeBgpSessions;
@@ -85,8 +86,8 @@ fn node_sessions(v: &NodeSessionsView, lang: Lang) -> AnyView {
             view! {
                 <tr data-peer=s.peer_ip.clone().unwrap_or_default() data-established=s.established().to_string()>
                     <td class="mono small">{s.name.clone()}</td>
-                    <td class="mono">{s.peer_ip.clone().unwrap_or_default()}</td>
-                    <td>{s.peer_node.clone().unwrap_or_default()}</td>
+                    <td class="mono">{or_dash(s.peer_ip.clone())}</td>
+                    <td>{or_dash(s.peer_node.clone())}</td>
                     <td class=class>{mark}" "{s.state.clone()}</td>
                     <td class="small"><When at=s.since.clone() rel=Rel::For/></td>
                     <td class="small">{s.info.clone()}</td>
@@ -211,7 +212,7 @@ fn sessions(v: &BgpView, lang: Lang) -> AnyView {
                 <tr data-node=d.node.clone() data-peer=d.peer_ip.clone()>
                     <td>{d.node.clone()}</td>
                     <td class="mono">{d.peer_ip.clone()}</td>
-                    <td>{d.peer_node.clone().unwrap_or_default()}</td>
+                    <td>{or_dash(d.peer_node.clone())}</td>
                     <td class="small"><When at=d.since.clone() rel=Rel::For/></td>
                     <td>{d.count}</td>
                 </tr>

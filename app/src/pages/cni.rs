@@ -6,6 +6,7 @@ use grappe_views::runs::RunSummaryView;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::or_dash;
 use super::plan::PlanAnswer;
 
 use crate::api::Role;
@@ -64,7 +65,7 @@ fn Installed(cluster: Signal<String>, tick: ReadSignal<u64>) -> impl IntoView {
                             <ul>
                                 {o.cnis.iter().map(|c| view! {
                                     <li data-testid="cni-item">
-                                        <strong>{c.kind.clone()}</strong> " " {c.version.clone().unwrap_or_default()}
+                                        <strong>{c.kind.clone()}</strong> " " {or_dash(c.version.clone())}
                                         " " <span class="muted mono">{c.daemonset.clone()}</span>
                                     </li>
                                 }).collect_view()}
@@ -310,7 +311,7 @@ fn RunLine(r: RunSummaryView) -> impl IntoView {
             <td class="nowrap">{r.duration_seconds.map(|d| duration(f64::from(i32::try_from(d).unwrap_or(i32::MAX)), lang))}</td>
             <td><span class=format!("status status-{}", r.status)>{r.status.as_str()}</span></td>
             <td class="mono small" title=r.manifest_sha256.clone().unwrap_or_default()>
-                {r.manifest_source.clone().unwrap_or_default()} " " {sha}
+                {or_dash(r.manifest_source.clone())} " " {sha}
             </td>
         </tr>
     }

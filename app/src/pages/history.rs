@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
+use super::or_dash;
 use crate::api::history::{AuditRow, HistoryPage as Page, HistoryQuery, audit_history};
 use crate::i18n::{Msg, t, use_lang};
 use crate::when::When;
@@ -177,7 +178,7 @@ fn Row(row: AuditRow) -> impl IntoView {
             <td>{row.target.clone()}</td>
             <td><span class=format!("badge outcome-{}", row.outcome)>{outcome_label}</span></td>
             <td class="mono small" title=row.user_agent.clone().unwrap_or_default()>
-                {row.source.clone().unwrap_or_default()}
+                {or_dash(row.source.clone())}
             </td>
             <td class="small details" title=row.details.clone()>{details}</td>
         </tr>

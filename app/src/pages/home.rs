@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use super::layout::dot_class;
+use super::or_dash;
 use crate::api::clusters::list_clusters;
 use crate::i18n::{Msg, t};
 use crate::{ErrorBox, PageHeader};
@@ -44,8 +45,8 @@ pub fn HomePage() -> impl IntoView {
                                                     <a href=format!("/c/{}/overview", c.name)>{c.name.clone()}</a>
                                                 </td>
                                                 <td><span class=dot_class(c.reachable)></span> {state}</td>
-                                                <td>{c.version.clone().unwrap_or_else(|| "—".to_owned())}</td>
-                                                <td>{c.latency_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "—".to_owned())}</td>
+                                                <td>{or_dash(c.version.clone())}</td>
+                                                <td>{or_dash(c.latency_ms.map(|ms| format!("{ms} ms")))}</td>
                                             </tr>
                                         }
                                     })

@@ -7,6 +7,7 @@ use grappe_views::ipam::{AddressView, IpamView, Listed, PoolTrendView, PoolUsage
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::or_dash;
 use super::overview::LiveBadge;
 use super::plan::PlanAnswer;
 use crate::api::Role;
@@ -361,10 +362,10 @@ fn Addresses(
                                     <td class="mono">{a.ip.clone()}</td>
                                     // Absent is a dash, as on the other pages: an empty text has
                                     // no node in the server's HTML and broke the hydration.
-                                    <td class="mono small">{a.block.unwrap_or_else(|| "—".to_owned())}</td>
-                                    <td class="mono small cell-ellipsis" title=a.handle.clone().unwrap_or_default()>{a.handle.clone().unwrap_or_else(|| "—".to_owned())}</td>
-                                    <td>{a.pod.unwrap_or_else(|| "—".to_owned())}</td>
-                                    <td>{a.node.unwrap_or_else(|| "—".to_owned())}</td>
+                                    <td class="mono small">{or_dash(a.block)}</td>
+                                    <td class="mono small cell-ellipsis" title=a.handle.clone().unwrap_or_default()>{or_dash(a.handle.clone())}</td>
+                                    <td>{or_dash(a.pod)}</td>
+                                    <td>{or_dash(a.node)}</td>
                                     <td>{a.why}</td>
                                 </tr>
                             }).collect_view()}

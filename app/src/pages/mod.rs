@@ -34,3 +34,12 @@ pub fn node_options(nodes: &[String], selected: usize) -> Vec<AnyView> {
         })
         .collect()
 }
+
+/// A value as a page shows it: absent or empty is a dash. An empty text is not only unreadable
+/// in a table: the browser makes no text node of it, so the page's hydration, which expects
+/// one, fails (it did on the IPAM page's leaked-address table).
+pub fn or_dash(value: Option<String>) -> String {
+    value
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "—".to_owned())
+}

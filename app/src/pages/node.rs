@@ -6,6 +6,7 @@ use grappe_views::NodeDetailView;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::or_dash;
 use super::overview::{LiveBadge, StaleBanner};
 use crate::api::state::node_detail;
 use crate::findings::Findings;
@@ -74,8 +75,8 @@ fn NodeTop(d: NodeDetailView) -> impl IntoView {
                 <h2>{Msg::Network.text(lang)}</h2>
                 <dl>
                     {d.addresses.iter().map(|(k, a)| view! { <dt>{k.clone()}</dt><dd>{a.clone()}</dd> }).collect_view()}
-                    <dt>"projectcalico.org/IPv4Address"</dt><dd>{r.calico_ipv4.clone().unwrap_or_else(|| "—".to_owned())}</dd>
-                    <dt>{Msg::Tunnel.text(lang)}</dt><dd>{r.calico_tunnel.clone().unwrap_or_else(|| "—".to_owned())}</dd>
+                    <dt>"projectcalico.org/IPv4Address"</dt><dd>{or_dash(r.calico_ipv4.clone())}</dd>
+                    <dt>{Msg::Tunnel.text(lang)}</dt><dd>{or_dash(r.calico_tunnel.clone())}</dd>
                 </dl>
             </div>
             <div class="card" data-testid="node-calico">
@@ -87,7 +88,7 @@ fn NodeTop(d: NodeDetailView) -> impl IntoView {
                             <dt>{Msg::Name.text(lang)}</dt><dd>{p.name.clone()}</dd>
                             <dt>{Msg::Status.text(lang)}</dt><dd class=if p.ready { "ok" } else { "bad" }>{p.state.clone()}</dd>
                             <dt>{Msg::Restarts.text(lang)}</dt><dd>{p.restarts}</dd>
-                            <dt>{Msg::LastTermination.text(lang)}</dt><dd>{p.last_termination.clone().unwrap_or_else(|| "—".to_owned())}</dd>
+                            <dt>{Msg::LastTermination.text(lang)}</dt><dd>{or_dash(p.last_termination.clone())}</dd>
                         </dl>
                     }.into_any(),
                 }}
@@ -160,8 +161,8 @@ fn NodeRest(d: NodeDetailView) -> impl IntoView {
                     {d.pods.iter().map(|p| view! {
                         <tr>
                             <td>{p.namespace.clone()}</td><td>{p.name.clone()}</td>
-                            <td>{p.ip.clone().unwrap_or_else(|| "—".to_owned())}</td>
-                            <td>{if p.owner.is_empty() { "—".to_owned() } else { p.owner.clone() }}</td>
+                            <td>{or_dash(p.ip.clone())}</td>
+                            <td>{or_dash(Some(p.owner.clone()))}</td>
                             <td class=if p.ready { "ok" } else { "" }>{p.phase.clone()}</td>
                             <td>{p.restarts}</td><td>{p.age.clone()}</td>
                         </tr>

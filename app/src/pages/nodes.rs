@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
+use super::or_dash;
 use super::overview::{LiveBadge, StaleBanner};
 use crate::api::history::encode_component;
 use crate::api::state::list_nodes;
@@ -245,10 +246,10 @@ fn Row(cluster: String, r: NodeRow) -> impl IntoView {
             <td>{r.os_image.clone()}</td>
             <td>{r.runtime.clone()}</td>
             <td>{r.pod_cidrs.join(",")}</td>
-            <td>{r.calico_ipv4.clone().unwrap_or_else(|| "—".to_owned())}</td>
-            <td>{r.calico_tunnel.clone().unwrap_or_else(|| "—".to_owned())}</td>
+            <td>{or_dash(r.calico_ipv4.clone())}</td>
+            <td>{or_dash(r.calico_tunnel.clone())}</td>
             <td class=netun_class>{netun}</td>
-            <td class=calico_class>{r.calico_node.clone().unwrap_or_else(|| "—".to_owned())}</td>
+            <td class=calico_class>{or_dash(r.calico_node.clone())}</td>
             <td>{r.pods}</td>
             <td>{(r.findings > 0).then(|| view! { <span class="badge badge-bad">{r.findings}</span> })}</td>
         </tr>

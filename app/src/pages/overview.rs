@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use super::layout::dot_class;
+use super::or_dash;
 use crate::api::clusters::cluster_status;
 use crate::api::state::cluster_overview;
 use crate::findings::Findings;
@@ -138,9 +139,9 @@ fn Overview(o: OverviewView, probe: crate::api::clusters::ClusterView) -> impl I
                 {probe.error.clone().map(|e| view! { <pre class="error-text">{e}</pre> })}
                 <dl>
                     <dt>{Msg::KubernetesVersion.text(lang)}</dt>
-                    <dd>{probe.version.clone().or(o.kubernetes_version.clone()).unwrap_or_else(|| "—".to_owned())}</dd>
+                    <dd>{or_dash(probe.version.clone().or(o.kubernetes_version.clone()))}</dd>
                     <dt>{Msg::Latency.text(lang)}</dt>
-                    <dd>{probe.latency_ms.map(|ms| format!("{ms} ms")).unwrap_or_else(|| "—".to_owned())}</dd>
+                    <dd>{or_dash(probe.latency_ms.map(|ms| format!("{ms} ms")))}</dd>
                     <dt>{Msg::CheckedAt.text(lang)}</dt>
                     <dd><When at=probe.checked_at.clone()/></dd>
                 </dl>
@@ -189,8 +190,8 @@ fn Overview(o: OverviewView, probe: crate::api::clusters::ClusterView) -> impl I
             <div class="card" data-testid="subnets-card">
                 <h2>{Msg::Subnets.text(lang)}</h2>
                 <dl>
-                    <dt>"podSubnet"</dt><dd>{o.pod_subnet.clone().unwrap_or_else(|| "—".to_owned())}</dd>
-                    <dt>"serviceSubnet"</dt><dd>{o.service_subnet.clone().unwrap_or_else(|| "—".to_owned())}</dd>
+                    <dt>"podSubnet"</dt><dd>{or_dash(o.pod_subnet.clone())}</dd>
+                    <dt>"serviceSubnet"</dt><dd>{or_dash(o.service_subnet.clone())}</dd>
                     <dt>{Msg::IpamBlocks.text(lang)}</dt><dd>{o.blocks} " (" {o.block_addresses_in_use} " " {Msg::AddressesInUse.text(lang)} ")"</dd>
                 </dl>
             </div>

@@ -9,6 +9,7 @@ use grappe_views::runs::{
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
+use super::or_dash;
 use crate::ErrorBox;
 use crate::api::runs::{PlanObjectYaml, StartRun};
 use crate::i18n::{Msg, t, use_lang};
@@ -284,7 +285,7 @@ pub fn DrainPreview(preview: DrainPreviewView) -> impl IntoView {
                     {n.pods.iter().map(|p| view! {
                         <tr data-pod=p.key() data-verdict=p.verdict.as_str()>
                             <td class="mono">{p.key()}</td>
-                            <td class="mono small">{if p.owner.is_empty() { "—".to_owned() } else { p.owner.clone() }}</td>
+                            <td class="mono small">{or_dash(Some(p.owner.clone()))}</td>
                             <td>{p.phase.clone()}</td>
                             <td><span class=format!("verdict verdict-{}", p.verdict.as_str())>{p.verdict.as_str()}</span></td>
                             <td class="small">
