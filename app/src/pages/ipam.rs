@@ -360,8 +360,6 @@ fn Addresses(
                             {list.items.into_iter().map(|a| view! {
                                 <tr data-ip=a.ip.clone()>
                                     <td class="mono">{a.ip.clone()}</td>
-                                    // Absent is a dash, as on the other pages: an empty text has
-                                    // no node in the server's HTML and broke the hydration.
                                     <td class="mono small">{or_dash(a.block)}</td>
                                     <td class="mono small cell-ellipsis" title=a.handle.clone().unwrap_or_default()>{or_dash(a.handle.clone())}</td>
                                     <td>{or_dash(a.pod)}</td>

@@ -43,3 +43,15 @@ pub fn or_dash(value: Option<String>) -> String {
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "—".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::or_dash;
+
+    #[test]
+    fn absent_and_empty_values_are_a_dash() {
+        assert_eq!(or_dash(None), "—");
+        assert_eq!(or_dash(Some(String::new())), "—");
+        assert_eq!(or_dash(Some("10.64.1.3".into())), "10.64.1.3");
+    }
+}
