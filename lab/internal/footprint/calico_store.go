@@ -59,7 +59,7 @@ func (k *calico) flush(ctx context.Context) error {
 		if err := k.writeBlock(ctx, b); err != nil {
 			// What was not written goes to the next flush (the global pass comes every few
 			// seconds): dropped, a released address stayed allocated in the API for good.
-			k.retry(blocks[i:], handles)
+			k.retry(blocks[i+1:], handles)
 			return err
 		}
 	}
@@ -88,10 +88,22 @@ func (k *calico) retry(blocks []*block, handles []string) {
 	k.handles = append(k.handles, handles...)
 }
 
-// writeBlock writes a block as it is in memory now (its BlockAffinity first when the block is
+// writeBlock writes a block (see [calico.putBlock]). A write the API refuses (a timeout on a
+// loaded machine) leaves the block due for the next flush, whoever asked for it: the pods'
+// addresses (assign) as much as the releases (flush). Dropped, the API kept blocks without
+// allocations that pods held, and a restart of the footprint gave those addresses again.
+func (k *calico) writeBlock(ctx context.Context, b *block) error {
+	err := k.putBlock(ctx, b)
+	if err != nil {
+		k.retry([]*block{b}, nil)
+	}
+	return err
+}
+
+// putBlock writes a block as it is in memory now (its BlockAffinity first when the block is
 // new, as Calico's IPAM claims the affinity before the block). No lock is held during the API
 // calls; writes of one block are serialized.
-func (k *calico) writeBlock(ctx context.Context, b *block) error {
+func (k *calico) putBlock(ctx context.Context, b *block) error {
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
 	k.mu.Lock()

@@ -100,6 +100,31 @@ func TestWriteKeepsWhatChangedDuringIt(t *testing.T) {
 	}
 }
 
+// A pod's address whose block write the API refused (assign writes without a flush) stays due:
+// the next flush writes it.
+func TestARefusedAssignWriteStaysDue(t *testing.T) {
+	ctx := context.Background()
+	b := &block{name: "10-64-3-0-26", cidr: netip.MustParsePrefix("10.64.3.0/26"), node: "deneb", written: true}
+	b.alloc = make([]int, 64)
+	for i := range b.alloc {
+		b.alloc[i] = -1
+	}
+	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme(), b.object(crdAPI.apiVersion()))
+	dyn.PrependReactor("update", ipamblocks, func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewTimeoutError("the server was unable to return a response in the time allotted", 1)
+	})
+	k := newCalico(&Controller{dyn: dyn})
+	k.blocks[b.name] = b
+	k.byNode[b.node] = []*block{b}
+	b.allocate(attribute{HandleID: "k8s-pod-network.def"})
+	if err := k.writeBlock(ctx, b); err == nil {
+		t.Fatal("the refused write must be an error")
+	}
+	if !k.dirty[b.name] {
+		t.Fatal("the refused block is not due for the next flush")
+	}
+}
+
 func allocated(t *testing.T, dyn *dynamicfake.FakeDynamicClient, name string, ord int) bool {
 	t.Helper()
 	obj, err := dyn.Resource(schema.GroupVersionResource(crdAPI.res(ipamblocks))).Get(context.Background(), name, metav1.GetOptions{})
