@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -92,6 +93,14 @@ func defaultDir() string {
 		home = os.TempDir()
 	}
 	return filepath.Join(home, ".cache", "grappe", "lab", "run", "default")
+}
+
+// init keeps the main goroutine on the process's main thread. `lab host-init` ends in execve(2):
+// called from another thread, the kernel shows the process as a zombie while that thread takes
+// the main one's place, and `lab up`, waiting for the host's sshd, read the zombie as sshd gone
+// ("sshd of host … does not answer", seen once under a loaded test run).
+func init() {
+	runtime.LockOSThread()
 }
 
 func main() {
