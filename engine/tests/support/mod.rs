@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use grappe_engine::names::{ClusterName, NodeName};
 
+pub mod calico;
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
