@@ -51,12 +51,18 @@ pub(crate) async fn spawn_with_lab() -> (TestApp, tempfile::TempDir) {
     (spawn_with(settings).await, dir)
 }
 
-/// Reads the event stream until `want` change events arrived or `deadline` passed; returns how
-/// many arrived.
-async fn read_events(res: &mut reqwest::Response, want: usize, deadline: Duration) -> usize {
+/// Reads the event stream until `want` events named `name` arrived or `deadline` passed;
+/// returns how many arrived.
+async fn read_events(
+    res: &mut reqwest::Response,
+    name: &str,
+    want: usize,
+    deadline: Duration,
+) -> usize {
     let start = Instant::now();
     let mut text = String::new();
-    let count = |t: &str| t.matches("event: changed\n").count();
+    let line = format!("event: {name}\n");
+    let count = |t: &str| t.matches(&line).count();
     while count(&text) < want {
         let left = deadline.saturating_sub(start.elapsed());
         match tokio::time::timeout(left, res.chunk()).await {
@@ -133,18 +139,100 @@ async fn the_nodes_page_lists_the_lab_nodes_and_changes_are_pushed() {
             .and_then(|v| v.to_str().ok()),
         Some("text/event-stream")
     );
-    let first = read_events(&mut stream, 1, Duration::from_secs(5)).await;
+    let first = read_events(&mut stream, "changed", 1, Duration::from_secs(5)).await;
     assert_eq!(first, 1, "no event at connect");
     // A change the pages show (a role); an annotation alone would not be one.
     let role = format!("node-role.kubernetes.io/grappe-test-{}", std::process::id());
     kubectl(&["label", "node", names[0], &format!("{role}=")]);
-    let more = read_events(&mut stream, 1, Duration::from_secs(5)).await;
+    let more = read_events(&mut stream, "changed", 1, Duration::from_secs(5)).await;
     kubectl(&["label", "node", names[0], &format!("{role}-")]);
     assert_eq!(more, 1, "no event after a change in the cluster");
 
     // Unknown cluster.
     let res = app.get("/live/nope", Some(&cookie)).await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+/// A cluster's stream tells its page of the runs too (one connection for both): a `runs` event
+/// when a run starts. The run: a drain whose pod selector matches nothing, which cordons its
+/// node and evicts nothing; the node is uncordoned after.
+#[tokio::test]
+async fn the_cluster_stream_tells_of_runs_too() {
+    let (app, _dir) = spawn_with_lab().await;
+    let password = app.add_user("oscar", Role::Operator).await;
+    let cookie = app.login("oscar", &password).await;
+    let names = kubectl(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"]);
+    let node = names
+        .split_whitespace()
+        .last()
+        .expect("a lab node")
+        .to_owned();
+    let options = [
+        ("cluster", "lab"),
+        ("nodes", node.as_str()),
+        ("ignore_daemonsets", "on"),
+        ("pod_selector", "grappe.dev/test=matches-no-pod"),
+    ];
+    // Planned once the watches know the node.
+    let start = Instant::now();
+    let plan: serde_json::Value = loop {
+        let res = app
+            .call("/api/plan_node_drain", Some(&cookie), &options)
+            .await;
+        let ok = res.status() == StatusCode::OK;
+        let body = res.text().await.expect("body");
+        if ok {
+            break serde_json::from_str(&body).expect("a plan");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no drain plan of {node} in 30 s: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+
+    let mut stream = app
+        .client
+        .get(format!("{}/live/lab", app.base))
+        .header(COOKIE, format!("{SESSION_COOKIE}={cookie}"))
+        .send()
+        .await
+        .expect("live");
+    assert_eq!(stream.status(), StatusCode::OK);
+    let first = read_events(&mut stream, "changed", 1, Duration::from_secs(5)).await;
+    assert_eq!(first, 1, "no event at connect");
+
+    let res = app
+        .call(
+            "/api/start_run",
+            Some(&cookie),
+            &crate::process::start_form(&plan, &node),
+        )
+        .await;
+    let started = res.status();
+    let body = res.text().await.expect("body");
+    assert_eq!(started, StatusCode::OK, "start_run: {body}");
+    let runs = read_events(&mut stream, "runs", 1, Duration::from_secs(10)).await;
+    // The run ends (the node cordoned, nothing evicted) before the node is uncordoned.
+    let run = body.trim().to_owned();
+    let start = Instant::now();
+    let status = loop {
+        let res = app
+            .call("/api/get_run", Some(&cookie), &[("run", &run)])
+            .await;
+        let view: serde_json::Value = res.json().await.expect("a run");
+        let status = view["summary"]["status"].as_str().unwrap_or("").to_owned();
+        if status != "running" || start.elapsed() > Duration::from_secs(60) {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    kubectl(&["uncordon", &node]);
+    assert_eq!(
+        runs, 1,
+        "no runs event on the cluster's stream after a start"
+    );
+    assert_eq!(status, "succeeded", "the drain of {node}");
 }
 
 /// Every rule the engine can raise has its words in the UI, in both languages, with the same
@@ -213,7 +301,10 @@ async fn a_live_stream_ends_with_its_session() {
     let cookie = app.login("vera", &password).await;
     let mut stream = open_runs_stream(&app, &cookie).await;
     assert_eq!(stream.status(), StatusCode::OK);
-    assert_eq!(read_events(&mut stream, 1, Duration::from_secs(5)).await, 1);
+    assert_eq!(
+        read_events(&mut stream, "changed", 1, Duration::from_secs(5)).await,
+        1
+    );
     // A valid session's stream stays open past its checks.
     assert!(
         !ends_within(&mut stream, Duration::from_secs(12)).await,
@@ -235,7 +326,10 @@ async fn a_live_stream_ends_with_its_session() {
 
     let cookie = app.login("vera", &password).await;
     let mut stream = open_runs_stream(&app, &cookie).await;
-    assert_eq!(read_events(&mut stream, 1, Duration::from_secs(5)).await, 1);
+    assert_eq!(
+        read_events(&mut stream, "changed", 1, Duration::from_secs(5)).await,
+        1
+    );
     let name = grappe_engine::names::UserName::parse("vera").expect("name");
     let cli = grappe_engine::audit::Caller::cli("test");
     app.engine
