@@ -2,7 +2,7 @@
 Grappe reports. calicoctl cannot be built here (github.com/projectcalico/calico answers 403 at
 the Go module proxy), so this independent reading of the same objects is the parity reference:
 an allocated address is leaked when no pod and no node's tunnel uses it, and why (the pod its
-attribute names is gone, has another address or none; a tunnel address; nothing named) is
+attribute names is gone, has finished, has another address or none; a tunnel address; nothing named) is
 counted as Grappe words it. Also counts the pod addresses several pods hold (an IPAM that gave
 an address twice), which no leak rule shows.
 
@@ -18,17 +18,22 @@ from grappe_client import kubectl
 
 TUNNEL_ANNOTATIONS = ("projectcalico.org/IPv4IPIPTunnelAddr", "projectcalico.org/IPv4VXLANTunnelAddr")
 POD_COLUMNS = ("custom-columns=NS:.metadata.namespace,NAME:.metadata.name,IP:.status.podIP,"
-               "HOST:.spec.hostNetwork")
+               "HOST:.spec.hostNetwork,PHASE:.status.phase")
+# A finished pod keeps its address in its status, but its network is gone (calicoctl: not in use).
+FINISHED = ("Succeeded", "Failed")
 
 
 def pods(kubeconfig):
-    """(namespace, name) -> the pod's address or None, and the addresses of pod networks held
-    by more than one pod."""
+    """(namespace, name) -> the pod's address, None without one, or its phase once finished;
+    and the addresses of pod networks held by more than one running pod."""
     by_name, holders = {}, Counter()
     out = kubectl(kubeconfig, "get", "pods", "-A", "--no-headers", "--chunk-size=2000", "-o", POD_COLUMNS)
     for line in out.splitlines():
-        ns, name, ip, host = line.split()
+        ns, name, ip, host, phase = line.split()
         ip = None if ip == "<none>" else ip
+        if phase in FINISHED:
+            by_name[(ns, name)] = phase
+            continue
         by_name[(ns, name)] = ip
         if ip and host != "true":
             holders[ip] += 1
@@ -52,6 +57,8 @@ def reason(secondary, pod_ips):
     if ns and name:
         if (ns, name) not in pod_ips:
             return "the pod it names no longer exists"
+        if pod_ips[(ns, name)] in FINISHED:
+            return "the pod it names has finished"
         return "the pod it names has another address" if pod_ips[(ns, name)] else "the pod it names has no address"
     if kind.endswith("TunnelAddress"):
         return "a tunnel address the node no longer has"
@@ -62,7 +69,7 @@ def check(kubeconfig):
     """The leaks counted by reason, the shared pod addresses, the pods and nodes read."""
     pod_ips, shared = pods(kubeconfig)
     used, nodes = tunnel_addresses(kubeconfig)
-    used.update(ip for ip in pod_ips.values() if ip)
+    used.update(ip for ip in pod_ips.values() if ip and ip not in FINISHED)
     blocks = json.loads(kubectl(kubeconfig, "get", "ipamblocks.crd.projectcalico.org", "-o", "json"))["items"]
     leaks, allocations = Counter(), 0
     for b in blocks:

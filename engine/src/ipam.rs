@@ -12,7 +12,7 @@ use grappe_views::ipam::{
 };
 
 use crate::net::{Cidr, address_part};
-use crate::state::model::{Allocation, IpamBlockInfo};
+use crate::state::model::{Allocation, IpamBlockInfo, PodInfo};
 use crate::state::store::Stores;
 
 /// How many entries of each list the page shows (the counts are of all).
@@ -58,7 +58,9 @@ fn users(stores: &Stores) -> HashMap<IpAddr, User> {
             );
         }
     }
-    for p in stores.pods() {
+    // A pod that finished (Succeeded or Failed) keeps its address in its status, but its
+    // sandbox is gone and the CNI released the address (calicoctl counts it as not in use).
+    for p in stores.pods().filter(|p| !p.finished()) {
         if let Some(ip) = p.ip.as_deref().and_then(|i| i.parse::<IpAddr>().ok()) {
             used.entry(ip).or_insert_with(|| User {
                 who: format!("{}/{}", p.namespace, p.name),
@@ -70,12 +72,15 @@ fn users(stores: &Stores) -> HashMap<IpAddr, User> {
 }
 
 /// Why an allocated address that nobody uses is listed, from what its attribute says.
-fn leak_reason(a: &Allocation, pods: &HashMap<(&str, &str), Option<&str>>) -> String {
+fn leak_reason(a: &Allocation, pods: &HashMap<(&str, &str), &PodInfo>) -> String {
     match (&a.pod, a.kind.as_deref()) {
         (Some((ns, name)), _) => match pods.get(&(ns.as_str(), name.as_str())) {
             None => format!("pod {ns}/{name} no longer exists"),
-            Some(Some(ip)) => format!("pod {ns}/{name} now has {ip}"),
-            Some(None) => format!("pod {ns}/{name} has no address"),
+            Some(p) if p.finished() => format!("pod {ns}/{name} has finished ({})", p.phase),
+            Some(p) => match p.ip.as_deref() {
+                Some(ip) => format!("pod {ns}/{name} now has {ip}"),
+                None => format!("pod {ns}/{name} has no address"),
+            },
         },
         (None, Some(kind)) if kind.ends_with("TunnelAddress") => format!(
             "{kind} of node {}: the node has another or none",
@@ -106,7 +111,7 @@ struct Walk<'a> {
     all_leaks: Option<Vec<Leak>>,
     stores: &'a Stores,
     used: HashMap<IpAddr, User>,
-    pods: HashMap<(&'a str, &'a str), Option<&'a str>>,
+    pods: HashMap<(&'a str, &'a str), &'a PodInfo>,
     handles: HashSet<&'a str>,
     pools: Vec<(Option<Cidr>, PoolUsageView)>,
     /// Per pool (same order): allocated addresses per affine node.
@@ -159,7 +164,7 @@ impl<'a> Walk<'a> {
             used: users(stores),
             pods: stores
                 .pods()
-                .map(|p| ((p.namespace.as_str(), p.name.as_str()), p.ip.as_deref()))
+                .map(|p| ((p.namespace.as_str(), p.name.as_str()), p))
                 .collect(),
             view: IpamView {
                 datastore_ready: stores.cluster_info.as_ref().map(|c| c.datastore_ready),

@@ -254,3 +254,57 @@ fn nothing_is_told_from_an_absence_while_the_pods_are_still_read() {
     assert!(v.unread.is_empty());
     assert!(v.leaked.total > 0);
 }
+
+/// A pod that finished keeps its address in its status, but its sandbox and network are gone:
+/// an allocation still held for it is leaked (as calicoctl counts it), and its address is not
+/// one in use without an allocation.
+#[test]
+fn a_finished_pods_address_is_not_in_use() {
+    let finished = |name: &str, phase: &str, ip: &str| {
+        let p: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "demo"},
+            "spec": {"nodeName": "rigel", "containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": phase, "podIP": ip}
+        }))
+        .expect("pod");
+        PodInfo::from_pod(p).expect("pod info")
+    };
+    let mut s = Stores::default();
+    s.apply_ippools(Change::Reset(vec![
+        ip_pool(&dynamic(
+            "IPPool",
+            "default-ipv4-ippool",
+            json!({"cidr": "192.168.0.0/24", "blockSize": 29}),
+        ))
+        .expect("pool"),
+    ]));
+    s.apply_nodes(Change::Reset(vec![node("rigel", "192.168.0.0")]));
+    s.apply_pods(Change::Reset(vec![
+        finished("migrate-1", "Succeeded", "192.168.0.1"),
+        finished("migrate-2", "Failed", "192.168.0.50"),
+        pod("demo", "web-1", "rigel", "192.168.0.2"),
+    ]));
+    s.apply_ipamblocks(Change::Reset(vec![block(
+        "192.168.0.0/29",
+        "rigel",
+        &[
+            Some(json!({"handle_id": "ipip-tunnel-addr-rigel",
+                        "secondary": {"node": "rigel", "type": "ipipTunnelAddress"}})),
+            pod_attr("k8s-pod-network.aaa", "demo", "migrate-1", "rigel"),
+            pod_attr("k8s-pod-network.bbb", "demo", "web-1", "rigel"),
+        ],
+    )]));
+    s.apply_ipamhandles(Change::Reset(vec![
+        handle("ipip-tunnel-addr-rigel"),
+        handle("k8s-pod-network.aaa"),
+        handle("k8s-pod-network.bbb"),
+    ]));
+    let v = check(&s);
+    let ips = |l: &Listed<AddressView>| l.items.iter().map(|a| a.ip.clone()).collect::<Vec<_>>();
+    assert_eq!(ips(&v.leaked), ["192.168.0.1"]);
+    assert_eq!(
+        v.leaked.items[0].why,
+        "pod demo/migrate-1 has finished (Succeeded)"
+    );
+    assert_eq!(v.unallocated.total, 0, "{:?}", v.unallocated.items);
+}

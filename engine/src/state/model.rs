@@ -221,6 +221,12 @@ pub struct PodInfo {
 }
 
 impl PodInfo {
+    /// Whether the pod finished (phase Succeeded or Failed): its containers are gone and so is
+    /// its network, though its status keeps the address it had.
+    pub fn finished(&self) -> bool {
+        matches!(self.phase.as_str(), "Succeeded" | "Failed")
+    }
+
     pub fn from_pod(pod: Pod) -> Option<Self> {
         let meta = pod.metadata;
         let name = meta.name?;

@@ -51,6 +51,8 @@ const (
 	ipamhandles        = "ipamhandles"
 	clusterinformation = "clusterinformations"
 	felixconfiguration = "felixconfigurations"
+
+	kubeControllersConfiguration = "kubecontrollersconfigurations"
 )
 
 // calicoNamespaces are where calico-node runs: kube-system (a manifest install) or calico-system
@@ -202,6 +204,23 @@ func (k *calico) reconcileGlobal(ctx context.Context) error {
 		"floatingIPs":       "Disabled",
 		"logSeverityScreen": "Info",
 		"reportingInterval": "0s",
+	}); err != nil {
+		return err
+	}
+	// calico-kube-controllers' own configuration, which it creates at its start with its
+	// defaults (calicoctl ipam check reads it and stops without it).
+	period := map[string]any{"reconcilerPeriod": "5m0s"}
+	if err := k.ensureSingleton(ctx, k.res(kubeControllersConfiguration), "KubeControllersConfiguration", map[string]any{
+		"controllers": map[string]any{
+			"node":             map[string]any{"reconcilerPeriod": "5m0s", "syncLabels": "Enabled", "leakGracePeriod": "15m0s"},
+			"policy":           period,
+			"workloadEndpoint": period,
+			"serviceAccount":   period,
+			"namespace":        period,
+		},
+		"etcdV3CompactionPeriod": "10m0s",
+		"healthChecks":           "Enabled",
+		"logSeverityScreen":      "Info",
 	}); err != nil {
 		return err
 	}
@@ -430,7 +449,7 @@ func (k *calico) assign(ctx context.Context, node *corev1.Node, pods []*corev1.P
 			return err
 		}
 		cid := randomHex(32)
-		addr, _ := b.allocate(attribute{HandleID: "k8s-pod-network." + cid, Secondary: map[string]string{
+		addr, _ := b.allocate(attribute{HandleID: handlePrefix + cid, Secondary: map[string]string{
 			"namespace": p.Namespace, "node": node.Name, "pod": p.Name, "timestamp": time.Now().UTC().Format("2006-01-02 15:04:05.999999999 -0700 MST"),
 		}})
 		touched[b.name] = b
@@ -451,23 +470,23 @@ func (k *calico) assign(ctx context.Context, node *corev1.Node, pods []*corev1.P
 		go func(a assignment) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := k.createHandle(ctx, "k8s-pod-network."+a.cid, a.cidr); err != nil {
+			if err := k.createHandle(ctx, handlePrefix+a.cid, a.cidr); err != nil {
 				errs <- err
 				return
 			}
 			ip := a.addr.String()
 			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{
-				"cni.projectcalico.org/containerID": a.cid,
-				"cni.projectcalico.org/podIP":       ip + "/32",
-				"cni.projectcalico.org/podIPs":      ip + "/32",
-				stages.PodIPAnnotation:              ip,
+				containerIDAnnotation:          a.cid,
+				"cni.projectcalico.org/podIP":  ip + "/32",
+				"cni.projectcalico.org/podIPs": ip + "/32",
+				stages.PodIPAnnotation:         ip,
 			}}})
 			_, err := k.c.client.CoreV1().Pods(a.pod.Namespace).Patch(ctx, a.pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "calico"})
 			if err == nil {
 				k.c.addressed.Store(a.pod.UID, struct{}{})
 			}
 			if apierrors.IsNotFound(err) {
-				k.release(a.pod, ip)
+				k.release(a.pod, ip, handlePrefix+a.cid)
 				return
 			}
 			if err != nil {
@@ -478,43 +497,4 @@ func (k *calico) assign(ctx context.Context, node *corev1.Node, pods []*corev1.P
 	wg.Wait()
 	close(errs)
 	return <-errs
-}
-
-// release frees a deleted pod's address (Calico's CNI DEL).
-func (k *calico) release(pod *corev1.Pod, ip string) {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, b := range k.byNode[pod.Spec.NodeName] {
-		if ord := b.ordinal(addr); ord >= 0 {
-			if attr, ok := b.releaseOrdinal(ord); ok {
-				k.dirty[b.name] = true
-				k.handles = append(k.handles, strings.ToLower(attr.HandleID))
-			}
-			return
-		}
-	}
-}
-
-// releaseNode drops the IPAM of a deleted node (calico-kube-controllers' node controller).
-func (k *calico) releaseNode(ctx context.Context, node string) {
-	k.mu.Lock()
-	blocks := k.byNode[node]
-	delete(k.byNode, node)
-	for _, b := range blocks {
-		delete(k.blocks, b.name)
-		delete(k.dirty, b.name)
-	}
-	present := k.present
-	k.mu.Unlock()
-	if !present {
-		return
-	}
-	for _, b := range blocks {
-		_ = k.c.dyn.Resource(k.res(blockaffinities)).Delete(ctx, node+"-"+b.name, metav1.DeleteOptions{})
-		_ = k.c.dyn.Resource(k.res(ipamblocks)).Delete(ctx, b.name, metav1.DeleteOptions{})
-	}
 }

@@ -1,6 +1,6 @@
-// IPAM as on-call people meet it: pods that ask for a pool by annotation, a CNI DEL that never
-// ran (the address and its handle stay after the pod is gone), and the empty blocks of a
-// deleted pool.
+// IPAM as on-call people meet it: pods that ask for a pool by annotation, the CNI DEL that frees
+// a pod's address (or never ran: the address and its handle stay after the pod is gone), a
+// deleted node's blocks, and the empty blocks of a deleted pool.
 
 package footprint
 
@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log"
 	"net/netip"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,7 +72,7 @@ func (k *calico) releaseLeaked(ctx context.Context, node string) int {
 		if addr, err := netip.ParseAddr(l.ip); err == nil {
 			k.refresh(ctx, node, addr)
 		}
-		k.release(l.pod, l.ip)
+		k.release(l.pod, l.ip, podHandle(l.pod))
 	}
 	return len(leaks)
 }
@@ -110,6 +111,69 @@ func (k *calico) dropStrayBlocks(ctx context.Context) {
 	for _, b := range stray {
 		log.Printf("footprint: block %s (%s) is in no pool and empty: deleting it", b.name, b.cidr)
 		_ = k.c.dyn.Resource(k.res(blockaffinities)).Delete(ctx, b.node+"-"+b.name, metav1.DeleteOptions{})
+		_ = k.c.dyn.Resource(k.res(ipamblocks)).Delete(ctx, b.name, metav1.DeleteOptions{})
+	}
+}
+
+// release frees a pod's address (Calico's CNI DEL: the pod deleted, or its sandbox torn down
+// once it finished) while the address is still the pod's (handle: its IPAM handle, "" when the
+// pod does not carry its container ID). An address given to another pod since (the first
+// release already done, or a restart after a lost write) stays that pod's.
+func (k *calico) release(pod *corev1.Pod, ip, handle string) {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, b := range k.byNode[pod.Spec.NodeName] {
+		if ord := b.ordinal(addr); ord >= 0 {
+			if idx := b.alloc[ord]; idx < 0 || !owns(b.attrs[idx], pod, handle) {
+				return
+			}
+			if attr, ok := b.releaseOrdinal(ord); ok {
+				k.dirty[b.name] = true
+				k.handles = append(k.handles, strings.ToLower(attr.HandleID))
+			}
+			return
+		}
+	}
+}
+
+// podHandle is the IPAM handle of a pod's address, from the container ID Calico's CNI wrote on
+// it ("" without one).
+func podHandle(pod *corev1.Pod) string {
+	if cid := pod.Annotations[containerIDAnnotation]; cid != "" {
+		return handlePrefix + cid
+	}
+	return ""
+}
+
+// owns says whether an allocation is the pod's: by its handle when known, else by the pod its
+// attributes name.
+func owns(attr attribute, pod *corev1.Pod, handle string) bool {
+	if handle != "" {
+		return strings.EqualFold(attr.HandleID, handle)
+	}
+	return attr.Secondary["namespace"] == pod.Namespace && attr.Secondary["pod"] == pod.Name
+}
+
+// releaseNode drops the IPAM of a deleted node (calico-kube-controllers' node controller).
+func (k *calico) releaseNode(ctx context.Context, node string) {
+	k.mu.Lock()
+	blocks := k.byNode[node]
+	delete(k.byNode, node)
+	for _, b := range blocks {
+		delete(k.blocks, b.name)
+		delete(k.dirty, b.name)
+	}
+	present := k.present
+	k.mu.Unlock()
+	if !present {
+		return
+	}
+	for _, b := range blocks {
+		_ = k.c.dyn.Resource(k.res(blockaffinities)).Delete(ctx, node+"-"+b.name, metav1.DeleteOptions{})
 		_ = k.c.dyn.Resource(k.res(ipamblocks)).Delete(ctx, b.name, metav1.DeleteOptions{})
 	}
 }

@@ -47,7 +47,7 @@ func TestFlushRetriesWhatTheAPIRefused(t *testing.T) {
 	k.byNode[node] = []*block{b}
 
 	pod := &corev1.Pod{Spec: corev1.PodSpec{NodeName: node}}
-	k.release(pod, "10.64.1.3")
+	k.release(pod, "10.64.1.3", "k8s-pod-network.abc")
 	if err := k.flush(ctx); err == nil {
 		t.Fatal("the first flush met the refused write and must say so")
 	}
@@ -122,6 +122,40 @@ func TestARefusedAssignWriteStaysDue(t *testing.T) {
 	}
 	if !k.dirty[b.name] {
 		t.Fatal("the refused block is not due for the next flush")
+	}
+}
+
+// A release frees an address only while it is the pod's: by its handle, else by the pod its
+// attributes name. A finished pod's address is released once, and its deletion later must not
+// free the address a new pod got since.
+func TestAReleaseFreesOnlyThePodsOwnAddress(t *testing.T) {
+	b := &block{name: "10-64-4-0-26", cidr: netip.MustParsePrefix("10.64.4.0/26"), node: "mira"}
+	b.alloc = make([]int, 64)
+	for i := range b.alloc {
+		b.alloc[i] = -1
+	}
+	k := newCalico(&Controller{})
+	k.blocks[b.name] = b
+	k.byNode[b.node] = []*block{b}
+	addr, _ := b.allocate(attribute{HandleID: "k8s-pod-network.new", Secondary: map[string]string{"namespace": "demo", "pod": "new"}})
+	old := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "old", Annotations: map[string]string{containerIDAnnotation: "old"}},
+		Spec:       corev1.PodSpec{NodeName: "mira"},
+	}
+	k.release(old, addr.String(), podHandle(old))
+	nameOnly := old.DeepCopy()
+	nameOnly.Annotations = nil
+	k.release(nameOnly, addr.String(), podHandle(nameOnly))
+	if ord := b.ordinal(addr); b.alloc[ord] < 0 {
+		t.Fatal("another pod's release freed the address of pod new")
+	}
+	owner := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "new", Annotations: map[string]string{containerIDAnnotation: "new"}},
+		Spec:       corev1.PodSpec{NodeName: "mira"},
+	}
+	k.release(owner, addr.String(), podHandle(owner))
+	if ord := b.ordinal(addr); b.alloc[ord] >= 0 || !k.dirty[b.name] {
+		t.Fatal("the owner's release did not free its address")
 	}
 }
 

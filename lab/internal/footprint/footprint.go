@@ -52,6 +52,10 @@ const (
 
 	calicoIPv4Annotation   = "projectcalico.org/IPv4Address"
 	calicoTunnelAnnotation = "projectcalico.org/IPv4IPIPTunnelAddr"
+	// containerIDAnnotation: the container ID Calico's CNI writes on a pod it gave an address;
+	// the address's IPAM handle is handlePrefix + that ID.
+	containerIDAnnotation = "cni.projectcalico.org/containerID"
+	handlePrefix          = "k8s-pod-network."
 
 	nodeIndex = "node"
 	// bgpPeerIndex: nodes by the peer their bgp-peer-down break names.
@@ -141,7 +145,7 @@ func New(cfg *config.Config, rc *rest.Config) (*Controller, error) {
 	})
 	_, _ = podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.enqueuePod(obj) },
-		UpdateFunc: func(_, obj any) { c.enqueuePod(obj) },
+		UpdateFunc: func(_, obj any) { c.podUpdated(obj) },
 		DeleteFunc: func(obj any) { c.podDeleted(obj) },
 	})
 	return c, nil
@@ -178,6 +182,22 @@ func (c *Controller) enqueuePod(obj any) {
 	}
 }
 
+// podUpdated releases the Calico address of a pod that finished (Succeeded or Failed), as the
+// CNI DEL of its torn-down sandbox does on a node (calicoctl counts such an address as leaked),
+// then reconciles the pod's node. Flannel's host-local addresses go when the pod does.
+func (c *Controller) podUpdated(obj any) {
+	if p, ok := obj.(*corev1.Pod); ok && finished(p) && p.Annotations[CNIDelAnnotation] != "crash" {
+		if ip := p.Annotations[stages.PodIPAnnotation]; ip != "" {
+			c.calico.release(p, ip, podHandle(p))
+		}
+	}
+	c.enqueuePod(obj)
+}
+
+func finished(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
 func (c *Controller) podDeleted(obj any) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
@@ -191,7 +211,7 @@ func (c *Controller) podDeleted(obj any) {
 		if p.Annotations[CNIDelAnnotation] == "crash" {
 			c.calico.crashedDel(p, ip)
 		} else {
-			c.calico.release(p, ip)
+			c.calico.release(p, ip, podHandle(p))
 			c.flannel.release(p.Spec.NodeName, ip)
 		}
 	}
