@@ -13,7 +13,9 @@ Measures, in one run and against the same lab:
     by hand: `kubectl get ipamblocks,ipamhandles,blockaffinities -o json` plus
     `kubectl get pods -A -o json` on the same lab (p50 over a few runs), as a ratio;
   - parity: the leaks (by reason) and allocations read independently from kubectl's objects
-    (bench/ipam_check.py) against Grappe's, and the pod addresses several pods hold.
+    (bench/ipam_check.py) against Grappe's, and the pod addresses several pods hold;
+  - with --calicoctl PATH (a calicoctl built from Calico's source; the Go module proxy refuses
+    the module), `calicoctl ipam check` as a second baseline and its leak count.
 
 Usage: bench/ipam.py --url URL --user U --password P --cluster NAME --kubeconfig FILE
                      --pid GRAPPE_PID [--samples 100] [--baseline-runs 5]
@@ -36,6 +38,8 @@ def main():
     ap = lab_bench_args()
     ap.add_argument("--baseline-runs", type=int, default=5)
     ap.add_argument("--changed-samples", type=int, default=20)
+    ap.add_argument("--calicoctl", help="a calicoctl binary: its `ipam check` is a second baseline and "
+                    "its leak count a parity reference")
     a = ap.parse_args()
 
     g = Grappe(a.url, a.user, a.password)
@@ -92,8 +96,10 @@ def main():
                                stdout=out, check=True)
             base.append(time.perf_counter() - start)
 
-    # The same leaks read independently from kubectl's objects (the parity reference).
+    # The same leaks read independently from kubectl's objects (the parity reference), and
+    # calicoctl's own check when one is given.
     ref = ipam_check.check(a.kubeconfig)
+    ctl = [ipam_check.calicoctl(a.calicoctl, a.kubeconfig) for _ in range(a.baseline_runs)] if a.calicoctl else []
     allocated = sum(p.get("allocated", 0) for p in v.get("pools", []))
     leaked = v["leaked"]["total"]
     ms = lambda s: f"{s * 1000:.0f} ms"
@@ -112,6 +118,11 @@ def main():
     same = "same" if (leaked, allocated) == (ref["leaked"], ref["allocations"]) else "DIFFERENT"
     print(f"| leaked addresses: Grappe / read from kubectl's objects | {leaked} / {ref['leaked']} ({same}) |")
     print(f"| allocations: Grappe / read from kubectl's objects | {allocated} / {ref['allocations']} |")
+    if ctl:
+        c50 = statistics.median(t for t, _ in ctl)
+        print(f"| baseline: `calicoctl ipam check`, p50 of {len(ctl)} | {ms(c50)} |")
+        print(f"| ratio page p99 / calicoctl (warm; after a change) | {pct(page, 99) / c50:.5f}x; {pct(changed, 99) / c50:.5f}x |")
+        print(f"| leaked addresses: Grappe / calicoctl | {leaked} / {ctl[-1][1]} |")
     for why, n in ref["leaks"].most_common():
         print(f"| leaked because {why} | {n} |")
     print(f"| pod addresses held by two pods or more (pods) | {ref['shared_addresses']} ({ref['pods_on_shared']}) |")
