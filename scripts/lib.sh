@@ -38,10 +38,10 @@ RUST_TEST_ARGS=(--workspace --exclude frontend --locked)
 # cargo-leptos's gzip files are larger than gzip -9's (wasm: 1,638,533 B against 1,382,134),
 # so those are made again.
 build_release() {
-  timed "cargo leptos build --release --precompress" cargo leptos build --release --precompress
+  timed "cargo leptos build --release --precompress" cargo leptos build --release --precompress || return
   local f
   for f in "$REPO"/target/site/pkg/*.{wasm,js,css}; do
-    gzip -9 -c "$f" >"$f.gz"
+    [[ -f "$f" ]] && gzip -9 -c "$f" >"$f.gz"
   done
 }
 
