@@ -16,7 +16,7 @@ use grappe_engine::manifests::operator::OperatorOptions;
 use grappe_engine::runs::Actor;
 use grappe_engine::state::ClusterState;
 use support::calico::{CalicoRuns, level};
-use support::{Lab, expect_rule, manifests, serve_dir};
+use support::expect_rule;
 
 const PORT_BASE: &str = "18500";
 
@@ -37,11 +37,7 @@ fn degraded_by_discovery(state: &ClusterState) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calico_operator_installs_diagnoses_and_rolls_back_on_the_lab() {
-    let lab = Lab::up(PORT_BASE, &[]);
-    let mirror = serve_dir(manifests()).await;
-    let db = tempfile::tempdir().expect("tempdir");
-    let engine = lab.engine(db.path(), Some(mirror)).await;
-    let state = support::synced_state(&engine).await;
+    let (lab, _db, engine, state) = support::calico::start(PORT_BASE).await;
     let calico = CalicoRuns {
         engine: &engine,
         actor: alice(),

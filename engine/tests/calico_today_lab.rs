@@ -12,7 +12,7 @@ use grappe_engine::diagnostics as rules;
 use grappe_engine::runs::Actor;
 use grappe_views::runs::Planned;
 use support::calico::{CalicoRuns, level, message};
-use support::{Lab, expect_rule, manifests, serve_dir};
+use support::expect_rule;
 
 const PORT_BASE: &str = "17900";
 
@@ -22,11 +22,7 @@ fn alice() -> Actor {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calico_manifests_upgraded_gated_and_rolled_back_on_the_lab() {
-    let lab = Lab::up(PORT_BASE, &[]);
-    let mirror = serve_dir(manifests()).await;
-    let db = tempfile::tempdir().expect("tempdir");
-    let engine = lab.engine(db.path(), Some(mirror)).await;
-    let state = support::synced_state(&engine).await;
+    let (lab, _db, engine, state) = support::calico::start(PORT_BASE).await;
     let calico = CalicoRuns {
         engine: &engine,
         actor: alice(),

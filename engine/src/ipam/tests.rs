@@ -8,7 +8,7 @@ use kube::api::DynamicObject;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::state::model::{IpamHandleInfo, NodeInfo, PodInfo, ip_pool};
+use crate::state::model::{IpPoolInfo, IpamHandleInfo, NodeInfo, PodInfo, ip_pool};
 use crate::state::store::Change;
 
 fn node(name: &str, tunnel: &str) -> NodeInfo {
@@ -75,16 +75,19 @@ fn handle(id: &str) -> IpamHandleInfo {
     .expect("handle")
 }
 
+/// 192.168.0.0/24 in /29 blocks.
+fn pool() -> IpPoolInfo {
+    ip_pool(&dynamic(
+        "IPPool",
+        "default-ipv4-ippool",
+        json!({"cidr": "192.168.0.0/24", "blockSize": 29}),
+    ))
+    .expect("pool")
+}
+
 fn stores() -> Stores {
     let mut s = Stores::default();
-    s.apply_ippools(Change::Reset(vec![
-        ip_pool(&dynamic(
-            "IPPool",
-            "default-ipv4-ippool",
-            json!({"cidr": "192.168.0.0/24", "blockSize": 29}),
-        ))
-        .expect("pool"),
-    ]));
+    s.apply_ippools(Change::Reset(vec![pool()]));
     s.apply_nodes(Change::Reset(vec![
         node("rigel", "192.168.0.0"),
         node("saiph", "192.168.0.8"),
@@ -270,14 +273,7 @@ fn a_finished_pods_address_is_not_in_use() {
         PodInfo::from_pod(p).expect("pod info")
     };
     let mut s = Stores::default();
-    s.apply_ippools(Change::Reset(vec![
-        ip_pool(&dynamic(
-            "IPPool",
-            "default-ipv4-ippool",
-            json!({"cidr": "192.168.0.0/24", "blockSize": 29}),
-        ))
-        .expect("pool"),
-    ]));
+    s.apply_ippools(Change::Reset(vec![pool()]));
     s.apply_nodes(Change::Reset(vec![node("rigel", "192.168.0.0")]));
     s.apply_pods(Change::Reset(vec![
         finished("migrate-1", "Succeeded", "192.168.0.1"),

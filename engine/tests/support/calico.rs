@@ -1,13 +1,30 @@
 //! Calico's catalog manifests planned, run and rolled back by one admin, as the Calico lab
 //! tests drive them (the manifest path and the Tigera operator, each on a lab of its own).
 
+use std::sync::Arc;
+
 use grappe_engine::Engine;
 use grappe_engine::manifests::Source;
 use grappe_engine::manifests::operator::OperatorOptions;
 use grappe_engine::model::Plan;
 use grappe_engine::runs::cni::InstallParams;
 use grappe_engine::runs::{Actor, RunId};
+use grappe_engine::state::ClusterState;
 use grappe_views::runs::RunView;
+
+use super::Lab;
+
+/// A lab of its own on `port_base` with Calico's manifests served as the catalog's mirror, an
+/// engine on it (its database in the returned directory, kept as long as it is) and the lab's
+/// state once synced.
+pub async fn start(port_base: &str) -> (Lab, tempfile::TempDir, Engine, Arc<ClusterState>) {
+    let lab = Lab::up(port_base, &[]);
+    let mirror = super::serve_dir(super::manifests()).await;
+    let db = tempfile::tempdir().expect("tempdir");
+    let engine = lab.engine(db.path(), Some(mirror)).await;
+    let state = super::synced_state(&engine).await;
+    (lab, db, engine, state)
+}
 
 /// The level of a plan's check (`pass`, `warn`, `fail`), if the plan has it.
 pub fn level<'a>(plan: &'a Plan, id: &str) -> Option<&'a str> {

@@ -124,13 +124,7 @@ async fn the_nodes_page_lists_the_lab_nodes_and_changes_are_pushed() {
     );
 
     // The event stream: one event at once, another after a change in the cluster.
-    let mut stream = app
-        .client
-        .get(format!("{}/live/lab", app.base))
-        .header(COOKIE, format!("{SESSION_COOKIE}={cookie}"))
-        .send()
-        .await
-        .expect("live");
+    let mut stream = open_stream(&app, "/live/lab", &cookie).await;
     assert_eq!(stream.status(), StatusCode::OK);
     assert_eq!(
         stream
@@ -191,13 +185,7 @@ async fn the_cluster_stream_tells_of_runs_too() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
 
-    let mut stream = app
-        .client
-        .get(format!("{}/live/lab", app.base))
-        .header(COOKIE, format!("{SESSION_COOKIE}={cookie}"))
-        .send()
-        .await
-        .expect("live");
+    let mut stream = open_stream(&app, "/live/lab", &cookie).await;
     assert_eq!(stream.status(), StatusCode::OK);
     let first = read_events(&mut stream, "changed", 1, Duration::from_secs(5)).await;
     assert_eq!(first, 1, "no event at connect");
@@ -268,14 +256,14 @@ fn every_diagnostic_rule_has_its_words() {
     }
 }
 
-/// Opens `/live-runs` with `cookie` (no lab needed).
-async fn open_runs_stream(app: &TestApp, cookie: &str) -> reqwest::Response {
+/// Opens an event stream (`/live/{cluster}`, `/live-runs`) with `cookie`.
+async fn open_stream(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
     app.client
-        .get(format!("{}/live-runs", app.base))
+        .get(format!("{}{path}", app.base))
         .header(COOKIE, format!("{SESSION_COOKIE}={cookie}"))
         .send()
         .await
-        .expect("live-runs")
+        .expect(path)
 }
 
 /// Reads a stream until it ends; `false` when it is still open after `deadline`.
@@ -299,7 +287,7 @@ async fn a_live_stream_ends_with_its_session() {
     let password = app.add_user("vera", Role::Viewer).await;
 
     let cookie = app.login("vera", &password).await;
-    let mut stream = open_runs_stream(&app, &cookie).await;
+    let mut stream = open_stream(&app, "/live-runs", &cookie).await;
     assert_eq!(stream.status(), StatusCode::OK);
     assert_eq!(
         read_events(&mut stream, "changed", 1, Duration::from_secs(5)).await,
@@ -325,7 +313,7 @@ async fn a_live_stream_ends_with_its_session() {
     );
 
     let cookie = app.login("vera", &password).await;
-    let mut stream = open_runs_stream(&app, &cookie).await;
+    let mut stream = open_stream(&app, "/live-runs", &cookie).await;
     assert_eq!(
         read_events(&mut stream, "changed", 1, Duration::from_secs(5)).await,
         1
@@ -355,22 +343,22 @@ async fn a_session_holds_a_bounded_number_of_streams() {
     let cookie = app.login("vera", &password).await;
     let mut open = Vec::new();
     for _ in 0..grappe_server::streams::MAX_PER_SESSION {
-        let res = open_runs_stream(&app, &cookie).await;
+        let res = open_stream(&app, "/live-runs", &cookie).await;
         assert_eq!(res.status(), StatusCode::OK);
         open.push(res);
     }
-    let refused = open_runs_stream(&app, &cookie).await;
+    let refused = open_stream(&app, "/live-runs", &cookie).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     // Another session of the same user is not affected.
     let other = app.login("vera", &password).await;
     assert_eq!(
-        open_runs_stream(&app, &other).await.status(),
+        open_stream(&app, "/live-runs", &other).await.status(),
         StatusCode::OK
     );
     drop(open.pop());
     let start = Instant::now();
     loop {
-        let res = open_runs_stream(&app, &cookie).await;
+        let res = open_stream(&app, "/live-runs", &cookie).await;
         if res.status() == StatusCode::OK {
             break;
         }
