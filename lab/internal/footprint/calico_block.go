@@ -39,16 +39,29 @@ type block struct {
 	// rv is the resourceVersion of the footprint's last write or read of the block; another
 	// writer (Grappe releasing leaked addresses, a rollback) changes it.
 	rv string
-	// pending are the ordinals this footprint changed since its last write: they win over
-	// the API's copy when another writer changed the block meanwhile.
-	pending map[int]bool
+	// pending are the ordinals this footprint changed since its last write, each with the
+	// number of its last change: they win over the API's copy when another writer changed the
+	// block meanwhile, and a write clears only those it carried unchanged since.
+	pending map[int]uint64
+	changes uint64
 }
 
 func (b *block) touch(ord int) {
 	if b.pending == nil {
-		b.pending = map[int]bool{}
+		b.pending = map[int]uint64{}
 	}
-	b.pending[ord] = true
+	b.changes++
+	b.pending[ord] = b.changes
+}
+
+// wrote clears the pending ordinals a write carried (carried: pending as the write took
+// it), except those changed again while it was in flight.
+func (b *block) wrote(carried map[int]uint64) {
+	for ord, change := range carried {
+		if b.pending[ord] == change {
+			delete(b.pending, ord)
+		}
+	}
 }
 
 func blockName(p netip.Prefix) string {

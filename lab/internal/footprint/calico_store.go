@@ -32,6 +32,12 @@ func (k *calico) load(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
+		if b, ok := k.blocks[item.GetName()]; ok {
+			// Already claimed here: one object per block, or two copies allocate the same
+			// ordinals to two pods and a release in one is lost by a write of the other.
+			b.merge(&item)
+			continue
+		}
 		affinity, _, _ := unstructured.NestedString(item.Object, "spec", "affinity")
 		b := &block{name: item.GetName(), cidr: cidr, node: strings.TrimPrefix(affinity, "host:"), written: true}
 		b.setFrom(&item)
@@ -111,7 +117,7 @@ func (k *calico) putBlock(ctx context.Context, b *block) error {
 	isNew := !b.written
 	node, cidr, name := b.node, b.cidr, b.name
 	// The ordinals this write carries; those changed while it is in flight stay pending.
-	written := maps.Clone(b.pending)
+	carried := maps.Clone(b.pending)
 	k.mu.Unlock()
 	if isNew {
 		// crd.projectcalico.org/v1 spells the flag as a string, projectcalico.org/v3 as a boolean.
@@ -140,9 +146,7 @@ func (k *calico) putBlock(ctx context.Context, b *block) error {
 		}
 		k.mu.Lock()
 		b.written = true
-		for ord := range written {
-			delete(b.pending, ord)
-		}
+		b.wrote(carried)
 		k.mu.Unlock()
 		return nil
 	}
@@ -165,7 +169,7 @@ func (k *calico) updateBlock(ctx context.Context, b *block) error {
 		}
 		obj := b.object(k.apiVersion())
 		obj.SetResourceVersion(current.GetResourceVersion())
-		written := maps.Clone(b.pending)
+		carried := maps.Clone(b.pending)
 		k.mu.Unlock()
 		updated, err := k.c.dyn.Resource(res).Update(ctx, obj, metav1.UpdateOptions{FieldManager: calicoFieldManager})
 		if apierrors.IsConflict(err) && attempt < 5 {
@@ -176,9 +180,7 @@ func (k *calico) updateBlock(ctx context.Context, b *block) error {
 		}
 		k.mu.Lock()
 		b.rv = updated.GetResourceVersion()
-		for ord := range written {
-			delete(b.pending, ord)
-		}
+		b.wrote(carried)
 		k.mu.Unlock()
 		return nil
 	}
@@ -267,6 +269,12 @@ func (k *calico) claim(node string, p pool) (*block, error) {
 func (k *calico) tunnelAddress(ctx context.Context, node string) (string, error) {
 	handle := "ipip-tunnel-addr-" + node
 	k.mu.Lock()
+	if !k.loaded {
+		// Before the blocks that exist are read, a block claimed here could be one the API
+		// has (a node's own after a restart). The global pass comes back to the node.
+		k.mu.Unlock()
+		return "", nil
+	}
 	for _, b := range k.byNode[node] {
 		for ord, a := range b.alloc {
 			if a >= 0 && b.attrs[a].HandleID == handle {

@@ -95,8 +95,46 @@ func TestWriteKeepsWhatChangedDuringIt(t *testing.T) {
 	if err := k.writeBlock(ctx, b); err != nil {
 		t.Fatalf("write: %v", err)
 	}
-	if b.pending[0] || !b.pending[1] {
-		t.Fatalf("ordinal 0 was written, ordinal 1 came during the write: pending %v", b.pending)
+	if _, ok := b.pending[0]; ok {
+		t.Fatalf("ordinal 0 was written: pending %v", b.pending)
+	}
+	if _, ok := b.pending[1]; !ok {
+		t.Fatalf("ordinal 1 came during the write: pending %v", b.pending)
+	}
+}
+
+// An ordinal the write carried and that changed again while it was in flight (a pod's address
+// written, the pod finished and its address released meanwhile) stays pending: the release
+// was not written, and the next merge with the API's copy must not bring the address back.
+func TestAChangeDuringTheWriteOfTheSameOrdinalStaysPending(t *testing.T) {
+	ctx := context.Background()
+	b := &block{name: "10-64-5-0-26", cidr: netip.MustParsePrefix("10.64.5.0/26"), node: "adhara"}
+	b.alloc = make([]int, 64)
+	for i := range b.alloc {
+		b.alloc[i] = -1
+	}
+	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
+	k := newCalico(&Controller{dyn: dyn})
+	k.blocks[b.name] = b
+	k.byNode[b.node] = []*block{b}
+	addr, ok := b.allocate(attribute{HandleID: "k8s-pod-network.job"})
+	if !ok {
+		t.Fatal("allocate")
+	}
+	dyn.PrependReactor("patch", blockaffinities, func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, &unstructured.Unstructured{Object: map[string]any{"apiVersion": crdAPI.apiVersion(), "kind": "BlockAffinity"}}, nil
+	})
+	dyn.PrependReactor("patch", ipamblocks, func(k8stesting.Action) (bool, runtime.Object, error) {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		b.releaseOrdinal(b.ordinal(addr))
+		return true, b.object(crdAPI.apiVersion()), nil
+	})
+	if err := k.writeBlock(ctx, b); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if _, ok := b.pending[b.ordinal(addr)]; !ok {
+		t.Fatalf("the release made during the write is no longer pending: %v", b.pending)
 	}
 }
 
@@ -156,6 +194,29 @@ func TestAReleaseFreesOnlyThePodsOwnAddress(t *testing.T) {
 	k.release(owner, addr.String(), podHandle(owner))
 	if ord := b.ordinal(addr); b.alloc[ord] >= 0 || !k.dirty[b.name] {
 		t.Fatal("the owner's release did not free its address")
+	}
+}
+
+// Blocks claimed before the existing ones were read stay one object each: load merges the API's
+// copy into them. Two copies of a block gave the same address to two pods, and a release made
+// in one was undone by a write of the other (a finished Job pod's address stayed allocated).
+func TestLoadKeepsOneObjectPerBlock(t *testing.T) {
+	ctx := context.Background()
+	b := &block{name: "10-64-6-0-26", cidr: netip.MustParsePrefix("10.64.6.0/26"), node: "wezen", written: true}
+	b.alloc = make([]int, 64)
+	for i := range b.alloc {
+		b.alloc[i] = -1
+	}
+	b.allocate(attribute{HandleID: "ipip-tunnel-addr-wezen"})
+	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme(), b.object(crdAPI.apiVersion()))
+	k := newCalico(&Controller{dyn: dyn})
+	k.blocks[b.name] = b
+	k.byNode[b.node] = []*block{b}
+	if err := k.load(ctx); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if len(k.byNode["wezen"]) != 1 || k.blocks[b.name] != b {
+		t.Fatalf("load made a second copy of the block: %d in the node's list", len(k.byNode["wezen"]))
 	}
 }
 
