@@ -85,14 +85,26 @@ def main():
         changed.append(t)
     kubectl(a.kubeconfig, "label", "node", node, "bench.grappe.dev/ipam-")
 
-    # The same leaks read independently from kubectl's objects (the parity reference), then
-    # calicoctl's own check when one is given (the baseline the issue asks for).
-    ref = ipam_check.check(a.kubeconfig)
-    ctl = [ipam_check.calicoctl(a.calicoctl, a.kubeconfig) for _ in range(a.baseline_runs)] if a.calicoctl else []
+    # Grappe's figures first: what comes after reads the whole lab again and may not finish
+    # on a machine the lab fills.
+    allocated = sum(p.get("allocated", 0) for p in v.get("pools", []))
+    leaked = v["leaked"]["total"]
+    ms = lambda s: f"{s * 1000:.0f} ms"
+    warm, after = pct(page, 99), pct(changed, 99)
+    print(f"## IPAM page, {v.get('nodes_total')} nodes, {allocated} allocated addresses\n")
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| IPAM page (SSR, {size // 1024} KiB) p50 / p99 | {ms(pct(page, 50))} / {ms(warm)} |")
+    print(f"| `cluster_ipam` server function p50 / p99 | {ms(pct(fn, 50))} / {ms(pct(fn, 99))} |")
+    print(f"| IPAM page, first load after a change (the check computed), p50 / p99 of {len(changed)} | {ms(pct(changed, 50))} / {ms(after)} |")
+    print(f"| Grappe RSS before the first IPAM request / after {a.samples} / peak | {rss_before:.0f} / {rss_after:.0f} / {rss_peak:.0f} MiB |")
+    print(f"| leaked addresses (Grappe) | {leaked} |", flush=True)
 
-    # kubectl's JSON goes to a file, as a person would keep it to read: captured by Python, the
-    # pods' JSON beside kubectl's own copy risks the OOM killer. kubectl's copy alone was 9.3 GB
-    # at 110,000 pods: --no-kubectl leaves it out when the lab fills the machine.
+    # calicoctl's own check when one is given (the baseline the issue asks for), then kubectl's
+    # JSON to a file, as a person would keep it to read (captured by Python, the pods' JSON
+    # beside kubectl's own copy risks the OOM killer; kubectl's copy alone was 9.3 GB at
+    # 110,000 pods: --no-kubectl leaves it out when the lab fills the machine).
+    ctl = [ipam_check.calicoctl(a.calicoctl, a.kubeconfig) for _ in range(a.baseline_runs)] if a.calicoctl else []
     base = []
     with tempfile.TemporaryFile() as out:
         for _ in range(0 if a.no_kubectl else a.baseline_runs):
@@ -103,30 +115,21 @@ def main():
                 subprocess.run(["kubectl", "--kubeconfig", a.kubeconfig, "get", what, "-A", "-o", "json"],
                                stdout=out, check=True)
             base.append(time.perf_counter() - start)
-
-    allocated = sum(p.get("allocated", 0) for p in v.get("pools", []))
-    leaked = v["leaked"]["total"]
-    ms = lambda s: f"{s * 1000:.0f} ms"
-    warm, after = pct(page, 99), pct(changed, 99)
-    print(f"## IPAM page, {ref['nodes']} nodes, {allocated} allocated addresses "
-          f"({ref['blocks']} blocks, {ref['pods']} pods)\n")
-    print("| measure | value |")
-    print("|---|---|")
-    print(f"| IPAM page (SSR, {size // 1024} KiB) p50 / p99 | {ms(pct(page, 50))} / {ms(warm)} |")
-    print(f"| `cluster_ipam` server function p50 / p99 | {ms(pct(fn, 50))} / {ms(pct(fn, 99))} |")
-    print(f"| IPAM page, first load after a change (the check computed), p50 / p99 of {len(changed)} | {ms(pct(changed, 50))} / {ms(after)} |")
     for name, runs in (("`calicoctl ipam check`", [t for t, _ in ctl]),
                        ("kubectl get IPAM objects + pods -o json", base)):
         if runs:
             b50 = statistics.median(runs)
             print(f"| baseline: {name}, p50 of {len(runs)} | {ms(b50)} |")
             print(f"| ratio page p99 / {name} (warm; after a change) | {warm / b50:.5f}x; {after / b50:.5f}x |")
-    print(f"| Grappe RSS before the first IPAM request / after {a.samples} / peak | {rss_before:.0f} / {rss_after:.0f} / {rss_peak:.0f} MiB |")
-    same = "same" if (leaked, allocated) == (ref["leaked"], ref["allocations"]) else "DIFFERENT"
-    print(f"| leaked addresses: Grappe / read from kubectl's objects | {leaked} / {ref['leaked']} ({same}) |")
     if ctl:
-        print(f"| leaked addresses: Grappe / calicoctl | {leaked} / {ctl[-1][1]} |")
-    print(f"| allocations: Grappe / read from kubectl's objects | {allocated} / {ref['allocations']} |")
+        print(f"| leaked addresses: Grappe / calicoctl | {leaked} / {ctl[-1][1]} |", flush=True)
+
+    # The same leaks read independently from the API's objects (the parity reference).
+    ref = ipam_check.check(a.kubeconfig)
+    same = "same" if (leaked, allocated) == (ref["leaked"], ref["allocations"]) else "DIFFERENT"
+    print(f"| read from the API's objects: {ref['nodes']} nodes, {ref['blocks']} blocks, {ref['pods']} pods | |")
+    print(f"| leaked addresses: Grappe / read from the API's objects | {leaked} / {ref['leaked']} ({same}) |")
+    print(f"| allocations: Grappe / read from the API's objects | {allocated} / {ref['allocations']} |")
     for why, n in ref["leaks"].most_common():
         print(f"| leaked because {why} | {n} |")
     print(f"| pod addresses held by two pods or more (pods) | {ref['shared_addresses']} ({ref['pods_on_shared']}) |")
