@@ -54,6 +54,44 @@ async fn leaked_addresses_are_released_and_put_back() {
             ))
     })
     .await;
+    // The demo Job's pod finishes and its address goes with its sandbox (the CNI DEL): counted
+    // before that, its handle would seem to go with the release.
+    lab.kubectl(&[
+        "-n",
+        "demo",
+        "wait",
+        "--for=condition=complete",
+        "job/db-migrate",
+        "--timeout=120s",
+    ]);
+    let container = lab.kubectl(&[
+        "-n",
+        "demo",
+        "get",
+        "pod",
+        "-l",
+        "job-name=db-migrate",
+        "-o",
+        "jsonpath={.items[0].metadata.annotations.cni\\.projectcalico\\.org/containerID}",
+    ]);
+    assert!(
+        !container.trim().is_empty(),
+        "the Job's pod has no Calico address"
+    );
+    let job_handle = format!("k8s-pod-network.{}", container.trim());
+    support::eventually(
+        "the finished Job pod's address released",
+        Duration::from_secs(30),
+        async || {
+            let names = lab.kubectl(&["get", "ipamhandles.crd.projectcalico.org", "-o", "name"]);
+            if names.contains(&job_handle) {
+                Err(format!("{job_handle} still there"))
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
     let before = handles(&lab);
     let out = lab.run(&["break", "ipam-leak"]);
     let mut injected: Vec<String> = out
