@@ -21,11 +21,7 @@ import (
 func TestFlushRetriesWhatTheAPIRefused(t *testing.T) {
 	ctx := context.Background()
 	const node = "rigel"
-	b := &block{name: "10-64-1-0-26", cidr: netip.MustParsePrefix("10.64.1.0/26"), node: node, written: true}
-	b.alloc = make([]int, 64)
-	for i := range b.alloc {
-		b.alloc[i] = -1
-	}
+	b := emptyBlock("10-64-1-0-26", "10.64.1.0/26", node, true)
 	b.attrs = []attribute{{HandleID: "k8s-pod-network.abc", Secondary: map[string]string{"node": node}}}
 	b.alloc[3] = 0
 	api := b.object(crdAPI.apiVersion())
@@ -43,8 +39,7 @@ func TestFlushRetriesWhatTheAPIRefused(t *testing.T) {
 		return false, nil, nil
 	})
 	k := newCalico(&Controller{dyn: dyn})
-	k.blocks[b.name] = b
-	k.byNode[node] = []*block{b}
+	k.hold(b)
 
 	pod := &corev1.Pod{Spec: corev1.PodSpec{NodeName: node}}
 	k.release(pod, "10.64.1.3", "k8s-pod-network.abc")
@@ -69,30 +64,14 @@ func TestFlushRetriesWhatTheAPIRefused(t *testing.T) {
 // An ordinal allocated while a block's write is in flight stays pending, so that a later merge
 // with the API's copy keeps it.
 func TestWriteKeepsWhatChangedDuringIt(t *testing.T) {
-	ctx := context.Background()
-	b := &block{name: "10-64-2-0-26", cidr: netip.MustParsePrefix("10.64.2.0/26"), node: "vega"}
-	b.alloc = make([]int, 64)
-	for i := range b.alloc {
-		b.alloc[i] = -1
-	}
-	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
-	k := newCalico(&Controller{dyn: dyn})
-	k.blocks[b.name] = b
-	k.byNode[b.node] = []*block{b}
+	// The apply of the new block is where another allocation lands.
+	k, b := newBlockWithWrite("10-64-2-0-26", "10.64.2.0/26", "vega", func(b *block) {
+		b.allocate(attribute{HandleID: "second"})
+	})
 	if _, ok := b.allocate(attribute{HandleID: "first"}); !ok {
 		t.Fatal("allocate")
 	}
-	dyn.PrependReactor("patch", blockaffinities, func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, &unstructured.Unstructured{Object: map[string]any{"apiVersion": crdAPI.apiVersion(), "kind": "BlockAffinity"}}, nil
-	})
-	// The apply of the new block is where another allocation lands.
-	dyn.PrependReactor("patch", ipamblocks, func(k8stesting.Action) (bool, runtime.Object, error) {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		b.allocate(attribute{HandleID: "second"})
-		return true, b.object(crdAPI.apiVersion()), nil
-	})
-	if err := k.writeBlock(ctx, b); err != nil {
+	if err := k.writeBlock(context.Background(), b); err != nil {
 		t.Fatalf("write: %v", err)
 	}
 	if _, ok := b.pending[0]; ok {
@@ -107,30 +86,15 @@ func TestWriteKeepsWhatChangedDuringIt(t *testing.T) {
 // written, the pod finished and its address released meanwhile) stays pending: the release
 // was not written, and the next merge with the API's copy must not bring the address back.
 func TestAChangeDuringTheWriteOfTheSameOrdinalStaysPending(t *testing.T) {
-	ctx := context.Background()
-	b := &block{name: "10-64-5-0-26", cidr: netip.MustParsePrefix("10.64.5.0/26"), node: "adhara"}
-	b.alloc = make([]int, 64)
-	for i := range b.alloc {
-		b.alloc[i] = -1
-	}
-	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
-	k := newCalico(&Controller{dyn: dyn})
-	k.blocks[b.name] = b
-	k.byNode[b.node] = []*block{b}
+	var addr netip.Addr
+	k, b := newBlockWithWrite("10-64-5-0-26", "10.64.5.0/26", "adhara", func(b *block) {
+		b.releaseOrdinal(b.ordinal(addr))
+	})
 	addr, ok := b.allocate(attribute{HandleID: "k8s-pod-network.job"})
 	if !ok {
 		t.Fatal("allocate")
 	}
-	dyn.PrependReactor("patch", blockaffinities, func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, &unstructured.Unstructured{Object: map[string]any{"apiVersion": crdAPI.apiVersion(), "kind": "BlockAffinity"}}, nil
-	})
-	dyn.PrependReactor("patch", ipamblocks, func(k8stesting.Action) (bool, runtime.Object, error) {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		b.releaseOrdinal(b.ordinal(addr))
-		return true, b.object(crdAPI.apiVersion()), nil
-	})
-	if err := k.writeBlock(ctx, b); err != nil {
+	if err := k.writeBlock(context.Background(), b); err != nil {
 		t.Fatalf("write: %v", err)
 	}
 	if _, ok := b.pending[b.ordinal(addr)]; !ok {
@@ -142,18 +106,13 @@ func TestAChangeDuringTheWriteOfTheSameOrdinalStaysPending(t *testing.T) {
 // the next flush writes it.
 func TestARefusedAssignWriteStaysDue(t *testing.T) {
 	ctx := context.Background()
-	b := &block{name: "10-64-3-0-26", cidr: netip.MustParsePrefix("10.64.3.0/26"), node: "deneb", written: true}
-	b.alloc = make([]int, 64)
-	for i := range b.alloc {
-		b.alloc[i] = -1
-	}
+	b := emptyBlock("10-64-3-0-26", "10.64.3.0/26", "deneb", true)
 	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme(), b.object(crdAPI.apiVersion()))
 	dyn.PrependReactor("update", ipamblocks, func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewTimeoutError("the server was unable to return a response in the time allotted", 1)
 	})
 	k := newCalico(&Controller{dyn: dyn})
-	k.blocks[b.name] = b
-	k.byNode[b.node] = []*block{b}
+	k.hold(b)
 	b.allocate(attribute{HandleID: "k8s-pod-network.def"})
 	if err := k.writeBlock(ctx, b); err == nil {
 		t.Fatal("the refused write must be an error")
@@ -167,14 +126,9 @@ func TestARefusedAssignWriteStaysDue(t *testing.T) {
 // attributes name. A finished pod's address is released once, and its deletion later must not
 // free the address a new pod got since.
 func TestAReleaseFreesOnlyThePodsOwnAddress(t *testing.T) {
-	b := &block{name: "10-64-4-0-26", cidr: netip.MustParsePrefix("10.64.4.0/26"), node: "mira"}
-	b.alloc = make([]int, 64)
-	for i := range b.alloc {
-		b.alloc[i] = -1
-	}
+	b := emptyBlock("10-64-4-0-26", "10.64.4.0/26", "mira", false)
 	k := newCalico(&Controller{})
-	k.blocks[b.name] = b
-	k.byNode[b.node] = []*block{b}
+	k.hold(b)
 	addr, _ := b.allocate(attribute{HandleID: "k8s-pod-network.new", Secondary: map[string]string{"namespace": "demo", "pod": "new"}})
 	old := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "old", Annotations: map[string]string{containerIDAnnotation: "old"}},
@@ -202,22 +156,52 @@ func TestAReleaseFreesOnlyThePodsOwnAddress(t *testing.T) {
 // in one was undone by a write of the other (a finished Job pod's address stayed allocated).
 func TestLoadKeepsOneObjectPerBlock(t *testing.T) {
 	ctx := context.Background()
-	b := &block{name: "10-64-6-0-26", cidr: netip.MustParsePrefix("10.64.6.0/26"), node: "wezen", written: true}
-	b.alloc = make([]int, 64)
-	for i := range b.alloc {
-		b.alloc[i] = -1
-	}
+	b := emptyBlock("10-64-6-0-26", "10.64.6.0/26", "wezen", true)
 	b.allocate(attribute{HandleID: "ipip-tunnel-addr-wezen"})
 	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme(), b.object(crdAPI.apiVersion()))
 	k := newCalico(&Controller{dyn: dyn})
-	k.blocks[b.name] = b
-	k.byNode[b.node] = []*block{b}
+	k.hold(b)
 	if err := k.load(ctx); err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	if len(k.byNode["wezen"]) != 1 || k.blocks[b.name] != b {
 		t.Fatalf("load made a second copy of the block: %d in the node's list", len(k.byNode["wezen"]))
 	}
+}
+
+// emptyBlock is a /26 block of node with every ordinal free (written: it exists in the API).
+func emptyBlock(name, cidr, node string, written bool) *block {
+	b := &block{name: name, cidr: netip.MustParsePrefix(cidr), node: node, written: written}
+	b.alloc = make([]int, 64)
+	for i := range b.alloc {
+		b.alloc[i] = -1
+	}
+	return b
+}
+
+// newBlockWithWrite holds a new block in a footprint whose API runs during (under the
+// footprint's lock) while the block's first write is in flight.
+func newBlockWithWrite(name, cidr, node string, during func(b *block)) (*calico, *block) {
+	b := emptyBlock(name, cidr, node, false)
+	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
+	k := newCalico(&Controller{dyn: dyn})
+	k.hold(b)
+	dyn.PrependReactor("patch", blockaffinities, func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, &unstructured.Unstructured{Object: map[string]any{"apiVersion": crdAPI.apiVersion(), "kind": "BlockAffinity"}}, nil
+	})
+	dyn.PrependReactor("patch", ipamblocks, func(k8stesting.Action) (bool, runtime.Object, error) {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		during(b)
+		return true, b.object(crdAPI.apiVersion()), nil
+	})
+	return k, b
+}
+
+// hold makes b one of the footprint's blocks in memory.
+func (k *calico) hold(b *block) {
+	k.blocks[b.name] = b
+	k.byNode[b.node] = append(k.byNode[b.node], b)
 }
 
 func allocated(t *testing.T, dyn *dynamicfake.FakeDynamicClient, name string, ord int) bool {
