@@ -8,14 +8,14 @@ Measures, in one run and against the same lab:
     check again;
   - Grappe's RSS before the first IPAM request and after the samples (the check's own growth),
     and its peak;
-  - the baseline: `calicoctl ipam check` cannot be built here (github.com/projectcalico/calico
-    answers 403 at the Go module proxy), so the baseline is what the same check starts from
-    by hand: `kubectl get ipamblocks,ipamhandles,blockaffinities -o json` plus
-    `kubectl get pods -A -o json` on the same lab (p50 over a few runs), as a ratio;
-  - parity: the leaks (by reason) and allocations read independently from kubectl's objects
-    (bench/ipam_check.py) against Grappe's, and the pod addresses several pods hold;
-  - with --calicoctl PATH (a calicoctl built from Calico's source; the Go module proxy refuses
-    the module), `calicoctl ipam check` as a second baseline and its leak count.
+  - the baselines: with --calicoctl PATH, `calicoctl ipam check` on the same lab (the project's
+    scripts cannot build calicoctl: github.com/projectcalico/calico answers 403 at the Go
+    module proxy; one built by hand from Calico's source serves), with its leak count; and,
+    unless --no-kubectl, what the check starts from by hand: `kubectl get ipamblocks,
+    ipamhandles,blockaffinities -o json` plus `kubectl get pods -A -o json` (p50 over a few
+    runs), each as a ratio;
+  - parity: the leaks (by reason) and allocations read independently from the API's objects
+    (bench/ipam_check.py) against Grappe's, and the pod addresses several pods hold.
 
 Usage: bench/ipam.py --url URL --user U --password P --cluster NAME --kubeconfig FILE
                      --pid GRAPPE_PID [--samples 100] [--baseline-runs 5] [--no-kubectl]

@@ -1,8 +1,8 @@
-"""The IPAM check again, from kubectl's output alone: the benchmark's cross-check of the leaks
-Grappe reports. calicoctl cannot be built here (github.com/projectcalico/calico answers 403 at
-the Go module proxy), so this independent reading of the same objects is the parity reference:
-an allocated address is leaked when no pod and no node's tunnel uses it, and why (the pod its
-attribute names is gone, has finished, has another address or none; a tunnel address; nothing named) is
+"""The IPAM check again, from the API's objects alone: the benchmark's cross-check of the leaks
+Grappe reports, beside calicoctl's when one is given (the project's scripts cannot build it:
+github.com/projectcalico/calico answers 403 at the Go module proxy). An allocated address is
+leaked when no running pod and no node's tunnel uses it, and why (the pod its attribute names
+is gone, has finished, has another address or none; a tunnel address; nothing named) is
 counted as Grappe words it. Also counts the pod addresses several pods hold (an IPAM that gave
 an address twice), which no leak rule shows.
 
