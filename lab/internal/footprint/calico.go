@@ -486,7 +486,7 @@ func (k *calico) assign(ctx context.Context, node *corev1.Node, pods []*corev1.P
 				k.c.addressed.Store(a.pod.UID, struct{}{})
 			}
 			if apierrors.IsNotFound(err) {
-				k.release(a.pod, ip, handlePrefix+a.cid)
+				k.release(a.pod, ip)
 				return
 			}
 			if err != nil {

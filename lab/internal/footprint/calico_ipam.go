@@ -72,7 +72,7 @@ func (k *calico) releaseLeaked(ctx context.Context, node string) int {
 		if addr, err := netip.ParseAddr(l.ip); err == nil {
 			k.refresh(ctx, node, addr)
 		}
-		k.release(l.pod, l.ip, podHandle(l.pod))
+		k.release(l.pod, l.ip)
 	}
 	return len(leaks)
 }
@@ -116,14 +116,15 @@ func (k *calico) dropStrayBlocks(ctx context.Context) {
 }
 
 // release frees a pod's address (Calico's CNI DEL: the pod deleted, or its sandbox torn down
-// once it finished) while the address is still the pod's (handle: its IPAM handle, "" when the
-// pod does not carry its container ID). An address given to another pod since (the first
-// release already done, or a restart after a lost write) stays that pod's.
-func (k *calico) release(pod *corev1.Pod, ip, handle string) {
+// once it finished) while the address is still the pod's (see [owns]). An address given to
+// another pod since (the first release already done, or a restart after a lost write) stays
+// that pod's.
+func (k *calico) release(pod *corev1.Pod, ip string) {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
 		return
 	}
+	handle := podHandle(pod)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, b := range k.byNode[pod.Spec.NodeName] {
@@ -149,8 +150,8 @@ func podHandle(pod *corev1.Pod) string {
 	return ""
 }
 
-// owns says whether an allocation is the pod's: by its handle when known, else by the pod its
-// attributes name.
+// owns says whether an allocation is the pod's: by its handle when the pod carries its
+// container ID, else (a pod whose address patch never landed) by the pod its attributes name.
 func owns(attr attribute, pod *corev1.Pod, handle string) bool {
 	if handle != "" {
 		return strings.EqualFold(attr.HandleID, handle)

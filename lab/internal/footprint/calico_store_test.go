@@ -41,8 +41,11 @@ func TestFlushRetriesWhatTheAPIRefused(t *testing.T) {
 	k := newCalico(&Controller{dyn: dyn})
 	k.hold(b)
 
-	pod := &corev1.Pod{Spec: corev1.PodSpec{NodeName: node}}
-	k.release(pod, "10.64.1.3", "k8s-pod-network.abc")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{containerIDAnnotation: "abc"}},
+		Spec:       corev1.PodSpec{NodeName: node},
+	}
+	k.release(pod, "10.64.1.3")
 	if err := k.flush(ctx); err == nil {
 		t.Fatal("the first flush met the refused write and must say so")
 	}
@@ -134,10 +137,10 @@ func TestAReleaseFreesOnlyThePodsOwnAddress(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "old", Annotations: map[string]string{containerIDAnnotation: "old"}},
 		Spec:       corev1.PodSpec{NodeName: "mira"},
 	}
-	k.release(old, addr.String(), podHandle(old))
+	k.release(old, addr.String())
 	nameOnly := old.DeepCopy()
 	nameOnly.Annotations = nil
-	k.release(nameOnly, addr.String(), podHandle(nameOnly))
+	k.release(nameOnly, addr.String())
 	if ord := b.ordinal(addr); b.alloc[ord] < 0 {
 		t.Fatal("another pod's release freed the address of pod new")
 	}
@@ -145,7 +148,7 @@ func TestAReleaseFreesOnlyThePodsOwnAddress(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "new", Annotations: map[string]string{containerIDAnnotation: "new"}},
 		Spec:       corev1.PodSpec{NodeName: "mira"},
 	}
-	k.release(owner, addr.String(), podHandle(owner))
+	k.release(owner, addr.String())
 	if ord := b.ordinal(addr); b.alloc[ord] >= 0 || !k.dirty[b.name] {
 		t.Fatal("the owner's release did not free its address")
 	}

@@ -188,7 +188,7 @@ func (c *Controller) enqueuePod(obj any) {
 func (c *Controller) podUpdated(obj any) {
 	if p, ok := obj.(*corev1.Pod); ok && finished(p) && p.Annotations[CNIDelAnnotation] != "crash" {
 		if ip := p.Annotations[stages.PodIPAnnotation]; ip != "" {
-			c.calico.release(p, ip, podHandle(p))
+			c.calico.release(p, ip)
 		}
 	}
 	c.enqueuePod(obj)
@@ -211,7 +211,7 @@ func (c *Controller) podDeleted(obj any) {
 		if p.Annotations[CNIDelAnnotation] == "crash" {
 			c.calico.crashedDel(p, ip)
 		} else {
-			c.calico.release(p, ip, podHandle(p))
+			c.calico.release(p, ip)
 			c.flannel.release(p.Spec.NodeName, ip)
 		}
 	}
