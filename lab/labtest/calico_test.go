@@ -26,6 +26,7 @@ var (
 	v3ippools      = schema.GroupVersionResource{Group: "projectcalico.org", Version: "v3", Resource: "ippools"}
 	// crd.projectcalico.org/v1
 	clusterinformations = schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "clusterinformations"}
+	kubeControllersConf = schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "kubecontrollersconfigurations"}
 )
 
 func operatorFile(t *testing.T, name string) string {
@@ -140,6 +141,14 @@ func TestCalicoToday(t *testing.T) {
 			}
 			return nil
 		})
+		// calico-kube-controllers' own configuration (calicoctl ipam check stops without it).
+		conf, err := l.dyn.Resource(kubeControllersConf).Get(ctx(), "default", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("KubeControllersConfiguration default: %v", err)
+		}
+		if v, _, _ := unstructured.NestedString(conf.Object, "spec", "controllers", "node", "leakGracePeriod"); v != "15m0s" {
+			t.Fatalf("leakGracePeriod %q", v)
+		}
 	})
 
 	t.Run("lab break kube-proxy-mode edits kube-proxy's ConfigMap; heal restores it", func(t *testing.T) {
