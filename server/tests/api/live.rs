@@ -202,19 +202,11 @@ async fn the_cluster_stream_tells_of_runs_too() {
     assert_eq!(started, StatusCode::OK, "start_run: {body}");
     let runs = read_events(&mut stream, "runs", 1, Duration::from_secs(10)).await;
     // The run ends (the node cordoned, nothing evicted) before the node is uncordoned.
-    let run = body.trim().to_owned();
-    let start = Instant::now();
-    let status = loop {
-        let res = app
-            .call("/api/get_run", Some(&cookie), &[("run", &run)])
-            .await;
-        let view: serde_json::Value = res.json().await.expect("a run");
-        let status = view["summary"]["status"].as_str().unwrap_or("").to_owned();
-        if status != "running" || start.elapsed() > Duration::from_secs(60) {
-            break status;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let view = crate::process::run_until(&app.http, &cookie, body.trim(), "the drain's end", |v| {
+        v["summary"]["status"] != "running"
+    })
+    .await;
+    let status = view["summary"]["status"].as_str().unwrap_or("").to_owned();
     kubectl(&["uncordon", &node]);
     assert_eq!(
         runs, 1,
