@@ -55,6 +55,7 @@ func TestHosts(t *testing.T) {
 	const cp, worker, other = "10.15.0.10", "10.15.0.11", "10.15.0.12"
 
 	t.Run("each node is a host with its own files", func(t *testing.T) {
+		l := l.in(t)
 		out := l.mustSSH(worker, "ls -A /etc/cni/net.d; echo ---; ls /opt/cni/bin; echo ---; ls /etc/kubernetes; echo ---; ip -4 -o addr show eth0")
 		parts := strings.Split(out, "---")
 		if strings.TrimSpace(parts[0]) != "" {
@@ -86,6 +87,7 @@ func TestHosts(t *testing.T) {
 	})
 
 	t.Run("a wrong host key is refused by the client", func(t *testing.T) {
+		l := l.in(t)
 		known := filepath.Join(t.TempDir(), "known_hosts")
 		data, err := os.ReadFile(filepath.Join(l.dir, "ssh", "known_hosts"))
 		if err != nil {
@@ -111,6 +113,7 @@ func TestHosts(t *testing.T) {
 	})
 
 	t.Run("installing Calico drops its files on every host", func(t *testing.T) {
+		l := l.in(t)
 		l.labCmd("cni", "apply", filepath.Join(manifests(t), "calico-v3.25.1.yaml"))
 		for _, ip := range []string{cp, worker, other} {
 			eventually(t, 90*time.Second, "calico's conflist on "+ip, func() error {
@@ -131,6 +134,7 @@ func TestHosts(t *testing.T) {
 	})
 
 	t.Run("birdcl answers from the peering; bgp-peer-down shows at both ends", func(t *testing.T) {
+		l := l.in(t)
 		const bird = "birdcl -s /var/run/calico/bird.ctl show protocols"
 		// Until calico-node set itself up on the node, BIRD's socket is not there.
 		eventually(t, 60*time.Second, "the mesh in birdcl on "+worker, func() error {
@@ -161,6 +165,7 @@ func TestHosts(t *testing.T) {
 	})
 
 	t.Run("mtu-mismatch makes larger packets to a host really drop", func(t *testing.T) {
+		l := l.in(t)
 		ping := func(size int) int {
 			_, code := l.ssh(cp, fmt.Sprintf("ping -n -q -M do -c 1 -W 1 -s %d %s", size-28, worker))
 			return code
@@ -185,6 +190,7 @@ func TestHosts(t *testing.T) {
 	})
 
 	t.Run("kubeadm reset clears what kubeadm clears and warns about the rest", func(t *testing.T) {
+		l := l.in(t)
 		out, code := l.ssh(other, "kubeadm reset -f")
 		if code != 0 {
 			t.Fatalf("kubeadm reset: exit %d\n%s", code, out)
@@ -214,6 +220,7 @@ func TestHosts(t *testing.T) {
 	})
 
 	t.Run("the seed's recovery restarts a lost kube-apiserver", func(t *testing.T) {
+		l := l.in(t)
 		l.labCmd("break", "apiserver")
 		if out := l.mustSSH(cp, "crictl ps -a --name kube-apiserver"); !strings.Contains(out, "Exited") {
 			t.Fatalf("crictl does not show the exited kube-apiserver:\n%s", out)
@@ -228,6 +235,7 @@ func TestHosts(t *testing.T) {
 	})
 
 	t.Run("lab down removes the namespaces and the bridge", func(t *testing.T) {
+		l := l.in(t)
 		l.labCmd("down")
 		entries, _ := os.ReadDir("/run/netns")
 		for _, e := range entries {
