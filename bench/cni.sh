@@ -7,7 +7,7 @@
 # saved in test-output/bench/.
 #
 #   bench/cni.sh [--sizes "4 500"] [--rounds 3] [--cni "manifest operator"]
-#                (BENCH_NO_BUILD=1: target/release/grappe as it is)
+#                (BENCH_NO_BUILD=1: $CARGO_TARGET_DIR/release/grappe as it is)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$REPO"
@@ -43,7 +43,7 @@ for NODES in $SIZES; do
   timed "lab up ($NODES nodes)" "$REPO/lab/lab" up --dir "$LAB_DIR" --port-base 19600 --nodes "$NODES"
   PORT=18091
   write_config "$WORK/grappe.toml" "$PORT" bench "$LAB_DIR/kubeconfig" "http://127.0.0.1:19181"
-  start_grappe "$REPO/target/release/grappe" "$WORK/grappe.toml" "$PORT" "$WORK/server.log" bench admin
+  start_grappe "$CARGO_TARGET_DIR/release/grappe" "$WORK/grappe.toml" "$PORT" "$WORK/server.log" bench admin
   for CNI in $CNIS; do
     case "$CNI" in
       manifest) WHAT=(--manifest "$GRAPPE_MANIFESTS/calico-v3.25.1.yaml") ;;

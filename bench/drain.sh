@@ -5,7 +5,7 @@
 # calico-node and kube-proxy pods: the kubelet's default maximum). Builds Grappe in release
 # mode; the lab is stopped at the end. The report is printed and saved in test-output/bench/.
 #
-#   bench/drain.sh [--rounds 3]     (BENCH_NO_BUILD=1: target/release/grappe as it is;
+#   bench/drain.sh [--rounds 3]     (BENCH_NO_BUILD=1: $CARGO_TARGET_DIR/release/grappe as it is;
 #                                    BENCH_GRAPPE_BIN=path: another build, e.g. a debug one to check the script)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -57,7 +57,7 @@ spec:
 EOF
 PORT=18092
 write_config "$WORK/grappe.toml" "$PORT" bench "$KUBECONFIG"
-start_grappe "${BENCH_GRAPPE_BIN:-$REPO/target/release/grappe}" "$WORK/grappe.toml" "$PORT" "$WORK/server.log" bench operator
+start_grappe "${BENCH_GRAPPE_BIN:-$CARGO_TARGET_DIR/release/grappe}" "$WORK/grappe.toml" "$PORT" "$WORK/server.log" bench operator
 python3 "$REPO/bench/drain.py" --url "http://127.0.0.1:$PORT" --user bench --password "$PASSWORD" \
   --cluster bench --kubeconfig "$KUBECONFIG" --node "$NODE" --pid "$SERVER" --rounds "$ROUNDS" | tee "$REPORT"
 say "report: $REPORT"

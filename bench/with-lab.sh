@@ -6,7 +6,7 @@
 #
 #   bench/with-lab.sh WHAT [--nodes 5000] [--pods-per-node 30] [--down]
 #   BENCH_LAB_DIR=DIR     measures on a running lab as it is, no lab up
-#   BENCH_NO_BUILD=1      uses target/release/grappe as it is
+#   BENCH_NO_BUILD=1      uses $CARGO_TARGET_DIR/release/grappe as it is
 #   BENCH_ARGS="..."      more options for bench/WHAT.py (ipam: --baseline-runs 1 where one
 #                         kubectl listing of 150,000 pods takes minutes)
 #
@@ -53,7 +53,7 @@ cleanup() {
 }
 trap cleanup EXIT
 write_config "$WORK/grappe.toml" "$PORT" bench "$LAB_DIR/kubeconfig"
-start_grappe "$REPO/target/release/grappe" "$WORK/grappe.toml" "$PORT" "$WORK/server.log" bench viewer
+start_grappe "$CARGO_TARGET_DIR/release/grappe" "$WORK/grappe.toml" "$PORT" "$WORK/server.log" bench viewer
 
 OUT="$REPO/test-output/bench"
 mkdir -p "$OUT"

@@ -4,6 +4,11 @@
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${GRAPPE_CACHE:-$HOME/.cache/grappe}"
 TOOLS="$CACHE/tools"
+# One cargo target directory, outside the work tree: a fresh clone (CI's) then compiles Grappe's
+# own crates only, not the whole dependency tree again (about 15 minutes on 2 cores). The site
+# cargo-leptos writes stays in the work tree (Cargo.toml's site-root, target/site). Plain
+# `cargo` in the work tree uses ./target unless this is exported too.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 
 CARGO_LEPTOS_VERSION=0.3.11
 # The wasm-bindgen CLI must be exactly the version in Cargo.lock.
