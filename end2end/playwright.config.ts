@@ -7,7 +7,8 @@ const output = process.env.GRAPPE_E2E_OUTPUT ?? "../test-output/e2e";
 
 export default defineConfig({
   testDir: "./tests",
-  outputDir: `${output}/artifacts`,
+  // Per run when several run at once (scripts/e2e's GRAPPE_E2E_SHARD): Playwright empties it.
+  outputDir: process.env.GRAPPE_E2E_ARTIFACTS ?? `${output}/artifacts`,
   globalSetup: "./global-setup.ts",
   timeout: 60_000,
   expect: { timeout: 10_000 },
