@@ -1,4 +1,8 @@
 //! Unit tests of the parent module.
+
+use super::*;
+use grappe_views::WorkloadView;
+
 #[test]
 fn an_event_is_kept_bounded_neutralised_and_never_in_the_future() {
     let e: Event = serde_json::from_value(serde_json::json!({
@@ -24,8 +28,6 @@ fn an_event_is_kept_bounded_neutralised_and_never_in_the_future() {
     assert_eq!(info.reason, "Fake<U+202E>");
     assert!(info.last_seen <= crate::time::now().unix_seconds());
 }
-
-use super::*;
 
 #[test]
 fn kubeadm_cluster_configuration_networking() {
