@@ -112,8 +112,7 @@ func (l *lab) podsAddressed() error {
 func TestCalicoToday(t *testing.T) {
 	l := startLab(t, 18200)
 
-	t.Run("Calico v3.31.7 and v3.32.1 manifests run on every node", func(t *testing.T) {
-		l := l.in(t)
+	l.run("Calico v3.31.7 and v3.32.1 manifests run on every node", func(t *testing.T, l *lab) {
 		for _, file := range []string{"calico-v3.31.7.yaml", "calico-v3.32.1.yaml"} {
 			l.kubectl("apply", "--server-side", "--force-conflicts", "-f", filepath.Join(manifests(t), file))
 			version := strings.TrimSuffix(strings.TrimPrefix(file, "calico-"), ".yaml")
@@ -154,8 +153,7 @@ func TestCalicoToday(t *testing.T) {
 		}
 	})
 
-	t.Run("lab break kube-proxy-mode edits kube-proxy's ConfigMap; heal restores it", func(t *testing.T) {
-		l := l.in(t)
+	l.run("lab break kube-proxy-mode edits kube-proxy's ConfigMap; heal restores it", func(t *testing.T, l *lab) {
 		mode := func() string {
 			cm, err := l.client.CoreV1().ConfigMaps("kube-system").Get(ctx(), "kube-proxy", metav1.GetOptions{})
 			if err != nil {
@@ -182,8 +180,7 @@ func TestCalicoToday(t *testing.T) {
 		}
 	})
 
-	t.Run("the real Tigera operator installs Calico in calico-system", func(t *testing.T) {
-		l := l.in(t)
+	l.run("the real Tigera operator installs Calico in calico-system", func(t *testing.T, l *lab) {
 		// A CRD deleted while its storage is (re)initializing fails its finalizer's step and is
 		// retried with a growing backoff (over 2 minutes once, beside the browser tests; the
 		// end2end helpers saw 3.5): a CRD still there is changed every 10 s, which requeues it.
@@ -237,8 +234,7 @@ func TestCalicoToday(t *testing.T) {
 		}
 	})
 
-	t.Run("an APIServer the lab cannot run leaves v3.projectcalico.org unavailable", func(t *testing.T) {
-		l := l.in(t)
+	l.run("an APIServer the lab cannot run leaves v3.projectcalico.org unavailable", func(t *testing.T, l *lab) {
 		l.kubectl("create", "-f", l.writeFile("apiserver.yaml", "apiVersion: operator.tigera.io/v1\nkind: APIServer\nmetadata:\n  name: default\nspec: {}\n"))
 		eventually(t, 120*time.Second, "APIService v3.projectcalico.org registered and unavailable", func() error {
 			svc, err := l.dyn.Resource(apiservices).Get(ctx(), "v3.projectcalico.org", metav1.GetOptions{})
@@ -260,8 +256,7 @@ func TestCalicoToday(t *testing.T) {
 		l.kubectl("delete", "apiservers.operator.tigera.io", "default", "--timeout=120s")
 	})
 
-	t.Run("deleting the Installation removes calico-system; deleting the operator stops it", func(t *testing.T) {
-		l := l.in(t)
+	l.run("deleting the Installation removes calico-system; deleting the operator stops it", func(t *testing.T, l *lab) {
 		l.kubectl("delete", "installations.operator.tigera.io", "default", "--timeout=120s")
 		eventually(t, 120*time.Second, "calico-system gone", func() error {
 			if _, err := l.client.CoreV1().Namespaces().Get(ctx(), "calico-system", metav1.GetOptions{}); !apierrors.IsNotFound(err) {

@@ -54,8 +54,7 @@ func TestHosts(t *testing.T) {
 	l := startLab(t, 18400, "--nodes", "3", "--hosts", "on", "--node-cidr", "10.15.0.0/16")
 	const cp, worker, other = "10.15.0.10", "10.15.0.11", "10.15.0.12"
 
-	t.Run("each node is a host with its own files", func(t *testing.T) {
-		l := l.in(t)
+	l.run("each node is a host with its own files", func(t *testing.T, l *lab) {
 		out := l.mustSSH(worker, "ls -A /etc/cni/net.d; echo ---; ls /opt/cni/bin; echo ---; ls /etc/kubernetes; echo ---; ip -4 -o addr show eth0")
 		parts := strings.Split(out, "---")
 		if strings.TrimSpace(parts[0]) != "" {
@@ -86,8 +85,7 @@ func TestHosts(t *testing.T) {
 		}
 	})
 
-	t.Run("a wrong host key is refused by the client", func(t *testing.T) {
-		l := l.in(t)
+	l.run("a wrong host key is refused by the client", func(t *testing.T, l *lab) {
 		known := filepath.Join(t.TempDir(), "known_hosts")
 		data, err := os.ReadFile(filepath.Join(l.dir, "ssh", "known_hosts"))
 		if err != nil {
@@ -112,8 +110,7 @@ func TestHosts(t *testing.T) {
 		}
 	})
 
-	t.Run("installing Calico drops its files on every host", func(t *testing.T) {
-		l := l.in(t)
+	l.run("installing Calico drops its files on every host", func(t *testing.T, l *lab) {
 		l.labCmd("cni", "apply", filepath.Join(manifests(t), "calico-v3.25.1.yaml"))
 		for _, ip := range []string{cp, worker, other} {
 			eventually(t, 90*time.Second, "calico's conflist on "+ip, func() error {
@@ -133,8 +130,7 @@ func TestHosts(t *testing.T) {
 		}
 	})
 
-	t.Run("birdcl answers from the peering; bgp-peer-down shows at both ends", func(t *testing.T) {
-		l := l.in(t)
+	l.run("birdcl answers from the peering; bgp-peer-down shows at both ends", func(t *testing.T, l *lab) {
 		const bird = "birdcl -s /var/run/calico/bird.ctl show protocols"
 		// Until calico-node set itself up on the node, BIRD's socket is not there.
 		eventually(t, 60*time.Second, "the mesh in birdcl on "+worker, func() error {
@@ -164,8 +160,7 @@ func TestHosts(t *testing.T) {
 		}
 	})
 
-	t.Run("mtu-mismatch makes larger packets to a host really drop", func(t *testing.T) {
-		l := l.in(t)
+	l.run("mtu-mismatch makes larger packets to a host really drop", func(t *testing.T, l *lab) {
 		ping := func(size int) int {
 			_, code := l.ssh(cp, fmt.Sprintf("ping -n -q -M do -c 1 -W 1 -s %d %s", size-28, worker))
 			return code
@@ -189,8 +184,7 @@ func TestHosts(t *testing.T) {
 		}
 	})
 
-	t.Run("kubeadm reset clears what kubeadm clears and warns about the rest", func(t *testing.T) {
-		l := l.in(t)
+	l.run("kubeadm reset clears what kubeadm clears and warns about the rest", func(t *testing.T, l *lab) {
 		out, code := l.ssh(other, "kubeadm reset -f")
 		if code != 0 {
 			t.Fatalf("kubeadm reset: exit %d\n%s", code, out)
@@ -219,8 +213,7 @@ func TestHosts(t *testing.T) {
 		})
 	})
 
-	t.Run("the seed's recovery restarts a lost kube-apiserver", func(t *testing.T) {
-		l := l.in(t)
+	l.run("the seed's recovery restarts a lost kube-apiserver", func(t *testing.T, l *lab) {
 		l.labCmd("break", "apiserver")
 		if out := l.mustSSH(cp, "crictl ps -a --name kube-apiserver"); !strings.Contains(out, "Exited") {
 			t.Fatalf("crictl does not show the exited kube-apiserver:\n%s", out)
@@ -234,8 +227,7 @@ func TestHosts(t *testing.T) {
 		}
 	})
 
-	t.Run("lab down removes the namespaces and the bridge", func(t *testing.T) {
-		l := l.in(t)
+	l.run("lab down removes the namespaces and the bridge", func(t *testing.T, l *lab) {
 		l.labCmd("down")
 		entries, _ := os.ReadDir("/run/netns")
 		for _, e := range entries {

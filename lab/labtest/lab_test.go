@@ -59,12 +59,14 @@ type lab struct {
 	dyn        dynamic.Interface
 }
 
-// in is the lab seen from a subtest: its helpers fail that subtest (a subtest must not call
-// FailNow on its parent).
-func (l *lab) in(t *testing.T) *lab {
-	c := *l
-	c.t = t
-	return &c
+// run runs f as a subtest named name, with the lab seen from it: its helpers fail that subtest
+// (a subtest must not call FailNow on its parent).
+func (l *lab) run(name string, f func(t *testing.T, l *lab)) bool {
+	return l.t.Run(name, func(t *testing.T) {
+		c := *l
+		c.t = t
+		f(t, &c)
+	})
 }
 
 // labCmd runs lab/lab with args and fails the test on error.
@@ -202,8 +204,7 @@ func podReady(p *corev1.Pod) bool {
 func TestLab(t *testing.T) {
 	l := startLab(t, 18000)
 
-	t.Run("nodes look like kubeadm nodes without a CNI", func(t *testing.T) {
-		l := l.in(t)
+	l.run("nodes look like kubeadm nodes without a CNI", func(t *testing.T, l *lab) {
 		if err := l.allNodes(func(n *corev1.Node) error {
 			status, msg := readyStatus(n)
 			if status != corev1.ConditionFalse || !strings.Contains(msg, "cni plugin not initialized") {
@@ -258,8 +259,7 @@ func TestLab(t *testing.T) {
 		}
 	})
 
-	t.Run("Calico v3.25.1 applies server-side and runs on every node", func(t *testing.T) {
-		l := l.in(t)
+	l.run("Calico v3.25.1 applies server-side and runs on every node", func(t *testing.T, l *lab) {
 		out := l.kubectl("apply", "--server-side", "-f", filepath.Join(manifests(t), "calico-v3.25.1.yaml"))
 		if n := strings.Count(out, "serverside-applied"); n != 27 {
 			t.Fatalf("%d objects applied, want 27:\n%s", n, out)
@@ -291,8 +291,7 @@ func TestLab(t *testing.T) {
 		})
 	})
 
-	t.Run("kubectl lists the nodes like the seed's k get no", func(t *testing.T) {
-		l := l.in(t)
+	l.run("kubectl lists the nodes like the seed's k get no", func(t *testing.T, l *lab) {
 		out := l.kubectl("get", "no")
 		if !regexp.MustCompile(`(?m)^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION$`).MatchString(out) {
 			t.Fatalf("header:\n%s", out)
@@ -309,8 +308,7 @@ func TestLab(t *testing.T) {
 		}
 	})
 
-	t.Run("Calico's footprint: pool, annotations, IPAM blocks, pod IPs", func(t *testing.T) {
-		l := l.in(t)
+	l.run("Calico's footprint: pool, annotations, IPAM blocks, pod IPs", func(t *testing.T, l *lab) {
 		pool, err := l.dyn.Resource(ippools).Get(ctx(), "default-ipv4-ippool", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -372,8 +370,7 @@ func TestLab(t *testing.T) {
 		})
 	})
 
-	t.Run("an eviction blocked by a PodDisruptionBudget answers 429", func(t *testing.T) {
-		l := l.in(t)
+	l.run("an eviction blocked by a PodDisruptionBudget answers 429", func(t *testing.T, l *lab) {
 		pods, err := l.client.CoreV1().Pods("demo").List(ctx(), metav1.ListOptions{LabelSelector: "app=web"})
 		if err != nil || len(pods.Items) == 0 {
 			t.Fatalf("web pods: %v", err)
@@ -389,8 +386,7 @@ func TestLab(t *testing.T) {
 		}
 	})
 
-	t.Run("each failure shows its signal and heal clears it", func(t *testing.T) {
-		l := l.in(t)
+	l.run("each failure shows its signal and heal clears it", func(t *testing.T, l *lab) {
 		out := l.labCmd("break", "duplicate-ip", "bellatrix", "rigel")
 		if !strings.Contains(out, "is already using the IPv4 address") {
 			t.Fatalf("duplicate-ip:\n%s", out)
@@ -476,8 +472,7 @@ func TestLab(t *testing.T) {
 		})
 	})
 
-	t.Run("the API server stopped and restarted keeps its data", func(t *testing.T) {
-		l := l.in(t)
+	l.run("the API server stopped and restarted keeps its data", func(t *testing.T, l *lab) {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "survivor", Namespace: "default"}, Data: map[string]string{"k": "v"}}
 		if _, err := l.client.CoreV1().ConfigMaps("default").Create(ctx(), cm, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -503,8 +498,7 @@ func TestLab(t *testing.T) {
 		}
 	})
 
-	t.Run("an upgrade to Calico v3.26.5 applies and rolls out", func(t *testing.T) {
-		l := l.in(t)
+	l.run("an upgrade to Calico v3.26.5 applies and rolls out", func(t *testing.T, l *lab) {
 		out := l.kubectl("apply", "--server-side", "--force-conflicts", "-f", filepath.Join(manifests(t), "calico-v3.26.5.yaml"))
 		if n := strings.Count(out, "serverside-applied"); n != 31 {
 			t.Fatalf("%d objects applied, want 31:\n%s", n, out)
@@ -523,8 +517,7 @@ func TestLab(t *testing.T) {
 		})
 	})
 
-	t.Run("deleting the manifest removes Calico's workloads and CRD objects", func(t *testing.T) {
-		l := l.in(t)
+	l.run("deleting the manifest removes Calico's workloads and CRD objects", func(t *testing.T, l *lab) {
 		l.kubectl("delete", "-f", filepath.Join(manifests(t), "calico-v3.26.5.yaml"), "--wait=false")
 		eventually(t, 240*time.Second, "calico gone", func() error {
 			pods, err := l.client.CoreV1().Pods("kube-system").List(ctx(), metav1.ListOptions{LabelSelector: "k8s-app=calico-node"})
@@ -589,8 +582,7 @@ func TestFlannelFootprint(t *testing.T) {
 		return nil
 	})
 
-	t.Run("lab up --pods-per-node leaves bound pods Ready", func(t *testing.T) {
-		l := l.in(t)
+	l.run("lab up --pods-per-node leaves bound pods Ready", func(t *testing.T, l *lab) {
 		pods, err := l.client.CoreV1().Pods("bench").List(ctx(), metav1.ListOptions{})
 		if err != nil || len(pods.Items) != 2 {
 			t.Fatalf("bench pods after lab up --pods-per-node 2: %v %d", err, len(pods.Items))
@@ -602,8 +594,7 @@ func TestFlannelFootprint(t *testing.T) {
 		}
 	})
 
-	t.Run("lab pods binds bare pods to every worker, once", func(t *testing.T) {
-		l := l.in(t)
+	l.run("lab pods binds bare pods to every worker, once", func(t *testing.T, l *lab) {
 		out := l.labCmd("pods", "3")
 		if !strings.Contains(out, "1 pods created (2 already there)") {
 			t.Fatalf("lab pods 3:\n%s", out)
@@ -622,8 +613,7 @@ func TestFlannelFootprint(t *testing.T) {
 		}
 	})
 
-	t.Run("a pod marked not Ready while its node was away is Ready again, as a kubelet would", func(t *testing.T) {
-		l := l.in(t)
+	l.run("a pod marked not Ready while its node was away is Ready again, as a kubelet would", func(t *testing.T, l *lab) {
 		pods, err := l.client.CoreV1().Pods("bench").List(ctx(), metav1.ListOptions{})
 		if err != nil || len(pods.Items) == 0 {
 			t.Fatalf("bench pods: %v %d", err, len(pods.Items))
@@ -653,8 +643,7 @@ func TestFlannelFootprint(t *testing.T) {
 	// After a reboot the state directory survives and every process is gone: `lab up` with the
 	// same flags brings the same cluster back (a seeded Service with a fixed ClusterIP once made
 	// this fail).
-	t.Run("lab up after every process was killed brings the same cluster back", func(t *testing.T) {
-		l := l.in(t)
+	l.run("lab up after every process was killed brings the same cluster back", func(t *testing.T, l *lab) {
 		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "before-reboot", Namespace: "default"}}
 		if _, err := l.client.CoreV1().ConfigMaps("default").Create(ctx(), cm, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
