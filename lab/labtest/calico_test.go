@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 var (
@@ -28,7 +27,6 @@ var (
 	// crd.projectcalico.org/v1
 	clusterinformations = schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "clusterinformations"}
 	kubeControllersConf = schema.GroupVersionResource{Group: "crd.projectcalico.org", Version: "v1", Resource: "kubecontrollersconfigurations"}
-	crdResource         = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
 )
 
 func operatorFile(t *testing.T, name string) string {
@@ -181,13 +179,7 @@ func TestCalicoToday(t *testing.T) {
 	})
 
 	l.run("the real Tigera operator installs Calico in calico-system", func(t *testing.T, l *lab) {
-		// A CRD deleted while its storage is (re)initializing fails its finalizer's step and is
-		// retried with a growing backoff (over 2 minutes once, beside the browser tests; the
-		// end2end helpers saw 3.5): a CRD still there is changed every 10 s, which requeues it.
-		start := time.Now()
-		l.kubectl("delete", "-f", filepath.Join(manifests(t), "calico-v3.32.1.yaml"), "--wait=false")
-		eventually(t, 5*time.Minute, "Calico's manifest removed", l.calicoManifestGone(start))
-		t.Logf("the manifest's objects were gone %s after the delete", time.Since(start).Round(time.Second))
+		l.removeManifest(filepath.Join(manifests(t), "calico-v3.32.1.yaml"), 5*time.Minute)
 		l.kubectl("apply", "--server-side", "-f", operatorFile(t, "operator-crds.yaml"))
 		l.kubectl("apply", "--server-side", "-f", operatorFile(t, "tigera-operator.yaml"))
 		eventually(t, 60*time.Second, "the operator process runs", func() error {
@@ -301,39 +293,5 @@ func TestCalicoNativeV3(t *testing.T) {
 	}
 	if _, err := l.dyn.Resource(ipamblocks).List(ctx(), metav1.ListOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("crd.projectcalico.org/v1 is served in native v3 mode: %v", err)
-	}
-}
-
-// calicoManifestGone is nil once no crd.projectcalico.org CRD and no calico-node pod remain;
-// it annotates the CRDs left every 10 s after start (see its caller).
-func (l *lab) calicoManifestGone(start time.Time) func() error {
-	nudged := start
-	return func() error {
-		crds, err := l.dyn.Resource(crdResource).List(ctx(), metav1.ListOptions{})
-		if err != nil {
-			return err
-		}
-		var left []string
-		for _, c := range crds.Items {
-			if strings.HasSuffix(c.GetName(), ".crd.projectcalico.org") {
-				left = append(left, c.GetName())
-			}
-		}
-		if len(left) > 0 && time.Since(nudged) > 10*time.Second {
-			nudged = time.Now()
-			patch := fmt.Sprintf(`{"metadata":{"annotations":{"labtest.grappe.dev/requeue":%q}}}`, nudged.Format(time.RFC3339Nano))
-			for _, name := range left {
-				// One gone meanwhile: the next round reads what is left.
-				_, _ = l.dyn.Resource(crdResource).Patch(ctx(), name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
-			}
-		}
-		pods, err := l.client.CoreV1().Pods("kube-system").List(ctx(), metav1.ListOptions{LabelSelector: "k8s-app=calico-node"})
-		if err != nil {
-			return err
-		}
-		if len(left) > 0 || len(pods.Items) > 0 {
-			return fmt.Errorf("%d calico-node pods, CRDs %v", len(pods.Items), left)
-		}
-		return nil
 	}
 }
