@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -42,8 +43,12 @@ const (
 	DefaultLeaks = 12
 )
 
-// breakIpamLeak leaks n addresses on node: n pods get their address, then are deleted while
-// their CNI DEL "crashes", so that each address and its handle stay.
+// breakIpamLeak leaks n addresses on node: pods get their address, then are deleted while
+// their CNI DEL "crashes", so that each address and its handle stay. Only addresses no other pod
+// shows count: after a reinstall, fresh blocks may hand out again an address that a pod of the
+// earlier install still shows, and that one is in use, not leaked (as `calicoctl ipam check`
+// counts it). A pod given such an address is kept until the n leaks are made, so that its
+// address is not handed out again, then deleted with a CNI DEL that runs.
 func breakIpamLeak(ctx context.Context, cfg *config.Config, client kubernetes.Interface, args []string, out io.Writer) error {
 	n := DefaultLeaks
 	if len(args) > 0 {
@@ -67,21 +72,43 @@ func breakIpamLeak(ctx context.Context, cfg *config.Config, client kubernetes.In
 	if err := patchNodeAnnotations(ctx, client, node, map[string]any{footprint.BreakAnnotation: joinSet(breaks)}); err != nil {
 		return err
 	}
-	prefix := "leak-" + node + "-"
-	annotations := map[string]string{footprint.CNIDelAnnotation: "crash"}
-	if err := createAddressedPods(ctx, client, LeakNamespace, prefix, node, n, annotations); err != nil {
+	inUse, err := podAddresses(ctx, client)
+	if err != nil {
 		return err
 	}
-	var ips []string
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("%s%d", prefix, i)
-		pod, err := client.CoreV1().Pods(LeakNamespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+	prefix := "leak-" + node + "-"
+	annotations := map[string]string{footprint.CNIDelAnnotation: "crash"}
+	var ips, shown []string
+	next := 0
+	for round := 0; len(ips) < n && round < 4; round++ {
+		want := n - len(ips)
+		if err := createAddressedPods(ctx, client, LeakNamespace, prefix, node, next, want, annotations); err != nil {
 			return err
 		}
-		ips = append(ips, pod.Annotations[stages.PodIPAnnotation])
-		zero := int64(0)
-		if err := client.CoreV1().Pods(LeakNamespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+		for i := next; i < next+want; i++ {
+			name := fmt.Sprintf("%s%d", prefix, i)
+			pod, err := client.CoreV1().Pods(LeakNamespace).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			ip := pod.Annotations[stages.PodIPAnnotation]
+			if inUse[ip] {
+				shown = append(shown, name)
+				continue
+			}
+			ips = append(ips, ip)
+			if err := deletePodNow(ctx, client, LeakNamespace, name); err != nil {
+				return err
+			}
+		}
+		next += want
+	}
+	for _, name := range shown {
+		patch := []byte(`{"metadata":{"annotations":{"` + footprint.CNIDelAnnotation + `":null}}}`)
+		if _, err := client.CoreV1().Pods(LeakNamespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "lab"}); err != nil {
+			return err
+		}
+		if err := deletePodNow(ctx, client, LeakNamespace, name); err != nil {
 			return err
 		}
 	}
@@ -95,8 +122,44 @@ func breakIpamLeak(ctx context.Context, cfg *config.Config, client kubernetes.In
 	if err != nil {
 		return err
 	}
+	if len(ips) < n {
+		return fmt.Errorf("only %d of %d addresses leaked on %s: %d of those given are shown by other pods", len(ips), n, node, len(shown))
+	}
+	if len(shown) > 0 {
+		fmt.Fprintf(out, "%d address(es) given were shown by pods of an earlier install: released, not counted\n", len(shown))
+	}
 	fmt.Fprintf(out, "%d addresses leaked on %s (pods deleted, CNI DEL never ran): %s\n", n, node, strings.Join(ips, ", "))
 	return nil
+}
+
+// podAddresses is every address a pod shows in its status, outside the leak namespace.
+func podAddresses(ctx context.Context, client kubernetes.Interface) (map[string]bool, error) {
+	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	shown := map[string]bool{}
+	for _, p := range pods.Items {
+		if p.Namespace == LeakNamespace {
+			continue
+		}
+		for _, ip := range p.Status.PodIPs {
+			shown[ip.IP] = true
+		}
+		if p.Status.PodIP != "" {
+			shown[p.Status.PodIP] = true
+		}
+	}
+	return shown, nil
+}
+
+func deletePodNow(ctx context.Context, client kubernetes.Interface, ns, name string) error {
+	zero := int64(0)
+	err := client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // breakPoolNearlyFull creates a small pool and fills 29 of its 32 addresses with pods that ask
@@ -119,7 +182,7 @@ func breakPoolNearlyFull(ctx context.Context, cfg *config.Config, client kuberne
 	// Until the footprint has read the new pool, their CNI ADD waits (as Calico's fails and
 	// the kubelet retries).
 	annotations := map[string]string{footprint.PoolsAnnotation: fmt.Sprintf("[%q]", SmallPool)}
-	if err := createAddressedPods(ctx, client, SmallPoolNamespace, "fill-", node, smallPoolPods, annotations); err != nil {
+	if err := createAddressedPods(ctx, client, SmallPoolNamespace, "fill-", node, 0, smallPoolPods, annotations); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "IPPool %s (%s, blocks of /29) holds %d pods of %s on %s: %d of 32 addresses allocated\n",
@@ -127,16 +190,19 @@ func breakPoolNearlyFull(ctx context.Context, cfg *config.Config, client kuberne
 	return nil
 }
 
-// createAddressedPods creates n bare pods named PREFIX0.. on node in namespace ns (created if
-// need be) with annotations, and waits until the CNI gave each its address.
-func createAddressedPods(ctx context.Context, client kubernetes.Interface, ns, prefix, node string, n int, annotations map[string]string) error {
+// createAddressedPods creates n bare pods named PREFIX<from>.. on node in namespace ns (created
+// if need be) with annotations, and waits until the CNI gave each its address.
+func createAddressedPods(ctx context.Context, client kubernetes.Interface, ns, prefix, node string, from, n int, annotations map[string]string) error {
 	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
 	if _, err := client.CoreV1().Namespaces().Create(ctx, namespace, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	for i := 0; i < n; i++ {
+	names := map[string]bool{}
+	for i := from; i < from+n; i++ {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		names[name] = true
 		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%d", prefix, i), Namespace: ns, Annotations: annotations},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: annotations},
 			Spec: corev1.PodSpec{
 				NodeName:    node,
 				Containers:  []corev1.Container{{Name: "pause", Image: "registry.k8s.io/pause:3.10"}},
@@ -154,7 +220,7 @@ func createAddressedPods(ctx context.Context, client kubernetes.Interface, ns, p
 		}
 		addressed := 0
 		for _, p := range pods.Items {
-			if strings.HasPrefix(p.Name, prefix) && p.Annotations[stages.PodIPAnnotation] != "" {
+			if names[p.Name] && p.Annotations[stages.PodIPAnnotation] != "" {
 				addressed++
 			}
 		}
