@@ -44,11 +44,11 @@ const (
 )
 
 // breakIpamLeak leaks n addresses on node: pods get their address, then are deleted while
-// their CNI DEL "crashes", so that each address and its handle stay. Only addresses no other pod
-// shows count: after a reinstall, fresh blocks may hand out again an address that a pod of the
-// earlier install still shows, and that one is in use, not leaked (as `calicoctl ipam check`
-// counts it). A pod given such an address is kept until the n leaks are made, so that its
-// address is not handed out again, then deleted with a CNI DEL that runs.
+// their CNI DEL "crashes", so that each address and its handle stay. Only addresses no running
+// or pending pod shows count: after a reinstall, fresh blocks may hand out again an address
+// that a pod of the earlier install still shows, and that one is in use, not leaked (as
+// `calicoctl ipam check` counts it). A pod given such an address is kept until the n leaks are
+// made, so that its address is not handed out again, then deleted with a CNI DEL that runs.
 func breakIpamLeak(ctx context.Context, cfg *config.Config, client kubernetes.Interface, args []string, out io.Writer) error {
 	n := DefaultLeaks
 	if len(args) > 0 {
@@ -72,33 +72,50 @@ func breakIpamLeak(ctx context.Context, cfg *config.Config, client kubernetes.In
 	if err := patchNodeAnnotations(ctx, client, node, map[string]any{footprint.BreakAnnotation: joinSet(breaks)}); err != nil {
 		return err
 	}
-	inUse, err := podAddresses(ctx, client)
+	ips, by, err := leakAddresses(ctx, client, node, n)
 	if err != nil {
 		return err
 	}
+	if len(by) > 0 {
+		fmt.Fprintf(out, "%d address(es) given were shown by other pods (as after a reinstall): released, not counted: %s\n", len(by), strings.Join(by, ", "))
+	}
+	fmt.Fprintf(out, "%d addresses leaked on %s (pods deleted, CNI DEL never ran): %s\n", n, node, strings.Join(ips, ", "))
+	return nil
+}
+
+// leakAddresses makes n leaks on node (see [breakIpamLeak]): the addresses leaked, and those
+// set aside with the pod that shows each.
+func leakAddresses(ctx context.Context, client kubernetes.Interface, node string, n int) (ips, by []string, err error) {
 	prefix := "leak-" + node + "-"
 	annotations := map[string]string{footprint.CNIDelAnnotation: "crash"}
-	var ips, shown []string
+	var shown []string
 	next := 0
 	for round := 0; len(ips) < n && round < 4; round++ {
 		want := n - len(ips)
 		if err := createAddressedPods(ctx, client, LeakNamespace, prefix, node, next, want, annotations); err != nil {
-			return err
+			return nil, nil, err
+		}
+		// Read once the addresses are given: a pod that finished meanwhile (its address
+		// released, then given again here) uses it no more.
+		inUse, err := podAddresses(ctx, client)
+		if err != nil {
+			return nil, nil, err
 		}
 		for i := next; i < next+want; i++ {
 			name := fmt.Sprintf("%s%d", prefix, i)
 			pod, err := client.CoreV1().Pods(LeakNamespace).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			ip := pod.Annotations[stages.PodIPAnnotation]
-			if inUse[ip] {
+			if pod, ok := inUse[ip]; ok {
 				shown = append(shown, name)
+				by = append(by, ip+" ("+pod+")")
 				continue
 			}
 			ips = append(ips, ip)
 			if err := deletePodNow(ctx, client, LeakNamespace, name); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
 		next += want
@@ -106,10 +123,10 @@ func breakIpamLeak(ctx context.Context, cfg *config.Config, client kubernetes.In
 	for _, name := range shown {
 		patch := []byte(`{"metadata":{"annotations":{"` + footprint.CNIDelAnnotation + `":null}}}`)
 		if _, err := client.CoreV1().Pods(LeakNamespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "lab"}); err != nil {
-			return err
+			return nil, nil, err
 		}
 		if err := deletePodNow(ctx, client, LeakNamespace, name); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	err = poll(ctx, 60*time.Second, func() (bool, string, error) {
@@ -120,34 +137,32 @@ func breakIpamLeak(ctx context.Context, cfg *config.Config, client kubernetes.In
 		return len(left.Items) == 0, fmt.Sprintf("%d leak pods still there", len(left.Items)), nil
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if len(ips) < n {
-		return fmt.Errorf("only %d of %d addresses leaked on %s: %d of those given are shown by other pods", len(ips), n, node, len(shown))
+		return nil, nil, fmt.Errorf("only %d of %d addresses leaked on %s: %d of those given are shown by other pods", len(ips), n, node, len(shown))
 	}
-	if len(shown) > 0 {
-		fmt.Fprintf(out, "%d address(es) given were shown by pods of an earlier install: released, not counted\n", len(shown))
-	}
-	fmt.Fprintf(out, "%d addresses leaked on %s (pods deleted, CNI DEL never ran): %s\n", n, node, strings.Join(ips, ", "))
-	return nil
+	return ips, by, nil
 }
 
-// podAddresses is every address a pod shows in its status, outside the leak namespace.
-func podAddresses(ctx context.Context, client kubernetes.Interface) (map[string]bool, error) {
+// podAddresses is every address a pod that has not finished shows in its status, outside the
+// leak namespace. A finished pod (Succeeded or Failed) keeps its address in its status, but its
+// sandbox is gone and the address released: it uses none (as calicoctl and Grappe count it).
+func podAddresses(ctx context.Context, client kubernetes.Interface) (map[string]string, error) {
 	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
-	shown := map[string]bool{}
+	shown := map[string]string{}
 	for _, p := range pods.Items {
-		if p.Namespace == LeakNamespace {
+		if p.Namespace == LeakNamespace || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		for _, ip := range p.Status.PodIPs {
-			shown[ip.IP] = true
+			shown[ip.IP] = p.Namespace + "/" + p.Name
 		}
 		if p.Status.PodIP != "" {
-			shown[p.Status.PodIP] = true
+			shown[p.Status.PodIP] = p.Namespace + "/" + p.Name
 		}
 	}
 	return shown, nil
