@@ -92,6 +92,22 @@ func (c *Config) Nodes() ([]Node, error) {
 	return nodes, nil
 }
 
+// smallLabNodes is the size up to which the lab's Go processes collect garbage less often.
+const smallLabNodes = 200
+
+// GoEnv is the environment of the lab's Go processes (control plane, KWOK, the footprint, the
+// operator): on a lab of up to 200 nodes, GOGC=400 unless GOGC is set, so that they collect
+// garbage a quarter as often. The API server spent 13 % of its CPU collecting garbage under a
+// Calico install; with it, one lab test's processes took 9 % less CPU (27.0 -> 24.6 CPU-s, the
+// API server 15.8 -> 13.7; twice each), for heaps a few hundred MB larger each. A larger lab
+// keeps Go's default: its heaps are gigabytes.
+func (c *Config) GoEnv() []string {
+	if os.Getenv("GOGC") != "" || c.Workers+1 > smallLabNodes {
+		return nil
+	}
+	return []string{"GOGC=400"}
+}
+
 // NodePrefixLen is the prefix length of node addresses (for Calico's IPv4Address annotation).
 func (c *Config) NodePrefixLen() int {
 	_, network, err := net.ParseCIDR(c.NodeCIDR)

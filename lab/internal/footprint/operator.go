@@ -112,6 +112,7 @@ func (c *Controller) reconcileOperator(ctx context.Context) error {
 		fmt.Sprintf("KUBERNETES_SERVICE_PORT=%d", c.cfg.APIServerPort()),
 		"POD_NAME=" + pod.Name,
 	}
+	env = append(env, c.cfg.GoEnv()...)
 	for _, e := range ctr.Env {
 		if e.ValueFrom == nil && !strings.HasPrefix(e.Name, "KUBERNETES_SERVICE_") {
 			env = append(env, e.Name+"="+e.Value)

@@ -19,7 +19,7 @@ import (
 func etcdSpec(cfg *config.Config) proc.Spec {
 	peer := fmt.Sprintf("http://127.0.0.1:%d", cfg.EtcdPeerPort())
 	client := fmt.Sprintf("http://127.0.0.1:%d", cfg.EtcdClientPort())
-	return proc.Spec{Name: "etcd", Path: filepath.Join(cfg.BinDir, "etcd"), Args: []string{
+	return proc.Spec{Name: "etcd", Env: cfg.GoEnv(), Path: filepath.Join(cfg.BinDir, "etcd"), Args: []string{
 		"--name=" + config.ControlPlaneName,
 		"--data-dir=" + cfg.File("etcd"),
 		"--listen-client-urls=" + client, "--advertise-client-urls=" + client,
@@ -35,7 +35,7 @@ func etcdSpec(cfg *config.Config) proc.Spec {
 func apiServerSpec(cfg *config.Config) proc.Spec {
 	p := pki.PathsIn(cfg.File("pki"))
 	nodes, _ := cfg.Nodes()
-	return proc.Spec{Name: "kube-apiserver", Path: filepath.Join(cfg.BinDir, "kube-apiserver"), Args: []string{
+	return proc.Spec{Name: "kube-apiserver", Env: cfg.GoEnv(), Path: filepath.Join(cfg.BinDir, "kube-apiserver"), Args: []string{
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", cfg.EtcdClientPort()),
 		fmt.Sprintf("--secure-port=%d", cfg.APIServerPort()),
 		"--bind-address=127.0.0.1",
@@ -77,7 +77,7 @@ func startAPIServer(ctx context.Context, cfg *config.Config, m proc.Manager) err
 func kcmSpec(cfg *config.Config) proc.Spec {
 	p := pki.PathsIn(cfg.File("pki"))
 	kc := cfg.Kubeconfig()
-	return proc.Spec{Name: "kube-controller-manager", Path: filepath.Join(cfg.BinDir, "kube-controller-manager"), Args: []string{
+	return proc.Spec{Name: "kube-controller-manager", Env: cfg.GoEnv(), Path: filepath.Join(cfg.BinDir, "kube-controller-manager"), Args: []string{
 		"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
 		"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", cfg.KCMPort()),
 		"--allocate-node-cidrs=true", "--cluster-cidr=" + cfg.PodSubnet,
@@ -97,7 +97,7 @@ func kcmSpec(cfg *config.Config) proc.Spec {
 
 func schedulerSpec(cfg *config.Config) proc.Spec {
 	kc := cfg.Kubeconfig()
-	return proc.Spec{Name: "kube-scheduler", Path: filepath.Join(cfg.BinDir, "kube-scheduler"), Args: []string{
+	return proc.Spec{Name: "kube-scheduler", Env: cfg.GoEnv(), Path: filepath.Join(cfg.BinDir, "kube-scheduler"), Args: []string{
 		"--kubeconfig=" + kc, "--authentication-kubeconfig=" + kc, "--authorization-kubeconfig=" + kc,
 		"--bind-address=127.0.0.1", fmt.Sprintf("--secure-port=%d", cfg.SchedulerPort()),
 		"--leader-elect=false",
@@ -107,7 +107,7 @@ func schedulerSpec(cfg *config.Config) proc.Spec {
 }
 
 func kwokSpec(cfg *config.Config) proc.Spec {
-	return proc.Spec{Name: "kwok", Path: filepath.Join(cfg.BinDir, "kwok"), Args: []string{
+	return proc.Spec{Name: "kwok", Env: cfg.GoEnv(), Path: filepath.Join(cfg.BinDir, "kwok"), Args: []string{
 		"--kubeconfig=" + cfg.Kubeconfig(),
 		"--config=" + cfg.File("kwok-stages.yaml"),
 		"--manage-nodes-with-annotation-selector=" + stages.ManagedAnnotation + "=fake",

@@ -165,7 +165,7 @@ func Up(ctx context.Context, o UpOptions, out io.Writer) error {
 		return err
 	}
 	for _, s := range []proc.Spec{kcmSpec(&cfg), schedulerSpec(&cfg), kwokSpec(&cfg), {
-		Name: "footprint", Path: self, Args: []string{"footprint", "--dir", dir},
+		Name: "footprint", Path: self, Args: []string{"footprint", "--dir", dir}, Env: cfg.GoEnv(),
 	}} {
 		if _, err := m.Start(s); err != nil {
 			return err
