@@ -61,7 +61,12 @@ pub(crate) struct Waiter<'a> {
     cancel: watch::Receiver<bool>,
     /// The progress last recorded (recorded again only when it changes).
     counted: Option<StepProgress>,
+    /// Looks so far: the first ones come sooner (see [`Waiter::pause`]).
+    looks: u32,
 }
+
+/// The first pause of a wait; each next one doubles, up to the wait's period.
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
 
 impl Wait {
     /// Looks every `every`, without a timeout, saying nothing.
@@ -144,6 +149,7 @@ impl StepCx {
             said: String::new(),
             cancel: self.cancel.clone(),
             counted: None,
+            looks: 0,
         }
     }
 }
@@ -218,7 +224,7 @@ impl Waiter<'_> {
             return Ok(Next::TimedOut(line));
         }
         tokio::select! {
-            () = tokio::time::sleep(self.wait.every) => {}
+            () = tokio::time::sleep(self.pause()) => {}
             () = changed(self.wait.wake.as_mut()) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -226,6 +232,21 @@ impl Waiter<'_> {
         }
         Ok(Next::Again)
     }
+
+    /// How long to sleep before the next look: 50 ms, then twice as long each time, up to the
+    /// wait's period. Most deletions and CRD establishments take a few hundred milliseconds: a
+    /// fixed half-second period made each of them take at least that (32 CRDs deleted one after
+    /// the other in a rollback).
+    fn pause(&mut self) -> Duration {
+        let pause = pause_after(self.looks, self.wait.every);
+        self.looks = self.looks.saturating_add(1);
+        pause
+    }
+}
+
+/// The pause after `looks` looks of a wait whose period is `every` ([`Waiter::pause`]).
+fn pause_after(looks: u32, every: Duration) -> Duration {
+    FIRST_PAUSE.saturating_mul(1 << looks.min(16)).min(every)
 }
 
 /// Resolves when `changes` moves; never without it (or once its sender is gone).
@@ -237,5 +258,23 @@ async fn changed(changes: Option<&mut watch::Receiver<u64>>) {
             }
         }
         None => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_looks_again_sooner_at_first_then_at_its_period() {
+        let every = Duration::from_millis(500);
+        let pauses: Vec<u128> = (0..6).map(|n| pause_after(n, every).as_millis()).collect();
+        assert_eq!(pauses, [50, 100, 200, 400, 500, 500]);
+        assert_eq!(pause_after(u32::MAX, every), every);
+        // A period shorter than the first pause is kept.
+        assert_eq!(
+            pause_after(0, Duration::from_millis(20)),
+            Duration::from_millis(20)
+        );
     }
 }

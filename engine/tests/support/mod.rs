@@ -331,7 +331,13 @@ pub async fn eventually<T>(
     let start = Instant::now();
     loop {
         match check().await {
-            Ok(v) => return v,
+            Ok(v) => {
+                // (In the test's output: where its time went.)
+                if start.elapsed() > Duration::from_secs(2) {
+                    eprintln!("{what}: {:.1} s", start.elapsed().as_secs_f64());
+                }
+                return v;
+            }
             Err(why) if start.elapsed() > timeout => {
                 panic!("{what}: still not true after {timeout:?}: {why}")
             }
