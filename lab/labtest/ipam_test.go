@@ -104,15 +104,12 @@ func (l *lab) nextFreeAddress(node string) string {
 	if len(blocks) != 1 {
 		l.t.Fatalf("%d blocks affine to %s, want 1", len(blocks), node)
 	}
-	cidr, allocations := blockAllocations(l.t, blocks[0])
-	addr := cidr.Addr()
-	for _, a := range allocations {
-		if a == nil {
-			return addr.String()
+	for _, s := range blockSlots(l.t, blocks[0]) {
+		if !s.allocated {
+			return s.addr.String()
 		}
-		addr = addr.Next()
 	}
-	l.t.Fatalf("block %s of %s is full", cidr, node)
+	l.t.Fatalf("the block of %s is full", node)
 	return ""
 }
 
@@ -124,22 +121,23 @@ func (l *lab) allocated(node, ip string) bool {
 		l.t.Fatalf("%q: %v", ip, err)
 	}
 	for _, b := range l.nodeBlocks(node) {
-		cidr, allocations := blockAllocations(l.t, b)
-		if !cidr.Contains(want) {
-			continue
-		}
-		addr := cidr.Addr()
-		for _, a := range allocations {
-			if addr == want {
-				return a != nil
+		for _, s := range blockSlots(l.t, b) {
+			if s.addr == want {
+				return s.allocated
 			}
-			addr = addr.Next()
 		}
 	}
 	return false
 }
 
-func blockAllocations(t *testing.T, b unstructured.Unstructured) (netip.Prefix, []any) {
+// slot is one address of an IPAM block, in the block's order.
+type slot struct {
+	addr      netip.Addr
+	allocated bool
+}
+
+// blockSlots reads an IPAM block's addresses and which of them are allocated.
+func blockSlots(t *testing.T, b unstructured.Unstructured) []slot {
 	t.Helper()
 	text, _, _ := unstructured.NestedString(b.Object, "spec", "cidr")
 	cidr, err := netip.ParsePrefix(text)
@@ -147,5 +145,11 @@ func blockAllocations(t *testing.T, b unstructured.Unstructured) (netip.Prefix, 
 		t.Fatalf("block %s: cidr %q: %v", b.GetName(), text, err)
 	}
 	allocations, _, _ := unstructured.NestedSlice(b.Object, "spec", "allocations")
-	return cidr, allocations
+	slots := make([]slot, 0, len(allocations))
+	addr := cidr.Addr()
+	for _, a := range allocations {
+		slots = append(slots, slot{addr: addr, allocated: a != nil})
+		addr = addr.Next()
+	}
+	return slots
 }

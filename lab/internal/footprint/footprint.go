@@ -186,7 +186,7 @@ func (c *Controller) enqueuePod(obj any) {
 // CNI DEL of its torn-down sandbox does on a node (calicoctl counts such an address as leaked),
 // then reconciles the pod's node. Flannel's host-local addresses go when the pod does.
 func (c *Controller) podUpdated(obj any) {
-	if p, ok := obj.(*corev1.Pod); ok && finished(p) && p.Annotations[CNIDelAnnotation] != "crash" {
+	if p, ok := obj.(*corev1.Pod); ok && Finished(p) && p.Annotations[CNIDelAnnotation] != "crash" {
 		if ip := p.Annotations[stages.PodIPAnnotation]; ip != "" {
 			c.calico.release(p, ip)
 		}
@@ -194,7 +194,9 @@ func (c *Controller) podUpdated(obj any) {
 	c.enqueuePod(obj)
 }
 
-func finished(p *corev1.Pod) bool {
+// Finished says whether a pod has ended (Succeeded or Failed): its sandbox is gone and its
+// address released, though its status still shows it.
+func Finished(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 

@@ -6,6 +6,7 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -108,9 +109,9 @@ func leakAddresses(ctx context.Context, client kubernetes.Interface, node string
 				return nil, nil, err
 			}
 			ip := pod.Annotations[stages.PodIPAnnotation]
-			if pod, ok := inUse[ip]; ok {
+			if holder, ok := inUse[ip]; ok {
 				shown = append(shown, name)
-				by = append(by, ip+" ("+pod+")")
+				by = append(by, ip+" ("+holder+")")
 				continue
 			}
 			ips = append(ips, ip)
@@ -120,8 +121,12 @@ func leakAddresses(ctx context.Context, client kubernetes.Interface, node string
 		}
 		next += want
 	}
+	// Their CNI DEL runs: the crash annotation removed first.
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{footprint.CNIDelAnnotation: nil}}})
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, name := range shown {
-		patch := []byte(`{"metadata":{"annotations":{"` + footprint.CNIDelAnnotation + `":null}}}`)
 		if _, err := client.CoreV1().Pods(LeakNamespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "lab"}); err != nil {
 			return nil, nil, err
 		}
@@ -129,14 +134,7 @@ func leakAddresses(ctx context.Context, client kubernetes.Interface, node string
 			return nil, nil, err
 		}
 	}
-	err = poll(ctx, 60*time.Second, func() (bool, string, error) {
-		left, err := client.CoreV1().Pods(LeakNamespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		return len(left.Items) == 0, fmt.Sprintf("%d leak pods still there", len(left.Items)), nil
-	})
-	if err != nil {
+	if err := waitNoPods(ctx, client, LeakNamespace); err != nil {
 		return nil, nil, err
 	}
 	if len(ips) < n {
@@ -146,8 +144,8 @@ func leakAddresses(ctx context.Context, client kubernetes.Interface, node string
 }
 
 // podAddresses is every address a pod that has not finished shows in its status, outside the
-// leak namespace. A finished pod (Succeeded or Failed) keeps its address in its status, but its
-// sandbox is gone and the address released: it uses none (as calicoctl and Grappe count it).
+// leak namespace, with the pod that shows it: a finished pod uses none (as calicoctl and Grappe
+// count it).
 func podAddresses(ctx context.Context, client kubernetes.Interface) (map[string]string, error) {
 	pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -155,7 +153,7 @@ func podAddresses(ctx context.Context, client kubernetes.Interface) (map[string]
 	}
 	shown := map[string]string{}
 	for _, p := range pods.Items {
-		if p.Namespace == LeakNamespace || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		if p.Namespace == LeakNamespace || footprint.Finished(&p) {
 			continue
 		}
 		for _, ip := range p.Status.PodIPs {
@@ -166,6 +164,17 @@ func podAddresses(ctx context.Context, client kubernetes.Interface) (map[string]
 		}
 	}
 	return shown, nil
+}
+
+// waitNoPods waits (at most a minute) until namespace ns has no pod left.
+func waitNoPods(ctx context.Context, client kubernetes.Interface, ns string) error {
+	return poll(ctx, 60*time.Second, func() (bool, string, error) {
+		left, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return len(left.Items) == 0, fmt.Sprintf("%d pods of %s left", len(left.Items), ns), nil
+	})
 }
 
 func deletePodNow(ctx context.Context, client kubernetes.Interface, ns, name string) error {
@@ -256,13 +265,7 @@ func healIpam(ctx context.Context, client kubernetes.Interface, dyn dynamic.Inte
 		if err != nil {
 			return err
 		}
-		if err := poll(ctx, 60*time.Second, func() (bool, string, error) {
-			left, err := client.CoreV1().Pods(SmallPoolNamespace).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return false, err.Error(), nil
-			}
-			return len(left.Items) == 0, fmt.Sprintf("%d pods of %s left", len(left.Items), SmallPoolNamespace), nil
-		}); err != nil {
+		if err := waitNoPods(ctx, client, SmallPoolNamespace); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "%d pods of %s deleted\n", len(pods.Items), SmallPoolNamespace)
